@@ -1,0 +1,91 @@
+"""One checkpoint format: a file alone rebuilds its model (diffusers-style config beside weights).
+
+A checkpoint is a dict saved with ``torch.save`` holding only tensors and plain values, so it loads
+with ``torch.load(..., weights_only=True)``:
+
+  format       CHECKPOINT_FORMAT (int)
+  model        registered model name
+  options      the model's JSON-able constructor options
+  state_dict   the weights
+  train        optional: optimizer/scaler state, epoch, step, rng states, ... (trainer-owned)
+  meta         optional: JSON-able facts (working size, metrics, command line)
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .base import ColorModel
+from .registry import create
+
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be loaded safely; the message names the file and the reason."""
+
+
+def save_checkpoint(path: str | os.PathLike, model: ColorModel, *, train: dict[str, Any] | None = None,
+                    meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (and training state) to ``path`` atomically: temp file beside it, then rename."""
+    path = Path(path)
+    payload: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "model": model.name,
+        "options": dict(model.options),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    if train is not None:
+        payload["train"] = train
+    if meta is not None:
+        payload["meta"] = meta
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint dict with ``weights_only=True``; any failure is a one-line CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: refused to load (not a plain-tensor checkpoint: {first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({first})") from None
+    if not isinstance(payload, dict) or "model" not in payload or "state_dict" not in payload:
+        raise CheckpointError(f"{path}: not a mangacolor checkpoint (no model name or weights)")
+    if payload.get("format", 0) > CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {payload['format']} is newer than this mangacolor")
+    return payload
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> ColorModel:
+    """Rebuild the model a checkpoint holds, weights loaded, in eval mode."""
+    payload = read_checkpoint(path, map_location)
+    try:
+        model = create(payload["model"], **payload.get("options", {}))
+        model.load_state_dict(payload["state_dict"])
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: cannot rebuild model {payload['model']!r} ({str(e).splitlines()[0]})") from None
+    return model.eval()
