@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import typer
-
-from . import __version__
-
-app = typer.Typer(
-    name="mangacolor",
-    help="Colorize black-and-white manga: CBZ/ZIP archives, folders and images.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"mangacolor {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
-    """Colorize black-and-white manga with a model that ships inside the package."""
+from .app import app
+# Importing a command module registers its command on ``app``.
+from . import cmd_colorize, cmd_train, cmd_export, cmd_eval  # noqa: E402,F401
 
 
 def main() -> None:

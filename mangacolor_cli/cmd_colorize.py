@@ -1,0 +1,3 @@
+"""`mangacolor colorize`."""
+
+from .app import app  # noqa: F401

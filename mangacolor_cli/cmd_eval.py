@@ -1,0 +1,3 @@
+"""`mangacolor eval`."""
+
+from .app import app  # noqa: F401

@@ -1,0 +1,3 @@
+"""`mangacolor export`."""
+
+from .app import app  # noqa: F401

@@ -1,0 +1,3 @@
+"""`mangacolor train`."""
+
+from .app import app  # noqa: F401
