@@ -17,7 +17,7 @@ unrelated color pages.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ClassVar, ContextManager, Protocol
+from typing import Any, ClassVar, ContextManager, Iterable, Protocol
 
 import torch
 from torch import nn
@@ -101,6 +101,13 @@ class ColorModel(nn.Module):
     def train_step(self, batch: dict[str, torch.Tensor], ctx: StepContext) -> dict[str, float]:
         """One optimisation step on ``batch``; returns the named losses as floats."""
         raise NotImplementedError
+
+    def prepare_data_stats(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
+        """Called once by the trainer before training with a sample of training batches.
+
+        Models that need data statistics (eccv16's class-rebalancing prior) compute and store them
+        as buffers here, so they travel in the checkpoint; others ignore it.
+        """
 
     def model_input(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The normalized input this model reads from a batch."""
