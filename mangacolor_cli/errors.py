@@ -1,0 +1,33 @@
+"""The project's own error types: every user-facing failure is one of these, one line naming the file."""
+
+from __future__ import annotations
+
+
+class MangacolorError(Exception):
+    """Base of every error mangacolor reports to a user; ``str(err)`` is one line naming the file."""
+
+
+class UsageError(MangacolorError):
+    """Bad options or arguments (exit code 2)."""
+
+
+class InputError(MangacolorError):
+    """An input that cannot be read at all: missing file, broken archive, unsupported format."""
+
+
+class PageError(MangacolorError):
+    """One page that cannot be decoded, colored or encoded; the rest of the job goes on."""
+
+
+class ModelError(MangacolorError):
+    """A model that cannot be found, loaded or run."""
+
+
+class OutputError(MangacolorError):
+    """An output that cannot be written (would overwrite an input, unwritable folder)."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

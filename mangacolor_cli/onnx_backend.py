@@ -1,0 +1,141 @@
+"""ONNX export of a ColorModel and onnxruntime sessions that pick the CUDA provider only where a GPU is.
+
+The exported graph is the model's ``inference_module()``: input ``"input"`` ``[B,1,H,W]`` (normalized
+per the model's ``input_norm``), output ``"ab"`` ``[B,2,H,W]`` (ab/110), batch/height/width dynamic.
+What a loader needs to use the file alone lives in its ``metadata_props`` under ``mangacolor.*``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models import ColorModel
+
+from . import __version__
+from .errors import ModelError, one_line
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "ab"
+META_PREFIX = "mangacolor."
+
+
+def export_onnx(model: ColorModel, path: str | os.PathLike, *, working_size: int, opset: int = 17,
+                half: bool = False, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model``'s inference graph to ``path`` (atomically) with its metadata; returns the path.
+
+    ``half`` exports float16 weights and I/O (for CUDA; onnxruntime's CPU provider runs float32 best).
+    ``meta`` items are added to the metadata as ``mangacolor.<key>`` (non-strings as JSON).
+    """
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    module = model.inference_module().eval()
+    dtype = torch.float16 if half else torch.float32
+    side = max(model.stride, 64) // model.stride * model.stride
+    dummy = torch.zeros(1, 1, side, side, dtype=dtype)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        if half:
+            module = module.half()
+        with torch.no_grad(), warnings.catch_warnings():
+            # The TorchScript exporter is deprecated but is the one that works on CPU for every model here.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module, (dummy,), tmp, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                              OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}},
+                opset_version=opset, dynamo=False)
+        proto = onnx.load(tmp)
+        props = {
+            "model": model.name,
+            "options": json.dumps(model.options, sort_keys=True),
+            "input_norm": model.input_norm,
+            "stride": str(model.stride),
+            "working_size": str(int(working_size)),
+            "normalization": "input L/50-1 (or gray in [0,1] when input_norm is gray01), output ab/110",
+            "precision": "float16" if half else "float32",
+            "version": __version__,
+        }
+        for key, value in (meta or {}).items():
+            props[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        del proto.metadata_props[:]
+        for key, value in props.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = META_PREFIX + key, value
+        onnx.save(proto, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        if half:
+            model.float()
+        model.train(was_training)
+    return path
+
+
+def read_onnx_meta(path: str | os.PathLike) -> dict[str, str]:
+    """The ``mangacolor.*`` metadata of an exported file, keys without the prefix (values as stored)."""
+    import onnxruntime as ort
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such ONNX file")
+    try:
+        # Reading metadata through a CPU session avoids loading the whole protobuf twice.
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own untyped errors for bad files
+        raise ModelError(f"{path}: not a loadable ONNX model ({one_line(e)})") from None
+    return meta_of_session(session)
+
+
+def meta_of_session(session: Any) -> dict[str, str]:
+    """The ``mangacolor.*`` metadata of an open onnxruntime session."""
+    custom = session.get_modelmeta().custom_metadata_map
+    return {k[len(META_PREFIX):]: v for k, v in custom.items() if k.startswith(META_PREFIX)}
+
+
+def cuda_present() -> bool:
+    """True when an NVIDIA GPU is really there (driver loaded), whatever build of torch is installed."""
+    if torch.cuda.is_available():
+        return True
+    return Path("/proc/driver/nvidia/version").exists() and Path("/dev/nvidiactl").exists()
+
+
+def load_session(path: str | os.PathLike, device: str = "auto") -> tuple[Any, str]:
+    """Open an onnxruntime session for ``path`` on ``device`` (auto|cpu|cuda); returns it and its provider.
+
+    The CUDA provider is requested only where a GPU is present, because onnxruntime-gpu logs errors
+    when asked for it on a machine without one.
+    """
+    import onnxruntime as ort
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such ONNX file")
+    want_cuda = device == "cuda" or (device == "auto" and cuda_present())
+    if device == "cuda" and not cuda_present():
+        raise ModelError(f"{path}: --device cuda asked for, but no NVIDIA GPU is present")
+    providers = ["CPUExecutionProvider"]
+    if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as e:  # onnxruntime raises its own untyped errors for bad files
+        raise ModelError(f"{path}: not a loadable ONNX model ({one_line(e)})") from None
+    provider = session.get_providers()[0]
+    if device == "cuda" and provider != "CUDAExecutionProvider":
+        raise ModelError(f"{path}: --device cuda asked for, but onnxruntime's CUDA provider did not load")
+    return session, provider
