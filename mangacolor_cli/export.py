@@ -1,0 +1,170 @@
+"""The export job: checkpoint -> ONNX file, checked against PyTorch on a real page before it counts (DESIGN 5).
+
+    >>> from mangacolor_cli.export import export_checkpoint
+    >>> result = export_checkpoint("run/best.pt", "model.onnx")
+    >>> result.max_abs_diff            # largest |onnxruntime - PyTorch| over the page's ab, normalized units
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models import CheckpointError, ColorModel, load_model, read_checkpoint
+from models.color import gray_to_l, normalize_l
+
+from .errors import InputError, ModelError, one_line
+from .onnx_backend import INPUT_NAME, export_onnx, load_session
+
+DEFAULT_WORKING_SIZE = 512
+FP32_TOLERANCE = 1e-3
+# float16 weights and activations carry ~3 significant digits; deep nets accumulate a few ulps.
+HALF_TOLERANCE = 5e-2
+
+
+class ExportCheckError(ModelError):
+    """The exported graph's output differs from PyTorch's by more than the tolerance."""
+
+
+@dataclass
+class ExportResult:
+    """What ``export_checkpoint`` wrote and how closely the file reproduces the PyTorch model."""
+
+    path: Path
+    model: str
+    working_size: int
+    opset: int
+    half: bool
+    check_shape: tuple[int, int]
+    max_abs_diff: float
+    tolerance: float
+    provider: str
+
+
+def synthetic_page(height: int = 768, width: int = 544, seed: int = 0) -> np.ndarray:
+    """A deterministic line-art manga page, ``uint8 [H, W]`` gray: panel borders, ink strokes and
+    circles, a screentone patch, speech balloons and solid blacks, on white paper."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    img = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(img)
+    m = max(4, width // 40)
+    panels = [(m, m, width - m, height // 3), (m, height // 3 + m, width // 2 - m // 2, height - m),
+              (width // 2 + m // 2, height // 3 + m, width - m, height - m)]
+    for x0, y0, x1, y1 in panels:
+        draw.rectangle((x0, y0, x1, y1), outline=0, width=max(2, m // 2))
+        for _ in range(6):
+            cx, cy = rng.integers(x0, x1), rng.integers(y0, y1)
+            r = int(rng.integers(8, max(9, (x1 - x0) // 4)))
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=0, width=int(rng.integers(1, 4)))
+        for _ in range(10):
+            pts = [(int(rng.integers(x0, x1)), int(rng.integers(y0, y1))) for _ in range(3)]
+            draw.line(pts, fill=int(rng.integers(0, 60)), width=int(rng.integers(1, 3)))
+    # Screentone: a dot grid in the lower-left panel.
+    x0, y0, x1, y1 = panels[1]
+    for y in range(y0 + 10, (y0 + y1) // 2, 6):
+        for x in range(x0 + 10, x1 - 10, 6):
+            draw.ellipse((x, y, x + 2, y + 2), fill=90)
+    # Solid black (hair) and a speech balloon with "text" strokes.
+    x0, y0, x1, y1 = panels[2]
+    draw.polygon([(x0 + 10, y1 - 10), ((x0 + x1) // 2, (y0 + y1) // 2), (x1 - 10, y1 - 10)], fill=0)
+    bx, by = (x0 + x1) // 2, y0 + 40
+    draw.ellipse((bx - 50, by - 25, bx + 50, by + 25), fill=255, outline=0, width=2)
+    for k in range(3):
+        draw.line((bx - 30, by - 10 + 10 * k, bx + 30, by - 10 + 10 * k), fill=20, width=2)
+    return np.asarray(img, dtype=np.uint8).copy()
+
+
+def load_gray_page(path: str | os.PathLike) -> np.ndarray:
+    """An image file as ``uint8 [H, W]`` gray; unreadable files are a one-line InputError naming them."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise InputError(f"{path}: cannot read image ({one_line(e)})") from None
+
+
+def model_input_at_working_size(page: np.ndarray, model: ColorModel, working_size: int) -> torch.Tensor:
+    """Gray page ``uint8 [H, W]`` -> the normalized model input ``[1, 1, h, w]``: long side resized to
+    ``working_size``, sides padded (replicate) to a multiple of the model's stride."""
+    gray = torch.from_numpy(page).float().div(255.0)[None, None]
+    h, w = gray.shape[-2:]
+    scale = working_size / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    gray = F.interpolate(gray, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+    gray = gray.clamp(0.0, 1.0)
+    s = model.stride
+    pad_h, pad_w = (-size[0]) % s, (-size[1]) % s
+    if pad_h or pad_w:
+        gray = F.pad(gray, (0, pad_w, 0, pad_h), mode="replicate")
+    return gray if model.input_norm == "gray01" else normalize_l(gray_to_l(gray))
+
+
+def compare_with_torch(model: ColorModel, onnx_path: str | os.PathLike, x: torch.Tensor,
+                       *, half: bool = False) -> tuple[float, str]:
+    """Run ``x`` (normalized model input, ``[B,1,H,W]``) through the PyTorch model (float32) and the
+    ONNX file; returns the largest absolute difference of their ab outputs and the provider used."""
+    session, provider = load_session(onnx_path, device="cpu")
+    model = model.eval()
+    with torch.inference_mode():
+        expected = model.inference_module()(x.float()).float().numpy()
+    feed = x.numpy().astype(np.float16 if half else np.float32)
+    got = session.run(None, {INPUT_NAME: feed})[0].astype(np.float32)
+    if got.shape != expected.shape:
+        raise ExportCheckError(f"{onnx_path}: ONNX output shape {got.shape} != PyTorch's {expected.shape}")
+    return float(np.abs(got - expected).max()), provider
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, opset: int = 17,
+                      half: bool = False, working_size: int | None = None,
+                      check_image: str | os.PathLike | None = None,
+                      tolerance: float | None = None) -> ExportResult:
+    """Export ``checkpoint`` to ONNX at ``output`` and prove it: onnxruntime and PyTorch run the same
+    page (``check_image`` or a built-in line-art page) at the working size, and the file is kept only if
+    their largest absolute difference is within ``tolerance`` (1e-3 fp32, 5e-2 ``half``).
+
+    ``working_size`` defaults to the checkpoint's ``meta['working_size']``, else 512. On any failure no
+    file is left at ``output`` (an existing file there is untouched).
+    """
+    checkpoint, output = Path(checkpoint), Path(output)
+    try:
+        payload = read_checkpoint(checkpoint)
+        model = load_model(checkpoint)
+    except CheckpointError as e:
+        raise ModelError(str(e)) from None
+    meta = payload.get("meta") or {}
+    if working_size is None:
+        working_size = int(meta.get("working_size") or DEFAULT_WORKING_SIZE)
+    if working_size < model.stride:
+        raise ModelError(f"{checkpoint}: working size {working_size} is smaller than the model's stride {model.stride}")
+    tolerance = (HALF_TOLERANCE if half else FP32_TOLERANCE) if tolerance is None else tolerance
+    page = load_gray_page(check_image) if check_image is not None else synthetic_page()
+    x = model_input_at_working_size(page, model, working_size)
+
+    # Export beside the target, verify, then rename: a failed check never leaves a file at ``output``.
+    staging = output.with_name(f".{output.name}.unverified")
+    try:
+        export_onnx(model, staging, working_size=working_size, opset=opset, half=half,
+                    meta={"checkpoint": checkpoint.name})
+        diff, provider = compare_with_torch(model, staging, x, half=half)
+        if not diff <= tolerance:
+            raise ExportCheckError(
+                f"{output}: onnxruntime differs from PyTorch by {diff:.3g} on the check page "
+                f"(tolerance {tolerance:g}); file not written")
+        os.replace(staging, output)
+    except torch.onnx.errors.OnnxExporterError as e:
+        raise ModelError(f"{checkpoint}: ONNX export failed ({one_line(e)})") from None
+    finally:
+        staging.unlink(missing_ok=True)
+    return ExportResult(path=output, model=model.name, working_size=working_size, opset=opset, half=half,
+                        check_shape=tuple(x.shape[-2:]), max_abs_diff=diff, tolerance=tolerance,
+                        provider=provider)
