@@ -1,0 +1,353 @@
+"""The Colorizer: load a model (checkpoint, ONNX file or the packaged default) and color decoded pages.
+
+DESIGN 1: the model predicts ab at a working size (long side = ``size``, padded to a multiple of its
+stride), ab is upsampled bilinearly to the page's full size and joined to the page's ORIGINAL
+full-resolution L, so line art stays exactly as crisp as in the input and the output's L equals the
+input's L to within rounding (out-of-gamut colors lose chroma, never lightness).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
+from PIL import Image
+
+import models
+from models import color
+
+from .errors import ModelError, UsageError, one_line
+from .imageio import DecodedPage, page_from_pil
+
+DEFAULT_SIZE = 768
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL = WEIGHTS_DIR / "default.onnx"
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "torch", "onnx")
+# Linear-sRGB luminance weights (kornia's rgb_to_xyz Y row); they sum to 1, so gray (Y, Y, Y) has luminance Y.
+_LUMA = (0.212671, 0.715160, 0.072169)
+# Color-page detection: a page is in color when this share of its pixels is this far from the page's tint.
+COLOR_CHROMA = 15.0
+COLOR_SHARE = 0.03
+_DETECT_SIDE = 256
+
+PageLike = DecodedPage | np.ndarray | Image.Image
+
+
+def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
+    """A model argument -> an existing ``.pt``/``.onnx`` file: a path, a name in the package's weights, or the default."""
+    if name_or_path is None or str(name_or_path) in ("", "default"):
+        if DEFAULT_MODEL.is_file():
+            return DEFAULT_MODEL
+        raise ModelError(f"{DEFAULT_MODEL}: no default model is installed yet; pass --model PATH "
+                         "(a .pt checkpoint or an .onnx file)")
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    for ext in (".onnx", ".pt"):
+        packaged = WEIGHTS_DIR / f"{name_or_path}{ext}"
+        if packaged.is_file():
+            return packaged
+    raise ModelError(f"{path}: no such model file (and no packaged model of that name in {WEIGHTS_DIR})")
+
+
+def as_page(page: PageLike) -> DecodedPage:
+    """Accept a DecodedPage, an ``HxW``/``HxWx3``/``HxWx4`` array (uint8, uint16 or float in [0, 1]) or a PIL image."""
+    if isinstance(page, DecodedPage):
+        return page
+    if isinstance(page, Image.Image):
+        return page_from_pil(page)
+    arr = np.asarray(page)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        return DecodedPage(pixels=np.ascontiguousarray(arr[..., :3]), alpha=np.ascontiguousarray(arr[..., 3]))
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
+        raise UsageError(f"a page must be HxW, HxWx3 or HxWx4, got shape {arr.shape}")
+    return DecodedPage(pixels=arr)
+
+
+def _to_unit_float(pixels: np.ndarray) -> np.ndarray:
+    if pixels.dtype == np.uint8:
+        return pixels.astype(np.float32) / 255.0
+    if pixels.dtype == np.uint16:
+        return pixels.astype(np.float32) / 65535.0
+    return np.clip(pixels.astype(np.float32), 0.0, 1.0)
+
+
+def _page_tensor(page: DecodedPage, device: torch.device) -> torch.Tensor:
+    """Pixels as ``[1, C, H, W]`` float in [0, 1] (C = 1 gray, 3 RGB)."""
+    arr = torch.from_numpy(_to_unit_float(page.pixels)).to(device)
+    return arr[None, None] if arr.ndim == 2 else arr.permute(2, 0, 1)[None]
+
+
+@functools.lru_cache(maxsize=4)
+def _l_table(levels: int, device: str) -> torch.Tensor:
+    # L of every gray level, so a full-res gray page's L is one lookup instead of a Lab conversion.
+    gray = torch.arange(levels, dtype=torch.float32).div(levels - 1).view(1, 1, 1, -1)
+    return color.gray_to_l(gray).flatten().to(device)
+
+
+def page_lightness(page: DecodedPage, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The page's CIE L in [0, 100] at full resolution, ``[1, 1, H, W]`` float32."""
+    device = torch.device(device)
+    if page.is_gray and page.pixels.dtype in (np.uint8, np.uint16):
+        levels = 256 if page.pixels.dtype == np.uint8 else 65536
+        index = torch.from_numpy(page.pixels.astype(np.int64)).to(device)
+        return _l_table(levels, str(device))[index][None, None]
+    x = _page_tensor(page, device)
+    return color.gray_to_l(x) if x.shape[1] == 1 else color.rgb_to_lab(x)[:, :1]
+
+
+def lab_to_srgb_keeping_l(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """L ``[B,1,H,W]`` + ab ``[B,2,H,W]`` (Lab units) -> sRGB in [0, 1] whose L is exactly the given L.
+
+    Plain clipping of an out-of-gamut color changes its lightness; instead each pixel's chroma is
+    scaled toward gray in linear RGB, which keeps luminance Y (hence L) and roughly keeps the hue.
+    """
+    rgb = color.lab_to_rgb(torch.cat([L, ab], dim=1), clip=False)
+    lin = rgb_to_linear_rgb(rgb)
+    luma = torch.tensor(_LUMA, device=lin.device, dtype=lin.dtype).view(1, 3, 1, 1)
+    Y = (lin * luma).sum(dim=1, keepdim=True).clamp(0.0, 1.0)
+    d = lin - Y
+    inf = torch.full_like(d, math.inf)
+    room_up = torch.where(d > 1e-9, (1.0 - Y) / d.clamp_min(1e-9), inf)
+    room_down = torch.where(d < -1e-9, Y / (-d).clamp_min(1e-9), inf)
+    k = torch.minimum(room_up, room_down).amin(dim=1, keepdim=True).clamp(0.0, 1.0)
+    return linear_rgb_to_rgb((Y + k * d).clamp(0.0, 1.0)).clamp(0.0, 1.0)
+
+
+def looks_colored(page: PageLike) -> bool:
+    """True for a page already in color; False for gray pages, tinted/yellowed scans and JPEG chroma noise.
+
+    The tint is measured per lightness band (paper and ink may be tinted differently) as the median
+    ab, and the page counts as colored when over ``COLOR_SHARE`` of its pixels sit more than
+    ``COLOR_CHROMA`` ab units away from their band's tint.
+    """
+    page = as_page(page)
+    if page.is_gray:
+        return False
+    x = _page_tensor(page, torch.device("cpu"))
+    scale = _DETECT_SIDE / max(x.shape[-2:])
+    if scale < 1:
+        # Area averaging also averages JPEG's blocky chroma noise away.
+        x = F.interpolate(x, scale_factor=scale, mode="area")
+    lab = color.rgb_to_lab(x)[0].flatten(1)
+    L, ab = lab[0], lab[1:]
+    band = (L / 10).long().clamp(0, 9)
+    residual = torch.empty_like(ab)
+    for b in band.unique():
+        mask = band == b
+        residual[:, mask] = ab[:, mask] - ab[:, mask].median(dim=1, keepdim=True).values
+    far = residual.norm(dim=0) > COLOR_CHROMA
+    return bool(far.float().mean() > COLOR_SHARE)
+
+
+class Colorizer:
+    """A loaded model plus how to run it; ``colorize(pages)`` returns full-resolution RGB pages.
+
+    ``model``: a ``.pt`` checkpoint, an ``.onnx`` file, a packaged model name, a ``ColorModel``, or
+    None for the packaged default. ``device``: auto|cpu|cuda. ``backend``: auto|torch|onnx (auto =
+    onnx for an ``.onnx`` file, torch otherwise). ``size``: working long side (None = the model's own
+    working size, else 768). ``half``: float16 on CUDA (None = on CUDA only).
+    """
+
+    def __init__(self, model: str | os.PathLike | models.ColorModel | None = None, *, device: str = "auto",
+                 backend: str = "auto", size: int | None = None, batch_size: int = 4, half: bool | None = None,
+                 recolor: bool = False):
+        if device not in DEVICES and not str(device).startswith("cuda:"):
+            raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+        if backend not in BACKENDS:
+            raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if size is not None and size < 16:
+            raise UsageError(f"--size must be at least 16, got {size}")
+        if batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.recolor = recolor
+        self.session: Any = None
+        self.net: models.ColorModel | None = None
+        self.provider = ""
+        meta_size: int | None = None
+
+        if isinstance(model, models.ColorModel):
+            self.model_path, net = None, model
+        else:
+            self.model_path = resolve_model_path(model)
+            net = None
+        is_onnx = self.model_path is not None and self.model_path.suffix.lower() == ".onnx"
+        if backend == "torch" and is_onnx:
+            raise UsageError(f"{self.model_path}: an .onnx model runs only with --backend onnx (or auto)")
+        self.backend = "onnx" if (backend == "onnx" or is_onnx) else "torch"
+
+        if net is None and not is_onnx:
+            try:
+                payload = models.read_checkpoint(self.model_path)
+                net = models.load_model(self.model_path)
+            except models.CheckpointError as e:
+                raise ModelError(str(e)) from None
+            meta_size = (payload.get("meta") or {}).get("working_size")
+        if net is not None:
+            net.eval()
+            self.model_name, self.stride, self.input_norm = net.name, int(net.stride), net.input_norm
+
+        if self.backend == "torch":
+            self.device = self._torch_device(device)
+            self.half = self.device.type == "cuda" if half is None else bool(half and self.device.type == "cuda")
+            self.net = net.to(self.device)
+            if self.half:
+                self.net = self.net.half()
+            self.provider = f"torch {self.device}{' float16' if self.half else ''}"
+        else:
+            self.device = torch.device("cpu")
+            self.half = False
+            onnx_device = "cuda" if str(device).startswith("cuda") else device
+            if is_onnx:
+                self.session, self.provider = _load_onnx(self.model_path, onnx_device)
+            else:
+                self.session, self.provider = _session_from_model(net, size or meta_size or DEFAULT_SIZE, onnx_device)
+            from .onnx_backend import meta_of_session
+            meta = meta_of_session(self.session)
+            self.model_name = meta.get("model", getattr(self, "model_name", "onnx"))
+            self.stride = int(meta.get("stride", getattr(self, "stride", 32)))
+            self.input_norm = meta.get("input_norm", getattr(self, "input_norm", "lab"))
+            if meta.get("working_size", "").isdigit():
+                meta_size = int(meta["working_size"])
+            if self.provider == "CUDAExecutionProvider":
+                # ONNX post-processing (upsampling, Lab -> sRGB) runs in torch; on a CPU torch build that is the CPU.
+                self.device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+            self._onnx_input = self.session.get_inputs()[0]
+            self._onnx_dtype = np.float16 if "float16" in self._onnx_input.type else np.float32
+        self.size = int(size or meta_size or DEFAULT_SIZE)
+
+    # ------------------------------------------------------------------ set-up helpers
+    @staticmethod
+    def _torch_device(device: str) -> torch.device:
+        if device == "auto":
+            rank = int(os.environ.get("LOCAL_RANK", "0"))
+            return torch.device(f"cuda:{rank}" if torch.cuda.is_available() else "cpu")
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            raise ModelError("--device cuda asked for, but torch sees no CUDA GPU (CPU build or no driver)")
+        return torch.device(device)
+
+    def describe(self) -> str:
+        """One line: which model, backend, device/provider and working size run."""
+        source = self.model_path or "in-memory model"
+        return (f"model {self.model_name} ({source}), backend {self.backend}, {self.provider}, "
+                f"working size {self.size}, batch {self.batch_size}")
+
+    # ------------------------------------------------------------------ the work
+    def needs_color(self, page: PageLike) -> bool:
+        """Whether this page goes through the model (False for color pages unless ``recolor``)."""
+        return self.recolor or not looks_colored(page)
+
+    def working_shape(self, page: PageLike) -> tuple[int, int]:
+        """The padded ``(h, w)`` the model sees for this page: long side = size, multiples of the stride."""
+        h, w = _scaled_size(as_page(page), self.size)
+        s = self.stride
+        return -(-h // s) * s, -(-w // s) * s
+
+    @torch.inference_mode()
+    def predict_ab(self, pages: Sequence[PageLike]) -> list[torch.Tensor]:
+        """Run the model on pages of one working shape (one batch); returns each page's ab ``[1,2,h,w]`` in Lab units."""
+        pages = [as_page(p) for p in pages]
+        shapes = {self.working_shape(p) for p in pages}
+        if len(shapes) != 1:
+            raise ValueError(f"predict_ab wants pages of one working shape, got {sorted(shapes)}")
+        ph, pw = shapes.pop()
+        inputs, sizes = [], []
+        for page in pages:
+            h, w = _scaled_size(page, self.size)
+            x = _page_tensor(page, self.device)
+            x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+            if self.input_norm == "gray01":
+                x = x if x.shape[1] == 1 else color.rgb_to_gray(x)
+            else:
+                x = color.normalize_l(color.gray_to_l(x) if x.shape[1] == 1 else color.rgb_to_lab(x)[:, :1])
+            inputs.append(_pad_to(x, ph, pw))
+            sizes.append((h, w))
+        batch = torch.cat(inputs)
+        if self.backend == "torch":
+            dtype = torch.float16 if self.half else torch.float32
+            ab = self.net.colorize(batch.to(dtype)).float()
+        else:
+            out = self.session.run(None, {self._onnx_input.name: batch.cpu().numpy().astype(self._onnx_dtype)})[0]
+            ab = torch.from_numpy(np.asarray(out, dtype=np.float32)).to(self.device)
+        ab = color.denormalize_ab(ab)
+        return [ab[i:i + 1, :, :h, :w] for i, (h, w) in enumerate(sizes)]
+
+    @torch.inference_mode()
+    def compose(self, page: PageLike, ab: torch.Tensor) -> np.ndarray:
+        """Join a working-size ab prediction to the page's full-resolution L -> ``HxWx3`` uint8 sRGB."""
+        page = as_page(page)
+        L = page_lightness(page, ab.device)
+        ab_full = F.interpolate(ab.float(), size=L.shape[-2:], mode="bilinear", align_corners=False)
+        rgb = lab_to_srgb_keeping_l(L, ab_full)
+        return rgb[0].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+    def colorize(self, pages: Sequence[PageLike]) -> list[np.ndarray]:
+        """Color pages (any mix of sizes); color pages come back unchanged unless ``recolor``. ``HxWx3`` uint8 each."""
+        pages = [as_page(p) for p in pages]
+        results: list[np.ndarray | None] = [None] * len(pages)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, page in enumerate(pages):
+            if self.needs_color(page):
+                groups.setdefault(self.working_shape(page), []).append(i)
+            else:
+                results[i] = _as_rgb_uint8(page)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                for i, ab in zip(chunk, self.predict_ab([pages[i] for i in chunk])):
+                    results[i] = self.compose(pages[i], ab)
+        return results  # type: ignore[return-value]
+
+
+def _scaled_size(page: DecodedPage, size: int) -> tuple[int, int]:
+    scale = size / max(page.height, page.width)
+    return max(1, round(page.height * scale)), max(1, round(page.width * scale))
+
+
+def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    pad_h, pad_w = h - x.shape[-2], w - x.shape[-1]
+    if pad_h == 0 and pad_w == 0:
+        return x
+    # Reflection continues the page's texture into the padding; it needs the pad smaller than the side.
+    mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def _as_rgb_uint8(page: DecodedPage) -> np.ndarray:
+    x = page.pixels
+    if x.dtype != np.uint8:
+        x = (_to_unit_float(x) * 255.0).round().astype(np.uint8)
+    return np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x
+
+
+def _load_onnx(path: Path, device: str):
+    from .onnx_backend import load_session
+    return load_session(path, device)
+
+
+def _session_from_model(net: models.ColorModel, working_size: int, device: str):
+    """Export a torch model to a temporary ONNX file and open it (``--backend onnx`` with a checkpoint)."""
+    from .onnx_backend import export_onnx, load_session
+    tmp = Path(tempfile.mkdtemp(prefix="mangacolor-onnx-"))
+    try:
+        path = export_onnx(net, tmp / f"{net.name}.onnx", working_size=working_size)
+        return load_session(path, device)
+    except ModelError:
+        raise
+    except Exception as e:  # the exporter raises many kinds; the user needs one line
+        raise ModelError(f"cannot export model {net.name!r} to ONNX for --backend onnx ({one_line(e)})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
