@@ -17,9 +17,11 @@ from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
 L_SCALE = 50.0
 AB_SCALE = 110.0
 
-# Zhang et al. 2016: ab space quantized on a grid of 10; 313 cells hold in-gamut sRGB colors.
+# Zhang et al. 2016 quantize ab on a grid of 10 and keep 313 in-gamut points (pts_in_hull.npy).
+# Computed here from the sRGB gamut (every corner of a grid cell that holds an sRGB color) it is
+# 309: Zhang's 313 are these plus 4 points more than one grid step away from any sRGB color.
 AB_GRID = 10.0
-NUM_AB_BINS = 313
+NUM_AB_BINS = 309
 ANNEAL_T = 0.38
 SOFT_ENCODE_NEIGHBORS = 5
 SOFT_ENCODE_SIGMA = 5.0
@@ -76,20 +78,50 @@ def rgb_to_ab_norm(rgb: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- Zhang et al.'s ab bins
+def _srgb_cube_boundary(edge_samples: int = 4096, face_samples: int = 64) -> torch.Tensor:
+    """sRGB colors ``[N, 3]`` (float64) on the cube's 12 edges (dense) and 6 faces (coarse).
+
+    The ab outline of the sRGB gamut is traced by the cube's edges (the saturated hue ring),
+    and the faces cover the inside of that outline, so these points reach every ab cell the
+    gamut touches; dense edges make the count exact even for cells the outline only grazes.
+    """
+    pts = []
+    t = torch.linspace(0.0, 1.0, edge_samples, dtype=torch.float64)
+    for axis in range(3):
+        rest = [i for i in range(3) if i != axis]
+        for v0 in (0.0, 1.0):
+            for v1 in (0.0, 1.0):
+                cols = [t, t, t]
+                cols[rest[0]] = torch.full_like(t, v0)
+                cols[rest[1]] = torch.full_like(t, v1)
+                pts.append(torch.stack(cols, dim=1))
+    s = torch.linspace(0.0, 1.0, face_samples, dtype=torch.float64)
+    u, v = (g.reshape(-1) for g in torch.meshgrid(s, s, indexing="ij"))
+    for axis in range(3):
+        rest = [i for i in range(3) if i != axis]
+        for val in (0.0, 1.0):
+            cols = [u, u, u]
+            cols[axis] = torch.full_like(u, val)
+            cols[rest[0]], cols[rest[1]] = u, v
+            pts.append(torch.stack(cols, dim=1))
+    return torch.cat(pts)
+
+
 @functools.lru_cache(maxsize=1)
 def _ab_bins_cpu() -> torch.Tensor:
-    # Every sRGB color on a 64^3 lattice (plus its faces), quantized to the nearest 10 in ab.
-    steps = torch.linspace(0.0, 1.0, 64)
-    r, g, b = torch.meshgrid(steps, steps, steps, indexing="ij")
-    rgb = torch.stack([r, g, b]).reshape(1, 3, -1, 1).double()
-    ab = rgb_to_lab(rgb)[0, 1:, :, 0].t()
-    cells = torch.unique(torch.round(ab / AB_GRID), dim=0) * AB_GRID
-    order = torch.argsort(cells[:, 0] * 1000 + cells[:, 1])
-    return cells[order].float()
+    # A bin is a grid point that is a corner of a 10x10 ab cell holding an in-gamut sRGB color:
+    # then every in-gamut ab lies in a cell whose four corners are all bins.
+    rgb = _srgb_cube_boundary()
+    ab = rgb_to_lab(rgb.t().reshape(1, 3, -1, 1))[0, 1:, :, 0].t()
+    cells = torch.unique(torch.floor(ab / AB_GRID).long(), dim=0)
+    offsets = torch.tensor([[0, 0], [1, 0], [0, 1], [1, 1]])
+    corners = torch.unique((cells[:, None, :] + offsets[None]).reshape(-1, 2), dim=0) * int(AB_GRID)
+    order = torch.argsort(corners[:, 0] * 1000 + corners[:, 1])
+    return corners[order].float()
 
 
 def ab_bins(device: torch.device | str | None = None) -> torch.Tensor:
-    """The in-gamut ab bin centers, ``[313, 2]`` in Lab units, sorted by (a, b)."""
+    """The in-gamut ab bin centers, ``[NUM_AB_BINS, 2]`` in Lab units, sorted by (a, b)."""
     bins = _ab_bins_cpu()
     return bins.to(device) if device is not None else bins.clone()
 
