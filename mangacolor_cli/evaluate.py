@@ -1,0 +1,707 @@
+"""The eval job (DESIGN 6): score predictions or models against color pages, beside a gray baseline.
+
+Two ways in:
+  * ``evaluate_dirs(pred_dir, target_dir)`` scores existing outputs, paired by relative path
+    (extension-insensitive); unpaired files on either side are listed, never silently dropped.
+  * ``evaluate_models([m1, m2], data)`` runs each model (checkpoint or ONNX, through the Colorizer)
+    on a paired set (``data/bw`` + ``data/color``) or on color pages (gray derived from them).
+
+Either returns an ``EvalResult``: per-image metrics for every system (the models or the predictions,
+and the **gray baseline**: the gray input itself taken as the prediction), their means, the pairs
+that could not be scored and small previews for grids and the HTML report. Writers for the CSV,
+JSON, grid PNG and the self-contained HTML report live here too.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+import time
+import zlib
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from models.color import rgb_to_gray
+from trainer import metrics as M
+
+from . import __version__
+from .errors import InputError, MangacolorError, UsageError, one_line
+from .imageio import IMAGE_EXTENSIONS, decode_image, natural_path_key
+
+GRAY_BASELINE = "gray baseline"
+METRIC_COLUMNS = ("mse", "psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_target")
+METRIC_LABELS = {"mse": "MSE", "psnr": "PSNR", "ssim": "SSIM", "ciede2000": "ΔE2000",
+                 "colorfulness": "colorful.", "colorfulness_target": "colorful. target"}
+# Which way is better, for the report's arrows and the default sort.
+LOWER_IS_BETTER = {"mse": True, "psnr": False, "ssim": False, "ciede2000": True}
+MANGA_LOOK_SEED = 1234
+PREVIEW_HEIGHT = 224
+THUMB_HEIGHT = 88
+MAX_REPORT_THUMBS = 400
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+# ------------------------------------------------------------------------------------ results
+@dataclass
+class EvalResult:
+    """Everything an eval measured. ``scores[system][key]`` is a dict of metric -> float."""
+
+    systems: list[str]
+    keys: list[str]
+    scores: dict[str, dict[str, dict[str, float]]]
+    summary: dict[str, dict[str, float]]
+    missing_predictions: list[str] = field(default_factory=list)
+    missing_targets: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    # Previews as encoded JPEG bytes: ``previews[key][column]`` for the sample keys (grid) and
+    # ``thumbs[key][column]`` for the report's per-image rows; columns are 'input', systems, 'target'.
+    sample_keys: list[str] = field(default_factory=list)
+    previews: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    thumbs: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def models(self) -> list[str]:
+        """The scored systems other than the gray baseline."""
+        return [s for s in self.systems if s != GRAY_BASELINE]
+
+
+# ------------------------------------------------------------------------------------ files and pairing
+def image_files(root: Path) -> dict[str, Path]:
+    """Images under ``root`` keyed by relative path without extension (posix). Two files with the
+    same key (``01.png`` and ``01.jpg``) are ambiguous: an InputError naming both."""
+    found: dict[str, Path] = {}
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() not in IMAGE_EXTENSIONS or not path.is_file():
+            continue
+        key = path.relative_to(root).with_suffix("").as_posix()
+        if key in found:
+            raise InputError(f"{path}: same page as {found[key]} (pairing ignores the extension)")
+        found[key] = path
+    return found
+
+
+def pair_files(left_root: Path, right_root: Path) -> tuple[list[tuple[str, Path, Path]], list[str], list[str]]:
+    """Pair images of two folders by relative path, extension-insensitive.
+
+    Returns ``(pairs, only_left, only_right)``: pairs as ``(key, left, right)`` in natural order, and
+    the keys found on one side only.
+    """
+    for root in (left_root, right_root):
+        if not root.is_dir():
+            raise InputError(f"{root}: no such folder")
+    left, right = image_files(left_root), image_files(right_root)
+    keys = sorted(left.keys() & right.keys(), key=natural_path_key)
+    pairs = [(k, left[k], right[k]) for k in keys]
+    only_left = sorted(left.keys() - right.keys(), key=natural_path_key)
+    only_right = sorted(right.keys() - left.keys(), key=natural_path_key)
+    return pairs, only_left, only_right
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as ``uint8 [H, W, 3]`` sRGB, through the one page decoder (``imageio``)."""
+    return as_rgb8(_decode(path).pixels)
+
+
+def read_gray(path: Path) -> np.ndarray:
+    """An image file as ``uint8 [H, W]`` gray (a color file gives its luminance)."""
+    pixels = as_rgb8(_decode(path).pixels)
+    return _to_uint8(rgb_to_gray(_to_tensor(pixels)[None])[0])
+
+
+def _decode(path: Path):
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({one_line(e)})") from None
+    return decode_image(data, str(path))
+
+
+def as_rgb8(pixels: np.ndarray) -> np.ndarray:
+    """Decoded pixels (gray or RGB; uint8, uint16 or float in [0, 1]) as ``uint8 [H, W, 3]``."""
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    elif pixels.dtype != np.uint8:
+        pixels = np.clip(np.round(pixels * 255.0), 0, 255).astype(np.uint8)
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
+    return np.ascontiguousarray(pixels)
+
+
+def _to_tensor(img: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(img if img.flags.writeable else img.copy()).float().div(255.0)
+    return t[None] if t.dim() == 2 else t.permute(2, 0, 1)
+
+
+def _to_uint8(t: torch.Tensor) -> np.ndarray:
+    arr = (t.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    return arr[0].numpy() if arr.shape[0] == 1 else arr.permute(1, 2, 0).numpy()
+
+
+def derive_gray(rgb: np.ndarray, manga_look: bool = False, key: str = "") -> np.ndarray:
+    """The gray input for a color page ``uint8 [H, W, 3]`` -> ``uint8 [H, W]``: its luminance
+    (``models.color.rgb_to_gray``), or with ``manga_look`` the training data's manga look transform,
+    seeded by the page's key so every run and every model sees the same input."""
+    x = _to_tensor(rgb)[None]
+    if manga_look:
+        try:
+            from trainer.data import manga_look as look
+        except ImportError:
+            raise UsageError("--manga-look needs trainer.data.manga_look, which this install lacks") from None
+        gray = look(x, np.random.default_rng([MANGA_LOOK_SEED, zlib.crc32(key.encode("utf-8"))]))
+    else:
+        gray = rgb_to_gray(x)
+    return _to_uint8(gray[0])
+
+
+# ------------------------------------------------------------------------------------ scoring
+def default_device() -> torch.device:
+    """Where metrics run: the GPU when there is one (DESIGN 7)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class BatchScorer:
+    """Collects (key, prediction, target) and scores them in same-size batches on ``device``."""
+
+    def __init__(self, device: torch.device | None = None, batch_size: int = 8):
+        self.device = device or default_device()
+        self.batch_size = batch_size
+        self._pending: dict[tuple, list[tuple[str, torch.Tensor, torch.Tensor]]] = defaultdict(list)
+        self.scores: dict[str, dict[str, float]] = {}
+
+    def add(self, key: str, pred: np.ndarray, target: np.ndarray) -> None:
+        p, t = _to_tensor(pred), _to_tensor(target)
+        if p.shape[0] == 1:
+            p = p.expand(3, -1, -1)
+        shape = tuple(t.shape)
+        self._pending[shape].append((key, p, t))
+        if len(self._pending[shape]) >= self.batch_size:
+            self._flush(shape)
+
+    def finish(self) -> dict[str, dict[str, float]]:
+        for shape in list(self._pending):
+            self._flush(shape)
+        return self.scores
+
+    def _flush(self, shape: tuple) -> None:
+        items = self._pending.pop(shape, [])
+        if not items:
+            return
+        preds = torch.stack([p for _, p, _ in items]).to(self.device)
+        targets = torch.stack([t for _, _, t in items]).to(self.device)
+        values = {k: v.cpu().tolist() for k, v in M.compute_all(preds, targets).items()}
+        for i, (key, _, _) in enumerate(items):
+            self.scores[key] = {k: float(values[k][i]) for k in METRIC_COLUMNS}
+
+
+def summarize(scores: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Mean of every metric over the images (PSNR's mean is ``inf`` if any image is identical)."""
+    out: dict[str, float] = {"n": len(scores)}
+    for col in METRIC_COLUMNS:
+        vals = [s[col] for s in scores.values()]
+        out[col] = float(np.mean(vals)) if vals else float("nan")
+    return out
+
+
+def _encode_jpeg(img: np.ndarray, height: int) -> bytes:
+    from PIL import Image
+
+    im = Image.fromarray(img).convert("RGB")
+    w = max(1, round(im.width * height / im.height))
+    im = im.resize((w, height), Image.BILINEAR)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def choose_samples(keys: Sequence[str], n: int) -> list[str]:
+    """``n`` keys spread evenly over ``keys`` (deterministic)."""
+    if n <= 0 or not keys:
+        return []
+    if n >= len(keys):
+        return list(keys)
+    idx = np.linspace(0, len(keys) - 1, n).round().astype(int)
+    return [keys[i] for i in sorted(set(idx.tolist()))]
+
+
+class _Previews:
+    def __init__(self, keys: Sequence[str], samples: int, thumbs: int):
+        self.sample_keys = choose_samples(list(keys), samples)
+        self._samples = set(self.sample_keys)
+        self._thumbs = set(list(keys)[:thumbs])
+        self.previews: dict[str, dict[str, bytes]] = defaultdict(dict)
+        self.thumbs: dict[str, dict[str, bytes]] = defaultdict(dict)
+
+    def add(self, key: str, column: str, img: np.ndarray) -> None:
+        if key in self._samples:
+            self.previews[key][column] = _encode_jpeg(img, PREVIEW_HEIGHT)
+        if key in self._thumbs:
+            self.thumbs[key][column] = _encode_jpeg(img, THUMB_HEIGHT)
+
+
+def _check_same_size(key: str, pred_path: Path, pred: np.ndarray, target_path: Path, target: np.ndarray) -> None:
+    if pred.shape[:2] != target.shape[:2]:
+        ph, pw = pred.shape[:2]
+        th, tw = target.shape[:2]
+        raise InputError(f"{pred_path}: {pw}x{ph} but its target {target_path} is {tw}x{th}")
+
+
+def _threaded(fn, items: Iterable, workers: int = 2) -> Iterator:
+    # Decoding in threads beside the metric math; results keep input order.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(fn, items)
+
+
+def evaluate_dirs(pred_dir: str | os.PathLike, target_dir: str | os.PathLike, *, samples: int = 4,
+                  report_thumbs: int = MAX_REPORT_THUMBS, device: torch.device | None = None,
+                  batch_size: int = 8, progress: ProgressFn | None = None) -> EvalResult:
+    """Score the images in ``pred_dir`` against ``target_dir`` (paired by relative path).
+
+    The gray baseline is the target's luminance (``models.color.rgb_to_gray``) taken as the prediction.
+    A pair that cannot be read or differs in size is listed in ``errors`` and left out of the means.
+    """
+    pred_root, target_root = Path(pred_dir), Path(target_dir)
+    pairs, only_pred, only_target = pair_files(pred_root, target_root)
+    system = pred_root.name or "pred"
+    if system == GRAY_BASELINE:
+        system = "pred"
+    scorer, baseline = BatchScorer(device, batch_size), BatchScorer(device, batch_size)
+    previews = _Previews([k for k, _, _ in pairs], samples, report_thumbs)
+    errors: list[tuple[str, str]] = []
+
+    def load(pair):
+        key, p, t = pair
+        try:
+            pred, target = read_rgb(p), read_rgb(t)
+            _check_same_size(key, p, pred, t, target)
+            return key, pred, target, None
+        except MangacolorError as e:
+            return key, None, None, str(e)
+
+    done = 0
+    for key, pred, target, err in _threaded(load, pairs):
+        done += 1
+        if err is None:
+            gray = derive_gray(target)
+            scorer.add(key, pred, target)
+            baseline.add(key, gray, target)
+            for column, img in (("input", gray), (system, pred), ("target", target)):
+                previews.add(key, column, img)
+        else:
+            errors.append((key, err))
+        if progress:
+            progress(system, done, len(pairs))
+    scores = {system: scorer.finish(), GRAY_BASELINE: baseline.finish()}
+    ok_keys = [k for k, _, _ in pairs if k in scores[system]]
+    return EvalResult(
+        systems=[system, GRAY_BASELINE], keys=ok_keys, scores=scores,
+        summary={s: summarize(v) for s, v in scores.items()},
+        missing_predictions=only_target, missing_targets=only_pred, errors=errors,
+        sample_keys=[k for k in previews.sample_keys if k in scores[system]],
+        previews=dict(previews.previews), thumbs=dict(previews.thumbs),
+        description=f"predictions {pred_root} vs targets {target_root}")
+
+
+# ------------------------------------------------------------------------------------ outputs
+def _fmt(value: float | None, col: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if math.isinf(value):
+        return "inf"
+    if col == "mse":
+        return f"{value:.4f}"
+    if col == "ssim":
+        return f"{value:.4f}"
+    return f"{value:.2f}"
+
+
+def grid_columns(result: EvalResult) -> list[str]:
+    """Grid and thumbnail columns: the input, each model (not the gray baseline: it is the input), the target."""
+    return ["input", *result.models, "target"]
+
+
+def results_table(result: EvalResult):
+    """The rich table: a row per system (the gray baseline last), the metric means and pages/s."""
+    from rich.table import Table
+
+    table = Table(title=f"mangacolor eval — {result.description}", title_justify="left")
+    table.add_column("system", style="bold", no_wrap=True)
+    table.add_column("pages", justify="right")
+    for label in ("MSE↓", "PSNR↑", "SSIM↑", "ΔE2000↓", "colorful", "colorful target"):
+        table.add_column(label, justify="right")
+    table.add_column("pages/s", justify="right")
+    for system in result.systems:
+        row = result.summary[system]
+        table.add_row(system, str(int(row["n"])), *(_fmt(row[c], c) for c in METRIC_COLUMNS),
+                      _fmt(row.get("pages_per_s"), "pages_per_s"), style="dim" if system == GRAY_BASELINE else None)
+    return table
+
+
+def _json_number(value: float | None) -> float | str | None:
+    # JSON has no inf/nan; PSNR of identical images is inf.
+    if value is None or isinstance(value, str):
+        return value
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def summary_dict(result: EvalResult) -> dict:
+    """The JSON summary: means per system, the pairs left out and why."""
+    return {
+        "mangacolor_version": __version__,
+        "description": result.description,
+        "systems": {s: {k: _json_number(v) for k, v in result.summary[s].items()} for s in result.systems},
+        "gray_baseline": GRAY_BASELINE,
+        "missing_predictions": result.missing_predictions,
+        "missing_targets": result.missing_targets,
+        "errors": [{"page": k, "error": e} for k, e in result.errors],
+    }
+
+
+def write_json(result: EvalResult, path: str | os.PathLike) -> str:
+    """Write the summary JSON to ``path`` (``-`` returns it for stdout); returns the text."""
+    text = json.dumps(summary_dict(result), indent=2, ensure_ascii=False)
+    if str(path) != "-":
+        _write_text(Path(path), text + "\n")
+    return text
+
+
+def write_csv(result: EvalResult, path: str | os.PathLike) -> Path:
+    """One row per (page, system): page, system, and every metric."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["page", "system", *METRIC_COLUMNS])
+    for key in result.keys:
+        for system in result.systems:
+            s = result.scores[system].get(key)
+            if s is not None:
+                writer.writerow([key, system, *(repr(s[c]) for c in METRIC_COLUMNS)])
+    return _write_text(Path(path), buf.getvalue())
+
+
+def _write_text(path: Path, text: str) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise MangacolorError(f"{path}: cannot write ({one_line(e)})") from None
+    return path
+
+
+def render_grid(result: EvalResult):
+    """A PIL image: a row per sample page, columns input | each model | target, labelled."""
+    from PIL import Image, ImageDraw
+
+    columns = grid_columns(result)
+    rows = [[Image.open(io.BytesIO(result.previews[k][c])) for c in columns] for k in result.sample_keys
+            if all(c in result.previews.get(k, {}) for c in columns)]
+    if not rows:
+        raise MangacolorError("no page could be scored, so there is no grid to draw")
+    col_w = [max(r[i].width for r in rows) for i in range(len(columns))]
+    pad, label_h = 6, 18
+    width = sum(col_w) + pad * (len(columns) + 1)
+    height = label_h + sum(r[0].height for r in rows) + pad * (len(rows) + 1)
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    x = pad
+    for name, w in zip(columns, col_w):
+        draw.text((x, 3), name, fill=(0, 0, 0))
+        x += w + pad
+    y = label_h + pad
+    for row in rows:
+        x = pad
+        for im, w in zip(row, col_w):
+            canvas.paste(im.convert("RGB"), (x + (w - im.width) // 2, y))
+            x += w + pad
+        y += row[0].height + pad
+    return canvas
+
+
+def write_grid(result: EvalResult, path: str | os.PathLike) -> Path:
+    """Save ``render_grid`` as a PNG."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        render_grid(result).save(path, format="PNG")
+    except OSError as e:
+        raise MangacolorError(f"{path}: cannot write ({one_line(e)})") from None
+    return path
+
+
+def read_metrics_log(run_dir: str | os.PathLike) -> list[dict]:
+    """The records of ``RUN/metrics.jsonl`` (one JSON object per line; bad lines skipped)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise InputError(f"{path}: no such file (--run-dir needs a training run folder)")
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+    return records
+
+
+X_AXIS_KEYS = ("step", "global_step", "iteration", "epoch")
+NOT_CURVES = set(X_AXIS_KEYS) | {"time", "wall", "elapsed", "rank", "seconds"}
+
+
+def loss_curves_svg(records: list[dict], width: int = 360, height: int = 180) -> str:
+    """Inline SVG small multiples: one chart per numeric series in the training log, against step."""
+    x_key = next((k for k in X_AXIS_KEYS if any(k in r for r in records)), None)
+    series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for i, rec in enumerate(records):
+        x = rec.get(x_key, i) if x_key else i
+        for k, v in rec.items():
+            if k in NOT_CURVES or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                continue
+            if isinstance(x, (int, float)):
+                series[k].append((float(x), float(v)))
+    charts = []
+    for name, pts in series.items():
+        if len(pts) < 2:
+            continue
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+        y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+        m = 34
+        coords = " ".join(f"{m + (x - x0) / (x1 - x0) * (width - m - 8):.1f},"
+                          f"{height - 20 - (y - y0) / (y1 - y0) * (height - 40):.1f}" for x, y in pts)
+        charts.append(
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="curve">'
+            f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa" stroke="#ddd"/>'
+            f'<text x="{m}" y="14" font-size="12">{html.escape(name)}</text>'
+            f'<text x="2" y="28" font-size="9">{y1:.3g}</text><text x="2" y="{height - 20}" font-size="9">{y0:.3g}</text>'
+            f'<text x="{m}" y="{height - 4}" font-size="9">{html.escape(x_key or "record")} {x0:g}</text>'
+            f'<text x="{width - 60}" y="{height - 4}" font-size="9">{x1:g}</text>'
+            f'<polyline fill="none" stroke="#c0392b" stroke-width="1.5" points="{coords}"/></svg>')
+    return "\n".join(charts) or "<p>No numeric series with two or more points in metrics.jsonl.</p>"
+
+
+def _data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+_REPORT_CSS = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222}
+table{border-collapse:collapse;margin:8px 0 24px}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:13px}
+th{background:#f0f0f0;cursor:pointer;user-select:none}
+td.k,th.k{text-align:left}
+tr.baseline td{color:#777}
+img.strip{height:%dpx;display:block}
+.note{color:#555;font-size:13px}
+.curve{margin:4px}
+""" % THUMB_HEIGHT
+
+_REPORT_JS = """
+function sortTable(th){
+  const table=th.closest('table'), body=table.tBodies[0], idx=[...th.parentNode.children].indexOf(th);
+  const asc=th.dataset.dir!=='asc'; th.dataset.dir=asc?'asc':'desc';
+  const val=r=>{const c=r.children[idx]; const v=c.dataset.v!==undefined?c.dataset.v:c.textContent;
+    const n=parseFloat(v); return isNaN(n)?(v==='inf'?Infinity:v):n;};
+  [...body.rows].sort((a,b)=>{const x=val(a),y=val(b); return (x>y?1:x<y?-1:0)*(asc?1:-1);})
+    .forEach(r=>body.appendChild(r));
+}
+document.querySelectorAll('th').forEach(th=>th.addEventListener('click',()=>sortTable(th)));
+"""
+
+
+def _num_attr(v: float) -> str:
+    return "inf" if math.isinf(v) else repr(v)
+
+
+def render_report(result: EvalResult, *, run_dir: str | os.PathLike | None = None) -> str:
+    """One self-contained HTML page: the summary table, the sample grid, training curves (with
+    ``run_dir``) and a row per page with its previews and per-system errors, sortable by any column."""
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mangacolor eval</title>"
+             f"<style>{_REPORT_CSS}</style></head><body>",
+             f"<h1>mangacolor eval</h1><p class='note'>{e(result.description)} · mangacolor {e(__version__)} · "
+             f"{len(result.keys)} pages scored. ↓ lower is better, ↑ higher is better. The gray baseline is the "
+             f"gray input taken as the prediction: a model that colors well beats it on ΔE2000 while its "
+             f"colorfulness stays near the target's.</p>"]
+    # Summary
+    head = "".join(f"<th>{e(METRIC_LABELS[c])}{' ↓' if LOWER_IS_BETTER.get(c) else ' ↑' if c in LOWER_IS_BETTER else ''}</th>"
+                   for c in METRIC_COLUMNS)
+    rows = []
+    for system in result.systems:
+        row = result.summary[system]
+        cells = "".join(f"<td data-v='{_num_attr(row[c])}'>{_fmt(row[c], c)}</td>" for c in METRIC_COLUMNS)
+        cls = " class='baseline'" if system == GRAY_BASELINE else ""
+        rows.append(f"<tr{cls}><td class='k'>{e(system)}</td><td>{int(row['n'])}</td>{cells}"
+                    f"<td>{_fmt(row.get('pages_per_s'), 'x')}</td></tr>")
+    parts.append(f"<h2>Summary</h2><table id='summary'><thead><tr><th class='k'>system</th><th>pages</th>{head}"
+                 f"<th>pages/s</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    # Left out
+    if result.missing_predictions or result.missing_targets or result.errors:
+        items = [f"<li>no prediction for <b>{e(k)}</b></li>" for k in result.missing_predictions]
+        items += [f"<li>no target for <b>{e(k)}</b></li>" for k in result.missing_targets]
+        items += [f"<li><b>{e(k)}</b>: {e(msg)}</li>" for k, msg in result.errors]
+        parts.append(f"<h2>Not scored ({len(items)})</h2><ul class='note'>{''.join(items)}</ul>")
+    # Grid
+    try:
+        buf = io.BytesIO()
+        render_grid(result).save(buf, format="PNG")
+        parts.append(f"<h2>Samples</h2><p class='note'>{' | '.join(e(c) for c in grid_columns(result))}</p>"
+                     f"<img alt='sample grid' src='{_data_uri(buf.getvalue(), 'image/png')}'>")
+    except MangacolorError:
+        pass
+    if run_dir is not None:
+        parts.append(f"<h2>Training curves</h2><p class='note'>{e(str(Path(run_dir) / 'metrics.jsonl'))}</p>"
+                     f"<div>{loss_curves_svg(read_metrics_log(run_dir))}</div>")
+    # Per page
+    columns = grid_columns(result)
+    metric_cols = [(s, c) for s in result.systems for c in ("ciede2000", "psnr", "ssim")]
+    head = "".join(f"<th>{e(s)}<br>{e(METRIC_LABELS[c])}</th>" for s, c in metric_cols)
+    body = []
+    for key in result.keys:
+        thumbs = result.thumbs.get(key, {})
+        strip = "".join(f"<img class='strip' style='display:inline' title='{e(c)}' alt='{e(c)}' "
+                        f"src='{_data_uri(thumbs[c], 'image/jpeg')}'>" for c in columns if c in thumbs)
+        cells = []
+        for s, c in metric_cols:
+            v = result.scores[s].get(key, {}).get(c)
+            cells.append("<td>—</td>" if v is None else f"<td data-v='{_num_attr(v)}'>{_fmt(v, c)}</td>")
+        body.append(f"<tr class='page'><td class='k'>{e(key)}</td><td class='k'>{strip}</td>{''.join(cells)}</tr>")
+    parts.append(f"<h2>Pages</h2><p class='note'>Click a column to sort (again to reverse). Previews: "
+                 f"{' | '.join(e(c) for c in columns)}.</p><table id='pages'><thead><tr><th class='k'>page</th>"
+                 f"<th class='k'>previews</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    parts.append(f"<script>{_REPORT_JS}</script></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(result: EvalResult, path: str | os.PathLike, *, run_dir: str | os.PathLike | None = None) -> Path:
+    """Write ``render_report`` to ``path``."""
+    return _write_text(Path(path), render_report(result, run_dir=run_dir))
+
+
+# ------------------------------------------------------------------------------------ running models
+def data_pairs(data: str | os.PathLike) -> tuple[str, list[tuple[str, Path, Path | None]], list[str], list[str]]:
+    """The pages of an eval set: ``(layout, pages, only_bw, only_color)``.
+
+    ``DATA/bw`` + ``DATA/color`` is a paired set (``layout == 'paired'``, pages ``(key, bw, color)``);
+    any other folder is read as color pages whose gray input is derived (pages ``(key, None, color)``).
+    """
+    root = Path(data)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such folder")
+    if (root / "bw").is_dir() and (root / "color").is_dir():
+        pairs, only_bw, only_color = pair_files(root / "bw", root / "color")
+        return "paired", list(pairs), only_bw, only_color
+    files = image_files(root)
+    if not files:
+        raise InputError(f"{root}: no images (expected bw/ + color/ folders or color pages)")
+    keys = sorted(files, key=natural_path_key)
+    return "color", [(k, None, files[k]) for k in keys], [], []
+
+
+def model_label(spec: str | os.PathLike, taken: Iterable[str]) -> str:
+    """A short row name for a model argument: the file's stem, or the whole argument when that is taken."""
+    stem = Path(str(spec)).stem or str(spec)
+    return str(spec) if stem in set(taken) or stem == GRAY_BASELINE else stem
+
+
+def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.PathLike, *, size: int | None = None,
+                    manga_look: bool = False, device: str = "auto", batch_size: int = 4, samples: int = 4,
+                    report_thumbs: int = MAX_REPORT_THUMBS, progress: ProgressFn | None = None) -> EvalResult:
+    """Run each model (a ``.pt`` checkpoint or ``.onnx`` file, through the Colorizer at working size
+    ``size``) on the pages of ``data`` and score its output against the color pages, beside the gray
+    baseline. Pages are decoded once and each chunk goes through every model in turn; pages/s is
+    each model's own time in ``Colorizer.colorize``.
+    """
+    from .inference import Colorizer
+
+    if not model_specs:
+        raise UsageError("give at least one --model")
+    layout, pages, only_bw, only_color = data_pairs(data)
+    colorizers: dict[str, Colorizer] = {}
+    for spec in model_specs:
+        colorizers[model_label(spec, colorizers)] = Colorizer(
+            str(spec), device=device, size=size, batch_size=batch_size, recolor=True)
+    metric_device = None if device == "auto" else torch.device("cuda" if device.startswith("cuda") else "cpu")
+    scorers = {name: BatchScorer(metric_device, batch_size) for name in [*colorizers, GRAY_BASELINE]}
+    seconds = {name: 0.0 for name in colorizers}
+    previews = _Previews([k for k, _, _ in pages], samples, report_thumbs)
+    errors: list[tuple[str, str]] = []
+    total = len(pages)
+
+    def load(page):
+        key, bw_path, color_path = page
+        try:
+            target = read_rgb(color_path)
+            if bw_path is None:
+                gray = derive_gray(target, manga_look, key)
+            else:
+                gray = read_gray(bw_path)
+                _check_same_size(key, bw_path, gray, color_path, target)
+            return key, gray, target, None
+        except MangacolorError as e:
+            return key, None, None, str(e)
+
+    done = 0
+    chunk: list[tuple[str, np.ndarray, np.ndarray]] = []
+
+    def run_chunk() -> None:
+        for name, colorizer in colorizers.items():
+            t0 = time.perf_counter()
+            preds = colorizer.colorize([g for _, g, _ in chunk])
+            seconds[name] += time.perf_counter() - t0
+            for (key, _, target), pred in zip(chunk, preds):
+                scorers[name].add(key, pred, target)
+                previews.add(key, name, pred)
+        for key, gray, target in chunk:
+            scorers[GRAY_BASELINE].add(key, gray, target)
+            previews.add(key, "input", gray)
+            previews.add(key, "target", target)
+        chunk.clear()
+
+    for key, gray, target, err in _threaded(load, pages):
+        if err is not None:
+            errors.append((key, err))
+        else:
+            chunk.append((key, gray, target))
+        if len(chunk) >= batch_size:
+            done += len(chunk)
+            run_chunk()
+        if progress:
+            progress("pages", done + len(errors), total)
+    done += len(chunk)
+    if chunk:
+        run_chunk()
+    if progress:
+        progress("pages", total, total)
+
+    systems = [*colorizers, GRAY_BASELINE]
+    scores = {name: scorers[name].finish() for name in systems}
+    summary = {name: summarize(scores[name]) for name in systems}
+    for name in colorizers:
+        n = summary[name]["n"]
+        summary[name]["pages_per_s"] = n / seconds[name] if seconds[name] > 0 else float("nan")
+    ok_keys = [k for k, _, _ in pages if k in scores[GRAY_BASELINE]]
+    gray_from = "bw/ pages" if layout == "paired" else ("manga look" if manga_look else "luminance")
+    sizes = {c.size for c in colorizers.values()}
+    return EvalResult(
+        systems=systems, keys=ok_keys, scores=scores, summary=summary,
+        missing_predictions=only_color, missing_targets=only_bw, errors=errors,
+        sample_keys=[k for k in previews.sample_keys if k in scores[GRAY_BASELINE]],
+        previews=dict(previews.previews), thumbs=dict(previews.thumbs),
+        description=f"{Path(data)} ({len(pages)} pages, gray input from {gray_from}, "
+                    f"working size {', '.join(str(s) for s in sorted(sizes))})")
