@@ -1,0 +1,495 @@
+"""Training data (DESIGN 3): folders of pages -> batches of gray input and color target.
+
+Layouts, picked by :func:`build_datasets` (``layout='auto'`` looks at the folder):
+
+* ``color``    a folder of color pages (recursive); the gray input is derived by :func:`manga_look`.
+               A ``val/`` subfolder, if present, is the validation split.
+* ``paired``   ``DIR/bw`` and ``DIR/color`` holding the same relative paths (nested folders too),
+               matched by relative path without extension. ``DIR/val/bw`` + ``DIR/val/color`` if present.
+* ``aligned``  pix2pix's A|B format: each image is two halves side by side; ``aligned_input`` says
+               which half is the gray input (never auto-detected: pass ``layout='aligned'``).
+* ``unpaired`` CycleGAN: gray pages in ``DIR/trainA`` and color pages in ``DIR/trainB``, or
+               ``data=GRAY_DIR, data_b=COLOR_DIR``. Validation holds out color pages of B and derives
+               their gray input, so the numbers compare with the paired layouts.
+
+Every sample is drawn with a numpy Generator seeded by ``(seed, epoch, position)``, so a batch is a
+function of the seed and the step alone: the same with 0 or 8 workers, and after a resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import re
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset, Sampler
+
+from models.color import gray_to_l, normalize_l, rgb_to_ab_norm, rgb_to_gray
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+LAYOUTS = ("auto", "color", "paired", "aligned", "unpaired")
+# Pages are scaled so their short side is size * U(1, max_scale) before a crop: crops see whole
+# panels and lines about as thick as at the inference working size.
+DEFAULT_MAX_SCALE = 2.0
+# Stream ids that keep the per-sample random streams of train, validation and stats apart.
+_VAL_STREAM = 0x7A1
+STATS_EPOCH = 0x57A75
+
+
+class DataError(ValueError):
+    """A data folder or image that cannot be used; ``str(err)`` is one line naming the path."""
+
+
+# ---------------------------------------------------------------------------- files and decoding
+def _natural_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.as_posix())]
+
+
+def list_images(root: str | Path, exclude: Sequence[Path] = ()) -> list[Path]:
+    """Image files under ``root`` (recursive, hidden entries skipped), in natural order (2 before 10)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder")
+    excluded = [Path(e).resolve() for e in exclude]
+    found = []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file():
+            continue
+        if any(p.resolve().is_relative_to(e) for e in excluded):
+            continue
+        found.append(p)
+    return sorted(found, key=lambda p: _natural_key(p.relative_to(root)))
+
+
+def load_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
+    """Decode an image as RGB, EXIF orientation applied, transparency composited on white paper.
+
+    ``min_side`` lets JPEG decode at a reduced scale whose short side is still at least that.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            if min_side and im.format == "JPEG":
+                w, h = im.size
+                k = max(1.0, min(w, h) / min_side)
+                im.draft("RGB", (math.ceil(w / k), math.ceil(h / k)))
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                return Image.alpha_composite(paper, rgba).convert("RGB")
+            return im.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: cannot decode image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def _check_header(path: Path) -> tuple[int, int]:
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: not a readable image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def image_to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB -> float ``[3, H, W]`` in [0, 1]."""
+    arr = np.asarray(img, dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+# ---------------------------------------------------------------------------- manga look
+def _box_mean(x: torch.Tensor, k: int) -> torch.Tensor:
+    return F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
+
+
+def _screentone(g: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Replace flat mid-tone regions by an amplitude-modulated dot screen of the same mean tone."""
+    mean = _box_mean(g, 7)
+    std = (_box_mean(g * g, 7) - mean * mean).clamp_min(0).sqrt()
+    flat = ((std < 0.04) & (mean > 0.15) & (mean < 0.88)).float()
+    flat = _box_mean(flat, 5)
+    period = float(rng.uniform(3.0, 7.0))
+    angle = math.radians(45.0 if rng.random() < 0.6 else float(rng.uniform(0.0, 90.0)))
+    H, W = g.shape[-2:]
+    yy, xx = torch.meshgrid(torch.arange(H, dtype=g.dtype), torch.arange(W, dtype=g.dtype), indexing="ij")
+    u = xx * math.cos(angle) + yy * math.sin(angle)
+    v = -xx * math.sin(angle) + yy * math.cos(angle)
+    screen = 0.5 + 0.25 * (torch.cos(2 * math.pi * u / period) + torch.cos(2 * math.pi * v / period))
+    sharpness = float(rng.uniform(10.0, 40.0))
+    tone = torch.sigmoid((mean - screen) * sharpness)
+    return flat * tone + (1 - flat) * g
+
+
+def _ink(g: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Thicken and darken the dark lines, as heavy inking and photocopies do."""
+    ink_level = float(rng.uniform(0.3, 0.5))
+    if rng.random() < 0.6:
+        spread = -F.max_pool2d(-g, 3, stride=1, padding=1)
+        amount = float(rng.uniform(0.4, 1.0))
+        g = torch.where(spread < ink_level, torch.lerp(g, spread, amount), g)
+    darken = float(rng.uniform(0.3, 0.9))
+    return torch.where(g < ink_level, g * darken, g)
+
+
+def _paper(g: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Off-white paper and scanner noise."""
+    white = float(rng.uniform(0.88, 1.0))
+    g = g * white + float(rng.uniform(0.0, 0.03))
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    sigma = float(rng.uniform(0.005, 0.035))
+    return g + sigma * torch.randn(g.shape, generator=gen, dtype=g.dtype)
+
+
+def _jpeg(g: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    arr = (g[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(arr, "L").save(buf, format="JPEG", quality=int(rng.integers(30, 91)))
+    buf.seek(0)
+    out = np.asarray(Image.open(buf).convert("L"), dtype=np.float32) / 255.0
+    return torch.from_numpy(out.copy())[None, None].to(g.dtype)
+
+
+def _contrast(g: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    gamma = math.exp(float(rng.uniform(-0.3, 0.3)))
+    contrast = float(rng.uniform(0.85, 1.25))
+    return ((g.clamp(0, 1) ** gamma - 0.5) * contrast + 0.5).clamp(0, 1)
+
+
+def manga_look(rgb: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Gray page the way a printed, scanned manga page looks, derived from a color page.
+
+    ``rgb``: sRGB in [0, 1], ``[3, H, W]`` or ``[B, 3, H, W]``. Returns gray in [0, 1] with one
+    channel and the same size (``[1, H, W]`` or ``[B, 1, H, W]``). Starts from the luminance
+    (``models.color.rgb_to_gray``) and applies, each at random: contrast/gamma shift, screentone
+    dots in flat mid-tone regions, darkened/thickened lines, paper tint and noise, JPEG artefacts.
+    The same ``rng`` state gives the same output.
+    """
+    single = rgb.dim() == 3
+    batch = rgb[None] if single else rgb
+    out = []
+    for page in rgb_to_gray(batch.float()).split(1):
+        g = page
+        if rng.random() < 0.5:
+            g = _contrast(g, rng)
+        if rng.random() < 0.5:
+            g = _screentone(g, rng)
+        if rng.random() < 0.5:
+            g = _ink(g, rng)
+        if rng.random() < 0.5:
+            g = _paper(g, rng)
+        g = g.clamp(0, 1)
+        if rng.random() < 0.3:
+            g = _jpeg(g, rng)
+        out.append(g)
+    gray = torch.cat(out).clamp(0, 1)
+    return gray[0] if single else gray
+
+
+# ---------------------------------------------------------------------------- batches
+def make_batch(gray: torch.Tensor, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The model contract's batch from gray input ``[B,1,H,W]`` and color target ``[B,3,H,W]``.
+
+    ``L`` is the lightness of what the model sees (the gray page), ``ab`` the chroma of the target.
+    """
+    return {"L": normalize_l(gray_to_l(gray)), "gray": gray, "ab": rgb_to_ab_norm(rgb), "rgb": rgb}
+
+
+# ---------------------------------------------------------------------------- geometry
+def _plan(size_wh: tuple[int, int], size: int, rng: np.random.Generator | None, max_scale: float):
+    """Target (w, h) after scaling and the crop box; random when ``rng`` is given, centered otherwise."""
+    w, h = size_wh
+    short = size * (float(rng.uniform(1.0, max_scale)) if rng is not None else 1.0)
+    k = short / min(w, h)
+    tw, th = max(size, round(w * k)), max(size, round(h * k))
+    if rng is not None:
+        x0, y0 = int(rng.integers(0, tw - size + 1)), int(rng.integers(0, th - size + 1))
+    else:
+        x0, y0 = (tw - size) // 2, (th - size) // 2
+    return (tw, th), (x0, y0, x0 + size, y0 + size)
+
+
+def _crop(img: Image.Image, target_wh, box) -> Image.Image:
+    if img.size != tuple(target_wh):
+        img = img.resize(target_wh, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return img.crop(box)
+
+
+# ---------------------------------------------------------------------------- datasets
+@dataclass(frozen=True)
+class PageRef:
+    """One source page: its color target and, where the data has one, its gray input."""
+
+    color: Path
+    gray: Path | None = None
+    aligned: str | None = None  # 'left' or 'right': which half of ``color`` is the gray input
+    key: str = ""               # relative path without extension, for matching and splitting
+
+
+class PageDataset(Dataset):
+    """Crops of (gray input, color target) pages; items are ``{'gray': [1,S,S], 'rgb': [3,S,S]}``.
+
+    Keys are ``(index, epoch, position)`` from :class:`EpochSampler` in training (random scale,
+    crop, flip, manga look) or plain ints for validation (centered crop, a fixed manga look).
+    """
+
+    def __init__(self, pages: Sequence[PageRef], size: int, seed: int, *, use_manga_look: bool = True,
+                 max_scale: float = DEFAULT_MAX_SCALE):
+        self.pages = list(pages)
+        self.size = size
+        self.seed = seed
+        self.use_manga_look = use_manga_look
+        self.max_scale = max_scale
+
+    def __len__(self) -> int:
+        return len(self.pages)
+
+    def _rng(self, key) -> tuple[int, np.random.Generator, bool]:
+        if isinstance(key, (tuple, list)):
+            index, epoch, pos = (int(k) for k in key)
+            return index, np.random.default_rng([self.seed, epoch, pos]), True
+        return int(key), np.random.default_rng([self.seed, _VAL_STREAM, int(key)]), False
+
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        index, rng, train = self._rng(key)
+        page = self.pages[index]
+        return self._sample(page, rng, train)
+
+    def _sample(self, page: PageRef, rng: np.random.Generator, train: bool) -> dict[str, torch.Tensor]:
+        size = self.size
+        color = load_rgb(page.color, min_side=size if page.aligned is None else None)
+        gray_img = None
+        if page.aligned is not None:
+            w, h = color.size
+            left, right = color.crop((0, 0, w // 2, h)), color.crop((w // 2, 0, 2 * (w // 2), h))
+            gray_img, color = (left, right) if page.aligned == "left" else (right, left)
+        elif page.gray is not None:
+            gray_img = load_rgb(page.gray, min_side=size)
+        target_wh, box = _plan(color.size, size, rng if train else None, self.max_scale)
+        flip = train and rng.random() < 0.5
+        color = _crop(color, target_wh, box)
+        rgb = image_to_tensor(color)
+        if gray_img is not None:
+            gray = rgb_to_gray(image_to_tensor(_crop(gray_img, target_wh, box))[None])[0]
+        elif self.use_manga_look:
+            gray = manga_look(rgb, rng)
+        else:
+            gray = rgb_to_gray(rgb[None])[0]
+        if flip:
+            rgb, gray = rgb.flip(-1), gray.flip(-1)
+        return {"gray": gray.contiguous(), "rgb": rgb.contiguous()}
+
+
+class UnpairedDataset(Dataset):
+    """CycleGAN data: gray crops from pages A and color crops from unrelated pages B.
+
+    An epoch walks ``max(len(A), len(B))`` items: A cycles by index, B is drawn at random.
+    """
+
+    def __init__(self, gray_pages: Sequence[Path], color_pages: Sequence[Path], size: int, seed: int,
+                 max_scale: float = DEFAULT_MAX_SCALE):
+        self.a = PageDataset([PageRef(color=p) for p in gray_pages], size, seed, use_manga_look=False,
+                             max_scale=max_scale)
+        self.b = PageDataset([PageRef(color=p) for p in color_pages], size, seed, use_manga_look=False,
+                             max_scale=max_scale)
+        self.pages = self.a.pages
+
+    def __len__(self) -> int:
+        return max(len(self.a), len(self.b))
+
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        index, epoch, pos = (int(k) for k in key)
+        rng = np.random.default_rng([self.a.seed, epoch, pos])
+        gray = self.a._sample(self.a.pages[index % len(self.a)], rng, True)["gray"]
+        rgb = self.b._sample(self.b.pages[int(rng.integers(len(self.b)))], rng, True)["rgb"]
+        return {"gray": gray, "rgb": rgb}
+
+
+# ---------------------------------------------------------------------------- sampling
+class EpochSampler(Sampler):
+    """Yields ``(index, epoch, position)`` keys for one rank; the order is a function of (seed, epoch).
+
+    An epoch is a permutation of the dataset, cycled to a whole number of global batches
+    (``batch_size * world`` items each); global batch ``b`` gives rank ``r`` the positions
+    ``[b*B*W + r*B, b*B*W + (r+1)*B)``. ``set_epoch(epoch, start_batch)`` resumes mid-epoch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        if n <= 0:
+            raise ValueError("EpochSampler needs a non-empty dataset")
+        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+        self.epoch, self.start_batch = 0, 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return math.ceil(self.n / (self.batch_size * self.world))
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def _order(self) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        perm = torch.randperm(self.n, generator=gen)
+        total = self.batches_per_epoch * self.batch_size * self.world
+        return perm.repeat(math.ceil(total / self.n))[:total]
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        order = self._order().tolist()
+        B, W = self.batch_size, self.world
+        for b in range(self.start_batch, self.batches_per_epoch):
+            start = b * B * W + self.rank * B
+            for pos in range(start, start + B):
+                yield (order[pos], self.epoch, pos)
+
+    def __len__(self) -> int:
+        return (self.batches_per_epoch - self.start_batch) * self.batch_size
+
+
+def worker_init(_worker_id: int) -> None:
+    """DataLoader workers: one thread each, and Ctrl-C left to the main process (it saves, then stops)."""
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# ---------------------------------------------------------------------------- splits and layouts
+def split_by_source(keys: Sequence[str], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, val): whole source files go to one side, chosen by a seeded hash of their key.
+
+    ``round(val_fraction * n)`` files (at least 1 when there are 2 or more and the fraction is > 0)
+    are held out; which ones depends only on the seed and the file names.
+    """
+    n = len(keys)
+    if n < 2 or val_fraction <= 0:
+        return list(range(n)), []
+    k = min(n - 1, max(1, round(val_fraction * n)))
+    ranked = sorted(range(n), key=lambda i: hashlib.sha1(f"{seed}:{keys[i]}".encode()).hexdigest())
+    val = sorted(ranked[:k])
+    held = set(val)
+    return [i for i in range(n) if i not in held], val
+
+
+def _stem_key(path: Path, root: Path) -> str:
+    return path.relative_to(root).with_suffix("").as_posix()
+
+
+def _color_pages(root: Path, exclude: Sequence[Path] = ()) -> list[PageRef]:
+    return [PageRef(color=p, key=_stem_key(p, root)) for p in list_images(root, exclude)]
+
+
+def _paired_pages(root: Path) -> list[PageRef]:
+    bw_root, color_root = root / "bw", root / "color"
+    bw = {_stem_key(p, bw_root): p for p in list_images(bw_root)}
+    color = {_stem_key(p, color_root): p for p in list_images(color_root)}
+    keys = sorted(bw.keys() & color.keys(), key=lambda k: _natural_key(Path(k)))
+    if not keys:
+        raise DataError(f"{root}: no page in bw/ has a counterpart with the same relative path in color/")
+    return [PageRef(color=color[k], gray=bw[k], key=k) for k in keys]
+
+
+def _aligned_pages(root: Path, input_side: str, exclude: Sequence[Path] = ()) -> list[PageRef]:
+    return [PageRef(color=p, aligned=input_side, key=_stem_key(p, root)) for p in list_images(root, exclude)]
+
+
+def detect_layout(data: Path, data_b: Path | None = None) -> str:
+    """The layout a data folder has: 'unpaired', 'paired' or 'color' (aligned is never guessed)."""
+    if data_b is not None or ((data / "trainA").is_dir() and (data / "trainB").is_dir()):
+        return "unpaired"
+    if (data / "bw").is_dir() and (data / "color").is_dir():
+        return "paired"
+    return "color"
+
+
+@dataclass
+class DataSplit:
+    """What :func:`build_datasets` found: datasets and a one-line description."""
+
+    train: Dataset
+    val: PageDataset | None
+    layout: str
+    n_train_files: int
+    n_val_files: int
+    val_source: str = "split"   # 'split' (held out by file) or 'folder' (DIR/val)
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return (f"{self.layout} data: {self.n_train_files} training pages, {self.n_val_files} validation pages"
+                f" ({'val/ folder' if self.val_source == 'folder' else 'held out by file'})")
+
+
+def build_datasets(data: str | Path, data_b: str | Path | None = None, *, layout: str = "auto", size: int = 256,
+                   seed: int = 0, val_fraction: float = 0.1, use_manga_look: bool = True,
+                   aligned_input: str = "left", max_scale: float = DEFAULT_MAX_SCALE,
+                   val_limit: int | None = None) -> DataSplit:
+    """Find the pages under ``data`` (and ``data_b``) and build the training and validation datasets.
+
+    Every file is checked to be a readable image; a problem is a one-line :class:`DataError`.
+    """
+    data = Path(data)
+    data_b = Path(data_b) if data_b is not None else None
+    if not data.is_dir():
+        raise DataError(f"{data}: data folder not found")
+    if data_b is not None and not data_b.is_dir():
+        raise DataError(f"{data_b}: data folder not found")
+    if layout not in LAYOUTS:
+        raise DataError(f"{data}: unknown layout {layout!r} (one of {', '.join(LAYOUTS)})")
+    if aligned_input not in ("left", "right"):
+        raise DataError(f"{data}: aligned input side must be 'left' or 'right', not {aligned_input!r}")
+    if layout == "auto":
+        layout = detect_layout(data, data_b)
+
+    val_dir = data / "val"
+    if layout == "unpaired":
+        a_root, b_root = (data, data_b) if data_b is not None else (data / "trainA", data / "trainB")
+        a_pages, b_pages = list_images(a_root), _color_pages(b_root)
+        if not a_pages:
+            raise DataError(f"{a_root}: no gray images found")
+        if not b_pages:
+            raise DataError(f"{b_root}: no color images found")
+        train_idx, val_idx = split_by_source([p.key for p in b_pages], val_fraction, seed)
+        train_b = [b_pages[i] for i in train_idx]
+        val_pages = [b_pages[i] for i in val_idx]
+        for p in a_pages + [r.color for r in b_pages]:
+            _check_header(p)
+        train = UnpairedDataset(a_pages, [r.color for r in train_b], size, seed, max_scale)
+        val_pages = val_pages[:val_limit] if val_limit else val_pages
+        val = PageDataset(val_pages, size, seed, use_manga_look=use_manga_look) if val_pages else None
+        return DataSplit(train, val, layout, len(a_pages) + len(train_b), len(val_pages))
+
+    def pages_in(root: Path, exclude: Sequence[Path] = ()) -> list[PageRef]:
+        if layout == "paired":
+            return _paired_pages(root)
+        if layout == "aligned":
+            return _aligned_pages(root, aligned_input, exclude)
+        return _color_pages(root, exclude)
+
+    has_val_dir = val_dir.is_dir() and (layout != "paired" or ((val_dir / "bw").is_dir() and (val_dir / "color").is_dir()))
+    if has_val_dir:
+        train_pages = pages_in(data, exclude=[val_dir])
+        val_pages = pages_in(val_dir)
+        source = "folder"
+    else:
+        pages = pages_in(data)
+        train_idx, val_idx = split_by_source([p.key for p in pages], val_fraction, seed)
+        train_pages, val_pages = [pages[i] for i in train_idx], [pages[i] for i in val_idx]
+        source = "split"
+    if not train_pages:
+        raise DataError(f"{data}: no training images found ({layout} layout)")
+    for ref in train_pages + val_pages:
+        _check_header(ref.color)
+        if ref.gray is not None:
+            _check_header(ref.gray)
+    val_pages = val_pages[:val_limit] if val_limit else val_pages
+    train = PageDataset(train_pages, size, seed, use_manga_look=use_manga_look, max_scale=max_scale)
+    val = PageDataset(val_pages, size, seed, use_manga_look=use_manga_look) if val_pages else None
+    return DataSplit(train, val, layout, len(train_pages), len(val_pages), source)

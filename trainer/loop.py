@@ -1,0 +1,661 @@
+"""The training loop: one loop drives every registered model through the ``ColorModel`` contract.
+
+    >>> from trainer import TrainConfig, train
+    >>> summary = train(TrainConfig(model="unet", preset="tiny", data="pages/", out="runs/unet", steps=200))
+
+A run directory holds ``last.pt`` / ``best.pt`` (resumable checkpoints), ``metrics.jsonl`` (one JSON
+record per line: ``baseline``, ``train``, ``val``), ``loss_curve.png``, ``preview.png`` and
+``previews/`` (gray | prediction | target per validation).
+
+Determinism: the model is built after seeding python/numpy/torch with ``seed``; batches depend only
+on ``(seed, epoch, position)`` (see ``trainer.data``); checkpoints hold the RNG states of every rank
+and the step, so ``resume`` continues exactly where an uninterrupted run would be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ContextManager, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader
+
+import models
+from models.checkpoint import read_checkpoint, save_checkpoint
+from models.color import denormalize_ab, gray_to_l, join_lab, rgb_to_lab
+
+from . import metrics as metric_fns
+from .data import STATS_EPOCH, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
+from .distributed import (DistInfo, any_rank, average_gradients, barrier, broadcast_state, init_distributed,
+                          shutdown_distributed)
+from .plots import draw_loss_curve, preview_grid
+from .progress import ProgressBar, format_losses
+
+DEFAULT_EPOCHS = 10
+VAL_METRICS = ("l1_ab", "psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_target")
+
+
+class ConfigError(ValueError):
+    """Training options that cannot work together; ``str(err)`` is one line."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+class NonFiniteLoss(RuntimeError):
+    """Raised inside a step when a loss is NaN/inf (before the optimizer would step on it)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; the ``mangacolor train`` options map onto these fields one to one.
+
+    ``steps`` or ``epochs`` bound the run (``epochs`` defaults to 10 when neither is given);
+    ``val_every`` is in steps (default: every epoch). ``options`` are the model's constructor
+    options on top of ``preset``. ``amp`` applies on CUDA only (bf16 where supported, else fp16
+    with a GradScaler); the CPU trains in fp32. ``resume`` is a ``last.pt`` (or its run folder).
+    """
+
+    model: str
+    data: str
+    out: str
+    data_b: str | None = None
+    layout: str = "auto"
+    aligned_input: str = "left"
+    preset: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    size: int = 256
+    batch_size: int = 16
+    epochs: int | None = None
+    steps: int | None = None
+    lr: float = 2e-4
+    amp: bool = True
+    seed: int = 0
+    resume: str | None = None
+    workers: int = 2
+    val_every: int | None = None
+    val_fraction: float = 0.1
+    val_limit: int = 64
+    device: str = "auto"
+    grad_clip: float | None = None
+    manga_look: bool = True
+    max_scale: float = 2.0
+    log_every: int = 10
+    preview_count: int = 6
+    stats_batches: int = 8
+    progress: bool = True
+    overwrite: bool = False
+
+
+@dataclass
+class TrainSummary:
+    """What a run did: steps, throughput, the latest and best validation, where the checkpoints are."""
+
+    run_dir: Path
+    model: str
+    step: int
+    total_steps: int
+    epoch: int
+    images_per_s: float
+    last_checkpoint: Path | None
+    best_checkpoint: Path | None
+    last_val: dict[str, float] | None
+    best_val: dict[str, float] | None
+    baseline: dict[str, float] | None
+    last_losses: dict[str, float]
+    interrupted: bool = False
+    world: int = 1
+
+
+# ---------------------------------------------------------------------------- step context
+class TrainStepContext:
+    """The ``StepContext`` the trainer lends a model: autocast, backward, gradient averaging across
+    ranks, optional clipping, optimizer step, and a NaN/inf check before anything is stepped."""
+
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], device: torch.device,
+                 amp_dtype: torch.dtype | None, scalers: dict[str, Any], grad_clip: float | None,
+                 info: DistInfo):
+        self.optimizers, self.device, self.amp_dtype = optimizers, device, amp_dtype
+        self.scalers, self.grad_clip, self.info = scalers, grad_clip, info
+        self._owned = {name: [p for g in opt.param_groups for p in g["params"]] for name, opt in optimizers.items()}
+
+    def autocast(self) -> ContextManager[Any]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def backward_step(self, loss: torch.Tensor, optimizer: str, params: list[nn.Parameter] | None = None) -> None:
+        if optimizer not in self.optimizers:
+            raise KeyError(f"no optimizer named {optimizer!r} (have {', '.join(self.optimizers)})")
+        opt = self.optimizers[optimizer]
+        params = list(params) if params is not None else self._owned[optimizer]
+        finite = bool(torch.isfinite(loss.detach()).all())
+        if not finite and not self.info.enabled:
+            raise NonFiniteLoss(f"loss for optimizer {optimizer!r} is {float(loss.detach().float().mean())}")
+        opt.zero_grad(set_to_none=True)
+        scaler = self.scalers.get(optimizer)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        if self.info.enabled:
+            had_no_grad = [p.grad is None for p in params]
+            bad_ranks = average_gradients(params, self.info.world, 0.0 if finite else 1.0)
+            if bad_ranks > 0:
+                raise NonFiniteLoss(f"loss for optimizer {optimizer!r} is not finite on {int(bad_ranks)} rank(s)")
+            for p, none in zip(params, had_no_grad):
+                # A parameter no rank touched keeps "no gradient", as in a single process.
+                if none and not p.grad.any():
+                    p.grad = None
+        if self.grad_clip:
+            if scaler is not None:
+                scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], self.grad_clip)
+        if scaler is not None:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+
+
+# ---------------------------------------------------------------------------- rng states
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def capture_rng() -> dict[str, Any]:
+    """This process's RNG states as plain values and tensors (loadable with weights_only=True)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Undo :func:`capture_rng`."""
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    npst = state["numpy"]
+    np.random.set_state((npst["name"], npst["keys"].numpy().astype(np.uint32), npst["pos"],
+                         npst["has_gauss"], npst["cached_gaussian"]))
+    torch.set_rng_state(state["torch"].cpu())
+    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+# ---------------------------------------------------------------------------- stop requests
+class StopRequest:
+    """First Ctrl-C (or SIGTERM) asks the loop to finish its step, save ``last.pt`` and stop;
+    a second Ctrl-C interrupts at once."""
+
+    def __init__(self, log):
+        self.requested = False
+        self._log = log
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, _frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._log("stopping after this step and saving last.pt (Ctrl-C again to abort at once)")
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+# ---------------------------------------------------------------------------- metrics log
+class MetricsLog:
+    """``metrics.jsonl``: append-only JSON lines, trimmed to the resumed step when a run resumes."""
+
+    def __init__(self, path: Path, enabled: bool):
+        self.path, self.enabled = path, enabled
+        self.records: list[dict[str, Any]] = []
+
+    def load(self, up_to_step: int) -> None:
+        if not self.path.is_file():
+            return
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if rec.get("kind") == "baseline" or rec.get("step", 0) <= up_to_step:
+                kept.append(rec)
+        self.records = kept
+        if self.enabled:
+            _write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def append(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("kind") == kind]
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------- the run
+def train(config: TrainConfig) -> TrainSummary:
+    """Train ``config.model`` on ``config.data``; returns a :class:`TrainSummary`.
+
+    Raises ``ConfigError``/``DataError``/``models.CheckpointError`` (one-line messages) for bad
+    input and ``TrainingDiverged`` when a loss becomes NaN/inf. Under ``torchrun`` every rank calls
+    it; rank 0 writes the run folder.
+    """
+    info = init_distributed(config.device)
+    try:
+        return _Run(config, info).run()
+    finally:
+        shutdown_distributed(info)
+
+
+def _checkpoint_path(resume: str) -> Path:
+    p = Path(resume)
+    return p / "last.pt" if p.is_dir() else p
+
+
+class _Run:
+    def __init__(self, cfg: TrainConfig, info: DistInfo):
+        self.cfg, self.info = cfg, info
+        self.device = info.device
+        self.out = Path(cfg.out)
+        self._check_config()
+        self.progress = ProgressBar(1, enabled=False, echo=info.is_main)
+
+    def log(self, message: str) -> None:
+        if self.info.is_main:
+            self.progress.log(message)
+
+    # -------------------------------------------------------------- setup
+    def _check_config(self) -> None:
+        cfg = self.cfg
+        if cfg.steps is not None and cfg.epochs is not None:
+            raise ConfigError("give --steps or --epochs, not both")
+        for name in ("size", "batch_size", "log_every"):
+            if getattr(cfg, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(cfg, name)}")
+        for name in ("steps", "epochs", "val_every"):
+            value = getattr(cfg, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
+        if not 0 <= cfg.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {cfg.val_fraction}")
+        if cfg.max_scale < 1:
+            raise ConfigError(f"max_scale must be at least 1, got {cfg.max_scale}")
+        if cfg.lr <= 0:
+            raise ConfigError(f"lr must be positive, got {cfg.lr}")
+        if cfg.resume is None and not cfg.overwrite and (self.out / "last.pt").exists():
+            raise ConfigError(f"{self.out}: already holds a run (last.pt); resume it with --resume "
+                              f"{self.out / 'last.pt'} or choose another --out")
+
+    def _build_model(self) -> None:
+        cfg = self.cfg
+        self.payload = None
+        if cfg.resume is not None:
+            path = _checkpoint_path(cfg.resume)
+            self.payload = read_checkpoint(path)
+            if "train" not in self.payload:
+                raise ConfigError(f"{path}: holds weights only, no training state to resume from")
+            if cfg.model and cfg.model != self.payload["model"]:
+                raise ConfigError(f"{path}: is a {self.payload['model']!r} checkpoint, not {cfg.model!r}")
+            self.seed = int(self.payload["train"].get("seed", cfg.seed))
+            seed_everything(self.seed)
+            self.model = models.create(self.payload["model"], **self.payload.get("options", {}))
+            self.model.load_state_dict(self.payload["state_dict"])
+        else:
+            self.seed = cfg.seed
+            seed_everything(self.seed)
+            try:
+                self.model = models.create(cfg.model, preset=cfg.preset, **cfg.options)
+            except TypeError as e:
+                raise ConfigError(f"model {cfg.model!r}: bad option ({e})") from None
+            except ValueError as e:
+                raise ConfigError(str(e).splitlines()[0]) from None
+        if cfg.size % self.model.stride:
+            raise ConfigError(f"--size {cfg.size} must be a multiple of {self.model.name}'s stride {self.model.stride}")
+        self.model.to(self.device)
+
+    def _build_data(self) -> None:
+        cfg = self.cfg
+        self.data: DataSplit = build_datasets(
+            cfg.data, cfg.data_b, layout=cfg.layout, size=cfg.size, seed=self.seed, val_fraction=cfg.val_fraction,
+            use_manga_look=cfg.manga_look, aligned_input=cfg.aligned_input, max_scale=cfg.max_scale,
+            val_limit=cfg.val_limit)
+        self.sampler = EpochSampler(len(self.data.train), cfg.batch_size, self.seed, self.info.rank, self.info.world)
+        self.steps_per_epoch = self.sampler.batches_per_epoch
+        self.total_steps = cfg.steps if cfg.steps is not None else (cfg.epochs or DEFAULT_EPOCHS) * self.steps_per_epoch
+        self._val_cache: list[dict[str, torch.Tensor]] | None = None
+
+    def _loader(self, sampler, dataset=None, workers: int | None = None) -> DataLoader:
+        workers = self.cfg.workers if workers is None else workers
+        return DataLoader(dataset if dataset is not None else self.data.train, batch_size=self.cfg.batch_size,
+                          sampler=sampler, num_workers=workers, worker_init_fn=worker_init if workers else None,
+                          pin_memory=self.device.type == "cuda",
+                          # Its own generator: creating a loader never draws from the global torch RNG.
+                          generator=torch.Generator().manual_seed(self.seed))
+
+    def _to_batch(self, raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        nb = self.device.type == "cuda"
+        return make_batch(raw["gray"].to(self.device, non_blocking=nb), raw["rgb"].to(self.device, non_blocking=nb))
+
+    def _build_training(self) -> None:
+        cfg = self.cfg
+        self.optimizers = self.model.optimizers(cfg.lr)
+        amp = cfg.amp and self.device.type == "cuda"
+        self.amp_dtype = None
+        self.scalers: dict[str, Any] = {}
+        if amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            if self.amp_dtype == torch.float16:
+                self.scalers = {name: torch.amp.GradScaler("cuda") for name in self.optimizers}
+        self.ctx = TrainStepContext(self.optimizers, self.device, self.amp_dtype, self.scalers, cfg.grad_clip, self.info)
+        self.step, self.best_value, self.best_step = 0, math.inf, -1
+        self.metrics_log = MetricsLog(self.out / "metrics.jsonl", self.info.is_main)
+        if self.payload is not None:
+            st = self.payload["train"]
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(st["optimizers"][name])
+            for name, scaler in self.scalers.items():
+                if name in st.get("scalers", {}):
+                    scaler.load_state_dict(st["scalers"][name])
+            self.step = int(st["step"])
+            self.best_value = float(st.get("best_value", math.inf))
+            self.best_step = int(st.get("best_step", -1))
+            rngs = st.get("rng", [])
+            if len(rngs) != self.info.world:
+                self.log(f"note: checkpoint was written by {len(rngs)} process(es), this run has {self.info.world}; "
+                         "random streams of the extra ranks restart")
+            if rngs:
+                restore_rng(rngs[self.info.rank] if self.info.rank < len(rngs) else rngs[0])
+            self.metrics_log.load(self.step)
+            self.payload = None  # free the weights' copy
+        else:
+            self.model.train()
+            self.model.prepare_data_stats(self._stats_batches())
+            # Each rank its own dropout/noise stream; rank 0 keeps the single-process stream.
+            seed_everything(self.seed + 7919 * self.info.rank)
+            broadcast_state(self.model)
+        if self.info.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            if self.payload is None and self.step == 0 and self.metrics_log.path.exists():
+                self.metrics_log.path.unlink()
+
+    def _stats_batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        # Every rank sees the same sample, so data-derived buffers agree without a broadcast.
+        sampler = EpochSampler(len(self.data.train), self.cfg.batch_size, self.seed, 0, 1)
+        sampler.set_epoch(STATS_EPOCH)
+        for i, raw in enumerate(self._loader(sampler)):
+            if i >= self.cfg.stats_batches:
+                break
+            yield self._to_batch(raw)
+
+    # -------------------------------------------------------------- validation
+    def _val_batches(self) -> list[dict[str, torch.Tensor]]:
+        if self._val_cache is None:
+            loader = DataLoader(self.data.val, batch_size=self.cfg.batch_size, shuffle=False,
+                                num_workers=min(self.cfg.workers, 2),
+                                worker_init_fn=worker_init if self.cfg.workers else None)
+            self._val_cache = list(loader)
+        return self._val_cache
+
+    @torch.no_grad()
+    def _evaluate(self, predict) -> tuple[dict[str, float], tuple[torch.Tensor, ...] | None]:
+        """Mean validation metrics of ``predict(batch) -> ab_norm``; also the first rows for a preview."""
+        sums: dict[str, float] = {}
+        count = 0
+        preview = None
+        for raw in self._val_batches():
+            batch = self._to_batch(raw)
+            ab = predict(batch).float()
+            target_L = rgb_to_lab(batch["rgb"])[:, :1]
+            pred_rgb = join_lab(target_L, denormalize_ab(ab))
+            per_image = {k: v.double() for k, v in metric_fns.compute_all(pred_rgb, batch["rgb"]).items()}
+            per_image["l1_ab"] = (ab - batch["ab"]).abs().flatten(1).mean(1).double()
+            for k, v in per_image.items():
+                sums[k] = sums.get(k, 0.0) + float(v.sum())
+            count += ab.shape[0]
+            if preview is None:
+                n = self.cfg.preview_count
+                shown = join_lab(gray_to_l(batch["gray"][:n]), denormalize_ab(ab[:n]))
+                preview = (batch["gray"][:n].cpu(), shown.cpu(), batch["rgb"][:n].cpu())
+        return {k: sums[k] / count for k in VAL_METRICS if k in sums}, preview
+
+    def _predict(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with self.ctx.autocast():
+            return self.model.colorize(self.model.model_input(batch))
+
+    def _validate(self, epoch: int) -> dict[str, float] | None:
+        if self.data.val is None:
+            return None
+        self.model.eval()
+        try:
+            values, preview = self._evaluate(self._predict)
+        finally:
+            self.model.train()
+        record = {"kind": "val", "step": self.step, "epoch": epoch, **values}
+        self.metrics_log.append(record)
+        if preview is not None:
+            caption = f"step {self.step}  epoch {epoch}  gray | prediction | target"
+            path = preview_grid(*preview, self.out / "previews" / f"epoch{epoch:03d}_step{self.step:07d}.png",
+                                caption=caption)
+            preview_grid(*preview, self.out / "preview.png", caption=caption)
+            del path
+        return values
+
+    def _baseline(self) -> dict[str, float] | None:
+        existing = self.metrics_log.of_kind("baseline")
+        if existing:
+            return {k: existing[-1][k] for k in VAL_METRICS if k in existing[-1]}
+        if self.data.val is None:
+            return None
+        values, _ = self._evaluate(lambda batch: torch.zeros_like(batch["ab"]))
+        self.metrics_log.append({"kind": "baseline", "step": 0, "what": "gray (target L, zero chroma)", **values})
+        return values
+
+    # -------------------------------------------------------------- checkpoints
+    def _save(self, name: str, val: dict[str, float] | None) -> Path | None:
+        rng = capture_rng()
+        if self.info.enabled:
+            gathered: list[Any] = [None] * self.info.world
+            dist.all_gather_object(gathered, rng)
+        else:
+            gathered = [rng]
+        if not self.info.is_main:
+            return None
+        cfg = self.cfg
+        train_state = {
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "scalers": {n: s.state_dict() for n, s in self.scalers.items()},
+            "step": self.step, "epoch": self.step // self.steps_per_epoch, "seed": self.seed,
+            "batches_per_epoch": self.steps_per_epoch, "world": self.info.world,
+            "best_value": self.best_value, "best_step": self.best_step, "rng": gathered,
+        }
+        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()}
+        meta = {"working_size": 2 * cfg.size, "train_size": cfg.size, "layout": self.data.layout,
+                "step": self.step, "val": val, "config": json.loads(json.dumps(config, default=str))}
+        return save_checkpoint(self.out / name, self.model, train=train_state, meta=meta)
+
+    def _draw_curves(self) -> None:
+        series: dict[str, list[tuple[float, float]]] = {}
+        for rec in self.metrics_log.of_kind("train"):
+            for k, v in rec["losses"].items():
+                series.setdefault(k, []).append((rec["step"], v))
+        val = self.metrics_log.of_kind("val")
+        if val:
+            series["val l1_ab"] = [(r["step"], r["l1_ab"]) for r in val]
+        draw_loss_curve(series, self.out / "loss_curve.png", title=f"{self.model.name}: training losses")
+
+    # -------------------------------------------------------------- the loop
+    def run(self) -> TrainSummary:
+        cfg, info = self.cfg, self.info
+        self._build_model()
+        self._build_data()
+        self._build_training()
+        self.log(f"{self.model.name} ({sum(p.numel() for p in self.model.parameters()) / 1e6:.2f} M parameters) on "
+                 f"{self.device}{' x' + str(info.world) if info.enabled else ''}"
+                 f"{', ' + str(self.amp_dtype).replace('torch.', '') if self.amp_dtype else ''}; {self.data.describe()}; "
+                 f"{self.steps_per_epoch} steps/epoch, steps {self.step} -> {self.total_steps}")
+        baseline = self._baseline() if info.is_main else None
+        if baseline:
+            self.log("gray baseline: " + format_losses(baseline))
+        last_val: dict[str, float] | None = None
+        best_val = None
+        window: dict[str, list[float]] = {}
+        last_losses: dict[str, float] = {}
+        images, train_time, window_images, window_time = 0, 0.0, 0, 0.0
+        interrupted = False
+        saved_step = self.step if self.cfg.resume else -1
+        self.progress = ProgressBar(self.total_steps, self.step, f"{self.model.name}", enabled=cfg.progress and info.is_main,
+                                    echo=info.is_main)
+        try:
+            with StopRequest(self.log) as stop:
+                self.model.train()
+                while self.step < self.total_steps and not interrupted:
+                    epoch, start_batch = divmod(self.step, self.steps_per_epoch)
+                    self.sampler.set_epoch(epoch, start_batch)
+                    tick = time.perf_counter()
+                    for raw in self._loader(self.sampler):
+                        batch = self._to_batch(raw)
+                        try:
+                            losses = self.model.train_step(batch, self.ctx)
+                            bad = [k for k, v in losses.items() if not math.isfinite(v)]
+                        except NonFiniteLoss as e:
+                            losses, bad = {}, [str(e)]
+                        stop_now, diverged = self._agree(stop.requested, bool(bad))
+                        if diverged:
+                            raise TrainingDiverged(
+                                f"{self.model.name}: loss became NaN/inf at step {self.step + 1} "
+                                f"({', '.join(bad) or 'on another rank'}); stopped, keeping the last good checkpoint "
+                                f"{self.out / 'last.pt'}" + (f" (step {saved_step})" if saved_step >= 0 else " (none written yet)"))
+                        self.step += 1
+                        n_img = batch["ab"].shape[0] * info.world
+                        now = time.perf_counter()
+                        images += n_img
+                        window_images += n_img
+                        train_time += now - tick
+                        window_time += now - tick
+                        for k, v in losses.items():
+                            window.setdefault(k, []).append(v)
+                        last_losses = losses
+                        self.progress.update(1, losses)
+                        epoch_now = (self.step - 1) // self.steps_per_epoch
+                        if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                            if info.is_main:
+                                self.metrics_log.append({
+                                    "kind": "train", "step": self.step, "epoch": epoch_now,
+                                    "losses": {k: float(np.mean(v)) for k, v in window.items()},
+                                    "images_per_s": window_images / max(window_time, 1e-9)})
+                            window, window_images, window_time = {}, 0, 0.0
+                        end_of_epoch = self.step % self.steps_per_epoch == 0
+                        due = (self.step % cfg.val_every == 0) if cfg.val_every else end_of_epoch
+                        if due or self.step == self.total_steps:
+                            last_val, best_val = self._checkpoint_and_validate(epoch_now, best_val)
+                            saved_step = self.step
+                        tick = time.perf_counter()
+                        if self.step >= self.total_steps:
+                            break
+                        if stop_now:
+                            interrupted = True
+                            break
+        except KeyboardInterrupt:
+            if info.enabled:
+                raise
+            interrupted = True
+        finally:
+            self.progress.close()
+        if interrupted and saved_step != self.step:
+            self._save("last.pt", last_val)
+            saved_step = self.step
+        if interrupted:
+            self.log(f"interrupted at step {self.step}; resume with --resume {self.out / 'last.pt'}")
+        if info.is_main and self.metrics_log.records:
+            self._draw_curves()
+        barrier(info)
+        best = self.out / "best.pt"
+        return TrainSummary(
+            run_dir=self.out, model=self.model.name, step=self.step, total_steps=self.total_steps,
+            epoch=self.step // self.steps_per_epoch, images_per_s=images / train_time if train_time else 0.0,
+            last_checkpoint=self.out / "last.pt" if saved_step >= 0 else None,
+            best_checkpoint=best if best.exists() else None, last_val=last_val,
+            best_val=best_val or self._best_from_log(), baseline=baseline, last_losses=last_losses,
+            interrupted=interrupted, world=info.world)
+
+    def _agree(self, stop: bool, bad: bool) -> tuple[bool, bool]:
+        """Every rank takes the same decision to stop or to give up on a diverged run."""
+        if not self.info.enabled:
+            return stop, bad
+        t = torch.tensor([float(stop), float(bad)], device=self.device)
+        dist.all_reduce(t)
+        return bool(t[0] > 0), bool(t[1] > 0)
+
+    def _checkpoint_and_validate(self, epoch: int, best_val):
+        val = self._validate(epoch) if self.info.is_main else None
+        if self.info.is_main:
+            if val is not None:
+                self.log(f"step {self.step} epoch {epoch}: val " + format_losses(val))
+            value = val["l1_ab"] if val is not None else -float(self.step)
+            if value < self.best_value:
+                self.best_value, self.best_step, best_val = value, self.step, val
+                improved = True
+            else:
+                improved = False
+        else:
+            improved = False
+        # best_value must agree across ranks: it is saved in every checkpoint.
+        if self.info.enabled:
+            t = torch.tensor([self.best_value, float(self.best_step), float(improved)], device=self.device,
+                             dtype=torch.float64)
+            dist.broadcast(t, 0)
+            self.best_value, self.best_step, improved = float(t[0]), int(t[1]), bool(t[2] > 0)
+        self._save("last.pt", val)
+        if improved and self.info.is_main:
+            shutil.copyfile(self.out / "last.pt", self.out / ".best.pt.tmp")
+            os.replace(self.out / ".best.pt.tmp", self.out / "best.pt")
+        if self.info.is_main:
+            self._draw_curves()
+        barrier(self.info)
+        return val, best_val
+
+    def _best_from_log(self) -> dict[str, float] | None:
+        vals = self.metrics_log.of_kind("val")
+        if not vals:
+            return None
+        best = min(vals, key=lambda r: r["l1_ab"])
+        return {k: best[k] for k in VAL_METRICS if k in best}
