@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from models import CheckpointError, ColorModel, load_model, read_checkpoint
-from models.color import gray_to_l, normalize_l
+from models.color import AB_SCALE
 
-from .errors import InputError, ModelError, one_line
-from .onnx_backend import INPUT_NAME, export_onnx, load_session
+from .errors import InputError, MangacolorError, ModelError, one_line
+from .imageio import DecodedPage, decode_image
+from .inference import Colorizer, PageLike
+from .onnx_backend import export_onnx
 
 DEFAULT_WORKING_SIZE = 512
 FP32_TOLERANCE = 1e-3
@@ -81,47 +82,29 @@ def synthetic_page(height: int = 768, width: int = 544, seed: int = 0) -> np.nda
     return np.asarray(img, dtype=np.uint8).copy()
 
 
-def load_gray_page(path: str | os.PathLike) -> np.ndarray:
-    """An image file as ``uint8 [H, W]`` gray; unreadable files are a one-line InputError naming them."""
-    from PIL import Image, UnidentifiedImageError
-
+def load_check_page(path: str | os.PathLike) -> DecodedPage:
+    """The page to verify an export on, through the one page decoder; errors name the file."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("L"), dtype=np.uint8).copy()
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise InputError(f"{path}: cannot read image ({one_line(e)})") from None
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({one_line(e)})") from None
+    return decode_image(data, str(path))
 
 
-def model_input_at_working_size(page: np.ndarray, model: ColorModel, working_size: int) -> torch.Tensor:
-    """Gray page ``uint8 [H, W]`` -> the normalized model input ``[1, 1, h, w]``: long side resized to
-    ``working_size``, sides padded (replicate) to a multiple of the model's stride."""
-    gray = torch.from_numpy(page).float().div(255.0)[None, None]
-    h, w = gray.shape[-2:]
-    scale = working_size / max(h, w)
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    gray = F.interpolate(gray, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
-    gray = gray.clamp(0.0, 1.0)
-    s = model.stride
-    pad_h, pad_w = (-size[0]) % s, (-size[1]) % s
-    if pad_h or pad_w:
-        gray = F.pad(gray, (0, pad_w, 0, pad_h), mode="replicate")
-    return gray if model.input_norm == "gray01" else normalize_l(gray_to_l(gray))
-
-
-def compare_with_torch(model: ColorModel, onnx_path: str | os.PathLike, x: torch.Tensor,
-                       *, half: bool = False) -> tuple[float, str]:
-    """Run ``x`` (normalized model input, ``[B,1,H,W]``) through the PyTorch model (float32) and the
-    ONNX file; returns the largest absolute difference of their ab outputs and the provider used."""
-    session, provider = load_session(onnx_path, device="cpu")
-    model = model.eval()
-    with torch.inference_mode():
-        expected = model.inference_module()(x.float()).float().numpy()
-    feed = x.numpy().astype(np.float16 if half else np.float32)
-    got = session.run(None, {INPUT_NAME: feed})[0].astype(np.float32)
+def compare_with_torch(model: ColorModel, onnx_path: str | os.PathLike, page: PageLike,
+                       working_size: int) -> tuple[float, tuple[int, int], str]:
+    """Run ``page`` through the PyTorch model (CPU, float32) and the ONNX file exactly as colorize
+    does (resized to ``working_size``, padded to the stride); returns the largest absolute difference
+    of their ab outputs in normalized units (ab/110), the working shape and the ONNX provider."""
+    reference = Colorizer(model, backend="torch", device="cpu", size=working_size, half=False)
+    exported = Colorizer(str(onnx_path), backend="onnx", device="cpu", size=working_size)
+    expected = reference.predict_ab([page])[0]
+    got = exported.predict_ab([page])[0]
     if got.shape != expected.shape:
-        raise ExportCheckError(f"{onnx_path}: ONNX output shape {got.shape} != PyTorch's {expected.shape}")
-    return float(np.abs(got - expected).max()), provider
+        raise ExportCheckError(f"{onnx_path}: ONNX output shape {tuple(got.shape)} != PyTorch's {tuple(expected.shape)}")
+    diff = (got.float() - expected.float()).abs().max().item() / AB_SCALE
+    return diff, reference.working_shape(page), exported.provider
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, opset: int = 17,
@@ -147,24 +130,27 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     if working_size < model.stride:
         raise ModelError(f"{checkpoint}: working size {working_size} is smaller than the model's stride {model.stride}")
     tolerance = (HALF_TOLERANCE if half else FP32_TOLERANCE) if tolerance is None else tolerance
-    page = load_gray_page(check_image) if check_image is not None else synthetic_page()
-    x = model_input_at_working_size(page, model, working_size)
+    page = load_check_page(check_image) if check_image is not None else synthetic_page()
 
     # Export beside the target, verify, then rename: a failed check never leaves a file at ``output``.
-    staging = output.with_name(f".{output.name}.unverified")
+    staging = output.with_name(f".{output.stem}.unverified.onnx")
     try:
         export_onnx(model, staging, working_size=working_size, opset=opset, half=half,
                     meta={"checkpoint": checkpoint.name})
-        diff, provider = compare_with_torch(model, staging, x, half=half)
+        # A fresh copy as the reference: a float16 export round-trips the exported model's weights.
+        reference = load_model(checkpoint)
+        diff, check_shape, provider = compare_with_torch(reference, staging, page, working_size)
         if not diff <= tolerance:
             raise ExportCheckError(
                 f"{output}: onnxruntime differs from PyTorch by {diff:.3g} on the check page "
                 f"(tolerance {tolerance:g}); file not written")
         os.replace(staging, output)
-    except torch.onnx.errors.OnnxExporterError as e:
-        raise ModelError(f"{checkpoint}: ONNX export failed ({one_line(e)})") from None
+    except MangacolorError:
+        raise
+    except Exception as e:  # tracing and the exporter raise many types; the user needs one line
+        raise ModelError(f"{checkpoint}: ONNX export failed ({type(e).__name__}: {one_line(e)})") from None
     finally:
         staging.unlink(missing_ok=True)
     return ExportResult(path=output, model=model.name, working_size=working_size, opset=opset, half=half,
-                        check_shape=tuple(x.shape[-2:]), max_abs_diff=diff, tolerance=tolerance,
+                        check_shape=check_shape, max_abs_diff=diff, tolerance=tolerance,
                         provider=provider)
