@@ -1,0 +1,342 @@
+"""The colorize job: inputs -> jobs -> decode (threads) -> model (batches) -> compose+encode (threads) -> outputs.
+
+``colorize(inputs, output=None, **options)`` is the Python API behind ``mangacolor colorize``:
+
+    >>> from mangacolor_cli import colorize
+    >>> summary = colorize(["chapter.cbz"], model="unet.pt", size=768)
+    >>> summary.done, summary.failed
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import contextlib
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .errors import MangacolorError, OutputError, PageError, UsageError, one_line
+from .imageio import OUTPUT_FORMATS, DecodedPage, decode_image, encode_image, format_of_name
+from .inference import Colorizer
+from .sources import ArchiveJob, Job, PageRef, PageResult, output_name, plan_jobs
+
+WRITABLE_FORMATS = {"png", "jpeg", "webp", "bmp", "tiff"}
+
+
+@dataclass
+class ColorizeSummary:
+    """What a colorize run did: page counts, time, outputs written and one line per error."""
+
+    done: int = 0          # pages colored
+    kept: int = 0          # pages already in color, kept unchanged
+    skipped: int = 0       # pages of outputs finished by an earlier run
+    failed: int = 0        # pages (or whole inputs) that failed; their originals are kept in archives
+    seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    model: str = ""
+
+    @property
+    def pages_per_second(self) -> float:
+        return (self.done + self.kept) / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything was done, 1 when some page or input failed."""
+        return 1 if self.failed else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["seconds"] = round(self.seconds, 3)
+        d["pages_per_second"] = round(self.pages_per_second, 3)
+        d["exit_code"] = self.exit_code
+        return d
+
+
+def shard_by_rank(jobs: list[Job]) -> list[Job]:
+    """Under torchrun (WORLD_SIZE > 1) each rank takes every WORLD_SIZE-th output (DESIGN 7)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return jobs[rank::world] if world > 1 else jobs
+
+
+def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | os.PathLike | None = None, *,
+             model: Any = None, device: str = "auto", backend: str = "auto", size: int | None = None,
+             batch_size: int = 4, format: str | None = None, quality: int = 90, overwrite: bool = False,
+             recolor: bool = False, workers: int | None = None, progress: bool | None = None,
+             on_error: Callable[[str], None] | None = None, on_ready: Callable[[Colorizer], None] | None = None,
+             colorizer: Colorizer | None = None) -> ColorizeSummary:
+    """Color image files, folders and CBZ/ZIP/CBR archives; returns a ``ColorizeSummary``.
+
+    ``output``: a target for one input, a folder for several (None: beside each input).
+    ``format``: png|jpg|webp for every page (None: each page's own). ``progress``: a progress bar
+    (None: only when stdout is a terminal). ``on_error`` gets each one-line error as it happens;
+    ``on_ready`` gets the loaded Colorizer (to say which device runs). Pass ``colorizer`` to reuse
+    a loaded model. Raises ``MangacolorError`` for bad usage, missing inputs or an unloadable model.
+    """
+    start = time.perf_counter()
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if format is not None:
+        format = format.lower()
+        if format == "jpeg":
+            format = "jpg"
+        if format not in OUTPUT_FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {format!r}")
+    if not 1 <= quality <= 100:
+        raise UsageError(f"--quality must be between 1 and 100, got {quality}")
+    summary = ColorizeSummary()
+    report = on_error or (lambda message: None)
+
+    def fail(message: str, pages: int = 1) -> None:
+        summary.failed += pages
+        summary.errors.append(message)
+        report(message)
+
+    jobs = shard_by_rank(plan_jobs(list(inputs), output, format))
+    todo: list[Job] = []
+    for job in jobs:
+        if job.target.exists() and not overwrite:
+            with contextlib.suppress(MangacolorError):
+                summary.skipped += job.page_count()
+            job.close()
+        else:
+            todo.append(job)
+    if todo:
+        if colorizer is None:
+            colorizer = Colorizer(model, device=device, backend=backend, size=size, batch_size=batch_size,
+                                  recolor=recolor)
+        summary.model = colorizer.describe()
+        if on_ready:
+            on_ready(colorizer)
+        with _progress_bar(progress) as bar:
+            _Run(colorizer, todo, summary, fail, bar, format, quality, workers).run()
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+class _Run:
+    """One pass over the jobs, with the thread pools and the batching buckets."""
+
+    def __init__(self, colorizer: Colorizer, jobs: list[Job], summary: ColorizeSummary,
+                 fail: Callable[..., None], bar: "_Bar", fmt: str | None, quality: int, workers: int | None):
+        self.colorizer, self.jobs, self.summary, self.fail, self.bar = colorizer, jobs, summary, fail, bar
+        self.fmt, self.quality = fmt, quality
+        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        self.results: dict[int, dict[int, PageResult]] = {}
+        self.remaining: dict[int, int] = {}
+        self.buckets: dict[tuple[int, int], list[tuple[Job, PageRef, DecodedPage]]] = {}
+        self.encodes: collections.deque[cf.Future] = collections.deque()
+
+    def run(self) -> None:
+        total = 0
+        for job in self.jobs:
+            with contextlib.suppress(MangacolorError):
+                total += job.page_count()
+        self.bar.start(total)
+        lookahead = self.colorizer.batch_size * 2 + self.workers
+        with cf.ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as self.decode_pool, \
+                cf.ThreadPoolExecutor(self.workers, thread_name_prefix="encode") as self.encode_pool:
+            try:
+                decodes: collections.deque = collections.deque()
+                for item in self._page_stream():
+                    decodes.append((item, self.decode_pool.submit(self._decode, item[1])))
+                    while len(decodes) > lookahead:
+                        self._take_decoded(*decodes.popleft())
+                while decodes:
+                    self._take_decoded(*decodes.popleft())
+                for shape in list(self.buckets):
+                    self._run_batch(shape)
+                while self.encodes:
+                    self._finish_encode(self.encodes.popleft())
+            except BaseException:
+                for future in self.encodes:
+                    future.cancel()
+                self.decode_pool.shutdown(wait=True, cancel_futures=True)
+                self.encode_pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            finally:
+                for job in self.jobs:
+                    job.close()
+
+    # ------------------------------------------------------------------ stages
+    def _page_stream(self) -> Iterator[tuple[Job, PageRef]]:
+        for job in self.jobs:
+            try:
+                pages = job.pages()
+            except MangacolorError as e:
+                self.fail(str(e))
+                job.close()
+                continue
+            if isinstance(job, ArchiveJob):
+                for message in job.refusals():
+                    self.fail(message)
+            if job.page_count() == 0 and pages:
+                self.bar.grow(len(pages))
+            self.results[id(job)] = {}
+            self.remaining[id(job)] = len(pages)
+            if not pages:
+                self._finish_job(job)
+            for ref in pages:
+                yield job, ref
+
+    def _decode(self, ref: PageRef) -> tuple[DecodedPage, bool]:
+        page = decode_image(ref.read(), ref.label)
+        return page, self.colorizer.needs_color(page)
+
+    def _take_decoded(self, item: tuple[Job, PageRef], future: cf.Future) -> None:
+        job, ref = item
+        try:
+            page, needs_color = future.result()
+        except PageError as e:
+            self._page_failed(job, ref, str(e))
+            return
+        except Exception as e:  # a decoder bug on one hostile page must not stop the run
+            self._page_failed(job, ref, f"{ref.label}: cannot decode ({one_line(e)})")
+            return
+        if not needs_color:
+            self.encodes.append(self.encode_pool.submit(self._keep, job, ref, page))
+            self._drain()
+            return
+        shape = self.colorizer.working_shape(page)
+        bucket = self.buckets.setdefault(shape, [])
+        bucket.append((job, ref, page))
+        if len(bucket) >= self.colorizer.batch_size:
+            self._run_batch(shape)
+
+    def _run_batch(self, shape: tuple[int, int]) -> None:
+        batch = self.buckets.pop(shape, [])
+        if not batch:
+            return
+        abs_ = self.colorizer.predict_ab([page for _, _, page in batch])
+        for (job, ref, page), ab in zip(batch, abs_):
+            self.encodes.append(self.encode_pool.submit(self._compose, job, ref, page, ab))
+        self._drain()
+
+    def _compose(self, job: Job, ref: PageRef, page: DecodedPage, ab) -> tuple[Job, PageRef, PageResult | None, str]:
+        try:
+            return job, ref, self._encode(ref, page, self.colorizer.compose(page, ab)), "done"
+        except PageError as e:
+            return job, ref, None, str(e)
+
+    def _keep(self, job: Job, ref: PageRef, page: DecodedPage) -> tuple[Job, PageRef, PageResult | None, str]:
+        try:
+            return self._keep_page(job, ref, page)
+        except PageError as e:
+            return job, ref, None, str(e)
+
+    def _keep_page(self, job: Job, ref: PageRef, page: DecodedPage) -> tuple[Job, PageRef, PageResult, str]:
+        own = format_of_name(ref.name)
+        if self.fmt is None or own == ("jpeg" if self.fmt == "jpg" else self.fmt):
+            return job, ref, PageResult(None, ref.name), "kept"
+        rgb = page.pixels if page.pixels.ndim == 3 else np.repeat(page.pixels[..., None], 3, axis=2)
+        if rgb.dtype != np.uint8:
+            rgb = (rgb.astype(np.float32) * (255.0 / 65535.0 if rgb.dtype == np.uint16 else 255.0)).round().astype(np.uint8)
+        return job, ref, self._encode(ref, page, rgb), "kept"
+
+    def _encode(self, ref: PageRef, page: DecodedPage, rgb: np.ndarray) -> PageResult:
+        fmt = self.fmt or format_of_name(ref.name) or page.format
+        fmt = fmt if fmt in WRITABLE_FORMATS or fmt == "jpg" else "png"
+        try:
+            data = encode_image(rgb, fmt, alpha=page.alpha, quality=self.quality, info=page.info)
+        except (OSError, ValueError, KeyError) as e:
+            raise PageError(f"{ref.label}: cannot encode as {fmt} ({one_line(e)})") from None
+        return PageResult(data, output_name(ref.name, self.fmt))
+
+    def _drain(self) -> None:
+        # Collect finished encodes in order; wait on the oldest only when too many are in flight.
+        limit = self.workers * 2 + self.colorizer.batch_size
+        while self.encodes and (self.encodes[0].done() or len(self.encodes) > limit):
+            self._finish_encode(self.encodes.popleft())
+
+    def _finish_encode(self, future: cf.Future) -> None:
+        job, ref, result, outcome = future.result()
+        if result is None:
+            self._page_failed(job, ref, outcome)
+            return
+        if outcome == "done":
+            self.summary.done += 1
+        else:
+            self.summary.kept += 1
+        self.results[id(job)][ref.key] = result
+        self.bar.advance()
+        self._page_finished(job)
+
+    def _page_failed(self, job: Job, ref: PageRef, message: str) -> None:
+        kept = " (original kept in the output archive)" if isinstance(job, ArchiveJob) else ""
+        self.fail(message + kept)
+        self.bar.advance()
+        self._page_finished(job)
+
+    def _page_finished(self, job: Job) -> None:
+        self.remaining[id(job)] -= 1
+        if self.remaining[id(job)] == 0:
+            self._finish_job(job)
+
+    def _finish_job(self, job: Job) -> None:
+        results = self.results.pop(id(job), {})
+        try:
+            job.finish(results)
+        except OSError as e:
+            self.fail(f"{job.target}: cannot write output ({one_line(e)})", 0)
+        except MangacolorError as e:
+            self.fail(str(e), 0)
+        else:
+            for message in job.errors:
+                self.fail(message, 0)
+            if results or isinstance(job, ArchiveJob):
+                self.summary.outputs.append(str(job.target))
+        finally:
+            job.close()
+
+
+# ---------------------------------------------------------------------- progress
+class _Bar:
+    """The one progress display: a rich bar (pages, pages/s, ETA), or nothing."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._progress = None
+        self._task = None
+
+    def start(self, total: int) -> None:
+        if not self.enabled:
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                                   TimeRemainingColumn)
+        self._progress = Progress(TextColumn("coloring"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                                  TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=True)
+        self._progress.start()
+        self._task = self._progress.add_task("pages", total=total or None, rate="")
+        self._t0 = time.perf_counter()
+        self._n = 0
+
+    def grow(self, pages: int) -> None:
+        if self._progress is not None:
+            task = self._progress.tasks[0]
+            self._progress.update(self._task, total=(task.total or 0) + pages)
+
+    def advance(self) -> None:
+        if self._progress is not None:
+            self._n += 1
+            rate = self._n / max(time.perf_counter() - self._t0, 1e-9)
+            self._progress.update(self._task, advance=1, rate=f"{rate:.2f} pages/s")
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool | None) -> Iterator[_Bar]:
+    bar = _Bar(sys.stdout.isatty() if enabled is None else enabled)
+    try:
+        yield bar
+    finally:
+        bar.stop()
