@@ -11,8 +11,12 @@ from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_model, read_che
 from .registry import available, create, model_class, register
 
 # Importing the architecture modules registers them (order = models.available() order).
+from . import autoencoder  # noqa: E402,F401
 from . import unet  # noqa: E402,F401
-# further architectures are imported here as they land
+from . import pix2pix  # noqa: E402,F401
+from . import pix2pixhd  # noqa: E402,F401
+from . import cyclegan  # noqa: E402,F401
+from . import eccv16  # noqa: E402,F401
 
 __all__ = [
     "CHECKPOINT_FORMAT", "CheckpointError", "ColorModel", "NullStepContext", "StepContext",
