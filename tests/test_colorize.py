@@ -1,0 +1,174 @@
+"""`colorize` end to end: folders and CBZ round trips, failures, reruns, atomic outputs, the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from mangacolor_cli.cli import app
+from mangacolor_cli.inference import Colorizer
+from mangacolor_cli.pipeline import colorize
+from tests.conftest import color_page, draw_page, encoded
+
+COMIC_INFO = b'<?xml version="1.0"?>\n<ComicInfo><Title>Chapter 1</Title></ComicInfo>\n'
+
+
+@pytest.fixture
+def chapter(tmp_path):
+    """A CBZ whose entry order is not natural order, with ComicInfo.xml and one color page."""
+    path = tmp_path / "chapter.cbz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("10.png", encoded(draw_page(seed=10)))
+        z.writestr("ComicInfo.xml", COMIC_INFO, compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("2.png", encoded(draw_page(40, 56, seed=2)))
+        z.writestr("color.png", encoded(color_page()))
+        z.writestr("1.jpg", encoded(draw_page(seed=1).convert("RGB"), "JPEG"))
+    return path
+
+
+def _entries(path):
+    with zipfile.ZipFile(path) as z:
+        return [(i.filename, z.read(i)) for i in z.infolist()]
+
+
+def _size(data: bytes):
+    return Image.open(io.BytesIO(data)).size
+
+
+def test_cbz_round_trip_keeps_names_order_metadata_and_color_pages(chapter, tiny_checkpoint):
+    summary = colorize([chapter], model=tiny_checkpoint, size=32, progress=False)
+    out = chapter.with_name("chapter.color.cbz")
+    assert summary.exit_code == 0 and (summary.done, summary.kept) == (3, 1)
+    src, dst = _entries(chapter), _entries(out)
+    assert [n for n, _ in dst] == [n for n, _ in src]
+    for (name, a), (_, b) in zip(src, dst):
+        if name in ("ComicInfo.xml", "color.png"):
+            assert a == b, f"{name} must be copied byte-identical"
+        else:
+            assert a != b and _size(a) == _size(b)
+            assert Image.open(io.BytesIO(b)).format == Image.open(io.BytesIO(a)).format
+
+
+def test_folder_round_trip_mirrors_tree_in_natural_order(tmp_path, tiny_checkpoint):
+    pages = tmp_path / "pages"
+    (pages / "vol1").mkdir(parents=True)
+    for name in ("10.png", "2.png", "vol1/1.png"):
+        draw_page(seed=len(name)).save(pages / name)
+    (pages / "notes.txt").write_text("not a page")
+    summary = colorize([pages], model=tiny_checkpoint, size=32, progress=False)
+    out = tmp_path / "pages_color"
+    assert summary.outputs == [str(out / "2.png"), str(out / "10.png"), str(out / "vol1" / "1.png")]
+    for name in ("10.png", "2.png", "vol1/1.png"):
+        assert Image.open(out / name).size == Image.open(pages / name).size
+        assert Image.open(out / name).mode == "RGB"
+
+
+def test_corrupt_page_fails_alone_and_the_archive_keeps_its_original(chapter, tiny_checkpoint, tmp_path):
+    broken = tmp_path / "broken.cbz"
+    with zipfile.ZipFile(chapter) as src, zipfile.ZipFile(broken, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, data[:50] if info.filename == "2.png" else data)
+    errors = []
+    summary = colorize([broken], model=tiny_checkpoint, size=32, progress=False, on_error=errors.append)
+    assert summary.exit_code == 1 and summary.failed == 1 and summary.done == 2
+    assert len(errors) == 1 and errors[0].startswith(f"{broken}:2.png: ") and "\n" not in errors[0]
+    src, dst = dict(_entries(broken)), dict(_entries(tmp_path / "broken.color.cbz"))
+    assert dst["2.png"] == src["2.png"]
+    assert dst["10.png"] != src["10.png"]
+
+
+def test_rerun_skips_finished_outputs_unless_overwrite(chapter, tiny_checkpoint):
+    colorize([chapter], model=tiny_checkpoint, size=32, progress=False)
+    out = chapter.with_name("chapter.color.cbz")
+    stamp = out.stat().st_mtime_ns
+    again = colorize([chapter], model=tiny_checkpoint, size=32, progress=False)
+    assert (again.done, again.skipped) == (0, 4) and out.stat().st_mtime_ns == stamp
+    redo = colorize([chapter], model=tiny_checkpoint, size=32, progress=False, overwrite=True)
+    assert redo.done == 3
+
+
+def test_model_failure_midway_leaves_no_output_and_no_temp_file(chapter, tiny_checkpoint):
+    colorizer = Colorizer(tiny_checkpoint, size=32, batch_size=1)
+    real, calls = colorizer.predict_ab, []
+
+    def fail_on_second_batch(pages):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return real(pages)
+
+    colorizer.predict_ab = fail_on_second_batch
+    with pytest.raises(RuntimeError):
+        colorize([chapter], colorizer=colorizer, progress=False)
+    assert sorted(p.name for p in chapter.parent.iterdir()) == ["chapter.cbz"]
+
+
+def test_output_never_overwrites_an_input(tmp_path, tiny_checkpoint):
+    page = tmp_path / "page.png"
+    draw_page().save(page)
+    result = CliRunner().invoke(app, ["colorize", str(page), "-o", str(page), "--model", str(tiny_checkpoint)])
+    assert result.exit_code == 2 and "overwrite an input" in result.output
+
+
+def test_cli_colors_an_image_and_prints_json(tmp_path, tiny_checkpoint):
+    page = tmp_path / "page.png"
+    draw_page().save(page)
+    result = CliRunner().invoke(app, ["colorize", str(page), "--model", str(tiny_checkpoint), "--size", "32",
+                                      "--format", "webp", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["done"] == 1 and summary["failed"] == 0
+    assert Image.open(tmp_path / "page.color.webp").size == (48, 64)
+
+
+def test_cli_exit_codes_for_bad_usage(tmp_path, tiny_checkpoint):
+    runner = CliRunner()
+    assert runner.invoke(app, ["colorize", str(tmp_path / "missing.cbz"), "--model", str(tiny_checkpoint)]).exit_code == 2
+    assert runner.invoke(app, ["colorize", str(tmp_path), "--device", "gpu"]).exit_code == 2
+    not_a_page = tmp_path / "notes.txt"
+    not_a_page.write_text("x")
+    result = runner.invoke(app, ["colorize", str(not_a_page), "--model", str(tiny_checkpoint)])
+    assert result.exit_code == 2 and "notes.txt" in result.output
+
+
+def test_cli_exit_code_1_when_a_page_fails(tmp_path, tiny_checkpoint):
+    (tmp_path / "in").mkdir()
+    draw_page().save(tmp_path / "in" / "good.png")
+    (tmp_path / "in" / "bad.png").write_bytes(b"\x89PNG broken")
+    result = CliRunner().invoke(app, ["colorize", str(tmp_path / "in"), "--model", str(tiny_checkpoint), "--size", "32"])
+    assert result.exit_code == 1
+    assert "bad.png" in result.output and "Traceback" not in result.output
+    assert (tmp_path / "in_color" / "good.png").exists() and not (tmp_path / "in_color" / "bad.png").exists()
+
+
+def test_hostile_archive_entries_are_refused_and_nothing_escapes(tmp_path, tiny_checkpoint):
+    path = tmp_path / "evil.cbz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("../escape.png", encoded(draw_page()))
+        z.writestr("/abs.png", encoded(draw_page()))
+        link = zipfile.ZipInfo("link.png")
+        link.external_attr = (0o120777 << 16)
+        z.writestr(link, "/etc/passwd")
+        z.writestr("ok.png", encoded(draw_page()))
+    errors = []
+    summary = colorize([path], model=tiny_checkpoint, size=32, progress=False, on_error=errors.append)
+    assert summary.done == 1 and summary.failed == 3 and len(errors) == 3
+    assert [n for n, _ in _entries(tmp_path / "evil.color.cbz")] == ["ok.png"]
+    assert not (tmp_path.parent / "escape.png").exists()
+
+
+def test_cbr_without_unar_or_unrar_says_what_to_install(tmp_path, tiny_checkpoint, monkeypatch):
+    import shutil
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    cbr = tmp_path / "chapter.cbr"
+    cbr.write_bytes(b"Rar!\x1a\x07\x00")
+    errors = []
+    summary = colorize([cbr], model=tiny_checkpoint, progress=False, on_error=errors.append)
+    assert summary.exit_code == 1 and "unar" in errors[0] and "unrar" in errors[0]
