@@ -172,3 +172,35 @@ def test_cbr_without_unar_or_unrar_says_what_to_install(tmp_path, tiny_checkpoin
     errors = []
     summary = colorize([cbr], model=tiny_checkpoint, progress=False, on_error=errors.append)
     assert summary.exit_code == 1 and "unar" in errors[0] and "unrar" in errors[0]
+
+
+def _mark_encrypted(path, name: bytes) -> None:
+    # zipfile cannot write encryption; set the 'encrypted' flag bit in both headers of one entry.
+    data = bytearray(path.read_bytes())
+    for signature, flag_at, name_at in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        pos = data.find(signature)
+        while pos >= 0:
+            if data[pos + name_at:pos + name_at + len(name)] == name:
+                data[pos + flag_at] |= 0x01
+            pos = data.find(signature, pos + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_encrypted_and_duplicate_entries_are_kept_as_stored(tmp_path, tiny_checkpoint):
+    path = tmp_path / "odd.cbz"
+    page = encoded(draw_page())
+    with zipfile.ZipFile(path, "w") as z, pytest.warns(UserWarning):
+        z.writestr("locked.png", page)
+        z.writestr("1.png", page)
+        z.writestr("1.png", encoded(draw_page(seed=5)))
+    _mark_encrypted(path, b"locked.png")
+    errors = []
+    summary = colorize([path], model=tiny_checkpoint, size=32, progress=False, on_error=errors.append)
+    assert summary.failed == 2 and any("encrypted" in e for e in errors) and any("duplicate" in e for e in errors)
+    out = tmp_path / "odd.color.cbz"
+    with zipfile.ZipFile(out) as z:
+        infos = z.infolist()
+        assert [i.filename for i in infos] == ["locked.png", "1.png", "1.png"]
+        assert infos[0].flag_bits & 0x01 and infos[0].CRC == zipfile.ZipFile(path).infolist()[0].CRC
+        assert z.read(infos[2]) == encoded(draw_page(seed=5))
+        assert z.read(infos[1]) != page
