@@ -1,0 +1,1 @@
+"""Data scripts: fetch the drawing corpus from package registries and compose manga pages."""
