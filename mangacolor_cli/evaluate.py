@@ -236,19 +236,24 @@ def choose_samples(keys: Sequence[str], n: int) -> list[str]:
     return [keys[i] for i in sorted(set(idx.tolist()))]
 
 
-class _Previews:
-    def __init__(self, keys: Sequence[str], samples: int, thumbs: int):
-        self.sample_keys = choose_samples(list(keys), samples)
-        self._samples = set(self.sample_keys)
-        self._thumbs = set(list(keys)[:thumbs])
-        self.previews: dict[str, dict[str, bytes]] = defaultdict(dict)
+class _Thumbs:
+    """Small previews for the report's per-page rows, encoded as pages stream past (first ``limit`` pages)."""
+
+    def __init__(self, keys: Sequence[str], limit: int):
+        self._keys = set(list(keys)[:limit])
         self.thumbs: dict[str, dict[str, bytes]] = defaultdict(dict)
 
     def add(self, key: str, column: str, img: np.ndarray) -> None:
-        if key in self._samples:
-            self.previews[key][column] = _encode_jpeg(img, PREVIEW_HEIGHT)
-        if key in self._thumbs:
+        if key in self._keys:
             self.thumbs[key][column] = _encode_jpeg(img, THUMB_HEIGHT)
+
+
+def _sample_previews(keys: Sequence[str], samples: int,
+                     render: Callable[[str], dict[str, np.ndarray]]) -> tuple[list[str], dict[str, dict[str, bytes]]]:
+    # Samples are drawn from the pages that scored, so a failed page never leaves a hole in the grid;
+    # re-reading (and re-running) a handful of pages is cheaper than keeping every page's preview.
+    chosen = choose_samples(list(keys), samples)
+    return chosen, {k: {col: _encode_jpeg(img, PREVIEW_HEIGHT) for col, img in render(k).items()} for k in chosen}
 
 
 def _check_same_size(key: str, pred_path: Path, pred: np.ndarray, target_path: Path, target: np.ndarray) -> None:
@@ -278,7 +283,7 @@ def evaluate_dirs(pred_dir: str | os.PathLike, target_dir: str | os.PathLike, *,
     if system == GRAY_BASELINE:
         system = "pred"
     scorer, baseline = BatchScorer(device, batch_size), BatchScorer(device, batch_size)
-    previews = _Previews([k for k, _, _ in pairs], samples, report_thumbs)
+    thumbs = _Thumbs([k for k, _, _ in pairs], report_thumbs)
     errors: list[tuple[str, str]] = []
 
     def load(pair):
@@ -298,19 +303,25 @@ def evaluate_dirs(pred_dir: str | os.PathLike, target_dir: str | os.PathLike, *,
             scorer.add(key, pred, target)
             baseline.add(key, gray, target)
             for column, img in (("input", gray), (system, pred), ("target", target)):
-                previews.add(key, column, img)
+                thumbs.add(key, column, img)
         else:
             errors.append((key, err))
         if progress:
             progress(system, done, len(pairs))
     scores = {system: scorer.finish(), GRAY_BASELINE: baseline.finish()}
     ok_keys = [k for k, _, _ in pairs if k in scores[system]]
+    paths = {k: (p, t) for k, p, t in pairs}
+
+    def render(key: str) -> dict[str, np.ndarray]:
+        target = read_rgb(paths[key][1])
+        return {"input": derive_gray(target), system: read_rgb(paths[key][0]), "target": target}
+
+    sample_keys, previews = _sample_previews(ok_keys, samples, render)
     return EvalResult(
         systems=[system, GRAY_BASELINE], keys=ok_keys, scores=scores,
         summary={s: summarize(v) for s, v in scores.items()},
         missing_predictions=only_target, missing_targets=only_pred, errors=errors,
-        sample_keys=[k for k in previews.sample_keys if k in scores[system]],
-        previews=dict(previews.previews), thumbs=dict(previews.thumbs),
+        sample_keys=sample_keys, previews=previews, thumbs=dict(thumbs.thumbs),
         description=f"predictions {pred_root} vs targets {target_root}")
 
 
@@ -480,12 +491,15 @@ def loss_curves_svg(records: list[dict], width: int = 360, height: int = 180) ->
             continue
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-        y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+        y0, y1 = min(ys), max(ys)
+        if y1 == y0:  # a constant series (a fixed lr) drawn mid-height
+            pad = abs(y0) * 0.5 or 1.0
+            y0, y1 = y0 - pad, y1 + pad
         m = 34
         coords = " ".join(f"{m + (x - x0) / (x1 - x0) * (width - m - 8):.1f},"
                           f"{height - 20 - (y - y0) / (y1 - y0) * (height - 40):.1f}" for x, y in pts)
         charts.append(
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="curve">'
+            f'<svg width="{width}" height="{height}" class="curve">'
             f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa" stroke="#ddd"/>'
             f'<text x="{m}" y="14" font-size="12">{html.escape(name)}</text>'
             f'<text x="2" y="28" font-size="9">{y1:.3g}</text><text x="2" y="{height - 20}" font-size="9">{y0:.3g}</text>'
@@ -559,9 +573,10 @@ def render_report(result: EvalResult, *, run_dir: str | os.PathLike | None = Non
     # Grid
     try:
         buf = io.BytesIO()
-        render_grid(result).save(buf, format="PNG")
+        # JPEG keeps the report small; the --grid PNG is the lossless copy.
+        render_grid(result).save(buf, format="JPEG", quality=90)
         parts.append(f"<h2>Samples</h2><p class='note'>{' | '.join(e(c) for c in grid_columns(result))}</p>"
-                     f"<img alt='sample grid' src='{_data_uri(buf.getvalue(), 'image/png')}'>")
+                     f"<img alt='sample grid' src='{_data_uri(buf.getvalue(), 'image/jpeg')}'>")
     except MangacolorError:
         pass
     if run_dir is not None:
@@ -639,7 +654,7 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
     metric_device = None if device == "auto" else torch.device("cuda" if device.startswith("cuda") else "cpu")
     scorers = {name: BatchScorer(metric_device, batch_size) for name in [*colorizers, GRAY_BASELINE]}
     seconds = {name: 0.0 for name in colorizers}
-    previews = _Previews([k for k, _, _ in pages], samples, report_thumbs)
+    thumbs = _Thumbs([k for k, _, _ in pages], report_thumbs)
     errors: list[tuple[str, str]] = []
     total = len(pages)
 
@@ -666,11 +681,11 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
             seconds[name] += time.perf_counter() - t0
             for (key, _, target), pred in zip(chunk, preds):
                 scorers[name].add(key, pred, target)
-                previews.add(key, name, pred)
+                thumbs.add(key, name, pred)
         for key, gray, target in chunk:
             scorers[GRAY_BASELINE].add(key, gray, target)
-            previews.add(key, "input", gray)
-            previews.add(key, "target", target)
+            thumbs.add(key, "input", gray)
+            thumbs.add(key, "target", target)
         chunk.clear()
 
     for key, gray, target, err in _threaded(load, pages):
@@ -696,12 +711,18 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
         n = summary[name]["n"]
         summary[name]["pages_per_s"] = n / seconds[name] if seconds[name] > 0 else float("nan")
     ok_keys = [k for k, _, _ in pages if k in scores[GRAY_BASELINE]]
+    by_key = {page[0]: page for page in pages}
+
+    def render(key: str) -> dict[str, np.ndarray]:
+        _, gray, target, _ = load(by_key[key])
+        return {"input": gray, **{name: c.colorize([gray])[0] for name, c in colorizers.items()}, "target": target}
+
+    sample_keys, previews = _sample_previews(ok_keys, samples, render)
     gray_from = "bw/ pages" if layout == "paired" else ("manga look" if manga_look else "luminance")
     sizes = {c.size for c in colorizers.values()}
     return EvalResult(
         systems=systems, keys=ok_keys, scores=scores, summary=summary,
         missing_predictions=only_color, missing_targets=only_bw, errors=errors,
-        sample_keys=[k for k in previews.sample_keys if k in scores[GRAY_BASELINE]],
-        previews=dict(previews.previews), thumbs=dict(previews.thumbs),
+        sample_keys=sample_keys, previews=previews, thumbs=dict(thumbs.thumbs),
         description=f"{Path(data)} ({len(pages)} pages, gray input from {gray_from}, "
                     f"working size {', '.join(str(s) for s in sorted(sizes))})")
