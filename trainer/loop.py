@@ -431,7 +431,8 @@ class _Run:
         if self._val_cache is None:
             loader = DataLoader(self.data.val, batch_size=self.cfg.batch_size, shuffle=False,
                                 num_workers=min(self.cfg.workers, 2),
-                                worker_init_fn=worker_init if self.cfg.workers else None)
+                                worker_init_fn=worker_init if self.cfg.workers else None,
+                                generator=torch.Generator().manual_seed(self.seed))
             self._val_cache = list(loader)
         return self._val_cache
 

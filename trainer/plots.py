@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
@@ -121,8 +122,12 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def preview_grid(gray: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, path: str | Path,
-                 gap: int = 4, caption: str | None = None) -> Path:
+                 gap: int = 4, caption: str | None = None, min_cell: int = 128) -> Path:
     """A PNG with one row per image: gray input | prediction | target (``[B, C, H, W]`` in [0, 1])."""
+    if target.shape[-1] < min_cell:
+        # Tiny training crops are shown enlarged, pixel for pixel, so they can be judged by eye.
+        k = math.ceil(min_cell / target.shape[-1])
+        gray, pred, target = (F.interpolate(t.float(), scale_factor=k, mode="nearest") for t in (gray, pred, target))
     B, _, H, W = target.shape
     head = 16 if caption else 0
     img = Image.new("RGB", (3 * W + 4 * gap, B * (H + gap) + gap + head), (255, 255, 255))
