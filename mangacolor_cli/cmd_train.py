@@ -41,8 +41,8 @@ def train_command(
     data: Path = typer.Option(..., "--data", help="Training pages: a color folder, DIR with bw/ + color/, "
                               "aligned A|B images (--layout aligned), or DIR with trainA/ + trainB/."),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, metrics.jsonl, previews, loss curve."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name (see --help of the models list below); "
-                                        "taken from the checkpoint with --resume."),
+    model: Optional[str] = typer.Option(None, "--model", help="Registered model name (autoencoder, unet, pix2pix, ...; "
+                                        "an unknown name lists them). Taken from the checkpoint with --resume."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Model preset: full (the paper), tiny, ..."),
     opt: List[str] = typer.Option([], "--opt", help="Model option key=value (value read as JSON); repeatable."),
     data_b: Optional[Path] = typer.Option(None, "--data-b", help="Color pages for unpaired (CycleGAN) training; "

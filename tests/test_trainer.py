@@ -179,3 +179,9 @@ def test_ddp_with_two_gloo_processes_trains_and_rank_0_alone_writes(pages, tmp_p
     assert len(records(run, "baseline")) == 1 and [r["step"] for r in records(run, "train")] == [1, 2, 3]
     payload = models.read_checkpoint(run / "last.pt")
     assert payload["train"]["world"] == 2 and len(payload["train"]["rng"]) == 2 and payload["train"]["step"] == 3
+
+
+def test_batches_are_the_same_with_worker_processes(pages, tmp_path):
+    train(tiny(pages, tmp_path / "w0", steps=3, workers=0))
+    train(tiny(pages, tmp_path / "w2", steps=3, workers=2))
+    assert train_losses(tmp_path / "w0") == train_losses(tmp_path / "w2")

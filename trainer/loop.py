@@ -40,7 +40,7 @@ from models.checkpoint import read_checkpoint, save_checkpoint
 from models.color import denormalize_ab, gray_to_l, join_lab, rgb_to_lab
 
 from . import metrics as metric_fns
-from .data import STATS_EPOCH, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
+from .data import STATS_EPOCH, DataError, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
 from .distributed import (DistInfo, any_rank, average_gradients, barrier, broadcast_state, init_distributed,
                           shutdown_distributed)
 from .plots import draw_loss_curve, preview_grid
@@ -284,6 +284,16 @@ def train(config: TrainConfig) -> TrainSummary:
         return _Run(config, info).run()
     finally:
         shutdown_distributed(info)
+
+
+def _worker_message(err: Exception) -> str:
+    """The original one-line message of an error a DataLoader worker re-raised with its traceback."""
+    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(err).__name__
+    last = lines[-1]
+    prefix = f"{type(err).__module__}.{type(err).__name__}: "
+    return last[len(prefix):] if last.startswith(prefix) else last
 
 
 def _checkpoint_path(resume: str) -> Path:
@@ -599,6 +609,8 @@ class _Run:
             if info.enabled:
                 raise
             interrupted = True
+        except DataError as e:
+            raise DataError(_worker_message(e)) from None
         finally:
             self.progress.close()
         if interrupted and saved_step != self.step:

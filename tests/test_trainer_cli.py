@@ -1,0 +1,53 @@
+"""`mangacolor train`: options reach the trainer, bad input is one line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import models
+from mangacolor_cli.cli import app
+from mangacolor_cli.cmd_train import parse_model_options
+
+from .test_trainer import make_color_pages
+
+runner = CliRunner()
+
+
+def test_model_options_are_read_as_json_with_plain_strings_allowed():
+    assert parse_model_options(["base=4", "dropout=0.25", "norm=instance", "flags=[1, 2]", "on=true"]) == {
+        "base": 4, "dropout": 0.25, "norm": "instance", "flags": [1, 2], "on": True}
+    with pytest.raises(typer.BadParameter):
+        parse_model_options(["no-equals-sign"])
+
+
+def test_train_command_trains_with_model_options_and_writes_the_run(tmp_path):
+    pages = make_color_pages(tmp_path / "pages", 4)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--model", "unet", "--preset", "tiny", "--opt", "base=4", "--data",
+                                 str(pages), "--out", str(out), "--size", "32", "--batch-size", "2", "--steps", "2",
+                                 "--workers", "0", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    payload = models.read_checkpoint(out / "last.pt")
+    assert payload["options"]["base"] == 4 and payload["train"]["step"] == 2
+    assert payload["meta"]["config"]["seed"] == 1
+    assert any(json.loads(line)["kind"] == "val" for line in (out / "metrics.jsonl").read_text().splitlines())
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--model", "unet", "--data", "{tmp}/missing"], "missing: data folder not found"),
+    (["--model", "nosuchmodel", "--data", "{tmp}"], "unknown model 'nosuchmodel'"),
+    (["--model", "unet", "--data", "{tmp}", "--opt", "nosuchoption=1"], "bad option"),
+    (["--data", "{tmp}"], "--model"),
+])
+def test_bad_input_is_a_one_line_error_without_traceback(tmp_path, args, expected):
+    make_color_pages(tmp_path, 2)
+    argv = ["train", *[a.format(tmp=tmp_path) for a in args], "--out", str(tmp_path / "run"), "--size", "32",
+            "--steps", "1", "--workers", "0"]
+    result = runner.invoke(app, argv)
+    assert result.exit_code != 0
+    assert expected in result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, (ValueError, RuntimeError))
