@@ -91,7 +91,8 @@ class ColorModel(nn.Module):
 
     def inference_module(self) -> nn.Module:
         """The smallest module whose forward is ``colorize`` (what export writes to ONNX)."""
-        return _ColorizeOnly(self)
+        # The wrapper takes the model's mode: exporting restores the wrapper's mode onto the model.
+        return _ColorizeOnly(self).train(self.training)
 
     # ------------------------------------------------------------------ training
     def optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:

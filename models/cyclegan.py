@@ -53,7 +53,7 @@ class CycleGAN(ColorModel):
         return RGBChroma(self.g_color)(x)
 
     def inference_module(self) -> nn.Module:
-        return RGBChroma(self.g_color)
+        return RGBChroma(self.g_color).train(self.training)
 
     def _generators(self) -> list[nn.Parameter]:
         return list(self.g_color.parameters()) + list(self.g_gray.parameters())

@@ -134,7 +134,7 @@ class Pix2PixHD(ColorModel):
         return self.inference_module()(x)
 
     def inference_module(self) -> nn.Module:
-        return self.generator if self.output == "ab" else RGBChroma(self.generator)
+        return self.generator if self.output == "ab" else RGBChroma(self.generator).train(self.training)
 
     def optimizers(self, lr: float):
         return {"g": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.5, 0.999)),
@@ -166,4 +166,6 @@ class Pix2PixHD(ColorModel):
             loss_g = g_gan + self.lambda_feat * g_feat
         ctx.backward_step(loss_g, "g", list(self.generator.parameters()))
         set_requires_grad([self.discriminator], True)
-        return {"g_gan": float(g_gan), "g_feat": float(g_feat), "d_real": float(d_real), "d_fake": float(d_fake)}
+        # L1 to the target is not optimised (the paper has no L1 term); it is logged to show progress.
+        l1 = F.l1_loss(fake.detach().float(), real).item()
+        return {"l1": l1, "g_gan": g_gan.item(), "g_feat": g_feat.item(), "d_real": d_real.item(), "d_fake": d_fake.item()}
