@@ -145,6 +145,10 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
                 f"{output}: onnxruntime differs from PyTorch by {diff:.3g} on the check page "
                 f"(tolerance {tolerance:g}); file not written")
         os.replace(staging, output)
+        # The staging file is private (mkstemp, 0600); the exported model gets the user's usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(output, 0o666 & ~umask)
     except MangacolorError:
         raise
     except Exception as e:  # tracing and the exporter raise many types; the user needs one line

@@ -177,7 +177,10 @@ def test_report_files_are_written_and_self_contained(pred_target, tmp_path):
     result = ev.evaluate_dirs(pred, target, samples=2, device=torch.device("cpu"))
     run = tmp_path / "run"
     run.mkdir()
-    (run / "metrics.jsonl").write_text("\n".join(json.dumps({"step": s, "loss_g": 1.0 / (s + 1)}) for s in range(5)))
+    log = [{"kind": "baseline", "step": 0, "ciede2000": 12.0}]
+    log += [{"kind": "train", "step": s, "losses": {"loss_g": 1.0 / (s + 1)}} for s in range(5)]
+    log += [{"kind": "val", "step": s, "ciede2000": 20.0 - s} for s in (2, 4)]
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in log) + "\nnot json\n")
 
     rows = list(csv.DictReader(open(ev.write_csv(result, tmp_path / "per_image.csv"))))
     assert len(rows) == 3 * 2 and {r["system"] for r in rows} == {"pred", ev.GRAY_BASELINE}
@@ -196,7 +199,8 @@ def test_report_files_are_written_and_self_contained(pred_target, tmp_path):
     assert not re.search(r"(?:src|href)\s*=\s*['\"](?!data:)", page), "every image is embedded"
     assert "http://" not in page and "https://" not in page and "<link" not in page
     assert page.count("<tr class='page'>") == len(result.keys) == 3
-    assert "<polyline" in page and "loss_g" in page
+    assert page.count("<polyline") == 2 and "train loss_g" in page and "val ciede2000" in page
+    assert "stroke-dasharray" in page and "gray 12" in page  # the baseline drawn on the val chart
     assert "<script>" in page and "sortTable" in page
     assert "only_target" in page and "30x30" in page
 
