@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from models import CheckpointError, ColorModel, load_model, read_checkpoint
 from models.color import AB_SCALE
