@@ -99,6 +99,8 @@ def decode_image(data: bytes, name: str) -> DecodedPage:
         raise PageError(f"{name}: not an image PIL can read") from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError, IndexError, TypeError) as e:
         raise PageError(f"{name}: cannot decode ({one_line(e)})") from None
+    except Exception as e:  # PIL's plugins raise what they like on hostile bytes (struct.error, KeyError, ...)
+        raise PageError(f"{name}: cannot decode ({type(e).__name__}: {one_line(e)})") from None
 
 
 def _to_page(img: Image.Image, fmt: str) -> DecodedPage:

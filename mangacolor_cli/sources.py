@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -21,7 +22,8 @@ from typing import Callable
 
 from .errors import InputError, OutputError, PageError, UsageError, one_line
 from .imageio import EXTENSION_BY_FORMAT, format_of_name, is_image_name, natural_key, natural_path_key
-from .outputs import OutputEntry, is_temp_name, write_cbz_atomic, write_file_atomic
+from .outputs import (OutputEntry, clean_stale_temps, fit_name, is_temp_name, raw_entry_info, read_raw_entry,
+                      write_cbz_atomic, write_file_atomic)
 
 ARCHIVE_EXTENSIONS = frozenset({".cbz", ".zip", ".cbr", ".rar"})
 RAR_EXTENSIONS = frozenset({".cbr", ".rar"})
@@ -30,6 +32,10 @@ MAX_ENTRY_BYTES = 256 * 2**20
 MAX_ARCHIVE_BYTES = 8 * 2**30
 MAX_RATIO = 200
 RATIO_MIN_BYTES = 2**20
+# The whole archive's ratio too: many small entries of zeros (or overlapping entries) make a bomb as well.
+ARCHIVE_RATIO_MIN_BYTES = 64 * 2**20
+# An image file's own size limit (a folder page or a single input), like an archive entry's.
+MAX_FILE_BYTES = MAX_ENTRY_BYTES
 
 
 @dataclass
@@ -96,9 +102,15 @@ class ImageJob(Job):
 
     def _read(self) -> bytes:
         try:
-            return self.source.read_bytes()
+            with open(self.source, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise PageError(f"{self.label}: not a regular file")
+                data = f.read(MAX_FILE_BYTES + 1)
         except OSError as e:
             raise PageError(f"{self.label}: cannot read ({one_line(e)})") from None
+        if len(data) > MAX_FILE_BYTES:
+            raise PageError(f"{self.label}: over the {MAX_FILE_BYTES >> 20} MiB page file limit")
+        return data
 
     def finish(self, results: dict[int, PageResult]) -> None:
         result = results.get(0)
@@ -142,15 +154,27 @@ class ArchiveJob(Job):
 
     def _open_zip(self) -> list[_Member]:
         try:
+            if not self.source.is_file():
+                raise InputError(f"{self.label}: not a regular file")
             self._zip = zipfile.ZipFile(self.source)
             infos = self._zip.infolist()
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            archive_bytes = self.source.stat().st_size
+        except InputError:
+            raise
+        except Exception as e:  # zipfile raises a dozen types (struct, zlib, NotImplemented...) on hostile bytes
+            self.close()
             raise InputError(f"{self.label}: not a readable ZIP/CBZ archive ({one_line(e)})") from None
         self._comment = self._zip.comment
         total = sum(i.file_size for i in infos)
         if total > MAX_ARCHIVE_BYTES:
+            self.close()
             raise InputError(f"{self.label}: {total} bytes uncompressed is over the {MAX_ARCHIVE_BYTES >> 30} GiB "
                              "archive limit (decompression bomb guard)")
+        if total > ARCHIVE_RATIO_MIN_BYTES and total > MAX_RATIO * max(archive_bytes, 1):
+            self.close()
+            raise InputError(f"{self.label}: {total} bytes uncompressed from {archive_bytes} is over the "
+                             f"{MAX_RATIO}:1 compression ratio limit (decompression bomb guard)")
+        overlapping = _overlapping_entries(infos)
         members, seen = [], set()
         for index, info in enumerate(infos):
             m = _Member(index, info.filename, info)
@@ -163,6 +187,8 @@ class ArchiveJob(Job):
                 m.refused = f"{info.file_size} bytes uncompressed is over the {MAX_ENTRY_BYTES >> 20} MiB entry limit, left out"
             elif info.file_size > RATIO_MIN_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
                 m.refused = f"compression ratio over {MAX_RATIO}:1 (decompression bomb guard), left out"
+            elif index in overlapping:
+                m.refused = "data overlaps another entry's (zip bomb pattern), left out"
             elif info.flag_bits & 0x1:
                 m.raw_copy = "encrypted entry, kept as it is"
             elif info.filename in seen:
@@ -213,6 +239,8 @@ class ArchiveJob(Job):
     def _read_member(self, m: _Member) -> bytes:
         if m.path is not None:
             return m.path.read_bytes()
+        if self._zip is None:
+            raise PageError(f"{self.label}:{m.name}: archive is closed")
         with self._lock:
             with self._zip.open(m.info) as f:
                 data = f.read(MAX_ENTRY_BYTES + 1)
@@ -226,7 +254,7 @@ class ArchiveJob(Job):
                 return self._read_member(m)
             except PageError:
                 raise
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as e:
+            except Exception as e:  # bad CRC, zlib/lzma errors, unknown methods, bad headers: one page lost
                 raise PageError(f"{self.label}:{m.name}: cannot read entry ({one_line(e)})") from None
         return read
 
@@ -251,14 +279,16 @@ class ArchiveJob(Job):
 
     # ------------------------------------------------------------------ writing
     def finish(self, results: dict[int, PageResult]) -> None:
-        write_cbz_atomic(self.target, lambda: list(self._output_entries(results)), comment=self._comment)
+        write_cbz_atomic(self.target, self._output_entries(results), comment=self._comment)
 
     def _output_entries(self, results: dict[int, PageResult]):
         for m in self._open():
             if m.refused:
                 continue
             if m.raw_copy and m.info is not None:
-                yield OutputEntry(m.name, info=m.info, raw_from=(self.source, m.info))
+                entry = self._raw_entry(m)
+                if entry is not None:
+                    yield entry
                 continue
             if m.info is not None and m.info.is_dir():
                 yield OutputEntry(m.name, info=m.info, data=b"")
@@ -268,16 +298,29 @@ class ArchiveJob(Job):
                 yield OutputEntry(result.name, info=m.info, data=result.data)
                 continue
             try:
-                data = self._read_member(m)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, PageError, NotImplementedError) as e:
+                data = self._reader(m)()
+            except PageError as e:
                 if m.info is None:
-                    raise
+                    self.errors.append(f"{e}, left out")
+                    continue
                 # The entry cannot be decompressed (bad CRC, unknown method): keep its stored bytes.
-                self.errors.append(f"{self.label}:{m.name}: unreadable entry kept as stored ({one_line(e)})")
-                yield OutputEntry(m.name, info=m.info, raw_from=(self.source, m.info))
+                entry = self._raw_entry(m)
+                if entry is not None:
+                    self.errors.append(f"{self.label}:{m.name}: unreadable entry kept as stored ({e})")
+                    yield entry
                 continue
             compress = m.info.compress_type != zipfile.ZIP_STORED if m.info is not None else not m.is_page
             yield OutputEntry(m.name, info=m.info, data=data, compress=compress)
+
+    def _raw_entry(self, m: _Member) -> OutputEntry | None:
+        """The entry's stored bytes to copy as they are, or None (error noted) when even those are broken."""
+        try:
+            raw_entry_info(m.info)
+            raw = read_raw_entry(self.source, m.info)
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            self.errors.append(f"{self.label}:{m.name}: entry cannot be copied ({one_line(e)}), left out")
+            return None
+        return OutputEntry(m.name, info=m.info, raw=raw)
 
     def close(self) -> None:
         if self._zip is not None:
@@ -286,6 +329,24 @@ class ArchiveJob(Job):
         if self._extracted is not None:
             shutil.rmtree(self._extracted, ignore_errors=True)
             self._extracted = None
+
+
+def _overlapping_entries(infos: list[zipfile.ZipInfo]) -> set[int]:
+    """Indexes of entries whose local header or data starts inside another's (overlapping-entry bombs)."""
+    spans = []
+    for index, info in enumerate(infos):
+        try:
+            name_len = len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"))
+        except UnicodeEncodeError:
+            name_len = len(info.orig_filename.encode("utf-8"))
+        spans.append((info.header_offset, info.header_offset + 30 + name_len + info.compress_size, index))
+    spans.sort()
+    overlapping, end = set(), -1
+    for start, stop, index in spans:
+        if start < end:
+            overlapping.add(index)
+        end = max(end, stop)
+    return overlapping
 
 
 def _safe_entry_name(name: str) -> bool:
@@ -326,6 +387,8 @@ def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None 
     for src in sources:
         if not src.exists():
             raise InputError(f"{src}: no such file or folder")
+        if not (src.is_file() or src.is_dir()):
+            raise InputError(f"{src}: not a regular file or folder")
         if src.is_file() and not (is_image_name(src.name) or is_archive_name(src.name)):
             raise InputError(f"{src}: not a supported page image or archive "
                              "(PNG, JPEG, WebP, BMP, TIFF, CBZ, ZIP, CBR)")
@@ -341,6 +404,8 @@ def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None 
             target = out / name
         else:
             target = out
+        if out is None or into_folder:
+            target = target.with_name(fit_name(target.name))
         if src.is_dir():
             jobs.extend(_folder_jobs(src, target, fmt))
         elif is_archive_name(src.name):
@@ -348,6 +413,9 @@ def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None 
         else:
             jobs.append(ImageJob(src, target))
     _refuse_overwriting_inputs(jobs, sources)
+    # Temp files of killed runs (their pid dead) would otherwise pile up beside finished outputs.
+    for folder in {job.target.parent for job in jobs}:
+        clean_stale_temps(folder)
     return jobs
 
 
@@ -362,17 +430,27 @@ def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
         for fname in filenames:
             if fname.startswith(".") or is_temp_name(fname):
                 continue
-            if is_image_name(fname) or is_archive_name(fname):
+            if (is_image_name(fname) or is_archive_name(fname)) and _is_regular_file(here / fname):
                 found.append((here / fname).relative_to(root).as_posix())
     found.sort(key=natural_path_key)
     jobs: list[Job] = []
     for rel in found:
         src = folder / rel
+        target = target_root / (_archive_target_name(rel) if is_archive_name(rel) else output_name(rel, fmt))
+        target = target.with_name(fit_name(target.name))
         if is_archive_name(rel):
-            jobs.append(ArchiveJob(src, target_root / _archive_target_name(rel), fmt, label=str(src)))
+            jobs.append(ArchiveJob(src, target, fmt, label=str(src)))
         else:
-            jobs.append(ImageJob(src, target_root / output_name(rel, fmt), label=str(src)))
+            jobs.append(ImageJob(src, target, label=str(src)))
     return jobs
+
+
+def _is_regular_file(path: Path) -> bool:
+    # A FIFO or device named page.png would hang the run or never end; links to regular files are fine.
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def _refuse_overwriting_inputs(jobs: list[Job], sources: list[Path]) -> None:

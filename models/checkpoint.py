@@ -68,16 +68,41 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: refused to load (not a plain-tensor checkpoint: {first})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({first})") from None
-    if not isinstance(payload, dict) or "model" not in payload or "state_dict" not in payload:
+        if "weights only" in str(e).lower() or "weights_only" in str(e):
+            raise CheckpointError(f"{path}: refused to load: it holds pickled objects other than tensors and "
+                                  f"plain values ({_unsupported_global(e)}); mangacolor never unpickles code") from None
+        raise CheckpointError(f"{path}: corrupt or not a checkpoint ({_first_line(e)})") from None
+    except Exception as e:  # torch.load raises many types (KeyError, RuntimeError, zip errors) on damaged files
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {_first_line(e)})") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("model"), str) \
+            or not isinstance(payload.get("state_dict"), dict):
         raise CheckpointError(f"{path}: not a mangacolor checkpoint (no model name or weights)")
-    if payload.get("format", 0) > CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {payload['format']} is newer than this mangacolor")
+    version = payload.get("format", 0)
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path}: not a mangacolor checkpoint (format {version!r})")
+    if version > CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {version} is newer than this mangacolor")
+    if not isinstance(payload.get("options", {}), dict):
+        raise CheckpointError(f"{path}: not a mangacolor checkpoint (options are not a mapping)")
+    if not all(isinstance(v, torch.Tensor) for v in payload["state_dict"].values()):
+        raise CheckpointError(f"{path}: not a mangacolor checkpoint (weights that are not tensors)")
     return payload
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _unsupported_global(exc: BaseException) -> str:
+    # torch's message is a paragraph of advice to turn the check off; keep only what it found.
+    for line in str(exc).splitlines():
+        line = line.strip()
+        if line.startswith("WeightsUnpickler error:"):
+            return line[len("WeightsUnpickler error:"):].strip().split(". ")[0]
+        if line.startswith("Trying to load unsupported GLOBAL"):
+            return line.rstrip(".")
+    return "not a plain-tensor checkpoint"
 
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> ColorModel:
@@ -86,6 +111,6 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     try:
         model = create(payload["model"], **payload.get("options", {}))
         model.load_state_dict(payload["state_dict"])
-    except (ValueError, TypeError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: cannot rebuild model {payload['model']!r} ({str(e).splitlines()[0]})") from None
+    except Exception as e:  # unknown name, bad options, mismatched weights: the model cannot be rebuilt
+        raise CheckpointError(f"{path}: cannot rebuild model {payload['model']!r} ({_first_line(e)})") from None
     return model.eval()
