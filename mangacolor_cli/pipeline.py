@@ -47,8 +47,8 @@ class ColorizeSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when everything was done, 1 when some page or input failed."""
-        return 1 if self.failed else 0
+        """0 when everything was done, 1 when some page, entry, input or output failed."""
+        return 1 if self.failed or self.errors else 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -130,6 +130,7 @@ class _Run:
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self.results: dict[int, dict[int, PageResult]] = {}
         self.remaining: dict[int, int] = {}
+        self.outcomes: dict[int, collections.Counter] = {}  # per job: pages done/kept, undone if its write fails
         self.buckets: dict[tuple[int, int], list[tuple[Job, PageRef, DecodedPage]]] = {}
         self.encodes: collections.deque[cf.Future] = collections.deque()
 
@@ -264,6 +265,7 @@ class _Run:
         else:
             self.summary.kept += 1
         self.results[id(job)][ref.key] = result
+        self.outcomes.setdefault(id(job), collections.Counter())[outcome] += 1
         self.bar.advance()
         self._page_finished(job)
 
@@ -280,12 +282,15 @@ class _Run:
 
     def _finish_job(self, job: Job) -> None:
         results = self.results.pop(id(job), {})
+        outcomes = self.outcomes.pop(id(job), collections.Counter())
         try:
             job.finish(results)
-        except OSError as e:
-            self.fail(f"{job.target}: cannot write output ({one_line(e)})", 0)
-        except MangacolorError as e:
-            self.fail(str(e), 0)
+        except (OSError, MangacolorError) as e:
+            # Nothing was written: its pages count as failed, not done.
+            self.summary.done -= outcomes["done"]
+            self.summary.kept -= outcomes["kept"]
+            message = f"{job.target}: cannot write output ({one_line(e)})" if isinstance(e, OSError) else str(e)
+            self.fail(message, max(1, len(results)))
         else:
             for message in job.errors:
                 self.fail(message, 0)
