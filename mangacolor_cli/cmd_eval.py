@@ -55,7 +55,7 @@ def eval_command(
             raise UsageError("give --pred DIR --target DIR, or --model M [--model M2 ...] --data PATH")
         with _progress(err_console) as update:
             if by_dirs:
-                result = ev.evaluate_dirs(pred, target, samples=samples, device=_metric_device(device),
+                result = ev.evaluate_dirs(pred, target, samples=samples, device=ev.metric_device(device),
                                           progress=update)
             else:
                 result = ev.evaluate_models(model, data, size=size, manga_look=manga_look, device=device,
@@ -92,14 +92,6 @@ def _wide(console: Console) -> Console:
     if not console.is_terminal and console.width < 120:
         console.width = 120
     return console
-
-
-def _metric_device(device: str):
-    import torch
-
-    if device == "auto":
-        return None
-    return torch.device("cuda" if device.startswith("cuda") else "cpu")
 
 
 class _progress:

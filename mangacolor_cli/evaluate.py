@@ -172,6 +172,19 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def metric_device(device: str) -> torch.device:
+    """``--device`` (auto|cpu|cuda|cuda:N) -> where the metrics run; cuda without a GPU is a UsageError."""
+    if device == "auto":
+        return default_device()
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device} asked for, but torch sees no CUDA GPU")
+        return torch.device(device)
+    if device == "cpu":
+        return torch.device("cpu")
+    raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")
+
+
 class BatchScorer:
     """Collects (key, prediction, target) and scores them in same-size batches on ``device``."""
 
@@ -681,8 +694,7 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
     for spec in model_specs:
         colorizers[model_label(spec, colorizers)] = Colorizer(
             str(spec), device=device, size=size, batch_size=batch_size, recolor=True)
-    metric_device = None if device == "auto" else torch.device("cuda" if device.startswith("cuda") else "cpu")
-    scorers = {name: BatchScorer(metric_device, batch_size) for name in [*colorizers, GRAY_BASELINE]}
+    scorers = {name: BatchScorer(metric_device(device), batch_size) for name in [*colorizers, GRAY_BASELINE]}
     seconds = {name: 0.0 for name in colorizers}
     thumbs = _Thumbs([k for k, _, _ in pages], report_thumbs)
     errors: list[tuple[str, str]] = []

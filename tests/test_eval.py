@@ -225,3 +225,11 @@ def test_cli_eval_lists_missing_pairs_and_bad_usage_is_one_line(pred_target):
     assert bad.exit_code == 2 and "--target" in bad.output and "Traceback" not in bad.output
     missing = runner.invoke(app, ["eval", "--pred", str(pred / "nope"), "--target", str(target)])
     assert missing.exit_code == 1 and "nope" in missing.output
+
+
+def test_unknown_or_missing_metric_device_is_a_usage_error():
+    with pytest.raises(ev.UsageError, match="--device"):
+        ev.metric_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ev.UsageError, match="no CUDA GPU"):
+            ev.metric_device("cuda")

@@ -4,6 +4,7 @@ pages like the checkpoint it came from (DESIGN 5)."""
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -155,3 +156,24 @@ def test_unreadable_check_image_is_a_one_line_error(tmp_path):
     with pytest.raises(MangacolorError, match="page.png"):
         export_checkpoint(ckpt, tmp_path / "m.onnx", check_image=junk)
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_colorize_cli_with_the_onnx_file_gives_the_checkpoints_pages(tmp_path):
+    from mangacolor_cli import cli
+
+    ckpt = _tiny_checkpoint("unet", tmp_path)
+    onnx_path = export_checkpoint(ckpt, tmp_path / "model.onnx").path
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for i, (h, w) in enumerate([(61, 45), (48, 70)]):
+        Image.fromarray(synthetic_page(h, w, seed=i)).save(pages / f"p{i}.png")
+    runner = CliRunner()
+    for model, out in [(ckpt, "from_ckpt"), (onnx_path, "from_onnx")]:
+        res = runner.invoke(cli.app, ["colorize", str(pages), "-o", str(tmp_path / out), "--model", str(model),
+                                      "--device", "cpu"])
+        assert res.exit_code == 0, res.output
+    for i in range(2):
+        a = np.asarray(Image.open(tmp_path / "from_ckpt" / f"p{i}.png")).astype(int)
+        b = np.asarray(Image.open(tmp_path / "from_onnx" / f"p{i}.png")).astype(int)
+        assert a.shape == b.shape and a.ndim == 3
+        assert np.abs(a - b).max() <= 2
