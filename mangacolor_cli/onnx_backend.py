@@ -20,6 +20,7 @@ from models import ColorModel
 
 from . import __version__
 from .errors import ModelError, one_line
+from .onnx_files import check_onnx_file
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "ab"
@@ -89,8 +90,7 @@ def read_onnx_meta(path: str | os.PathLike) -> dict[str, str]:
     import onnxruntime as ort
 
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such ONNX file")
+    check_onnx_file(path)
     try:
         # Reading metadata through a CPU session avoids loading the whole protobuf twice.
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -121,8 +121,7 @@ def load_session(path: str | os.PathLike, device: str = "auto") -> tuple[Any, st
     import onnxruntime as ort
 
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such ONNX file")
+    check_onnx_file(path)
     want_cuda = device == "cuda" or (device == "auto" and cuda_present())
     if device == "cuda" and not cuda_present():
         raise ModelError(f"{path}: --device cuda asked for, but no NVIDIA GPU is present")
