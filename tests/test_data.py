@@ -232,3 +232,15 @@ def test_sampler_resumes_mid_epoch_with_the_remaining_batches():
     resumed = EpochSampler(9, 2, seed=3)
     resumed.set_epoch(1, start_batch=2)
     assert list(resumed) == list(full)[4:] and len(resumed) == len(list(resumed))
+
+
+def test_one_sampler_walks_on_through_epochs_exactly_as_epoch_by_epoch_sampling():
+    def epoch(e, start=0):
+        s = EpochSampler(5, 2, seed=1)
+        s.set_epoch(e, start)
+        return list(s)
+
+    run = EpochSampler(5, 2, seed=1)
+    run.set_epoch(1, start_batch=2, num_batches=5)
+    assert list(run) == epoch(1, 2) + epoch(2) + epoch(3)[:2]
+    assert len(run) == 10

@@ -430,7 +430,7 @@ class _Run:
     def _stats_batches(self) -> Iterator[dict[str, torch.Tensor]]:
         # Every rank sees the same sample, so data-derived buffers agree without a broadcast.
         sampler = EpochSampler(len(self.data.train), self.cfg.batch_size, self.seed, 0, 1)
-        sampler.set_epoch(STATS_EPOCH)
+        sampler.set_epoch(STATS_EPOCH, num_batches=self.cfg.stats_batches)
         for i, raw in enumerate(self._loader(sampler)):
             if i >= self.cfg.stats_batches:
                 break
@@ -484,10 +484,8 @@ class _Run:
         self.metrics_log.append(record)
         if preview is not None:
             caption = f"step {self.step}  epoch {epoch}  gray | prediction | target"
-            path = preview_grid(*preview, self.out / "previews" / f"epoch{epoch:03d}_step{self.step:07d}.png",
-                                caption=caption)
+            preview_grid(*preview, self.out / "previews" / f"epoch{epoch:03d}_step{self.step:07d}.png", caption=caption)
             preview_grid(*preview, self.out / "preview.png", caption=caption)
-            del path
         return values
 
     def _baseline(self) -> dict[str, float] | None:
@@ -558,53 +556,53 @@ class _Run:
         try:
             with StopRequest(self.log) as stop:
                 self.model.train()
-                while self.step < self.total_steps and not interrupted:
-                    epoch, start_batch = divmod(self.step, self.steps_per_epoch)
-                    self.sampler.set_epoch(epoch, start_batch)
+                epoch, start_batch = divmod(self.step, self.steps_per_epoch)
+                # One loader for the whole run: its sampler walks on through the epochs.
+                self.sampler.set_epoch(epoch, start_batch, num_batches=max(0, self.total_steps - self.step))
+                tick = time.perf_counter()
+                for raw in self._loader(self.sampler):
+                    batch = self._to_batch(raw)
+                    try:
+                        losses = self.model.train_step(batch, self.ctx)
+                        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+                    except NonFiniteLoss as e:
+                        losses, bad = {}, [str(e)]
+                    stop_now, diverged = self._agree(stop.requested, bool(bad))
+                    if diverged:
+                        raise TrainingDiverged(
+                            f"{self.model.name}: loss became NaN/inf at step {self.step + 1} "
+                            f"({', '.join(bad) or 'on another rank'}); stopped, keeping the last good checkpoint "
+                            f"{self.out / 'last.pt'}" + (f" (step {saved_step})" if saved_step >= 0 else " (none written yet)"))
+                    self.step += 1
+                    n_img = batch["ab"].shape[0] * info.world
+                    now = time.perf_counter()
+                    images += n_img
+                    window_images += n_img
+                    train_time += now - tick
+                    window_time += now - tick
+                    for k, v in losses.items():
+                        window.setdefault(k, []).append(v)
+                    last_losses = losses
+                    self.progress.update(1, losses)
+                    epoch_now = (self.step - 1) // self.steps_per_epoch
+                    if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                        if info.is_main:
+                            self.metrics_log.append({
+                                "kind": "train", "step": self.step, "epoch": epoch_now,
+                                "losses": {k: float(np.mean(v)) for k, v in window.items()},
+                                "images_per_s": window_images / max(window_time, 1e-9)})
+                        window, window_images, window_time = {}, 0, 0.0
+                    end_of_epoch = self.step % self.steps_per_epoch == 0
+                    due = (self.step % cfg.val_every == 0) if cfg.val_every else end_of_epoch
+                    if due or self.step == self.total_steps:
+                        last_val, best_val = self._checkpoint_and_validate(epoch_now, best_val)
+                        saved_step = self.step
                     tick = time.perf_counter()
-                    for raw in self._loader(self.sampler):
-                        batch = self._to_batch(raw)
-                        try:
-                            losses = self.model.train_step(batch, self.ctx)
-                            bad = [k for k, v in losses.items() if not math.isfinite(v)]
-                        except NonFiniteLoss as e:
-                            losses, bad = {}, [str(e)]
-                        stop_now, diverged = self._agree(stop.requested, bool(bad))
-                        if diverged:
-                            raise TrainingDiverged(
-                                f"{self.model.name}: loss became NaN/inf at step {self.step + 1} "
-                                f"({', '.join(bad) or 'on another rank'}); stopped, keeping the last good checkpoint "
-                                f"{self.out / 'last.pt'}" + (f" (step {saved_step})" if saved_step >= 0 else " (none written yet)"))
-                        self.step += 1
-                        n_img = batch["ab"].shape[0] * info.world
-                        now = time.perf_counter()
-                        images += n_img
-                        window_images += n_img
-                        train_time += now - tick
-                        window_time += now - tick
-                        for k, v in losses.items():
-                            window.setdefault(k, []).append(v)
-                        last_losses = losses
-                        self.progress.update(1, losses)
-                        epoch_now = (self.step - 1) // self.steps_per_epoch
-                        if self.step % cfg.log_every == 0 or self.step == self.total_steps:
-                            if info.is_main:
-                                self.metrics_log.append({
-                                    "kind": "train", "step": self.step, "epoch": epoch_now,
-                                    "losses": {k: float(np.mean(v)) for k, v in window.items()},
-                                    "images_per_s": window_images / max(window_time, 1e-9)})
-                            window, window_images, window_time = {}, 0, 0.0
-                        end_of_epoch = self.step % self.steps_per_epoch == 0
-                        due = (self.step % cfg.val_every == 0) if cfg.val_every else end_of_epoch
-                        if due or self.step == self.total_steps:
-                            last_val, best_val = self._checkpoint_and_validate(epoch_now, best_val)
-                            saved_step = self.step
-                        tick = time.perf_counter()
-                        if self.step >= self.total_steps:
-                            break
-                        if stop_now:
-                            interrupted = True
-                            break
+                    if self.step >= self.total_steps:
+                        break
+                    if stop_now:
+                        interrupted = True
+                        break
         except KeyboardInterrupt:
             if info.enabled:
                 raise
