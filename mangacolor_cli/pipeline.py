@@ -221,7 +221,9 @@ class _Run:
 
     def _compose(self, job: Job, ref: PageRef, page: DecodedPage, ab) -> tuple[Job, PageRef, PageResult | None, str]:
         try:
-            return job, ref, self._encode(ref, page, self.colorizer.compose(page, ab)), "done"
+            # One torch thread per compose: the encode pool already runs one page per core beside the model.
+            rgb = self.colorizer.compose(page, ab, threads=1)
+            return job, ref, self._encode(ref, page, rgb), "done"
         except PageError as e:
             return job, ref, None, str(e)
 
