@@ -111,14 +111,25 @@ def pair_files(left_root: Path, right_root: Path) -> tuple[list[tuple[str, Path,
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """An image file as ``uint8 [H, W, 3]`` sRGB, through the one page decoder (``imageio``)."""
-    return as_rgb8(_decode(path).pixels)
+    """An image file as ``uint8 [H, W, 3]`` sRGB through the one page decoder (``imageio``),
+    transparency composited on white paper as the training data is."""
+    return _on_paper(_decode(path))
+
+
+def _on_paper(page) -> np.ndarray:
+    rgb = as_rgb8(page.pixels)
+    if page.alpha is not None:
+        a = page.alpha.astype(np.float32)[..., None] / 255.0
+        rgb = np.round(rgb * a + 255.0 * (1.0 - a)).astype(np.uint8)
+    return rgb
 
 
 def read_gray(path: Path) -> np.ndarray:
-    """An image file as ``uint8 [H, W]`` gray (a color file gives its luminance)."""
-    pixels = as_rgb8(_decode(path).pixels)
-    return _to_uint8(rgb_to_gray(_to_tensor(pixels)[None])[0])
+    """An image file as ``uint8 [H, W]`` gray (a color file gives its luminance, ``rgb_to_gray``)."""
+    page = _decode(path)
+    if page.is_gray and page.alpha is None and page.pixels.dtype == np.uint8:
+        return page.pixels
+    return _to_uint8(rgb_to_gray(_to_tensor(_on_paper(page))[None])[0])
 
 
 def _decode(path: Path):

@@ -233,3 +233,14 @@ def test_unknown_or_missing_metric_device_is_a_usage_error():
     if not torch.cuda.is_available():
         with pytest.raises(ev.UsageError, match="no CUDA GPU"):
             ev.metric_device("cuda")
+
+
+def test_transparent_pages_are_scored_on_white_paper(tmp_path):
+    rgba = np.zeros((H, W, 4), np.uint8)
+    rgba[10:30, 10:30] = (200, 30, 30, 255)  # an opaque red square; the rest transparent black
+    _save(tmp_path / "pred" / "p.png", rgba)
+    on_white = np.full((H, W, 3), 255, np.uint8)
+    on_white[10:30, 10:30] = (200, 30, 30)
+    _save(tmp_path / "target" / "p.png", on_white)
+    result = ev.evaluate_dirs(tmp_path / "pred", tmp_path / "target", device=torch.device("cpu"))
+    assert result.scores["pred"]["p"]["mse"] == 0

@@ -84,7 +84,8 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
     B, C = x.shape[:2]
     # Box-filter the five moments of all channels at once: [5*B*C, 1, H, W] through one avg_pool.
     stack = torch.cat([x, y, x * x, y * y, x * y], dim=0).reshape(5 * B * C, 1, *x.shape[-2:])
-    pooled = F.avg_pool2d(stack, SSIM_WIN, stride=1)
+    # The 7x7 box filter as two 1-D passes: same sums, 14 instead of 49 reads per pixel.
+    pooled = F.avg_pool2d(F.avg_pool2d(stack, (SSIM_WIN, 1), stride=1), (1, SSIM_WIN), stride=1)
     ux, uy, uxx, uyy, uxy = pooled.reshape(5, B, C, *pooled.shape[-2:])
     n = SSIM_WIN * SSIM_WIN
     cov_norm = n / (n - 1)
