@@ -85,8 +85,17 @@ def _to_unit_float(pixels: np.ndarray) -> np.ndarray:
 
 
 def _page_tensor(page: DecodedPage, device: torch.device) -> torch.Tensor:
-    """Pixels as ``[1, C, H, W]`` float in [0, 1] (C = 1 gray, 3 RGB)."""
-    arr = torch.from_numpy(_to_unit_float(page.pixels)).to(device)
+    """Pixels as ``[1, C, H, W]`` float in [0, 1] (C = 1 gray, 3 RGB) on ``device``.
+
+    To a GPU the uint8 pixels travel (a quarter of the bytes of float32) from pinned memory,
+    asynchronously, and become float there.
+    """
+    if device.type == "cuda" and page.pixels.dtype == np.uint8:
+        host = torch.empty(page.pixels.shape, dtype=torch.uint8, pin_memory=True)
+        host.numpy()[...] = page.pixels
+        arr = host.to(device, non_blocking=True).float().div_(255.0)
+    else:
+        arr = torch.from_numpy(_to_unit_float(page.pixels)).to(device)
     return arr[None, None] if arr.ndim == 2 else arr.permute(2, 0, 1)[None]
 
 
@@ -244,6 +253,7 @@ class Colorizer:
         if backend == "torch" and is_onnx:
             raise UsageError(f"{self.model_path}: an .onnx model runs only with --backend onnx (or auto)")
         self.backend = "onnx" if (backend == "onnx" or is_onnx) else "torch"
+        self.backend_reason = "asked for" if backend != "auto" else ("an .onnx model" if is_onnx else "")
 
         if net is None and not is_onnx:
             try:
@@ -255,6 +265,14 @@ class Colorizer:
         if net is not None:
             net.eval()
             self.model_name, self.stride, self.input_norm = net.name, int(net.stride), net.input_norm
+        if backend == "auto" and net is not None:
+            working_size = int(size or meta_size or DEFAULT_SIZE)
+            self.backend, self.backend_reason = _auto_backend(net, self._auto_device(device), working_size)
+            if self.backend == "onnx":
+                try:
+                    session = _session_from_model(net, working_size, device)
+                except ModelError as e:
+                    self.backend, self.backend_reason = "torch", f"auto: torch, as the onnx export failed: {e}"
 
         if self.backend == "torch":
             self.device = self._torch_device(device)
@@ -262,6 +280,10 @@ class Colorizer:
             self.net = net.to(self.device)
             if self.half:
                 self.net = self.net.half()
+            if self.device.type == "cuda":
+                # Tensor cores read NHWC; cudnn.benchmark pays once per working shape (unmeasured: no GPU here).
+                self.net = self.net.to(memory_format=torch.channels_last)
+                torch.backends.cudnn.benchmark = True
             self.provider = f"torch {self.device}{' float16' if self.half else ''}"
         else:
             self.device = torch.device("cpu")
@@ -269,6 +291,8 @@ class Colorizer:
             onnx_device = "cuda" if str(device).startswith("cuda") else device
             if is_onnx:
                 self.session, self.provider = _load_onnx(self.model_path, onnx_device)
+            elif backend == "auto":
+                self.session, self.provider = session
             else:
                 self.session, self.provider = _session_from_model(net, size or meta_size or DEFAULT_SIZE, onnx_device)
             from .onnx_backend import meta_of_session
@@ -284,6 +308,8 @@ class Colorizer:
             self._onnx_input = self.session.get_inputs()[0]
             self._onnx_dtype = np.float16 if "float16" in self._onnx_input.type else np.float32
         self.size = int(size or meta_size or DEFAULT_SIZE)
+        # Pages per model call that fit the device; halved on an out-of-memory error and kept there.
+        self.fitting_batch = batch_size
 
     # ------------------------------------------------------------------ set-up helpers
     @staticmethod
@@ -295,10 +321,17 @@ class Colorizer:
             raise ModelError("--device cuda asked for, but torch sees no CUDA GPU (CPU build or no driver)")
         return torch.device(device)
 
+    @classmethod
+    def _auto_device(cls, device: str) -> str:
+        if device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if str(device).startswith("cuda") else "cpu"
+
     def describe(self) -> str:
-        """One line: which model, backend, device/provider and working size run."""
+        """One line: which model, backend (and why), device/provider and working size run."""
         source = self.model_path or "in-memory model"
-        return (f"model {self.model_name} ({source}), backend {self.backend}, {self.provider}, "
+        why = f" ({self.backend_reason})" if self.backend_reason else ""
+        return (f"model {self.model_name} ({source}), backend {self.backend}{why}, {self.provider}, "
                 f"working size {self.size}, batch {self.batch_size}")
 
     # ------------------------------------------------------------------ the work
@@ -332,14 +365,37 @@ class Colorizer:
             inputs.append(_pad_to(x, ph, pw))
             sizes.append((h, w))
         batch = torch.cat(inputs)
-        if self.backend == "torch":
-            dtype = torch.float16 if self.half else torch.float32
-            ab = self.net.colorize(batch.to(dtype)).float()
-        else:
-            out = self.session.run(None, {self._onnx_input.name: batch.cpu().numpy().astype(self._onnx_dtype)})[0]
-            ab = torch.from_numpy(np.asarray(out, dtype=np.float32)).to(self.device)
+        step = self.fitting_batch
+        ab = torch.cat([self._run_model(batch[i:i + step]) for i in range(0, len(batch), step)])
         ab = color.denormalize_ab(ab)
         return [ab[i:i + 1, :, :h, :w] for i, (h, w) in enumerate(sizes)]
+
+    def _model_call(self, batch: torch.Tensor) -> torch.Tensor:
+        """One call of the model on a normalized batch -> ab/110, float32 on ``self.device``."""
+        if self.backend == "torch":
+            x = batch.to(torch.float16 if self.half else torch.float32)
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            return self.net.colorize(x).float()
+        out = self.session.run(None, {self._onnx_input.name: batch.cpu().numpy().astype(self._onnx_dtype)})[0]
+        return torch.from_numpy(np.asarray(out, dtype=np.float32)).to(self.device)
+
+    def _run_model(self, batch: torch.Tensor) -> torch.Tensor:
+        """``_model_call``, splitting the batch in halves on an out-of-memory error; every page comes back."""
+        try:
+            return self._model_call(batch)
+        except Exception as e:  # torch.OutOfMemoryError, or onnxruntime's untyped allocation failure
+            if not _is_out_of_memory(e):
+                raise
+            if len(batch) == 1:
+                raise ModelError(f"out of memory on one page at working size {self.size} ({one_line(e)}); "
+                                 "try a smaller --size or --device cpu") from None
+        # Retried outside the except block, so the failed call's tensors are freed first.
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        half = (len(batch) + 1) // 2
+        self.fitting_batch = min(self.fitting_batch, half)
+        return torch.cat([self._run_model(batch[:half]), self._run_model(batch[half:])])
 
     @torch.inference_mode()
     def compose(self, page: PageLike, ab: torch.Tensor, *, threads: int | None = None) -> np.ndarray:
@@ -384,6 +440,66 @@ def _cpu_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _is_out_of_memory(error: Exception) -> bool:
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    text = str(error).lower()
+    return type(error).__module__.startswith("onnxruntime") and ("out of memory" in text or "failed to allocate" in text)
+
+
+# Auto backend: export to onnxruntime when a page costs at least this many multiply-adds (the export takes ~1 s).
+ONNX_AUTO_MIN_MACS = 1e9
+
+
+def estimate_macs(net: models.ColorModel, height: int, width: int) -> float:
+    """Multiply-adds of the model's convolutions and linear layers for one ``height x width`` input, estimated.
+
+    Counted on a small input and scaled by area: exact for fully convolutional models.
+    """
+    side = max(net.stride, 64 // net.stride * net.stride)
+    total = 0.0
+
+    def count(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, torch.nn.ConvTranspose2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            total += inputs[0].numel() * module.out_channels // module.groups * k
+        elif isinstance(module, torch.nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            total += output.numel() * module.in_channels // module.groups * k
+        elif isinstance(module, torch.nn.Linear):
+            total += output.numel() * module.in_features
+
+    hooks = [m.register_forward_hook(count) for m in net.modules()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))]
+    was_training = net.training
+    try:
+        net.eval()
+        param = next(net.parameters(), None)
+        x = torch.zeros(1, 1, side, side, device=param.device if param is not None else "cpu")
+        with torch.inference_mode():
+            net.colorize(x.to(param.dtype) if param is not None else x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        net.train(was_training)
+    return total * (height * width) / (side * side)
+
+
+def _auto_backend(net: models.ColorModel, device: str, working_size: int) -> tuple[str, str]:
+    """``--backend auto`` for a torch model: (backend, why). See docs/PERFORMANCE.md for the measurements."""
+    if device == "cuda":
+        return "torch", "auto: torch float16 on the GPU"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch", "auto: onnxruntime is not installed"
+    macs = estimate_macs(net, working_size, working_size * 3 // 4)
+    if macs < ONNX_AUTO_MIN_MACS:
+        return "torch", f"auto: {macs / 1e9:.2f} GMAC a page is too little to pay for an onnx export"
+    return "onnx", f"auto: onnxruntime is faster on the CPU ({macs / 1e9:.1f} GMAC a page)"
 
 
 def _scaled_size(page: DecodedPage, size: int) -> tuple[int, int]:

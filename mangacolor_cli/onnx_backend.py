@@ -25,6 +25,8 @@ from .onnx_files import check_onnx_file
 INPUT_NAME = "input"
 OUTPUT_NAME = "ab"
 META_PREFIX = "mangacolor."
+# Idle onnxruntime threads busy-wait by default; on a few cores that steals the CPU the decode/compose threads need.
+DEFAULT_SPINNING = True
 
 
 def export_onnx(model: ColorModel, path: str | os.PathLike, *, working_size: int, opset: int = 17,
@@ -112,11 +114,18 @@ def cuda_present() -> bool:
     return Path("/proc/driver/nvidia/version").exists() and Path("/dev/nvidiactl").exists()
 
 
-def load_session(path: str | os.PathLike, device: str = "auto") -> tuple[Any, str]:
+# Graph optimization levels by name (``load_session(optimization=...)``).
+OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+
+
+def load_session(path: str | os.PathLike, device: str = "auto", *, threads: int | None = None,
+                 spinning: bool | None = None, optimization: str = "all") -> tuple[Any, str]:
     """Open an onnxruntime session for ``path`` on ``device`` (auto|cpu|cuda); returns it and its provider.
 
     The CUDA provider is requested only where a GPU is present, because onnxruntime-gpu logs errors
-    when asked for it on a machine without one.
+    when asked for it on a machine without one. ``threads``: intra-op threads (None: onnxruntime's
+    default, one per core); ``spinning``: whether idle intra-op threads busy-wait (None: the
+    measured default, see docs/PERFORMANCE.md); ``optimization``: one of ``OPTIMIZATION_LEVELS``.
     """
     import onnxruntime as ort
 
@@ -130,6 +139,15 @@ def load_session(path: str | os.PathLike, device: str = "auto") -> tuple[Any, st
         providers.insert(0, "CUDAExecutionProvider")
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[optimization]
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    if spinning is None:
+        spinning = DEFAULT_SPINNING
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as e:  # onnxruntime raises its own untyped errors for bad files

@@ -1,0 +1,172 @@
+"""The fast paths of the Colorizer: fused compose, out-of-memory batch splitting, auto backend, session knobs.
+
+Correctness only: the speed itself is measured by benchmarks/bench_colorize.py, never asserted here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import models
+from models import color
+from mangacolor_cli import inference
+from mangacolor_cli.errors import ModelError
+from mangacolor_cli.inference import Colorizer, estimate_macs, lab_to_srgb8_keeping_l, lab_to_srgb_keeping_l
+from mangacolor_cli.onnx_backend import export_onnx, load_session
+from tests.conftest import draw_page
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(3)
+    model = models.create("unet", preset="tiny")
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.normal_(m.weight, std=0.5)
+    return model.eval()
+
+
+def _random_lab(h: int = 40, w: int = 50, chroma: float = 60.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 1, h, w, generator=g) * 100, torch.randn(1, 2, h, w, generator=g) * chroma
+
+
+def _lightness_of(rgb8: torch.Tensor) -> torch.Tensor:
+    return color.rgb_to_lab(rgb8.permute(2, 0, 1)[None].float() / 255)[:, :1]
+
+
+def test_uint8_compose_equals_the_float_path_rounded():
+    L, ab = _random_lab(chroma=80.0)
+    fast = lab_to_srgb8_keeping_l(L, ab).int()
+    slow = lab_to_srgb_keeping_l(L, ab)[0].mul(255).round().permute(1, 2, 0).int()
+    assert (fast - slow).abs().max() <= 1
+
+
+def test_in_gamut_colors_compose_exactly_as_the_shared_lab_conversion():
+    # Gamut mapping must leave colors that sRGB can show alone.
+    L, ab = _random_lab(chroma=8.0, seed=1)
+    L = L * 0.5 + 25
+    unclipped = color.lab_to_rgb(torch.cat([L, ab], 1), clip=False)[0].permute(1, 2, 0)
+    inside = ((unclipped >= 0) & (unclipped <= 1)).all(dim=-1)
+    assert inside.float().mean() > 0.9
+    fast = lab_to_srgb8_keeping_l(L, ab).int()[inside]
+    assert (fast - unclipped.mul(255).round().int()[inside]).abs().max() <= 1
+
+
+def test_out_of_gamut_colors_keep_lightness_in_the_uint8_compose():
+    L, ab = _random_lab(chroma=120.0, seed=2)
+    out = lab_to_srgb8_keeping_l(L, ab)
+    assert out.dtype == torch.uint8 and out.shape == (40, 50, 3)
+    assert (_lightness_of(out) - L).abs().max() < 0.6
+
+
+def test_compose_on_one_thread_gives_the_same_page_and_restores_threads(tiny_model):
+    page = np.asarray(draw_page(64, 48))
+    colorizer = Colorizer(tiny_model, size=32, backend="torch")
+    ab = colorizer.predict_ab([page])[0]
+    before = torch.get_num_threads()
+    one = colorizer.compose(page, ab, threads=1)
+    assert torch.get_num_threads() == before
+    assert np.array_equal(one, colorizer.compose(page, ab))
+
+
+def test_out_of_memory_splits_the_batch_and_keeps_every_page(tiny_model, monkeypatch):
+    pages = [np.asarray(draw_page(48, 64, seed)) for seed in range(5)]
+    expected = Colorizer(tiny_model, size=32, backend="torch", batch_size=8).colorize(pages)
+    colorizer = Colorizer(tiny_model, size=32, backend="torch", batch_size=8)
+    real_call = colorizer._model_call
+    sizes = []
+
+    def call_fitting_one_page(batch):
+        sizes.append(len(batch))
+        if len(batch) > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_call(batch)
+
+    monkeypatch.setattr(colorizer, "_model_call", call_fitting_one_page)
+    got = colorizer.colorize(pages)
+    assert len(got) == 5 and all(np.array_equal(a, b) for a, b in zip(got, expected))
+    assert colorizer.fitting_batch == 1
+    sizes.clear()
+    colorizer.colorize(pages[:3])
+    assert sizes == [1, 1, 1], "after an out-of-memory error the smaller batch is kept"
+
+
+def test_out_of_memory_on_a_single_page_is_a_one_line_model_error(tiny_model, monkeypatch):
+    colorizer = Colorizer(tiny_model, size=32, backend="torch")
+
+    def out_of_memory(batch):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(colorizer, "_model_call", out_of_memory)
+    with pytest.raises(ModelError, match="--size") as info:
+        colorizer.colorize([np.asarray(draw_page())])
+    assert "\n" not in str(info.value)
+
+
+def test_other_model_errors_are_not_taken_for_out_of_memory(tiny_model, monkeypatch):
+    colorizer = Colorizer(tiny_model, size=32, backend="torch", batch_size=4)
+    monkeypatch.setattr(colorizer, "_model_call", lambda batch: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        colorizer.colorize([np.asarray(draw_page(48, 64, s)) for s in range(2)])
+
+
+def test_onnxruntime_allocation_failure_counts_as_out_of_memory():
+    fake = type("RuntimeException", (Exception,), {"__module__": "onnxruntime.capi.onnxruntime_pybind11_state"})
+    assert inference._is_out_of_memory(fake("Failed to allocate memory for requested buffer of size 123"))
+    assert not inference._is_out_of_memory(fake("Invalid input shape"))
+    assert not inference._is_out_of_memory(ValueError("out of memory"))
+
+
+def test_estimate_macs_counts_convolutions_and_scales_with_area():
+    class OneConv(torch.nn.Module):
+        stride = 1
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+
+        def colorize(self, x):
+            return self.conv(x)
+
+    assert estimate_macs(OneConv(), 100, 30) == pytest.approx(100 * 30 * 4 * 9)
+    net = models.create("unet", preset="tiny")
+    assert estimate_macs(net, 256, 128) == pytest.approx(4 * estimate_macs(net, 128, 64))
+
+
+def test_auto_backend_exports_a_heavy_model_to_onnx_and_keeps_a_light_one_on_torch(tiny_model, monkeypatch):
+    pages = [np.asarray(draw_page(48, 64, seed)) for seed in range(2)]
+    light = Colorizer(tiny_model, size=32, device="cpu")
+    assert light.backend == "torch" and "too little" in light.describe()
+    monkeypatch.setattr(inference, "ONNX_AUTO_MIN_MACS", 0.0)
+    heavy = Colorizer(tiny_model, size=32, device="cpu")
+    assert heavy.backend == "onnx" and "faster" in heavy.describe()
+    for a, b in zip(light.colorize(pages), heavy.colorize(pages)):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_auto_backend_falls_back_to_torch_when_the_export_fails(tiny_model, monkeypatch):
+    monkeypatch.setattr(inference, "ONNX_AUTO_MIN_MACS", 0.0)
+
+    def failing_export(*args, **kwargs):
+        raise ModelError("cannot export model 'unet' to ONNX (unsupported operator)")
+
+    monkeypatch.setattr(inference, "_session_from_model", failing_export)
+    colorizer = Colorizer(tiny_model, size=32, device="cpu")
+    assert colorizer.backend == "torch" and "export failed" in colorizer.describe()
+    assert colorizer.colorize([np.asarray(draw_page())])[0].shape == (64, 48, 3)
+
+
+@pytest.mark.parametrize("knobs", [dict(threads=1, spinning=False, optimization="basic"),
+                                   dict(threads=2, spinning=True, optimization="disable")])
+def test_session_knobs_change_speed_not_results(tmp_path, knobs):
+    torch.manual_seed(0)
+    # Default-initialized weights: no tanh saturation, where float rounding could flip a sign.
+    path = export_onnx(models.create("unet", preset="tiny").eval(), tmp_path / "m.onnx", working_size=32)
+    x = {"input": np.random.default_rng(0).standard_normal((2, 1, 32, 32)).astype(np.float32)}
+    default, _ = load_session(path, "cpu")
+    tuned, provider = load_session(path, "cpu", **knobs)
+    assert provider == "CPUExecutionProvider"
+    assert np.allclose(default.run(None, x)[0], tuned.run(None, x)[0], atol=1e-4)
