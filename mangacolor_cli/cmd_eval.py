@@ -19,7 +19,7 @@ def eval_command(
     model: Optional[List[str]] = typer.Option(None, "--model", "-m",
                                               help="Checkpoint (.pt) or ONNX file to run; repeat to compare models."),
     data: Optional[Path] = typer.Option(None, "--data", help="Eval set for --model: DIR/bw + DIR/color, or color pages."),
-    size: Optional[int] = typer.Option(None, "--size", help="Working size (long side) the models run at."),
+    size: Optional[int] = typer.Option(None, "--size", help="Working size (long side) the models run at (default: each model's own)."),
     manga_look: bool = typer.Option(False, "--manga-look",
                                     help="Derive gray inputs of color-only data with the training manga look (fixed seed) "
                                          "instead of the plain luminance."),
