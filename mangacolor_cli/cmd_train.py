@@ -108,9 +108,9 @@ def train_command(
                         f"{summary.images_per_s:.1f} images/s" + (f" on {summary.world} processes" if summary.world > 1 else ""))
     table.add_column("validation")
     names = ["l1_ab", "psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_target"]
-    for n in names:
-        table.add_column(n, justify="right")
-    for label, row in (("gray baseline", summary.baseline), ("last", summary.last_val), ("best", summary.best_val)):
+    for header in ("L1 ab", "PSNR", "SSIM", "CIEDE2000", "colorful", "colorful (target)"):
+        table.add_column(header, justify="right")
+    for label, row in (("gray", summary.baseline), ("last", summary.last_val), ("best", summary.best_val)):
         if row:
             table.add_row(label, *(f"{row[n]:.4f}" if n in row else "-" for n in names))
     if summary.baseline or summary.last_val:
