@@ -115,6 +115,9 @@ def train_command(
             table.add_row(label, *(f"{row[n]:.4f}" if n in row else "-" for n in names))
     if summary.baseline or summary.last_val:
         console.print(table)
-    state = "interrupted; resume with --resume " + str(summary.last_checkpoint) if summary.interrupted else "done"
-    console.print(f"{state}: {summary.run_dir}/last.pt"
-                  + (f", best {summary.best_checkpoint}" if summary.best_checkpoint else ""), highlight=False)
+    best = f", best {summary.best_checkpoint}" if summary.best_checkpoint else ""
+    if summary.interrupted:
+        console.print(f"interrupted at step {summary.step}: resume with --resume {summary.last_checkpoint}{best}",
+                      highlight=False)
+    else:
+        console.print(f"done: {summary.last_checkpoint}{best}", highlight=False)

@@ -546,6 +546,8 @@ class _Run:
                  f"{self.device}{' x' + str(info.world) if info.enabled else ''}"
                  f"{', ' + str(self.amp_dtype).replace('torch.', '') if self.amp_dtype else ''}; {self.data.describe()}; "
                  f"{self.steps_per_epoch} steps/epoch, steps {self.step} -> {self.total_steps}")
+        if self.step >= self.total_steps:
+            self.log(f"already at step {self.step} of {self.total_steps}: nothing to train (raise --steps/--epochs)")
         baseline = self._baseline() if info.is_main else None
         if baseline:
             self.log("gray baseline: " + format_losses(baseline))
