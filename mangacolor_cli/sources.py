@@ -393,7 +393,10 @@ def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None 
             raise InputError(f"{src}: not a supported page image or archive "
                              "(PNG, JPEG, WebP, BMP, TIFF, CBZ, ZIP, CBR)")
     out = Path(output).expanduser() if output is not None else None
-    into_folder = out is not None and (len(sources) > 1 or out.is_dir() or str(output).endswith(("/", os.sep)))
+    # One folder mirrors into ``out`` itself, existing or not, so a rerun finds (and skips) what the first wrote.
+    single_folder = len(sources) == 1 and sources[0].is_dir()
+    into_folder = out is not None and (len(sources) > 1 or (out.is_dir() and not single_folder)
+                                       or str(output).endswith(("/", os.sep)))
     jobs: list[Job] = []
     for src in sources:
         if out is None:
