@@ -26,7 +26,7 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "ab"
 META_PREFIX = "mangacolor."
 # Idle onnxruntime threads busy-wait by default; on a few cores that steals the CPU the decode/compose threads need.
-DEFAULT_SPINNING = True
+DEFAULT_SPINNING = False
 
 
 def export_onnx(model: ColorModel, path: str | os.PathLike, *, working_size: int, opset: int = 17,

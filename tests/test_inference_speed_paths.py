@@ -170,3 +170,15 @@ def test_session_knobs_change_speed_not_results(tmp_path, knobs):
     tuned, provider = load_session(path, "cpu", **knobs)
     assert provider == "CPUExecutionProvider"
     assert np.allclose(default.run(None, x)[0], tuned.run(None, x)[0], atol=1e-4)
+
+
+def test_torch_batch_spread_over_cpu_threads_gives_the_same_pages(tiny_model):
+    pages = [np.asarray(draw_page(48, 64, seed)) for seed in range(3)]
+    serial = Colorizer(tiny_model, size=32, backend="torch", batch_size=3)
+    serial.cpu_workers = 1
+    spread = Colorizer(tiny_model, size=32, backend="torch", batch_size=3)
+    spread.cpu_workers = 2
+    before = torch.get_num_threads()
+    for a, b in zip(serial.colorize(pages), spread.colorize(pages)):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    assert torch.get_num_threads() == before

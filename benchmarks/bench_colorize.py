@@ -1,0 +1,542 @@
+"""Colorize throughput: the I/O bound, the compute bound and end to end, side by side in one run.
+
+Builds a realistic chapter (N gray 1200x1700 JPEG pages of line art with screentones, as a CBZ),
+then measures, for each backend/device/precision/batch size asked for:
+
+1. ``io``     decode + encode alone, no model, in the pipeline's thread pools (pages/s);
+2. ``model``  the model alone on batched tensors at the working size (pages/s);
+3. ``e2e``    ``mangacolor colorize`` on the chapter (pages/s, model load time, peak RSS), each
+              configuration in its own process so its peak memory is its own;
+plus ``stages`` (one page, stage by stage: where the time goes) and ``knobs`` (thread counts,
+onnxruntime spinning and graph optimization). Prints tables and writes everything to JSON.
+
+    python benchmarks/bench_colorize.py --quick
+    python benchmarks/bench_colorize.py --pages 12 --batch-sizes 1,2,4,8 --out benchmarks/results/cpu.json
+    python benchmarks/bench_colorize.py --model mangacolor_cli/weights/default.onnx --sections e2e
+
+Speed does not depend on the weights, so without ``--model`` (and without a shipped default model)
+a U-Net with random weights stands in for the default model (``--base``/``--depth``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PAGE_W, PAGE_H = 1200, 1700
+
+
+# ---------------------------------------------------------------------------- the chapter
+def _screentone(size: tuple[int, int], pitch: int, radius: float, rng: np.random.Generator) -> Image.Image:
+    """A halftone dot pattern (black dots on white) of the given pitch, slightly rotated like a real tone."""
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = np.deg2rad(rng.uniform(15, 45))
+    u = xx * np.cos(angle) + yy * np.sin(angle)
+    v = -xx * np.sin(angle) + yy * np.cos(angle)
+    du = (u % pitch) - pitch / 2
+    dv = (v % pitch) - pitch / 2
+    dots = (du * du + dv * dv) < radius * radius
+    return Image.fromarray(np.where(dots, 0, 255).astype(np.uint8), "L")
+
+
+def draw_manga_page(seed: int) -> Image.Image:
+    """A 1200x1700 gray page: panels with thick borders, screentoned shapes, hatching, speed lines, balloons."""
+    rng = np.random.default_rng(seed)
+    page = Image.new("L", (PAGE_W, PAGE_H), 255)
+    d = ImageDraw.Draw(page)
+    margin, gutter = 60, 24
+    rows = int(rng.integers(3, 5))
+    heights = rng.dirichlet(np.ones(rows)) * (PAGE_H - 2 * margin - gutter * (rows - 1))
+    y = margin
+    for row_h in heights:
+        cols = int(rng.integers(1, 4))
+        widths = rng.dirichlet(np.ones(cols)) * (PAGE_W - 2 * margin - gutter * (cols - 1))
+        x = margin
+        for col_w in widths:
+            box = (int(x), int(y), int(x + col_w), int(y + row_h))
+            _draw_panel(page, d, box, rng)
+            d.rectangle(box, outline=0, width=5)
+            x += col_w + gutter
+        y += row_h + gutter
+    return page
+
+
+def _draw_panel(page: Image.Image, d: ImageDraw.ImageDraw, box: tuple[int, int, int, int],
+                rng: np.random.Generator) -> None:
+    x0, y0, x1, y1 = box
+    w, h = max(x1 - x0, 8), max(y1 - y0, 8)
+    if rng.random() < 0.5:  # speed lines from a vanishing point
+        cx, cy = x0 + w * rng.uniform(0.3, 0.7), y0 + h * rng.uniform(0.3, 0.7)
+        for angle in rng.uniform(0, 2 * np.pi, 60):
+            r0, r1 = rng.uniform(0.3, 0.5) * min(w, h), max(w, h)
+            d.line([(cx + r0 * np.cos(angle), cy + r0 * np.sin(angle)),
+                    (cx + r1 * np.cos(angle), cy + r1 * np.sin(angle))], fill=0, width=1)
+    for _ in range(int(rng.integers(2, 6))):  # screentoned shapes with ink outlines
+        sw, sh = int(rng.uniform(0.2, 0.6) * w), int(rng.uniform(0.2, 0.6) * h)
+        sx, sy = x0 + int(rng.uniform(0, w - sw)), y0 + int(rng.uniform(0, h - sh))
+        mask = Image.new("L", (sw, sh), 0)
+        shape = ImageDraw.Draw(mask)
+        (shape.ellipse if rng.random() < 0.5 else shape.rectangle)([0, 0, sw - 1, sh - 1], fill=255)
+        tone = _screentone((sw, sh), int(rng.integers(4, 9)), rng.uniform(1.0, 2.5), rng)
+        page.paste(tone, (sx, sy), mask)
+        d.ellipse([sx, sy, sx + sw, sy + sh], outline=0, width=int(rng.integers(2, 5)))
+    for _ in range(int(rng.integers(5, 20))):  # hatching
+        hx, hy = x0 + rng.uniform(0, w), y0 + rng.uniform(0, h)
+        for k in range(8):
+            d.line([(hx + 4 * k, hy), (hx + 4 * k + 20, hy + 30)], fill=int(rng.integers(0, 80)), width=1)
+    if rng.random() < 0.7:  # a speech balloon with "text"
+        bw, bh = int(w * 0.35), int(h * 0.3)
+        bx, by = x0 + int(rng.uniform(0, w - bw)), y0 + int(rng.uniform(0, h - bh))
+        d.ellipse([bx, by, bx + bw, by + bh], fill=255, outline=0, width=3)
+        for line in range(3):
+            ly = by + bh * (0.3 + 0.2 * line)
+            d.line([(bx + bw * 0.25, ly), (bx + bw * 0.75, ly)], fill=30, width=6)
+
+
+def build_chapter(folder: Path, pages: int, quality: int = 85) -> Path:
+    """``pages`` JPEG pages in a stored CBZ (as scans usually come); returns its path."""
+    path = folder / f"chapter-{pages}p.cbz"
+    if path.exists():
+        return path
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(pages):
+            buf = io.BytesIO()
+            draw_manga_page(i).save(buf, "JPEG", quality=quality)
+            zf.writestr(f"{i + 1:03d}.jpg", buf.getvalue())
+    return path
+
+
+def chapter_pages(path: Path) -> list[bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return [zf.read(name) for name in sorted(zf.namelist())]
+
+
+# ---------------------------------------------------------------------------- the model
+def prepare_model(args, folder: Path) -> dict:
+    """The model files each backend loads: {'torch': .pt or None, 'onnx': .onnx, 'source': description}."""
+    import torch
+
+    import models
+    from mangacolor_cli.inference import DEFAULT_MODEL
+    from mangacolor_cli.onnx_backend import export_onnx
+
+    model = args.model or (str(DEFAULT_MODEL) if DEFAULT_MODEL.is_file() else None)
+    if model and model.endswith(".onnx"):
+        return {"torch": None, "onnx": model, "source": model}
+    if model:
+        net = models.load_model(model)
+        pt = model
+    else:
+        torch.manual_seed(0)
+        net = models.create("unet", base=args.base, depth=args.depth, dropout=0.1).eval()
+        pt = str(folder / f"unet-b{args.base}-d{args.depth}.pt")
+        models.save_checkpoint(pt, net, meta={"working_size": args.size})
+    onnx_path = folder / (Path(pt).stem + ".onnx")
+    if not onnx_path.exists():
+        export_onnx(net.eval(), onnx_path, working_size=args.size)
+    source = model or f"random-weight unet base={args.base} depth={args.depth}"
+    return {"torch": pt, "onnx": str(onnx_path), "source": source}
+
+
+# ---------------------------------------------------------------------------- measurements
+def _timed(fn, repeats: int) -> list[float]:
+    fn()  # warm-up: allocator, thread pools, onnxruntime's first-run planning
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def _summary(seconds: list[float], items: int) -> dict:
+    med = statistics.median(seconds)
+    return {"pages_per_s": items / med, "best_pages_per_s": items / min(seconds), "seconds": seconds}
+
+
+def measure_io(data: list[bytes], workers: int, repeats: int, fmt: str) -> dict:
+    """Decode and encode every page in thread pools, as the pipeline does around the model."""
+    from mangacolor_cli.imageio import decode_image, encode_image
+
+    def one(blob: bytes) -> int:
+        page = decode_image(blob, "page.jpg")
+        rgb = np.repeat(page.pixels[..., None], 3, axis=2)
+        return len(encode_image(rgb, fmt, quality=90))
+
+    def run():
+        with cf.ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, data))
+
+    return _summary(_timed(run, repeats), len(data))
+
+
+def measure_stages(args, files: dict, data: list[bytes]) -> list[dict]:
+    """One page through each stage in turn: where a page's time goes."""
+    import torch
+
+    from mangacolor_cli.imageio import decode_image, encode_image
+    from mangacolor_cli.inference import Colorizer
+
+    rows = []
+    blob = data[0]
+    page = decode_image(blob, "page.jpg")
+    rows.append({"stage": "decode (JPEG, gray)", "seconds": min(_timed(lambda: decode_image(blob, "p.jpg"), 5))})
+    draft = _draft_decode_seconds(blob)
+    rows.append({"stage": "decode, RGB JPEG of a gray page", "seconds": draft["rgb"]})
+    rows.append({"stage": "decode, same with draft('L') (Y plane only)", "seconds": draft["draft"]})
+    for backend in ("torch", "onnx"):
+        if files[backend] is None:
+            continue
+        c = Colorizer(files[backend], backend=backend, device="cpu", size=args.size, batch_size=1)
+        ab = c.predict_ab([page])[0]
+        rows.append({"stage": f"predict_ab, {backend} (resize + model)",
+                     "seconds": min(_timed(lambda: c.predict_ab([page]), args.repeats))})
+    rows.append({"stage": f"compose, {torch.get_num_threads()} torch threads",
+                 "seconds": min(_timed(lambda: c.compose(page, ab), 3))})
+    rows.append({"stage": "compose, 1 torch thread", "seconds": min(_timed(lambda: c.compose(page, ab, threads=1), 3))})
+    rows.append({"stage": "compose, before this work (kornia Lab->sRGB, float64 k)",
+                 "seconds": min(_timed(lambda: _previous_compose(page, ab), 2))})
+    rgb = c.compose(page, ab)
+    for fmt in ("jpg", "png", "webp"):
+        rows.append({"stage": f"encode {fmt}", "seconds": min(_timed(lambda: encode_image(rgb, fmt, quality=90), 3))})
+    return rows
+
+
+def _draft_decode_seconds(blob: bytes) -> dict:
+    gray = Image.open(io.BytesIO(blob)).convert("RGB")
+    buf = io.BytesIO()
+    gray.save(buf, "JPEG", quality=85)
+    rgb_blob = buf.getvalue()
+
+    def plain():
+        img = Image.open(io.BytesIO(rgb_blob))
+        arr = np.asarray(img)
+        return np.array_equal(arr[..., 0], arr[..., 1])
+
+    def draft():
+        img = Image.open(io.BytesIO(rgb_blob))
+        img.draft("L", img.size)
+        return np.asarray(img)
+
+    return {"rgb": min(_timed(plain, 5)), "draft": min(_timed(draft, 5))}
+
+
+def _previous_compose(page, ab):
+    """The compose this work replaced (kept here only to measure against)."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+    from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
+
+    from models import color
+    from mangacolor_cli.inference import _LUMA, page_lightness
+
+    L = page_lightness(page)
+    ab = F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
+    rgb = color.lab_to_rgb(torch.cat([L, ab], dim=1), clip=False)
+    lin = rgb_to_linear_rgb(rgb)
+    Y = (lin * torch.tensor(_LUMA).view(1, 3, 1, 1)).sum(dim=1, keepdim=True).clamp(0.0, 1.0)
+    d = lin - Y
+    inf = torch.full_like(d, math.inf)
+    up = torch.where(d > 1e-9, (1.0 - Y) / d.clamp_min(1e-9), inf)
+    down = torch.where(d < -1e-9, Y / (-d).clamp_min(1e-9), inf)
+    k = torch.minimum(up, down).amin(dim=1, keepdim=True).clamp(0.0, 1.0)
+    out = linear_rgb_to_rgb((Y + k * d).clamp(0.0, 1.0)).clamp(0.0, 1.0)
+    return out[0].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def measure_model(args, files: dict, device: str) -> list[dict]:
+    """The model alone on ``[B, 1, h, w]`` batches at the working shape of a 1200x1700 page."""
+    import torch
+
+    import models
+    from mangacolor_cli.onnx_backend import load_session
+
+    h = args.size
+    w = -(-round(PAGE_W * args.size / PAGE_H) // 16) * 16
+    rows = []
+    for backend in args.backends:
+        if files.get(backend) is None:
+            continue
+        for precision in args.precisions:
+            if backend == "onnx" and precision != "fp32" and device == "cpu":
+                continue  # onnxruntime's CPU provider has no fast float16/bfloat16 convolutions
+            if backend == "torch" and precision == "fp16" and device == "cpu":
+                continue  # no float16 convolutions worth timing on a CPU
+            if backend == "torch":
+                net = models.load_model(files["torch"]).eval().to(device)
+                if device == "cuda":
+                    net = net.to(memory_format=torch.channels_last)
+                dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+                def call(x, net=net, dtype=dtype):
+                    with torch.inference_mode(), torch.autocast(device, dtype=dtype, enabled=precision != "fp32"):
+                        net.colorize(x)
+                    if device == "cuda":
+                        torch.cuda.synchronize()
+            else:
+                session, _ = load_session(files["onnx"], device)
+
+                def call(x, session=session):
+                    session.run(None, {"input": x.cpu().numpy()})
+            for batch in args.batch_sizes:
+                x = torch.rand(batch, 1, h, w, device=device if backend == "torch" else "cpu") * 2 - 1
+                if backend == "torch" and device == "cuda":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                try:
+                    seconds = _timed(lambda: call(x), args.repeats)
+                except Exception as e:  # out of memory at a large batch: record and go on
+                    rows.append({"backend": backend, "device": device, "precision": precision, "batch": batch,
+                                 "error": str(e).splitlines()[0][:120]})
+                    continue
+                rows.append({"backend": backend, "device": device, "precision": precision, "batch": batch,
+                             "shape": [batch, 1, h, w], **_summary(seconds, batch)})
+                print(f"  model {backend} {device} {precision} batch {batch}: {rows[-1]['pages_per_s']:.3f} pages/s",
+                      flush=True)
+    return rows
+
+
+def e2e_child(spec: dict) -> dict:
+    """One end-to-end run (in a fresh process): load, colorize the chapter, report time and peak RSS."""
+    import torch
+
+    from mangacolor_cli.inference import Colorizer
+    from mangacolor_cli.onnx_backend import load_session
+    from mangacolor_cli.pipeline import colorize
+
+    if spec.get("torch_threads"):
+        torch.set_num_threads(spec["torch_threads"])
+    start = time.perf_counter()
+    colorizer = Colorizer(spec["model"], backend=spec["backend"], device=spec["device"], size=spec["size"],
+                          batch_size=spec["batch"])
+    if colorizer.backend == "onnx" and spec.get("ort"):
+        colorizer.session, colorizer.provider = load_session(spec["model"], spec["device"], **spec["ort"])
+    if spec.get("compose_threads") == "torch":
+        compose = colorizer.compose
+        colorizer.compose = lambda page, ab, threads=None: compose(page, ab)
+    load_s = time.perf_counter() - start
+    cpu_start = resource.getrusage(resource.RUSAGE_SELF)
+    summary = colorize([spec["chapter"]], spec["output"], colorizer=colorizer, overwrite=True,
+                       format=spec.get("format"), workers=spec.get("workers"), progress=False)
+    if summary.failed:
+        raise SystemExit(f"e2e run failed: {summary.errors[:3]}")
+    return {"load_s": load_s, "seconds": summary.seconds, "pages": summary.done,
+            "pages_per_s": summary.done / summary.seconds, "backend_used": colorizer.backend,
+            "describe": colorizer.describe(), "peak_rss_mb": _peak_rss_mb(),
+            "cpu_s_per_page": _cpu_seconds_since(cpu_start) / max(summary.done, 1)}
+
+
+def _peak_rss_mb() -> float:
+    # VmHWM is this process's own peak; ru_maxrss would carry the parent's peak across exec.
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_seconds_since(start) -> float:
+    now = resource.getrusage(resource.RUSAGE_SELF)
+    return (now.ru_utime - start.ru_utime) + (now.ru_stime - start.ru_stime)
+
+
+def run_child(spec: dict) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1][:200]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure_e2e(args, files: dict, chapter: Path, folder: Path, specs: list[dict]) -> list[dict]:
+    """Each spec ``repeats`` times, interleaved (A B A B) so load drift from other processes hits all alike."""
+    runs: dict[int, list[dict]] = {i: [] for i in range(len(specs))}
+    for r in range(args.repeats):
+        for i, spec in enumerate(specs):
+            full = {"chapter": str(chapter), "output": str(folder / f"out-{i}.cbz"), "size": args.size,
+                    "format": args.format, **spec}
+            result = run_child(full)
+            runs[i].append(result)
+            label = " ".join(f"{k}={v}" for k, v in spec.items() if k != "model")
+            shown = f"{result['pages_per_s']:.3f} pages/s" if "pages_per_s" in result else result.get("error")
+            print(f"  e2e [{r + 1}/{args.repeats}] {label}: {shown}", flush=True)
+    rows = []
+    for i, spec in enumerate(specs):
+        ok = [x for x in runs[i] if "pages_per_s" in x]
+        row = {k: v for k, v in spec.items()}
+        if not ok:
+            row["error"] = runs[i][0].get("error")
+        else:
+            rates = [x["pages_per_s"] for x in ok]
+            row.update(pages_per_s=statistics.median(rates), best_pages_per_s=max(rates), runs=rates,
+                       load_s=statistics.median(x["load_s"] for x in ok),
+                       peak_rss_mb=max(x["peak_rss_mb"] for x in ok), backend_used=ok[0]["backend_used"],
+                       cpu_s_per_page=statistics.median(x["cpu_s_per_page"] for x in ok),
+                       describe=ok[0]["describe"])
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------- report
+def _table(title: str, rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    lines = [f"\n{title}", "| " + " | ".join(c for _, c in columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for key, _ in columns:
+            v = row.get(key, "")
+            cells.append(f"{v:.3f}" if isinstance(v, float) else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def hardware() -> dict:
+    import onnxruntime
+    import torch
+
+    cpu = platform.processor() or ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__, "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "load_average_start": os.getloadavg()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", help="a .pt checkpoint or .onnx file (default: the shipped default model, "
+                                   "else a random-weight U-Net)")
+    p.add_argument("--base", type=int, default=24, help="random U-Net width (the 'small' preset: 24)")
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--size", type=int, default=768, help="working size (long side)")
+    p.add_argument("--pages", type=int, default=12)
+    p.add_argument("--batch-sizes", default="1,2,4,8,16,32")
+    p.add_argument("--e2e-batch-sizes", default="1,4,8", help="batch sizes end to end (each is a full chapter run)")
+    p.add_argument("--backends", default="torch,onnx")
+    p.add_argument("--devices", default=None, help="cpu,cuda (default: cpu, and cuda when torch sees a GPU)")
+    p.add_argument("--precisions", default="fp32,fp16,bf16")
+    p.add_argument("--format", default=None, help="output format end to end (default: each page's own, JPEG)")
+    p.add_argument("--sections", default="stages,io,model,e2e,knobs")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="4 pages, batch 1 and 4, one repeat, no knobs")
+    p.add_argument("--workdir", default=None, help="where the chapter and models go (default: a temp folder)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "latest.json"))
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(e2e_child(json.loads(args.child))))
+        return
+    import torch
+
+    if args.quick:
+        args.pages, args.batch_sizes, args.e2e_batch_sizes, args.repeats = 4, "1,4", "1,4", 1
+        args.sections = ",".join(s for s in args.sections.split(",") if s != "knobs")
+    args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    args.e2e_batch_sizes = [int(b) for b in args.e2e_batch_sizes.split(",")]
+    args.backends = args.backends.split(",")
+    args.precisions = args.precisions.split(",")
+    devices = args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    sections = set(args.sections.split(","))
+    folder = Path(args.workdir or tempfile.mkdtemp(prefix="mangacolor-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+
+    report: dict = {"hardware": hardware(), "args": {k: v for k, v in vars(args).items() if k != "child"}}
+    print(f"hardware: {report['hardware']}", flush=True)
+    chapter = build_chapter(folder, args.pages)
+    data = chapter_pages(chapter)
+    files = prepare_model(args, folder)
+    report["model"] = files["source"]
+    text = [f"model: {files['source']}, working size {args.size}, {args.pages} pages of {PAGE_W}x{PAGE_H} JPEG"]
+    workers = max(1, min(4, os.cpu_count() or 1))
+
+    if "stages" in sections:
+        report["stages"] = measure_stages(args, files, data)
+        text.append(_table("One page, stage by stage (best of runs)", report["stages"],
+                           [("stage", "stage"), ("seconds", "seconds")]))
+    if "io" in sections:
+        report["io"] = [{"what": f"decode + encode {fmt}, {workers} threads", **measure_io(data, workers, args.repeats, fmt)}
+                        for fmt in ("jpg", "png")]
+        text.append(_table("I/O bound (no model)", report["io"], [("what", "what"), ("pages_per_s", "pages/s")]))
+    if "model" in sections:
+        report["model_alone"] = [row for device in devices for row in measure_model(args, files, device)]
+        text.append(_table("Model alone (compute bound)", report["model_alone"],
+                           [("backend", "backend"), ("device", "device"), ("precision", "precision"),
+                            ("batch", "batch"), ("pages_per_s", "pages/s"), ("error", "error")]))
+    specs = []
+    if "e2e" in sections:
+        for device in devices:
+            for batch in args.e2e_batch_sizes:
+                for backend in args.backends:
+                    if files.get(backend):
+                        specs.append({"backend": backend, "device": device, "batch": batch, "model": files[backend]})
+            if files["torch"]:
+                specs.append({"backend": "auto", "device": device, "batch": 4, "model": files["torch"]})
+        report["e2e"] = measure_e2e(args, files, chapter, folder, specs)
+        text.append(_table("End to end: colorize the chapter (median of runs; load time excluded from pages/s)",
+                           report["e2e"], [("backend", "backend"), ("device", "device"), ("batch", "batch"),
+                                           ("backend_used", "ran as"), ("pages_per_s", "pages/s"),
+                                           ("best_pages_per_s", "best"), ("cpu_s_per_page", "CPU s/page"),
+                                           ("load_s", "load s"),
+                                           ("peak_rss_mb", "peak RSS MB"), ("error", "error")]))
+        ratios = []
+        for batch in args.e2e_batch_sizes:
+            pair = {r["backend"]: r for r in report["e2e"] if r.get("batch") == batch and r.get("device") == "cpu"}
+            if "pages_per_s" in pair.get("onnx", {}) and "pages_per_s" in pair.get("torch", {}):
+                ratios.append({"batch": batch, "onnx_over_torch": pair["onnx"]["pages_per_s"] / pair["torch"]["pages_per_s"]})
+        report["e2e_ratios"] = ratios
+        text.append(_table("onnx / torch end to end, CPU, same run", ratios,
+                           [("batch", "batch"), ("onnx_over_torch", "onnx/torch")]))
+    if "knobs" in sections and files.get("onnx"):
+        knob_specs = [
+            {"backend": "onnx", "device": "cpu", "batch": 1, "model": files["onnx"], "ort": {"spinning": True}},
+            {"backend": "onnx", "device": "cpu", "batch": 1, "model": files["onnx"], "ort": {"spinning": False}},
+            {"backend": "onnx", "device": "cpu", "batch": 1, "model": files["onnx"], "ort": {"threads": 1, "spinning": False}},
+            {"backend": "onnx", "device": "cpu", "batch": 1, "model": files["onnx"], "ort": {"optimization": "basic"}},
+            {"backend": "onnx", "device": "cpu", "batch": 1, "model": files["onnx"], "compose_threads": "torch"},
+            {"backend": "onnx", "device": "cpu", "batch": 1, "model": files["onnx"], "workers": 1},
+        ]
+        if files.get("torch"):
+            knob_specs += [
+                {"backend": "torch", "device": "cpu", "batch": 1, "model": files["torch"], "torch_threads": 1},
+                {"backend": "torch", "device": "cpu", "batch": 1, "model": files["torch"], "torch_threads": 2},
+            ]
+        report["knobs"] = measure_e2e(args, files, chapter, folder, knob_specs)
+        for row in report["knobs"]:
+            row["knob"] = " ".join(f"{k}={v}" for k, v in row.items()
+                                   if k in ("ort", "compose_threads", "workers", "torch_threads"))
+        text.append(_table("Knobs, end to end, batch 1", report["knobs"],
+                           [("backend", "backend"), ("knob", "knob"), ("pages_per_s", "pages/s"),
+                            ("best_pages_per_s", "best"), ("cpu_s_per_page", "CPU s/page"), ("error", "error")]))
+    report["hardware"]["load_average_end"] = os.getloadavg()
+    report["text"] = "\n".join(text)
+    print(report["text"])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
