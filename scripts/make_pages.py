@@ -169,11 +169,11 @@ def _random_color(rng: np.random.Generator, light: bool) -> tuple[int, int, int]
     return tuple(int(c * 255) for c in colorsys.hsv_to_rgb(h, s, v))
 
 
-def plan_background(rng: np.random.Generator) -> Background:
+def plan_background(rng: np.random.Generator, white_rate: float = 0.3) -> Background:
     """White paper, a flat color, a gradient, sky over ground with a horizon, or a dark scene."""
-    r = rng.uniform()
-    if r < 0.3:
+    if rng.uniform() < white_rate:
         return Background("white")
+    r = 0.3 + rng.uniform() * 0.7  # the other kinds keep their relative shares
     if r < 0.45:
         horizon = rng.uniform(0.55, 0.85)
         sky = (_random_color(rng, light=True), _random_color(rng, light=True))
@@ -248,7 +248,7 @@ def plan_balloon(panel: tuple[int, int, int, int], target: tuple[int, int] | Non
 
 def plan_page(drawings: Sequence[Drawing], rng: np.random.Generator, width: int, height: int,
               size_of: Callable[[Drawing], tuple[int, int]], panels: int | None = None,
-              balloon_rate: float = 0.65) -> PagePlan:
+              balloon_rate: float = 0.65, white_rate: float = 0.3) -> PagePlan:
     """Plan a page: layout, per-panel background and drawings, balloons, maybe a sound effect."""
     rects = plan_layout(width, height, rng, panels)
     border = max(1, round(width / 230))
@@ -259,7 +259,7 @@ def plan_page(drawings: Sequence[Drawing], rng: np.random.Generator, width: int,
         k = int(rng.choice([1, 1, 2, 2, 3]))
         chosen = [drawings[int(i)] for i in rng.integers(0, len(drawings), k)]
         placements = plan_placements(pw, ph, chosen, [size_of(d) for d in chosen], rng)
-        bg = plan_background(rng)
+        bg = plan_background(rng, white_rate)
         effect = None
         if bg.kind == "white" and rng.uniform() < 0.35:
             effect = "focus" if rng.uniform() < 0.6 else "speed"
@@ -274,8 +274,12 @@ def plan_page(drawings: Sequence[Drawing], rng: np.random.Generator, width: int,
     if rng.uniform() < 0.3:
         panel = rects[int(rng.integers(0, len(rects)))]
         size = round(font_size * rng.uniform(2.0, 3.2))
-        sfx = (str(rng.choice(SOUND_EFFECTS)) + "!", round(rng.uniform(panel[0], max(panel[0] + 1, panel[2] - size * 3))),
-               round(rng.uniform(panel[1], max(panel[1] + 1, panel[3] - size * 1.5))), size, float(rng.uniform(-20, 20)))
+        text = str(rng.choice(SOUND_EFFECTS)) + "!"
+        x = round(rng.uniform(panel[0], max(panel[0] + 1, panel[2] - size * 3)))
+        y = round(rng.uniform(panel[1], max(panel[1] + 1, panel[3] - size * 1.5)))
+        box = (x, y, x + len(text) * size, y + size * 2)
+        if all(box[2] < b.rect[0] or box[0] > b.rect[2] or box[3] < b.rect[1] or box[1] > b.rect[3] for b in balloons):
+            sfx = (text, x, y, size, float(rng.uniform(-20, 20)))
     return PagePlan(width, height, border, plan_panels, balloons, sfx)
 
 
@@ -413,7 +417,8 @@ def render_panel(panel: Panel, mode: str, cache: DrawingCache, tone_period: floa
             tone = _quantized_tone(luma)
             if p.black_darks:
                 tone = np.where(luma < 0.22, 1.0, tone)
-            gray = 1.0 - screentone(tone.astype(np.float32), tone_period)
+            # A finer sheet at another angle than the background's, so figures stand apart from it.
+            gray = 1.0 - screentone(tone.astype(np.float32), tone_period * 0.7, angle_deg=15.0)
         if p.drawing.line:
             line = cache.placed(p.drawing.line, p.box[2], p.box[3], p.flip)[dy, dx]
             line_ink = line[..., 3] * (1.0 - _luma(line[..., :3]))
@@ -456,12 +461,16 @@ def _draw_balloon(draw: ImageDraw.ImageDraw, b: Balloon, line_width: int, fill, 
         draw.text((cx, top + i * step + step / 2), line, font=font, fill=ink, anchor="mm")
 
 
-def render_page(plan: PagePlan, mode: str, cache: DrawingCache | None = None) -> Image.Image:
-    """Render a planned page: RGB for mode 'color', grayscale 'L' for mode 'bw'."""
+def render_page(plan: PagePlan, mode: str, cache: DrawingCache | None = None,
+                tone_period: float | None = None) -> Image.Image:
+    """Render a planned page: RGB for mode 'color', grayscale 'L' for mode 'bw'.
+
+    tone_period is the screentone dot spacing in pixels (default: page width / 120).
+    """
     if mode not in ("color", "bw"):
         raise ValueError(f"mode must be 'color' or 'bw', not {mode!r}")
     cache = cache or DrawingCache()
-    tone_period = max(4.0, plan.width / 120)
+    tone_period = tone_period or max(4.0, plan.width / 120)
     line_width = plan.border
     shape = (plan.height, plan.width, 3) if mode == "color" else (plan.height, plan.width)
     page = np.ones(shape, np.float32)
@@ -604,7 +613,7 @@ SAMPLE_NOTES = ("Synthetic black-and-white manga pages composed by mangacolor's 
 
 
 def build_sample_chapter(drawings: Sequence[Drawing], out_path: Path, pages: int = 8,
-                         size: tuple[int, int] = (1200, 1700), seed: int = 7, quality: int = 90,
+                         size: tuple[int, int] = (1200, 1700), seed: int = 7, quality: int = 85,
                          preview: Path | None = None) -> list[Image.Image]:
     """Write a CBZ of bw manga pages (JPEG) with ComicInfo.xml, atomically; return the pages."""
     if not drawings:
@@ -613,8 +622,10 @@ def build_sample_chapter(drawings: Sequence[Drawing], out_path: Path, pages: int
     images = []
     for i in range(pages):
         plan = plan_page(drawings, page_rng(seed, "sample", i), size[0], size[1], cache.size,
-                         panels=int(page_rng(seed, "sample-n", i).integers(4, 7)), balloon_rate=0.8)
-        images.append(render_page(plan, "bw", cache))
+                         panels=int(page_rng(seed, "sample-n", i).integers(4, 7)), balloon_rate=0.8,
+                         white_rate=0.45)
+        # A coarser screen than the corpus pages: it looks like printed tone and keeps the JPEGs small.
+        images.append(render_page(plan, "bw", cache, tone_period=size[0] / 86))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
