@@ -80,7 +80,7 @@ def main() -> None:
         for amp in amps:
             row = measure(name, args.preset, amp, batch, args.size, steps, device)
             rows.append(row)
-            print(f"{name:10s} {amp:5s} batch {batch} {args.size}px on {device}: {row["images_per_s"]:.2f} images/s",
+            print(f"{name:10s} {amp:5s} batch {batch} {args.size}px on {device}: {row['images_per_s']:.2f} images/s",
                   flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
