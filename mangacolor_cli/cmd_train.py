@@ -47,6 +47,8 @@ def train_command(
     opt: List[str] = typer.Option([], "--opt", help="Model option key=value (value read as JSON); repeatable."),
     data_b: Optional[Path] = typer.Option(None, "--data-b", help="Color pages for unpaired (CycleGAN) training; "
                                           "--data is then the gray pages."),
+    val_data: Optional[Path] = typer.Option(None, "--val-data", help="Validation pages: a color folder or DIR with "
+                                            "bw/ + color/ (real gray inputs); default: DIR/val, else held-out files."),
     layout: str = typer.Option("auto", "--layout", help="auto | color | paired | aligned | unpaired."),
     aligned_input: str = typer.Option("left", "--aligned-input", help="Which half of an aligned A|B image is the gray input."),
     size: int = typer.Option(256, "--size", min=8, help="Training crop size in pixels (a multiple of the model's stride)."),
@@ -87,7 +89,8 @@ def train_command(
         raise typer.BadParameter(f"needed unless --resume is given; one of: {_model_names()}", param_hint="--model")
     main_rank = int(os.environ.get("RANK", "0")) == 0
     config = TrainConfig(
-        model=model or "", data=str(data), out=str(out), data_b=str(data_b) if data_b else None, layout=layout,
+        model=model or "", data=str(data), out=str(out), data_b=str(data_b) if data_b else None,
+        val_data=str(val_data) if val_data else None, layout=layout,
         aligned_input=aligned_input, preset=preset, options=parse_model_options(opt), size=size,
         batch_size=batch_size, epochs=epochs, steps=steps, lr=lr, amp=amp, seed=seed,
         resume=str(resume) if resume else None, workers=workers, val_every=val_every, val_fraction=val_fraction,

@@ -244,3 +244,16 @@ def test_one_sampler_walks_on_through_epochs_exactly_as_epoch_by_epoch_sampling(
     run.set_epoch(1, start_batch=2, num_batches=5)
     assert list(run) == epoch(1, 2) + epoch(2) + epoch(3)[:2]
     assert len(run) == 10
+
+
+def test_a_separate_paired_validation_folder_gives_real_gray_inputs(tmp_path):
+    for i in range(3):
+        _page(tmp_path / "train" / "color" / f"{i}.png", seed=i)
+    for i in range(6):
+        _page(tmp_path / "paired_val" / "color" / f"{i}.png", seed=10 + i)
+        _page(tmp_path / "paired_val" / "bw" / f"{i}.png", seed=10 + i, color=False)
+    split = build_datasets(tmp_path / "train" / "color", size=16, val_data=tmp_path / "paired_val", val_limit=3)
+    assert split.layout == "color" and split.val_layout == "paired"
+    assert len(split.train.pages) == 3  # nothing held out of the training folder
+    assert [p.key for p in split.val.pages] == ["0", "2", "4"]  # spread over the folder, not its first pages
+    assert all(p.gray is not None for p in split.val.pages)

@@ -23,7 +23,7 @@ import io
 import math
 import re
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -427,28 +427,38 @@ class DataSplit:
     layout: str
     n_train_files: int
     n_val_files: int
-    val_source: str = "split"   # 'split' (held out by file) or 'folder' (DIR/val)
-    notes: list[str] = field(default_factory=list)
+    val_source: str = "split"   # 'split' (held out by file), 'folder' (DIR/val) or the --val-data path
+    val_layout: str = ""
 
     def describe(self) -> str:
+        where = {"split": "held out by file", "folder": "the val/ folder"}.get(self.val_source, self.val_source)
         return (f"{self.layout} data: {self.n_train_files} training pages, {self.n_val_files} validation pages"
-                f" ({'val/ folder' if self.val_source == 'folder' else 'held out by file'})")
+                f" ({where}{', ' + self.val_layout if self.val_layout and self.val_layout != self.layout else ''})")
+
+
+def _spread(pages: list, limit: int | None) -> list:
+    """At most ``limit`` pages, evenly spaced over the list (not just its first chapter)."""
+    if not limit or len(pages) <= limit:
+        return pages
+    return [pages[i * len(pages) // limit] for i in range(limit)]
 
 
 def build_datasets(data: str | Path, data_b: str | Path | None = None, *, layout: str = "auto", size: int = 256,
                    seed: int = 0, val_fraction: float = 0.1, use_manga_look: bool = True,
                    aligned_input: str = "left", max_scale: float = DEFAULT_MAX_SCALE,
-                   val_limit: int | None = None) -> DataSplit:
+                   val_limit: int | None = None, val_data: str | Path | None = None) -> DataSplit:
     """Find the pages under ``data`` (and ``data_b``) and build the training and validation datasets.
 
-    Every file is checked to be a readable image; a problem is a one-line :class:`DataError`.
+    Validation pages come from ``val_data`` when given (a color folder, or ``bw/`` + ``color/``
+    pairs: real gray inputs), else from ``DIR/val``, else a split of the training files by source
+    file. Every file is checked to be a readable image; a problem is a one-line :class:`DataError`.
     """
     data = Path(data)
     data_b = Path(data_b) if data_b is not None else None
-    if not data.is_dir():
-        raise DataError(f"{data}: data folder not found")
-    if data_b is not None and not data_b.is_dir():
-        raise DataError(f"{data_b}: data folder not found")
+    val_data = Path(val_data) if val_data is not None else None
+    for folder in (data, data_b, val_data):
+        if folder is not None and not folder.is_dir():
+            raise DataError(f"{folder}: data folder not found")
     if layout not in LAYOUTS:
         raise DataError(f"{data}: unknown layout {layout!r} (one of {', '.join(LAYOUTS)})")
     if aligned_input not in ("left", "right"):
@@ -456,7 +466,17 @@ def build_datasets(data: str | Path, data_b: str | Path | None = None, *, layout
     if layout == "auto":
         layout = detect_layout(data, data_b)
 
-    val_dir = data / "val"
+    def pages_in(root: Path, kind: str, exclude: Sequence[Path] = ()) -> list[PageRef]:
+        if kind == "paired":
+            return _paired_pages(root)
+        if kind == "aligned":
+            return _aligned_pages(root, aligned_input, exclude)
+        return _color_pages(root, exclude)
+
+    val_layout = ""
+    if val_data is not None:
+        val_layout = "aligned" if layout == "aligned" else ("paired" if detect_layout(val_data) == "paired" else "color")
+
     if layout == "unpaired":
         a_root, b_root = (data, data_b) if data_b is not None else (data / "trainA", data / "trainB")
         a_pages, b_pages = list_images(a_root), _color_pages(b_root)
@@ -464,40 +484,40 @@ def build_datasets(data: str | Path, data_b: str | Path | None = None, *, layout
             raise DataError(f"{a_root}: no gray images found")
         if not b_pages:
             raise DataError(f"{b_root}: no color images found")
-        train_idx, val_idx = split_by_source([p.key for p in b_pages], val_fraction, seed)
-        train_b = [b_pages[i] for i in train_idx]
-        val_pages = [b_pages[i] for i in val_idx]
-        for p in a_pages + [r.color for r in b_pages]:
+        if val_data is not None:
+            train_b, val_pages, source = b_pages, pages_in(val_data, val_layout), str(val_data)
+        else:
+            train_idx, val_idx = split_by_source([p.key for p in b_pages], val_fraction, seed)
+            train_b, val_pages, source = [b_pages[i] for i in train_idx], [b_pages[i] for i in val_idx], "split"
+        val_pages = _spread(val_pages, val_limit)
+        for p in a_pages + [r.color for r in train_b]:
             _check_header(p)
+        _check_pages(val_pages)
         train = UnpairedDataset(a_pages, [r.color for r in train_b], size, seed, max_scale)
-        val_pages = val_pages[:val_limit] if val_limit else val_pages
         val = PageDataset(val_pages, size, seed, use_manga_look=use_manga_look) if val_pages else None
-        return DataSplit(train, val, layout, len(a_pages) + len(train_b), len(val_pages))
+        return DataSplit(train, val, layout, len(a_pages) + len(train_b), len(val_pages), source, val_layout)
 
-    def pages_in(root: Path, exclude: Sequence[Path] = ()) -> list[PageRef]:
-        if layout == "paired":
-            return _paired_pages(root)
-        if layout == "aligned":
-            return _aligned_pages(root, aligned_input, exclude)
-        return _color_pages(root, exclude)
-
-    has_val_dir = val_dir.is_dir() and (layout != "paired" or ((val_dir / "bw").is_dir() and (val_dir / "color").is_dir()))
-    if has_val_dir:
-        train_pages = pages_in(data, exclude=[val_dir])
-        val_pages = pages_in(val_dir)
-        source = "folder"
+    val_dir = data / "val"
+    has_val_dir = val_dir.is_dir() and (layout != "paired" or detect_layout(val_dir) == "paired")
+    if val_data is not None:
+        train_pages, val_pages, source = pages_in(data, layout), pages_in(val_data, val_layout), str(val_data)
+    elif has_val_dir:
+        train_pages, val_pages, source = pages_in(data, layout, exclude=[val_dir]), pages_in(val_dir, layout), "folder"
     else:
-        pages = pages_in(data)
+        pages = pages_in(data, layout)
         train_idx, val_idx = split_by_source([p.key for p in pages], val_fraction, seed)
-        train_pages, val_pages = [pages[i] for i in train_idx], [pages[i] for i in val_idx]
-        source = "split"
+        train_pages, val_pages, source = [pages[i] for i in train_idx], [pages[i] for i in val_idx], "split"
     if not train_pages:
         raise DataError(f"{data}: no training images found ({layout} layout)")
-    for ref in train_pages + val_pages:
+    val_pages = _spread(val_pages, val_limit)
+    _check_pages(train_pages + val_pages)
+    train = PageDataset(train_pages, size, seed, use_manga_look=use_manga_look, max_scale=max_scale)
+    val = PageDataset(val_pages, size, seed, use_manga_look=use_manga_look) if val_pages else None
+    return DataSplit(train, val, layout, len(train_pages), len(val_pages), source, val_layout)
+
+
+def _check_pages(pages: Sequence[PageRef]) -> None:
+    for ref in pages:
         _check_header(ref.color)
         if ref.gray is not None:
             _check_header(ref.gray)
-    val_pages = val_pages[:val_limit] if val_limit else val_pages
-    train = PageDataset(train_pages, size, seed, use_manga_look=use_manga_look, max_scale=max_scale)
-    val = PageDataset(val_pages, size, seed, use_manga_look=use_manga_look) if val_pages else None
-    return DataSplit(train, val, layout, len(train_pages), len(val_pages), source)

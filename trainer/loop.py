@@ -67,7 +67,7 @@ class TrainConfig:
     """Everything a run needs; the ``mangacolor train`` options map onto these fields one to one.
 
     ``steps`` or ``epochs`` bound the run (``epochs`` defaults to 10 when neither is given);
-    ``val_every`` is in steps (default: every epoch). ``options`` are the model's constructor
+    ``val_every`` is in steps (default: every epoch); ``val_data`` is a separate validation folder. ``options`` are the model's constructor
     options on top of ``preset``. ``amp`` applies on CUDA only (bf16 where supported, else fp16
     with a GradScaler); the CPU trains in fp32. ``resume`` is a ``last.pt`` (or its run folder).
     """
@@ -76,6 +76,7 @@ class TrainConfig:
     data: str
     out: str
     data_b: str | None = None
+    val_data: str | None = None
     layout: str = "auto"
     aligned_input: str = "left"
     preset: str | None = None
@@ -373,7 +374,7 @@ class _Run:
         self.data: DataSplit = build_datasets(
             cfg.data, cfg.data_b, layout=cfg.layout, size=cfg.size, seed=self.seed, val_fraction=cfg.val_fraction,
             use_manga_look=cfg.manga_look, aligned_input=cfg.aligned_input, max_scale=cfg.max_scale,
-            val_limit=cfg.val_limit)
+            val_limit=cfg.val_limit, val_data=cfg.val_data)
         self.sampler = EpochSampler(len(self.data.train), cfg.batch_size, self.seed, self.info.rank, self.info.world)
         self.steps_per_epoch = self.sampler.batches_per_epoch
         self.total_steps = cfg.steps if cfg.steps is not None else (cfg.epochs or DEFAULT_EPOCHS) * self.steps_per_epoch
