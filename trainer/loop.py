@@ -431,8 +431,8 @@ class _Run:
             broadcast_state(self.model)
         if self.info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            if self.payload is None and self.step == 0 and self.metrics_log.path.exists():
-                self.metrics_log.path.unlink()
+            if self.cfg.resume is None and self.metrics_log.path.exists():
+                self.metrics_log.path.unlink()  # --overwrite: a fresh run starts a fresh log
 
     def _stats_batches(self) -> Iterator[dict[str, torch.Tensor]]:
         # Every rank sees the same sample, so data-derived buffers agree without a broadcast.
