@@ -223,7 +223,8 @@ class Colorizer:
 
     ``model``: a ``.pt`` checkpoint, an ``.onnx`` file, a packaged model name, a ``ColorModel``, or
     None for the packaged default. ``device``: auto|cpu|cuda. ``backend``: auto|torch|onnx (auto =
-    onnx for an ``.onnx`` file, torch otherwise). ``size``: working long side (None = the model's own
+    onnx for an ``.onnx`` file; for a torch model, onnx on the CPU when it costs at least
+    ``ONNX_AUTO_MIN_MACS`` a page and exports, torch otherwise; see docs/PERFORMANCE.md). ``size``: working long side (None = the model's own
     working size, else 768). ``half``: float16 on CUDA (None = on CUDA only).
     """
 
