@@ -169,6 +169,9 @@ def encode_image(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, 
         params.update(quality=quality, optimize=True)
     elif fmt == "webp":
         params.update(quality=quality, method=4)
+    elif fmt == "png":
+        # zlib level 3: 0.15 s instead of 0.32 s for a colored 1200x1700 page, 9 % larger (docs/PERFORMANCE.md).
+        params.update(compress_level=3)
     buf = io.BytesIO()
     img.save(buf, format=fmt.upper(), **params)
     return buf.getvalue()
