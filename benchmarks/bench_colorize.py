@@ -283,6 +283,8 @@ def measure_model(args, files: dict, device: str) -> list[dict]:
                 continue  # onnxruntime's CPU provider has no fast float16/bfloat16 convolutions
             if backend == "torch" and precision == "fp16" and device == "cpu":
                 continue  # no float16 convolutions worth timing on a CPU
+            if backend == "torch" and device == "cpu" and precision == "fp32":
+                rows += _colorizer_torch_rows(args, files, h, w)
             if backend == "torch":
                 net = models.load_model(files["torch"]).eval().to(device)
                 if device == "cuda":
@@ -313,6 +315,23 @@ def measure_model(args, files: dict, device: str) -> list[dict]:
                              "shape": [batch, 1, h, w], **_summary(seconds, batch)})
                 print(f"  model {backend} {device} {precision} batch {batch}: {rows[-1]['pages_per_s']:.3f} pages/s",
                       flush=True)
+    return rows
+
+
+def _colorizer_torch_rows(args, files: dict, h: int, w: int) -> list[dict]:
+    """The torch model as the Colorizer calls it on the CPU: a batch spread one page per thread."""
+    import torch
+
+    from mangacolor_cli.inference import Colorizer
+
+    colorizer = Colorizer(files["torch"], backend="torch", device="cpu", size=args.size)
+    rows = []
+    for batch in args.batch_sizes:
+        x = torch.rand(batch, 1, h, w) * 2 - 1
+        seconds = _timed(lambda: colorizer._run_model(x), args.repeats)
+        rows.append({"backend": "torch (Colorizer: 1 thread per page)", "device": "cpu", "precision": "fp32",
+                     "batch": batch, "shape": [batch, 1, h, w], **_summary(seconds, batch)})
+        print(f"  model torch, one thread per page, batch {batch}: {rows[-1]['pages_per_s']:.3f} pages/s", flush=True)
     return rows
 
 
@@ -428,7 +447,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="a .pt checkpoint or .onnx file (default: the shipped default model, "
                                    "else a random-weight U-Net)")
-    p.add_argument("--base", type=int, default=24, help="random U-Net width (the 'small' preset: 24)")
+    p.add_argument("--base", type=int, default=16, help="random U-Net width (the default model is trained at 16; "
+                                                        "the 'small' preset is 24)")
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--size", type=int, default=768, help="working size (long side)")
     p.add_argument("--pages", type=int, default=12)
