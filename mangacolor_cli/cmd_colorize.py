@@ -62,7 +62,7 @@ def colorize(
                                         help="A .pt checkpoint, an .onnx file, or a packaged model name. "
                                              "Default: the packaged default model."),
     device: Device = typer.Option(Device.auto, help="auto (the GPU when there is one), cpu or cuda."),
-    backend: Backend = typer.Option(Backend.auto, help="auto, torch or onnx (onnxruntime). auto: onnx for an .onnx model."),
+    backend: Backend = typer.Option(Backend.auto, help="auto, torch or onnx (onnxruntime). auto: onnx for an .onnx model; for a checkpoint, onnx on the CPU when the model is heavy enough to gain (--verbose says why), torch otherwise."),
     size: Optional[int] = typer.Option(None, min=16, help="Working size: the long side the model sees, in pixels. "
                                                         "Default: the model's own, else 768."),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Pages per model call."),

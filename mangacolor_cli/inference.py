@@ -20,11 +20,12 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
 from PIL import Image
 
 import models
 from models import color
+# L-preserving Lab -> sRGB lives with the rest of the color math; re-exported for callers of this module.
+from models.color import lab_to_srgb8_keeping_l, lab_to_srgb_keeping_l  # noqa: F401
 
 from .errors import ModelError, UsageError, one_line
 from .imageio import DecodedPage, page_from_pil
@@ -116,80 +117,6 @@ def page_lightness(page: DecodedPage, device: torch.device | str = "cpu") -> tor
         return _l_table(levels, str(device))[index][None, None]
     x = _page_tensor(page, device)
     return color.gray_to_l(x) if x.shape[1] == 1 else color.rgb_to_lab(x)[:, :1]
-
-
-# kornia's xyz_to_rgb matrix and D65 white, so the fused conversion below is kornia's lab_to_rgb term for term.
-_XYZ_TO_LINEAR_RGB = ((3.2404813432005266, -1.5371515162713185, -0.4985363261688878),
-                      (-0.9692549499965682, 1.8759900014898907, 0.0415559265582928),
-                      (0.0556466391351772, -0.2040413383665112, 1.0573110696453443))
-_WHITE_X, _WHITE_Z = 0.95047, 1.08883
-# Entries of the linear -> sRGB uint8 table: sRGB's steepest slope (12.92) keeps a step under 0.06 of a level.
-_SRGB_TABLE_SIZE = 65536
-
-
-def _lab_f_inverse(f: torch.Tensor) -> torch.Tensor:
-    # CIE's f^-1 exactly as kornia.color.lab_to_rgb writes it (cube above the knee, linear below).
-    return torch.where(f > 0.2068966, f * f * f, (f - 4.0 / 29.0) / 7.787)
-
-
-def _chroma_keeping_l(L: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-    """Lab (L ``[B,1,H,W]``, ab ``[B,2,H,W]``) -> luminance Y, gamut scale k and per-channel offsets d.
-
-    Linear RGB = Y + d; the gamut-mapped color is Y + k*d with k in [0, 1] the largest scale that
-    keeps every channel in [0, 1]. d sums to 0 under the luminance weights, so Y (hence L) is kept.
-    One pass over fused float32 planes: this is the hot loop of composing a full-resolution page.
-    """
-    L, ab = L.float(), ab.float()
-    fy = (L + 16.0) / 116.0
-    Y = _lab_f_inverse(fy)
-    X = _lab_f_inverse(ab[:, :1] / 500.0 + fy).mul_(_WHITE_X)
-    Z = _lab_f_inverse((fy - ab[:, 1:] / 200.0).clamp_(min=0.0)).mul_(_WHITE_Z)
-    offsets = []
-    for m_x, m_y, m_z in _XYZ_TO_LINEAR_RGB:
-        offsets.append((X * m_x).add_(Y, alpha=m_y - 1.0).add_(Z, alpha=m_z))
-    d_max = torch.maximum(torch.maximum(offsets[0], offsets[1]), offsets[2])
-    d_min = torch.minimum(torch.minimum(offsets[0], offsets[1]), offsets[2])
-    # How far the color overshoots: above 1 (room 1 - Y) or below 0 (room Y); k = 1 / overshoot, at most 1.
-    over = d_max.mul_((1.0 - Y).clamp_(min=1e-7).reciprocal_())
-    under = d_min.neg_().mul_(Y.clamp(min=1e-7).reciprocal_())
-    k = torch.maximum(over, under).clamp_(min=1.0).reciprocal_()
-    return Y, k, offsets
-
-
-def lab_to_srgb_keeping_l(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """L ``[B,1,H,W]`` + ab ``[B,2,H,W]`` (Lab units) -> sRGB in [0, 1] whose L is exactly the given L.
-
-    Plain clipping of an out-of-gamut color changes its lightness; instead each pixel's chroma is
-    scaled toward gray in linear RGB, which keeps luminance Y (hence L) and roughly keeps the hue.
-    """
-    Y, k, offsets = _chroma_keeping_l(L, ab)
-    linear = torch.cat([torch.addcmul(Y, k, d).clamp_(0.0, 1.0) for d in offsets], dim=1)
-    return linear_rgb_to_rgb(linear).clamp(0.0, 1.0)
-
-
-@functools.lru_cache(maxsize=4)
-def _srgb8_table(device: str) -> torch.Tensor:
-    # Linear RGB in [0, 1] sampled at _SRGB_TABLE_SIZE steps -> sRGB uint8, rounded once here instead of per pixel.
-    linear = torch.linspace(0.0, 1.0, _SRGB_TABLE_SIZE, dtype=torch.float64).view(1, 1, 1, -1).expand(1, 3, 1, -1)
-    return linear_rgb_to_rgb(linear)[0, 0, 0].mul(255.0).round().to(torch.uint8).to(device)
-
-
-def lab_to_srgb8_keeping_l(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """``lab_to_srgb_keeping_l`` for one page straight to ``HxWx3`` uint8 (L ``[1,1,H,W]``, ab ``[1,2,H,W]``).
-
-    The sRGB gamma is a table lookup and the scaling to table indices is folded into the gamut
-    mapping, so a 2-megapixel page costs a few dozen passes over float32 planes and no ``pow``.
-    """
-    Y, k, offsets = _chroma_keeping_l(L, ab)
-    table = _srgb8_table(str(L.device))
-    top = _SRGB_TABLE_SIZE - 1
-    base = Y.mul_(top).add_(0.5)
-    k = k.mul_(top)
-    out = torch.empty(*L.shape[-2:], 3, dtype=torch.uint8, device=L.device)
-    for c, d in enumerate(offsets):
-        index = torch.addcmul(base, k, d, out=d).clamp_(0.0, top + 0.49).to(torch.int32)
-        out[..., c] = table[index[0, 0]]
-    return out
 
 
 def looks_colored(page: PageLike) -> bool:
