@@ -7,6 +7,7 @@ What a loader needs to use the file alone lives in its ``metadata_props`` under 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -49,7 +50,8 @@ def export_onnx(model: ColorModel, path: str | os.PathLike, *, working_size: int
     os.close(fd)
     try:
         if half:
-            module = module.half()
+            # A half copy: casting the caller's model in place and back would round its weights.
+            module = copy.deepcopy(module).half()
         with torch.no_grad(), warnings.catch_warnings():
             # The TorchScript exporter is deprecated but is the one that works on CPU for every model here.
             warnings.simplefilter("ignore")
@@ -81,8 +83,6 @@ def export_onnx(model: ColorModel, path: str | os.PathLike, *, working_size: int
         Path(tmp).unlink(missing_ok=True)
         raise
     finally:
-        if half:
-            model.float()
         model.train(was_training)
     return path
 

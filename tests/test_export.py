@@ -177,3 +177,13 @@ def test_colorize_cli_with_the_onnx_file_gives_the_checkpoints_pages(tmp_path):
         b = np.asarray(Image.open(tmp_path / "from_onnx" / f"p{i}.png")).astype(int)
         assert a.shape == b.shape and a.ndim == 3
         assert np.abs(a - b).max() <= 2
+
+
+def test_half_export_leaves_the_callers_model_weights_untouched(tmp_path):
+    from mangacolor_cli.onnx_backend import export_onnx
+
+    net = models.create("unet", preset="tiny").eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    export_onnx(net, tmp_path / "half.onnx", working_size=64, half=True)
+    after = net.state_dict()
+    assert all(after[k].dtype == before[k].dtype and torch.equal(after[k], before[k]) for k in before)
