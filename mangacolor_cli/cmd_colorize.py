@@ -71,12 +71,16 @@ def colorize(
     quality: int = typer.Option(90, min=1, max=100, help="JPEG/WebP quality."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs that already exist (default: skip them)."),
     recolor: bool = typer.Option(False, "--recolor", help="Also color pages that are already in color."),
+    fill_paper: bool = typer.Option(True, "--fill-paper/--keep-lightness",
+                                    help="--fill-paper: white paper under a fill color darkens just enough to hold "
+                                         "it (ink stays exactly as it is). --keep-lightness: keep every pixel's "
+                                         "lightness, which leaves pure black-and-white pages nearly gray."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (for scripts)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Say which model, device, backend and provider run."),
 ) -> None:
     """Color black-and-white manga pages: images, folders and CBZ/ZIP/CBR archives.
 
-    The model predicts color at the working size; the output keeps every page's full resolution and its original lines (the page's own lightness). Pages already in color are copied unchanged.
+    The model predicts color at the working size; the output keeps every page's full resolution and its original lines: ink keeps its exact lightness, and white paper under a fill color darkens only as much as that color needs. Pages already in color are copied unchanged.
 
     Outputs are written to a temporary name and renamed when complete, never over an input; a rerun skips finished outputs.
     """
@@ -88,6 +92,7 @@ def colorize(
         summary = run_colorize(
             [str(p) for p in inputs], output, model=model, device=device.value, backend=backend.value,
             size=size, batch_size=batch_size, format=format.value if format else None, quality=quality, overwrite=overwrite, recolor=recolor,
+            fill_paper=fill_paper,
             on_error=lambda message: err.print(f"[red]error:[/red] {message}", soft_wrap=True),
             on_ready=(lambda c: err.print(f"[dim]{c.describe()}[/dim]", soft_wrap=True)) if verbose else None)
     except (UsageError, InputError, OutputError, ModelError) as e:

@@ -153,11 +153,14 @@ class Colorizer:
     onnx for an ``.onnx`` file; for a torch model, onnx on the CPU when it costs at least
     ``ONNX_AUTO_MIN_MACS`` a page and exports, torch otherwise; see docs/PERFORMANCE.md). ``size``: working long side (None = the model's own
     working size, else 768). ``half``: float16 on CUDA (None = on CUDA only).
+    ``fill_paper``: white paper under a predicted fill color darkens just enough to hold it
+    (``models.color.fill_lightness``); ink and every darker tone keep their exact L. False keeps the
+    page's L everywhere, which leaves pure black-and-white pages without color.
     """
 
     def __init__(self, model: str | os.PathLike | models.ColorModel | None = None, *, device: str = "auto",
                  backend: str = "auto", size: int | None = None, batch_size: int = 4, half: bool | None = None,
-                 recolor: bool = False):
+                 recolor: bool = False, fill_paper: bool = True):
         if device not in DEVICES and not str(device).startswith("cuda:"):
             raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
         if backend not in BACKENDS:
@@ -168,6 +171,7 @@ class Colorizer:
             raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
         self.recolor = recolor
+        self.fill_paper = fill_paper
         self.session: Any = None
         self.net: models.ColorModel | None = None
         self.provider = ""
@@ -353,6 +357,11 @@ class Colorizer:
         with _cpu_threads(threads if ab.device.type == "cpu" else None):
             L = page_lightness(page, ab.device)
             ab_full = F.interpolate(ab.float(), size=L.shape[-2:], mode="bilinear", align_corners=False)
+            if self.fill_paper:
+                # Paper under a fill color darkens just enough to hold it; ink and every L below stay.
+                fill = F.interpolate(color.fill_lightness(ab), size=L.shape[-2:], mode="bilinear",
+                                     align_corners=False)
+                L = torch.minimum(L, fill)
             return lab_to_srgb8_keeping_l(L, ab_full).cpu().numpy()
 
     def colorize(self, pages: Sequence[PageLike]) -> list[np.ndarray]:

@@ -68,14 +68,14 @@ def shard_by_rank(jobs: list[Job]) -> list[Job]:
 def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | os.PathLike | None = None, *,
              model: Any = None, device: str = "auto", backend: str = "auto", size: int | None = None,
              batch_size: int = 4, format: str | None = None, quality: int = 90, overwrite: bool = False,
-             recolor: bool = False, workers: int | None = None, progress: bool | None = None,
-             on_error: Callable[[str], None] | None = None, on_ready: Callable[[Colorizer], None] | None = None,
+             recolor: bool = False, fill_paper: bool = True, workers: int | None = None,
+             progress: bool | None = None, on_error: Callable[[str], None] | None = None, on_ready: Callable[[Colorizer], None] | None = None,
              colorizer: Colorizer | None = None) -> ColorizeSummary:
     """Color image files, folders and CBZ/ZIP/CBR archives; returns a ``ColorizeSummary``.
 
     ``output``: a target for one input, a folder for several (None: beside each input).
     ``format``: png|jpg|webp for every page (None: each page's own). ``progress``: a progress bar
-    (None: only when stdout is a terminal). ``on_error`` gets each one-line error as it happens;
+    (None: only when stdout is a terminal). ``fill_paper``: see ``Colorizer``. ``on_error`` gets each one-line error as it happens;
     ``on_ready`` gets the loaded Colorizer (to say which device runs). Pass ``colorizer`` to reuse
     a loaded model. Raises ``MangacolorError`` for bad usage, missing inputs or an unloadable model.
     """
@@ -110,7 +110,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     if todo:
         if colorizer is None:
             colorizer = Colorizer(model, device=device, backend=backend, size=size, batch_size=batch_size,
-                                  recolor=recolor)
+                                  recolor=recolor, fill_paper=fill_paper)
         summary.model = colorizer.describe()
         if on_ready:
             on_ready(colorizer)

@@ -241,3 +241,33 @@ def lab_to_srgb8_keeping_l(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         index = torch.addcmul(base, k, d, out=d).clamp_(0.0, top + 0.49).to(torch.int32)
         out[..., c] = table[index[0, 0]]
     return out
+
+
+# Chroma below this (Lab units) never darkens a page: a faint tint on paper is noise, not a fill.
+FILL_CHROMA_START = 6.0
+# Chroma at which a fill gets the full lightness it needs.
+FILL_CHROMA_FULL = 16.0
+
+
+def fill_lightness(ab: torch.Tensor, iterations: int = 14) -> torch.Tensor:
+    """The highest L at which each pixel's chroma ``ab`` ``[B,2,h,w]`` (Lab units) fits in sRGB, ``[B,1,h,w]``.
+
+    Why: binary manga pages are ink (L 0) and paper (L 100), where sRGB holds no chroma at all, so
+    keeping the page's L exactly would leave them gray. A fill color may instead lower the paper's
+    lightness to the brightest L that holds it; ink is never brightened, so lines stay exactly as
+    they are (the output L is ``min(page L, fill L)``). Small chroma (below FILL_CHROMA_START) asks
+    for no darkening, so a faint tint never casts over white paper.
+    """
+    ab = ab.float()
+    lo = torch.zeros_like(ab[:, :1])
+    hi = torch.full_like(lo, 100.0)
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        rgb = lab_to_rgb(torch.cat([mid, ab], dim=1), clip=False)
+        # Brighter than the gamut's top surface: some channel above 1 -> search lower.
+        fits = rgb.amax(dim=1, keepdim=True) <= 1.0
+        lo = torch.where(fits, mid, lo)
+        hi = torch.where(fits, hi, mid)
+    chroma = ab.pow(2).sum(dim=1, keepdim=True).sqrt()
+    weight = ((chroma - FILL_CHROMA_START) / (FILL_CHROMA_FULL - FILL_CHROMA_START)).clamp(0.0, 1.0)
+    return 100.0 - weight * (100.0 - lo)

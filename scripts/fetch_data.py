@@ -10,7 +10,7 @@ Steps (each skipped when its output is already there, so a rerun is cheap):
      npm `openmoji@17.0.0` and optional flat-color emoji sets (npm pack, no install)
   2. render SVG -> RGBA PNG with rsvg-convert (or cairosvg), in parallel, trimmed to content
   3. drop empty, grayscale-only and duplicate drawings; split train/val by source drawing
-  4. compose manga pages (scripts/make_pages.py) into data/pages/{train,val,paired_val}
+  4. compose manga pages (scripts/make_pages.py) into data/pages/{train,val,paired_train,paired_val}
   5. write data/manifest.json with counts, sources, versions and licenses
 """
 from __future__ import annotations
@@ -458,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-pages", type=int, default=3000)
     p.add_argument("--val-pages", type=int, default=300)
     p.add_argument("--paired-pages", type=int, default=200)
+    p.add_argument("--paired-train-pages", type=int, default=1000,
+                   help="paired bw/color pages from training drawings (data/pages/paired_train)")
     p.add_argument("--page-size", type=str, default="512x724", help="WxH of composed pages")
     p.add_argument("--no-pages", action="store_true", help="stop after the drawings")
     args = p.parse_args(argv)
@@ -532,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         page_counts = make_pages.build_corpus_pages(
             kept, data / "pages", size=(width, height), train_pages=args.train_pages,
             val_pages=args.val_pages, paired_pages=args.paired_pages, seed=args.seed, jobs=args.jobs,
-            log=log)
+            log=log, paired_train_pages=args.paired_train_pages)
 
     manifest = {
         "built_by": "scripts/fetch_data.py",

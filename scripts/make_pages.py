@@ -507,13 +507,13 @@ def render_page(plan: PagePlan, mode: str, cache: DrawingCache | None = None,
 # ---------------------------------------------------------------- corpus
 
 def split_drawings(records: Sequence[dict]) -> dict[str, list[Drawing]]:
-    """Drawings by split ('train', 'val') and the paired validation pool ('paired_val')."""
-    out: dict[str, list[Drawing]] = {"train": [], "val": [], "paired_val": []}
+    """Drawings by split ('train', 'val') and the paired pools ('paired_train', 'paired_val')."""
+    out: dict[str, list[Drawing]] = {"train": [], "val": [], "paired_train": [], "paired_val": []}
     for r in records:
         d = Drawing(f"{r['source']}/{r['key']}", r["color"], r.get("line"))
         out[r["split"]].append(d)
-        if r["split"] == "val" and d.line:
-            out["paired_val"].append(d)
+        if d.line:
+            out[f"paired_{r['split']}"].append(d)
     return out
 
 
@@ -537,7 +537,7 @@ def _make_one(job: tuple[str, int, int, int, int, str]) -> list[str]:
     cache, pool = _WORKER["cache"], _WORKER["pools"][split]
     plan = plan_page(pool, page_rng(seed, split, index), width, height, cache.size)
     name = f"{index:05d}.png"
-    if split == "paired_val":
+    if split.startswith("paired_"):
         for mode, sub in (("bw", "bw"), ("color", "color")):
             save_png_atomic(render_page(plan, mode, cache), Path(out_dir) / split / sub / name)
     else:
@@ -555,24 +555,26 @@ def save_png_atomic(img: Image.Image, path: Path) -> None:
 
 def build_corpus_pages(records: Sequence[dict], out_dir: Path, size: tuple[int, int] = (512, 724),
                        train_pages: int = 3000, val_pages: int = 300, paired_pages: int = 200,
-                       seed: int = 0, jobs: int = 2, log: Callable[[str], None] = print) -> dict:
+                       seed: int = 0, jobs: int = 2, log: Callable[[str], None] = print,
+                       paired_train_pages: int = 0) -> dict:
     """Compose train/val color pages and paired bw/color validation pages; returns counts.
 
     Pages already on disk are kept (a rerun only adds missing ones). The drawings of a split come
     only from that split, so validation pages hold no drawing seen in training.
     """
     pools = split_drawings(records)
-    wanted = {"train": train_pages, "val": val_pages, "paired_val": paired_pages}
+    # paired_train: real line art -> color pages from training drawings (what binary manga pages look like).
+    wanted = {"train": train_pages, "val": val_pages, "paired_val": paired_pages, "paired_train": paired_train_pages}
     jobs_list, present = [], 0
     for split, n in wanted.items():
         if n and not pools[split]:
             log(f"no drawings for {split}: skipping its pages")
             continue
         present += n
-        sub = "bw" if split == "paired_val" else "color"
+        sub = "bw" if split.startswith("paired_") else "color"
         for i in range(n):
             if not (out_dir / split / sub / f"{i:05d}.png").exists() or \
-                    (split == "paired_val" and not (out_dir / split / "color" / f"{i:05d}.png").exists()):
+                    (split.startswith("paired_") and not (out_dir / split / "color" / f"{i:05d}.png").exists()):
                 jobs_list.append((split, i, size[0], size[1], seed, str(out_dir)))
     log(f"composing {len(jobs_list)} pages of {size[0]}x{size[1]} into {out_dir} "
         f"({present - len(jobs_list)} already there)")
@@ -582,7 +584,7 @@ def build_corpus_pages(records: Sequence[dict], out_dir: Path, size: tuple[int, 
             for i, _ in enumerate(pool.imap_unordered(_make_one, jobs_list, chunksize=4), 1):
                 if i % 250 == 0 or i == len(jobs_list):
                     log(f"  composed {i}/{len(jobs_list)} ({time.time() - start:.0f}s)")
-    counts = {split: len(list((out_dir / split / ("bw" if split == "paired_val" else "color")).glob("*.png")))
+    counts = {split: len(list((out_dir / split / ("bw" if split.startswith("paired_") else "color")).glob("*.png")))
               for split in wanted if (out_dir / split).exists()}
     counts["size"] = f"{size[0]}x{size[1]}"
     counts["drawings_per_split"] = {k: len(v) for k, v in pools.items()}
@@ -655,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-pages", type=int, default=3000)
     p.add_argument("--val-pages", type=int, default=300)
     p.add_argument("--paired-pages", type=int, default=200)
+    p.add_argument("--paired-train-pages", type=int, default=1000)
     p.add_argument("--page-size", default="512x724")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--preview", type=Path, default=None, help="also write a contact sheet PNG")
@@ -667,7 +670,8 @@ def main(argv: list[str] | None = None) -> int:
     width, height = (int(v) for v in args.page_size.lower().split("x"))
     if args.what == "pages":
         counts = build_corpus_pages(records, args.out or args.data / "pages", (width, height), args.train_pages,
-                                    args.val_pages, args.paired_pages, args.seed, args.jobs)
+                                    args.val_pages, args.paired_pages, args.seed, args.jobs,
+                                    paired_train_pages=args.paired_train_pages)
         print(json.dumps(counts, indent=2))
         return 0
     hi = sample_drawings(records, args.data)

@@ -32,12 +32,39 @@ def strong_model():
 
 def test_output_keeps_page_size_and_input_lightness(strong_model):
     page = np.asarray(draw_page(50, 70))
-    out = Colorizer(strong_model, size=32).colorize([page])[0]
+    out = Colorizer(strong_model, size=32, fill_paper=False).colorize([page])[0]
     assert out.shape == (70, 50, 3)
     L_in = color.gray_to_l(torch.from_numpy(page.copy()).float().div(255)[None, None])
     assert (L_in - _lightness(out)).abs().max() < 0.6
     chroma = color.rgb_to_lab(torch.from_numpy(out).float().div(255).permute(2, 0, 1)[None])[:, 1:].norm(dim=1)
     assert chroma.mean() > 5, "the model's color must reach the output"
+
+
+def test_fill_paper_darkens_only_paper_under_a_fill_and_never_touches_ink(strong_model):
+    page = np.asarray(draw_page(50, 70))
+    L_in = color.gray_to_l(torch.from_numpy(page.copy()).float().div(255)[None, None])
+    kept = Colorizer(strong_model, size=32, fill_paper=False).colorize([page])[0]
+    filled = Colorizer(strong_model, size=32).colorize([page])[0]
+    L_out = _lightness(filled)
+    assert filled.shape == (70, 50, 3)
+    assert (L_out - L_in).max() < 0.6, "no pixel gets lighter than the page"
+    ink = L_in < 5
+    assert ink.any() and (L_out[ink] - L_in[ink]).abs().max() < 0.6, "ink keeps its exact lightness"
+    chroma = lambda rgb: color.rgb_to_lab(torch.from_numpy(rgb).float().div(255).permute(2, 0, 1)[None])[:, 1:].norm(dim=1)
+    paper = L_in > 99
+    assert chroma(filled)[paper[:, 0]].mean() > chroma(kept)[paper[:, 0]].mean() + 5, "white paper takes the fill color"
+
+
+def test_fill_lightness_is_the_brightest_l_that_holds_the_chroma():
+    ab = torch.tensor([[[[0.0, 3.0, 20.0, -30.0]], [[0.0, 3.0, 80.0, -60.0]]]])
+    fill = color.fill_lightness(ab)
+    assert torch.allclose(fill[0, 0, 0, :2], torch.tensor([100.0, 100.0])), "no or faint chroma never darkens paper"
+    for i in (2, 3):
+        L = fill[:, :, :, i:i + 1]
+        rgb = color.lab_to_rgb(torch.cat([L, ab[:, :, :, i:i + 1]], dim=1), clip=False)
+        brighter = color.lab_to_rgb(torch.cat([L + 1.0, ab[:, :, :, i:i + 1]], dim=1), clip=False)
+        assert rgb.max() <= 1.0 + 1e-4 and brighter.max() > 1.0
+        assert L.item() < 100
 
 
 def test_out_of_gamut_colors_lose_chroma_not_lightness():
