@@ -272,8 +272,12 @@ def measure_model(args, files: dict, device: str) -> list[dict]:
     import models
     from mangacolor_cli.onnx_backend import load_session
 
-    h = args.size
-    w = -(-round(PAGE_W * args.size / PAGE_H) // 16) * 16
+    from mangacolor_cli.onnx_backend import read_onnx_meta
+
+    # Pad to the model's stride as the Colorizer does (a depth-5 U-Net needs multiples of 32).
+    stride = int(read_onnx_meta(files["onnx"]).get("stride", 16)) if files.get("onnx") else 32
+    h = -(-args.size // stride) * stride
+    w = -(-round(PAGE_W * args.size / PAGE_H) // stride) * stride
     rows = []
     for backend in args.backends:
         if files.get(backend) is None:
