@@ -151,23 +151,27 @@ def resnet_head(ngf: int, out_ch: int) -> list[nn.Module]:
     return [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, 7), nn.Tanh()]
 
 
+def resnet_body(in_ch: int, ngf: int, n_down: int, n_blocks: int, norm: str) -> list[nn.Module]:
+    """c7s1-ngf, ``n_down`` downsamplings, ``n_blocks`` residual blocks, as many upsamplings (ends at ``ngf``)."""
+    layers = resnet_front(in_ch, ngf, norm)
+    ch = ngf
+    for _ in range(n_down):
+        layers += down_block(ch, ch * 2, norm)
+        ch *= 2
+    layers += [ResnetBlock(ch, norm) for _ in range(n_blocks)]
+    for _ in range(n_down):
+        layers += up_block(ch, ch // 2, norm)
+        ch //= 2
+    return layers
+
+
 class ResnetGenerator(nn.Module):
     """Johnson et al.'s transformer net as CycleGAN uses it: c7s1-64, d128, d256, n x R256, u128, u64, c7s1."""
 
     def __init__(self, in_ch: int, out_ch: int, ngf: int = 64, n_down: int = 2, n_blocks: int = 9,
                  norm: str = "instance"):
         super().__init__()
-        layers = resnet_front(in_ch, ngf, norm)
-        ch = ngf
-        for _ in range(n_down):
-            layers += down_block(ch, ch * 2, norm)
-            ch *= 2
-        layers += [ResnetBlock(ch, norm) for _ in range(n_blocks)]
-        for _ in range(n_down):
-            layers += up_block(ch, ch // 2, norm)
-            ch //= 2
-        layers += resnet_head(ch, out_ch)
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*resnet_body(in_ch, ngf, n_down, n_blocks, norm), *resnet_head(ngf, out_ch))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -23,7 +23,7 @@ from torch import nn
 
 from .base import ColorModel, StepContext
 from .layers import (GANLoss, PatchDiscriminator, ResnetBlock, RGBChroma, down_block, init_weights,
-                     resnet_front, resnet_head, set_requires_grad, up_block)
+                     resnet_body, resnet_front, resnet_head, set_requires_grad, up_block)
 from .registry import register
 
 
@@ -41,16 +41,7 @@ class GlobalGenerator(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, ngf: int, n_down: int, n_blocks: int, norm: str = "instance",
                  with_head: bool = True):
         super().__init__()
-        layers = resnet_front(in_ch, ngf, norm)
-        ch = ngf
-        for _ in range(n_down):
-            layers += down_block(ch, ch * 2, norm)
-            ch *= 2
-        layers += [ResnetBlock(ch, norm) for _ in range(n_blocks)]
-        for _ in range(n_down):
-            layers += up_block(ch, ch // 2, norm)
-            ch //= 2
-        self.body = nn.Sequential(*layers)
+        self.body = nn.Sequential(*resnet_body(in_ch, ngf, n_down, n_blocks, norm))
         # Inside the local enhancer G1's head is dropped (as the paper): no parameters left without gradients.
         self.head = nn.Sequential(*resnet_head(ngf, out_ch)) if with_head else nn.Identity()
 
