@@ -11,15 +11,14 @@ after each layer and an L1 loss on ab.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .base import ColorModel, StepContext
+from .base import ChromaRegressionModel
 from .registry import register
 
 
 @register("autoencoder")
-class Autoencoder(ColorModel):
+class Autoencoder(ChromaRegressionModel):
     input_norm = "lab"
 
     def __init__(self, base: int = 64, depth: int = 4):
@@ -45,13 +44,3 @@ class Autoencoder(ColorModel):
 
     def colorize(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.head(self.decoder(self.encoder(x))))
-
-    def optimizers(self, lr: float):
-        return {"g": torch.optim.Adam(self.parameters(), lr=lr, betas=(0.9, 0.999))}
-
-    def train_step(self, batch, ctx: StepContext):
-        with ctx.autocast():
-            pred = self.colorize(self.model_input(batch))
-            loss = F.l1_loss(pred.float(), batch["ab"])
-        ctx.backward_step(loss, "g")
-        return {"l1": loss.item()}

@@ -115,6 +115,20 @@ class ColorModel(nn.Module):
         return batch["gray"] if self.input_norm == "gray01" else batch["L"]
 
 
+class ChromaRegressionModel(ColorModel):
+    """A generator alone, regressing ab with an L1 loss (autoencoder, U-Net): one optimizer, 'g'."""
+
+    def optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
+        return {"g": torch.optim.Adam(self.parameters(), lr=lr, betas=(0.9, 0.999))}
+
+    def train_step(self, batch: dict[str, torch.Tensor], ctx: StepContext) -> dict[str, float]:
+        with ctx.autocast():
+            pred = self.colorize(self.model_input(batch))
+            loss = nn.functional.l1_loss(pred.float(), batch["ab"])
+        ctx.backward_step(loss, "g")
+        return {"l1": loss.item()}
+
+
 class _ColorizeOnly(nn.Module):
     def __init__(self, model: ColorModel):
         super().__init__()

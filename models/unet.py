@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ColorModel, StepContext
+from .base import ChromaRegressionModel
 from .registry import register
 
 
@@ -60,7 +60,7 @@ class UNetBody(nn.Module):
 
 
 @register("unet")
-class UNet(ColorModel):
+class UNet(ChromaRegressionModel):
     input_norm = "lab"
 
     def __init__(self, base: int = 64, depth: int = 4, dropout: float = 0.5):
@@ -76,13 +76,3 @@ class UNet(ColorModel):
 
     def colorize(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(x))
-
-    def optimizers(self, lr: float):
-        return {"g": torch.optim.Adam(self.parameters(), lr=lr, betas=(0.9, 0.999))}
-
-    def train_step(self, batch, ctx: StepContext):
-        with ctx.autocast():
-            pred = self.colorize(self.model_input(batch))
-            loss = F.l1_loss(pred.float(), batch["ab"])
-        ctx.backward_step(loss, "g")
-        return {"l1": loss.item()}
