@@ -249,13 +249,15 @@ def _previous_compose(page, ab):
     from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
 
     from models import color
-    from mangacolor_cli.inference import _LUMA, page_lightness
+    from mangacolor_cli.inference import page_lightness
+
+    luma = (0.212671, 0.715160, 0.072169)  # linear-sRGB luminance weights (kornia's rgb_to_xyz Y row)
 
     L = page_lightness(page)
     ab = F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
     rgb = color.lab_to_rgb(torch.cat([L, ab], dim=1), clip=False)
     lin = rgb_to_linear_rgb(rgb)
-    Y = (lin * torch.tensor(_LUMA).view(1, 3, 1, 1)).sum(dim=1, keepdim=True).clamp(0.0, 1.0)
+    Y = (lin * torch.tensor(luma).view(1, 3, 1, 1)).sum(dim=1, keepdim=True).clamp(0.0, 1.0)
     d = lin - Y
     inf = torch.full_like(d, math.inf)
     up = torch.where(d > 1e-9, (1.0 - Y) / d.clamp_min(1e-9), inf)

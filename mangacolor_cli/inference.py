@@ -35,8 +35,6 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "default.onnx"
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "torch", "onnx")
-# Linear-sRGB luminance weights (kornia's rgb_to_xyz Y row); they sum to 1, so gray (Y, Y, Y) has luminance Y.
-_LUMA = (0.212671, 0.715160, 0.072169)
 # Color-page detection: a page is in color when this share of its pixels is this far from the page's tint.
 COLOR_CHROMA = 15.0
 COLOR_SHARE = 0.03
