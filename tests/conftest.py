@@ -22,6 +22,16 @@ def tiny_checkpoint(tmp_path_factory):
     return path
 
 
+def strongly_colored_unet(seed: int) -> models.ColorModel:
+    """A tiny U-Net with large random weights: strongly colored predictions, out of gamut in places."""
+    torch.manual_seed(seed)
+    model = models.create("unet", preset="tiny")
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.normal_(m.weight, std=0.5)
+    return model.eval()
+
+
 def draw_page(width: int = 48, height: int = 64, seed: int = 0) -> Image.Image:
     """A small gray 'manga' page: white paper, black panel border, gray shapes."""
     rng = np.random.default_rng(seed)

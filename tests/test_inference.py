@@ -12,7 +12,7 @@ from mangacolor_cli import inference
 from mangacolor_cli.errors import ModelError
 from mangacolor_cli.inference import Colorizer, looks_colored
 from mangacolor_cli.onnx_backend import export_onnx, read_onnx_meta
-from tests.conftest import color_page, draw_page
+from tests.conftest import strongly_colored_unet, color_page, draw_page
 
 
 def _lightness(rgb: np.ndarray) -> torch.Tensor:
@@ -21,13 +21,7 @@ def _lightness(rgb: np.ndarray) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def strong_model():
-    # Large random weights so the prediction is strongly colored, out of gamut in places.
-    torch.manual_seed(1)
-    model = models.create("unet", preset="tiny")
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.normal_(m.weight, std=0.5)
-    return model.eval()
+    return strongly_colored_unet(1)
 
 
 def test_output_keeps_page_size_and_input_lightness(strong_model):

@@ -15,17 +15,12 @@ from mangacolor_cli import inference
 from mangacolor_cli.errors import ModelError
 from mangacolor_cli.inference import Colorizer, estimate_macs, lab_to_srgb8_keeping_l, lab_to_srgb_keeping_l
 from mangacolor_cli.onnx_backend import export_onnx, load_session
-from tests.conftest import draw_page
+from tests.conftest import strongly_colored_unet, draw_page
 
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    torch.manual_seed(3)
-    model = models.create("unet", preset="tiny")
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.normal_(m.weight, std=0.5)
-    return model.eval()
+    return strongly_colored_unet(3)
 
 
 def _random_lab(h: int = 40, w: int = 50, chroma: float = 60.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
