@@ -4,14 +4,21 @@
     python scripts/fetch_data.py                 # everything, defaults (~10 min on 2 cores)
     python scripts/fetch_data.py --limit 200     # a small corpus for a quick try
     python scripts/fetch_data.py --no-extras     # only openclipart + OpenMoji
+    python scripts/fetch_data.py --sources comicgen,dicebear-micah   # only these; others kept in the index
 
 Steps (each skipped when its output is already there, so a rerun is cheap):
   1. download: Debian `openclipart-svg` (apt-get download + dpkg-deb -x, no root install),
-     npm `openmoji@17.0.0` and optional flat-color emoji sets (npm pack, no install)
+     npm `openmoji@17.0.0` and optional flat-color emoji sets (npm pack, no install); the exact
+     line-art/color pair sources of scripts/pair_sources.py: npm `comicgen@1.9.9` (figures composed
+     from emotion x pose SVGs) and DiceBear 9.4.3 styles (npm install; node renders each seed in
+     color and with white colors as its line art)
   2. render SVG -> RGBA PNG with rsvg-convert (or cairosvg), in parallel, trimmed to content
   3. drop empty, grayscale-only and duplicate drawings; split train/val by source drawing
-  4. compose manga pages (scripts/make_pages.py) into data/pages/{train,val,paired_train,paired_val}
-  5. write data/manifest.json with counts, sources, versions and licenses
+  4. synthesize manga line art for every drawing without an inked twin (trainer/pages/lineart.py)
+  5. compose one validation set per source into data/pages/val_<set>/{bw,color} (training pages are
+     composed on the fly by trainer.pages.ComposedPages); --v1-pages also writes corpus v1's fixed
+     page folders data/pages/{train,val,paired_train,paired_val}
+  6. write data/manifest.json with counts, sources, versions and licenses
 """
 from __future__ import annotations
 
@@ -36,7 +43,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from scripts import make_pages  # noqa: E402
+from scripts import pair_sources  # noqa: E402
+from trainer.pages import composer, corpus  # noqa: E402
 
 # openclipart folders that hold illustrations; computer/shapes/signs are icons and symbols.
 OPENCLIPART_CATEGORIES = (
@@ -87,6 +95,20 @@ SOURCES = {
         "attribution": "Noto Emoji by Google Inc., Apache License 2.0, via Iconify",
         "paired": False,
     },
+    # Exact pairs (scripts/pair_sources.py): `group` splits them by character pose / seed, and only
+    # pixel-identical figures count as duplicates ("dedupe": "exact"): two emotions on one pose, or
+    # two faces of one style, share a 16x16 hash without being the same drawing.
+    "comicgen": {
+        "registry": "npm", "package": f"comicgen@{pair_sources.COMICGEN_VERSION}",
+        "license": "CC0-1.0 (characters Dee, Dey, Priya, Ringo by Ramya Mylavarapu); package code MIT",
+        "attribution": "comicgen by Gramener; characters by Ramya Mylavarapu, CC0",
+        "paired": True, "dedupe": "exact",
+    },
+    **{f"dicebear-{style}": {
+        "registry": "npm-install", "package": f"@dicebear/{style}@{pair_sources.DICEBEAR_VERSION}",
+        "license": cfg["license"], "attribution": cfg["attribution"],
+        "paired": cfg.get("line", True), "dedupe": "exact",
+    } for style, cfg in pair_sources.DICEBEAR_STYLES.items()},
 }
 
 
@@ -99,6 +121,7 @@ class Candidate:
     category: str
     color_svg: str
     line_svg: str | None = None
+    group: str | None = None  # the split unit when several candidates share one drawing (pose, seed)
 
 
 def log(msg: str) -> None:
@@ -162,6 +185,8 @@ def package_version(source: str, root: Path) -> str:
     """The version of the fetched package, read from the downloaded file itself."""
     if source == "openclipart":
         return (root / ".extracted").read_text().strip().split("_")[1].replace("%3a", ":")
+    if source.startswith("dicebear-"):
+        return pair_sources.dicebear_version(root, source.removeprefix("dicebear-"))
     return json.loads((root / "package" / "package.json").read_text())["version"]
 
 
@@ -238,8 +263,21 @@ def iconify_candidates(source: str, root: Path) -> list[Candidate]:
     return out
 
 
-def list_candidates(source: str, root: Path) -> list[Candidate]:
-    """All candidate drawings of one fetched source."""
+def list_candidates(source: str, root: Path, pair_counts: dict | None = None) -> list[Candidate]:
+    """All candidate drawings of one fetched source.
+
+    pair_counts: {"comicgen": figures per character, "dicebear": seeds per style, "seed": n}
+    for the generated pair sources (scripts/pair_sources.py); their defaults when missing.
+    """
+    pair_counts = pair_counts or {}
+    if source == "comicgen":
+        pairs = pair_sources.comicgen_pairs(
+            root, pair_counts.get("comicgen", pair_sources.COMICGEN_PER_CHARACTER), pair_counts.get("seed", 0))
+        return [Candidate(**p._asdict()) for p in pairs]
+    if source.startswith("dicebear-"):
+        pairs = pair_sources.dicebear_pairs(source.removeprefix("dicebear-"), root,
+                                            pair_counts.get("dicebear", pair_sources.DICEBEAR_PER_STYLE))
+        return [Candidate(**p._asdict()) for p in pairs]
     if source == "openclipart":
         return openclipart_candidates(root)
     if source == "openmoji":
@@ -342,6 +380,8 @@ def render_candidate(job: tuple[Candidate, str, int, str]) -> dict:
     cand, out_dir, size, renderer = job
     record = {"source": cand.source, "key": cand.key, "category": cand.category,
               "color_svg": cand.color_svg, "line_svg": cand.line_svg}
+    if cand.group is not None:
+        record["group"] = cand.group
     try:
         color = clear_white_backdrop(np.asarray(render_svg(cand.color_svg, size, renderer)))
         line = None
@@ -356,6 +396,10 @@ def render_candidate(job: tuple[Candidate, str, int, str]) -> dict:
         color = color[t:b, l:r]
         stats = drawing_stats(color)
         record["stats"] = stats
+        digest = hashlib.sha1(color.tobytes())
+        if line is not None:
+            digest.update(np.ascontiguousarray(line[t:b, l:r]).tobytes())
+        record["pixel_hash"] = digest.hexdigest()
         if stats["coverage"] < 0.02 or min(color.shape[:2]) < size // 16:
             return {**record, "dropped": "empty or sliver"}
         if stats["colored"] < 0.05:
@@ -408,14 +452,21 @@ def render_all(cands: list[Candidate], out_dir: Path, size: int, renderer: str, 
 # ---------------------------------------------------------------- 3. filter, dedupe, split
 
 def dedupe(records: list[dict]) -> list[dict]:
-    """Keep the first drawing of each look: same colors within a source, same line art for pairs."""
+    """Keep the first drawing of each look: same colors within a source, same line art for pairs.
+
+    Sources marked "dedupe": "exact" (generated figures that share poses or face shapes) drop only
+    pixel-identical figures.
+    """
     seen: set[tuple[str, str]] = set()
     for rec in sorted(records, key=lambda r: (r["source"], r["key"])):
         if "dropped" in rec:
             continue
-        keys = [(rec["source"], "c:" + rec["stats"]["color_hash"])]
-        if "line_hash" in rec:
-            keys.append((rec["source"], "l:" + rec["line_hash"]))
+        if SOURCES.get(rec["source"], {}).get("dedupe") == "exact" and "pixel_hash" in rec:
+            keys = [(rec["source"], "x:" + rec["pixel_hash"])]
+        else:
+            keys = [(rec["source"], "c:" + rec["stats"]["color_hash"])]
+            if "line_hash" in rec:
+                keys.append((rec["source"], "l:" + rec["line_hash"]))
         if any(k in seen for k in keys):
             rec["dropped"] = "duplicate"
             continue
@@ -429,6 +480,12 @@ def split_of(source: str, key: str, seed: int, val_fraction: float) -> str:
     return "val" if int.from_bytes(digest[:8], "big") / 2**64 < val_fraction else "train"
 
 
+def record_split(rec: dict, seed: int, val_fraction: float) -> str:
+    """The split of a record: by its group when it has one (a character pose, a DiceBear seed), so
+    all figures of one group land on the same side; else by its key (one source drawing)."""
+    return split_of(rec["source"], rec.get("group") or rec["key"], seed, val_fraction)
+
+
 def limit_candidates(cands: list[Candidate], limit: int | None, seed: int) -> list[Candidate]:
     """A deterministic, category-spread subset of at most `limit` candidates."""
     if limit is None or len(cands) <= limit:
@@ -439,6 +496,36 @@ def limit_candidates(cands: list[Candidate], limit: int | None, seed: int) -> li
 
 
 # ---------------------------------------------------------------- main
+
+def write_index(index_path: Path, records: list[dict], built: set[str], size: int,
+                seed: int) -> list[dict]:
+    """Write the drawing index: this run's records plus the records of sources it did not build.
+
+    The index is read again under a lock right before writing, so two runs building different
+    sources (`--sources`) keep each other's records. Returns the records kept from other sources
+    (none when the old index was made at another render size).
+    """
+    import fcntl
+
+    index_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(index_path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        others: list[dict] = []
+        if index_path.exists():
+            try:
+                old = json.loads(index_path.read_text())
+            except ValueError:
+                old = {}
+            if old.get("size") == size:
+                others = [r for r in old.get("records", []) if r["source"] not in built]
+            elif old:
+                log(f"index: the old index was rendered at {old.get('size')} px, not {size}: "
+                    "its records are not kept")
+        tmp = index_path.with_suffix(f".json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"size": size, "seed": seed, "records": others + records}))
+        tmp.replace(index_path)
+    return others
+
 
 def disk_usage(path: Path) -> int:
     """Total bytes of the files under path."""
@@ -462,12 +549,28 @@ def main(argv: list[str] | None = None) -> int:
                    help="paired bw/color pages from training drawings (data/pages/paired_train)")
     p.add_argument("--page-size", type=str, default="512x724", help="WxH of composed pages")
     p.add_argument("--no-pages", action="store_true", help="stop after the drawings")
+    p.add_argument("--val-set-pages", type=int, default=40, help="pages per validation set (one set per source)")
+    p.add_argument("--v1-pages", action="store_true",
+                   help="also write corpus v1's fixed page folders (data/pages/train, val, paired_*)")
+    p.add_argument("--sources", type=str, default=None,
+                   help="comma-separated sources to build (default: all); the index keeps the records "
+                        f"of the others. Known: {','.join(SOURCES)}")
+    p.add_argument("--comicgen-per-character", type=int, default=pair_sources.COMICGEN_PER_CHARACTER,
+                   help="comicgen emotion x pose figures per character")
+    p.add_argument("--dicebear-per-style", type=int, default=pair_sources.DICEBEAR_PER_STYLE,
+                   help="DiceBear seeds per style")
     args = p.parse_args(argv)
 
     start = time.time()
     data = args.data.resolve()
     cache, drawings_dir = data / "cache", data / "drawings"
     sources = [s for s in SOURCES if not (args.no_extras and SOURCES[s].get("extra"))]
+    if args.sources:
+        wanted = [s.strip() for s in args.sources.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in SOURCES]
+        if unknown:
+            p.error(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(SOURCES)}")
+        sources = [s for s in SOURCES if s in wanted]
 
     fetched: dict[str, dict] = {}
     for source in sources:
@@ -475,13 +578,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if spec["registry"] == "debian":
                 root = fetch_debian(spec["package"], cache / source)
+            elif spec["registry"] == "npm-install":  # DiceBear: one install holds core and all styles
+                root = pair_sources.fetch_dicebear(cache / "dicebear")
             else:
                 root = fetch_npm(spec["package"], cache / source)
             fetched[source] = {"root": root, "version": package_version(source, root)}
         except (RuntimeError, OSError, StopIteration, KeyError, ValueError) as err:
             log(f"SKIPPING {source}: {err}")
-    if "openmoji" not in fetched and "openclipart" not in fetched:
-        log("error: neither openclipart nor OpenMoji could be fetched; nothing to build")
+    if not fetched:
+        log(f"error: none of {', '.join(sources)} could be fetched; nothing to build")
         return 1
 
     renderer = svg_renderer()
@@ -493,8 +598,15 @@ def main(argv: list[str] | None = None) -> int:
             previous = {(r["source"], r["key"]): r for r in old["records"]}
 
     cands: list[Candidate] = []
-    for source, info in fetched.items():
-        found = list_candidates(source, info["root"])
+    pair_counts = {"comicgen": args.comicgen_per_character, "dicebear": args.dicebear_per_style,
+                   "seed": args.seed}
+    for source, info in list(fetched.items()):
+        try:
+            found = list_candidates(source, info["root"], pair_counts)
+        except (RuntimeError, OSError, ValueError, KeyError) as err:
+            log(f"SKIPPING {source}: {err}")
+            del fetched[source]
+            continue
         chosen = limit_candidates(found, args.limit, args.seed)
         info["candidates"] = len(found)
         log(f"{source} {info['version']}: {len(found)} candidate drawings, using {len(chosen)}")
@@ -502,12 +614,14 @@ def main(argv: list[str] | None = None) -> int:
     records = dedupe(render_all(cands, drawings_dir, args.size, renderer, args.jobs, previous))
     for rec in records:
         if "dropped" not in rec:
-            rec["split"] = split_of(rec["source"], rec["key"], args.seed, args.val_fraction)
+            rec["split"] = record_split(rec, args.seed, args.val_fraction)
     drawings_dir.mkdir(parents=True, exist_ok=True)
-    tmp = index_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"size": args.size, "seed": args.seed, "records": records}))
-    tmp.replace(index_path)
-    kept = [r for r in records if "dropped" not in r]
+    # With --sources, the index keeps the other sources' records; a full run replaces the index.
+    others = write_index(index_path, records, set(fetched) if args.sources else set(SOURCES),
+                         args.size, args.seed)
+    if others:
+        log(f"index: kept {len(others)} records of sources not built in this run")
+    kept = [r for r in records + others if "dropped" not in r]
 
     counts: dict[str, dict] = {}
     for source in fetched:
@@ -529,13 +643,25 @@ def main(argv: list[str] | None = None) -> int:
             f"val {counts[source]['val']}), dropped {dropped}")
 
     page_counts = {}
+    synthesized = corpus.add_synthesized_line_art(index_path, args.jobs, log=log)
+    log(f"{synthesized} drawings have synthesized line art")
     if not args.no_pages:
+        page_counts = corpus.build_validation_sets(index_path, data / "pages", args.val_set_pages, args.seed, log=log)
+    if args.v1_pages:
         width, height = (int(v) for v in args.page_size.lower().split("x"))
-        page_counts = make_pages.build_corpus_pages(
+        page_counts |= composer.build_corpus_pages(
             kept, data / "pages", size=(width, height), train_pages=args.train_pages,
             val_pages=args.val_pages, paired_pages=args.paired_pages, seed=args.seed, jobs=args.jobs,
             log=log, paired_train_pages=args.paired_train_pages)
 
+    old_manifest = {}
+    if (data / "manifest.json").exists() and args.sources:
+        try:
+            old_manifest = json.loads((data / "manifest.json").read_text())
+        except ValueError:
+            old_manifest = {}
+    old_sources = {s: v for s, v in old_manifest.get("sources", {}).items() if s not in fetched}
+    old_counts = {s: v for s, v in old_manifest.get("drawings", {}).items() if s not in fetched}
     manifest = {
         "built_by": "scripts/fetch_data.py",
         "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
@@ -543,13 +669,14 @@ def main(argv: list[str] | None = None) -> int:
         "sources": {s: {"registry": SOURCES[s]["registry"], "package": SOURCES[s]["package"],
                         "version": fetched[s]["version"], "license": SOURCES[s]["license"],
                         "attribution": SOURCES[s]["attribution"], "paired": SOURCES[s]["paired"]}
-                    for s in fetched},
+                    for s in fetched} | old_sources,
         "skipped_sources": [s for s in sources if s not in fetched],
-        "drawings": counts,
+        "drawings": counts | old_counts,
         "drawings_total": {"kept": len(kept), "train": sum(r["split"] == "train" for r in kept),
                            "val": sum(r["split"] == "val" for r in kept)},
         "pages": page_counts,
-        "split": f"by source drawing: sha256(seed:source:key) < {args.val_fraction} -> val",
+        "split": f"by source drawing: sha256(seed:source:group-or-key) < {args.val_fraction} -> val "
+                 "(group: comicgen character pose, DiceBear seed)",
         "seconds": round(time.time() - start, 1),
         "bytes": {"cache": disk_usage(cache), "drawings": disk_usage(drawings_dir),
                   "pages": disk_usage(data / "pages") if (data / "pages").exists() else 0},
