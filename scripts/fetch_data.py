@@ -102,7 +102,9 @@ SOURCES = {
         "registry": "npm", "package": f"comicgen@{pair_sources.COMICGEN_VERSION}",
         "license": "CC0-1.0 (characters Dee, Dey, Priya, Ringo by Ramya Mylavarapu); package code MIT",
         "attribution": "comicgen by Gramener; characters by Ramya Mylavarapu, CC0",
-        "paired": True, "dedupe": "exact",
+        # pastel skin and shirts (#f9e6c8, #bcd1ec) fall under the saturation test of the grayscale
+        # filter; the color twin of an inked figure is colored by construction
+        "paired": True, "dedupe": "exact", "min_colored": 0.0,
     },
     **{f"dicebear-{style}": {
         "registry": "npm-install", "package": f"@dicebear/{style}@{pair_sources.DICEBEAR_VERSION}",
@@ -402,7 +404,7 @@ def render_candidate(job: tuple[Candidate, str, int, str]) -> dict:
         record["pixel_hash"] = digest.hexdigest()
         if stats["coverage"] < 0.02 or min(color.shape[:2]) < size // 16:
             return {**record, "dropped": "empty or sliver"}
-        if stats["colored"] < 0.05:
+        if stats["colored"] < SOURCES.get(cand.source, {}).get("min_colored", 0.05):
             return {**record, "dropped": "grayscale-only"}
         safe = cand.key.replace("/", "_")
         color_path = Path(out_dir) / cand.source / "color" / f"{safe}.png"
