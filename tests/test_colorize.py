@@ -6,14 +6,13 @@ import io
 import json
 import zipfile
 
-import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from mangacolor_cli.cli import app
-from mangacolor_cli.inference import Colorizer
-from mangacolor_cli.pipeline import colorize
+from mangacolor_cli.commands import app
+from mangacolor_cli.engine.colorizer import Colorizer
+from mangacolor_cli.engine.pipeline import colorize
 from tests.conftest import color_page, draw_page, encoded
 
 COMIC_INFO = b'<?xml version="1.0"?>\n<ComicInfo><Title>Chapter 1</Title></ComicInfo>\n'

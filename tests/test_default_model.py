@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from models import color
-from mangacolor_cli.inference import Colorizer
-from mangacolor_cli.onnx_backend import read_onnx_meta
+from mangacolor_cli.engine.colorizer import Colorizer
+from mangacolor_cli.engine.backends import read_onnx_meta
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "mangacolor_cli" / "weights" / "default.onnx"
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample_chapter.cbz"

@@ -16,11 +16,11 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from typer.testing import CliRunner
 
 import models
-from mangacolor_cli import cmd_eval  # noqa: F401  (registers the command)
-from mangacolor_cli import evaluate as ev
-from mangacolor_cli.app import app
-from mangacolor_cli.errors import InputError
-from mangacolor_cli.inference import Colorizer
+from mangacolor_cli.evaluation import reports
+from mangacolor_cli.evaluation import scoring as ev
+from mangacolor_cli.commands import app
+from mangacolor_cli.errors import InputError, UsageError
+from mangacolor_cli.engine.colorizer import Colorizer
 
 H, W = 40, 52
 
@@ -163,7 +163,7 @@ def test_color_only_folder_derives_gray_by_luminance_or_a_fixed_manga_look(paire
 
 
 def test_two_models_give_two_rows_plus_the_baseline(paired_set, tiny_checkpoint, tmp_path):
-    from mangacolor_cli.export import export_checkpoint
+    from mangacolor_cli.engine.export import export_checkpoint
 
     onnx_path = export_checkpoint(tiny_checkpoint, tmp_path / "unet_tiny.onnx").path
     result = ev.evaluate_models([tiny_checkpoint, onnx_path], paired_set, size=32, device="cpu")
@@ -182,20 +182,20 @@ def test_report_files_are_written_and_self_contained(pred_target, tmp_path):
     log += [{"kind": "val", "step": s, "ciede2000": 20.0 - s} for s in (2, 4)]
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in log) + "\nnot json\n")
 
-    rows = list(csv.DictReader(open(ev.write_csv(result, tmp_path / "per_image.csv"))))
+    rows = list(csv.DictReader(open(reports.write_csv(result, tmp_path / "per_image.csv"))))
     assert len(rows) == 3 * 2 and {r["system"] for r in rows} == {"pred", ev.GRAY_BASELINE}
     assert float(next(r for r in rows if r["page"] == "p01" and r["system"] == "pred")["psnr"]) == pytest.approx(
         result.scores["pred"]["p01"]["psnr"])
 
-    ev.write_json(result, tmp_path / "summary.json")
+    reports.write_json(result, tmp_path / "summary.json")
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert set(summary["systems"]) == {"pred", ev.GRAY_BASELINE}
     assert summary["missing_predictions"] == ["only_target"] and summary["errors"][0]["page"] == "small"
 
-    grid = Image.open(ev.write_grid(result, tmp_path / "grid.png"))
+    grid = Image.open(reports.write_grid(result, tmp_path / "grid.png"))
     assert grid.height > 2 * ev.PREVIEW_HEIGHT  # two sample rows
 
-    page = ev.write_report(result, tmp_path / "report.html", run_dir=run).read_text()
+    page = reports.write_report(result, tmp_path / "report.html", run_dir=run).read_text()
     assert not re.search(r"(?:src|href)\s*=\s*['\"](?!data:)", page), "every image is embedded"
     assert "http://" not in page and "https://" not in page and "<link" not in page
     assert page.count("<tr class='page'>") == len(result.keys) == 3
@@ -228,10 +228,10 @@ def test_cli_eval_lists_missing_pairs_and_bad_usage_is_one_line(pred_target):
 
 
 def test_unknown_or_missing_metric_device_is_a_usage_error():
-    with pytest.raises(ev.UsageError, match="--device"):
+    with pytest.raises(UsageError, match="--device"):
         ev.metric_device("tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(ev.UsageError, match="no CUDA GPU"):
+        with pytest.raises(UsageError, match="no CUDA GPU"):
             ev.metric_device("cuda")
 
 

@@ -10,13 +10,12 @@ import torch
 from typer.testing import CliRunner
 
 import models
-from mangacolor_cli import export as export_mod
-from mangacolor_cli import cmd_export  # noqa: F401  (registers the command)
-from mangacolor_cli.app import app
+from mangacolor_cli.engine import export as export_mod
+from mangacolor_cli.commands import app
 from mangacolor_cli.errors import MangacolorError
-from mangacolor_cli.export import ExportCheckError, export_checkpoint, synthetic_page
-from mangacolor_cli.inference import Colorizer
-from mangacolor_cli.onnx_backend import read_onnx_meta
+from mangacolor_cli.engine.export import ExportCheckError, export_checkpoint, synthetic_page
+from mangacolor_cli.engine.colorizer import Colorizer
+from mangacolor_cli.engine.backends import read_onnx_meta
 
 WORKING_SIZE = 64
 
@@ -159,7 +158,7 @@ def test_unreadable_check_image_is_a_one_line_error(tmp_path):
 
 
 def test_colorize_cli_with_the_onnx_file_gives_the_checkpoints_pages(tmp_path):
-    from mangacolor_cli import cli
+    from mangacolor_cli import commands as cli
 
     ckpt = _tiny_checkpoint("unet", tmp_path)
     onnx_path = export_checkpoint(ckpt, tmp_path / "model.onnx").path
@@ -180,7 +179,7 @@ def test_colorize_cli_with_the_onnx_file_gives_the_checkpoints_pages(tmp_path):
 
 
 def test_half_export_leaves_the_callers_model_weights_untouched(tmp_path):
-    from mangacolor_cli.onnx_backend import export_onnx
+    from mangacolor_cli.engine.backends import export_onnx
 
     net = models.create("unet", preset="tiny").eval()
     before = {k: v.clone() for k, v in net.state_dict().items()}

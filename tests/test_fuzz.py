@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import struct
 import tempfile
 import zipfile
 from pathlib import Path
@@ -17,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mangacolor_cli.errors import MangacolorError
-from mangacolor_cli.imageio import decode_image
-from mangacolor_cli.inference import Colorizer
-from mangacolor_cli.pipeline import colorize
-from mangacolor_cli.sources import ArchiveJob, PageResult
+from mangacolor_cli.pages.images import decode_image
+from mangacolor_cli.engine.colorizer import Colorizer
+from mangacolor_cli.engine.pipeline import colorize
+from mangacolor_cli.pages.sources import ArchiveJob, PageResult
 from tests.conftest import color_page, draw_page, encoded
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

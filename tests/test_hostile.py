@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from mangacolor_cli import outputs, sources
-from mangacolor_cli.cli import app
+from mangacolor_cli.pages import archives as outputs, sources
+from mangacolor_cli.commands import app
 from tests.conftest import draw_page, encoded
 
 PAGE = encoded(draw_page())

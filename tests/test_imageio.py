@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mangacolor_cli import imageio
+from mangacolor_cli.pages import images as imageio
 from mangacolor_cli.errors import PageError
 from tests.conftest import color_page, draw_page, encoded
 

@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-import models
 from models import color
-from mangacolor_cli import inference
+from mangacolor_cli.engine import colorizer
 from mangacolor_cli.errors import ModelError
-from mangacolor_cli.inference import Colorizer, looks_colored
-from mangacolor_cli.onnx_backend import export_onnx, read_onnx_meta
+from mangacolor_cli.engine.colorizer import Colorizer, looks_colored
+from mangacolor_cli.engine.backends import export_onnx, read_onnx_meta
 from tests.conftest import strongly_colored_unet, color_page, draw_page
 
 
@@ -64,7 +63,7 @@ def test_fill_lightness_is_the_brightest_l_that_holds_the_chroma():
 def test_out_of_gamut_colors_lose_chroma_not_lightness():
     L = torch.tensor([[[[98.0, 50.0, 5.0]]]])
     ab = torch.full((1, 2, 1, 3), 100.0)
-    rgb = inference.lab_to_srgb_keeping_l(L, ab)
+    rgb = color.lab_to_srgb_keeping_l(L, ab)
     assert torch.allclose(color.rgb_to_lab(rgb)[:, :1], L, atol=1e-2)
 
 
@@ -98,7 +97,7 @@ def test_color_pages_pass_through_unless_recolor(strong_model):
 def test_color_detection_ignores_tint_and_jpeg_noise():
     from PIL import Image
     import io
-    from mangacolor_cli.imageio import decode_image
+    from mangacolor_cli.pages.images import decode_image
     gray = np.asarray(draw_page(120, 160).convert("RGB")).astype(float)
     sepia = np.clip(gray * [1.0, 0.92, 0.78], 0, 255).astype(np.uint8)
     buf = io.BytesIO()
@@ -108,7 +107,7 @@ def test_color_detection_ignores_tint_and_jpeg_noise():
 
 
 def test_missing_default_model_says_to_pass_model(monkeypatch, tmp_path):
-    monkeypatch.setattr(inference, "DEFAULT_MODEL", tmp_path / "default.onnx")
+    monkeypatch.setattr(colorizer, "DEFAULT_MODEL", tmp_path / "default.onnx")
     with pytest.raises(ModelError, match="--model"):
         Colorizer()
 

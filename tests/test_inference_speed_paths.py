@@ -11,10 +11,12 @@ import torch
 
 import models
 from models import color
-from mangacolor_cli import inference
+from mangacolor_cli.engine import backends
 from mangacolor_cli.errors import ModelError
-from mangacolor_cli.inference import Colorizer, estimate_macs, lab_to_srgb8_keeping_l, lab_to_srgb_keeping_l
-from mangacolor_cli.onnx_backend import export_onnx, load_session
+from mangacolor_cli.engine.backends import estimate_macs
+from mangacolor_cli.engine.colorizer import Colorizer
+from models.color import lab_to_srgb8_keeping_l, lab_to_srgb_keeping_l
+from mangacolor_cli.engine.backends import export_onnx, load_session
 from tests.conftest import strongly_colored_unet, draw_page
 
 
@@ -110,9 +112,9 @@ def test_other_model_errors_are_not_taken_for_out_of_memory(tiny_model, monkeypa
 
 def test_onnxruntime_allocation_failure_counts_as_out_of_memory():
     fake = type("RuntimeException", (Exception,), {"__module__": "onnxruntime.capi.onnxruntime_pybind11_state"})
-    assert inference._is_out_of_memory(fake("Failed to allocate memory for requested buffer of size 123"))
-    assert not inference._is_out_of_memory(fake("Invalid input shape"))
-    assert not inference._is_out_of_memory(ValueError("out of memory"))
+    assert backends.is_out_of_memory(fake("Failed to allocate memory for requested buffer of size 123"))
+    assert not backends.is_out_of_memory(fake("Invalid input shape"))
+    assert not backends.is_out_of_memory(ValueError("out of memory"))
 
 
 def test_estimate_macs_counts_convolutions_and_scales_with_area():
@@ -135,7 +137,7 @@ def test_auto_backend_exports_a_heavy_model_to_onnx_and_keeps_a_light_one_on_tor
     pages = [np.asarray(draw_page(48, 64, seed)) for seed in range(2)]
     light = Colorizer(tiny_model, size=32, device="cpu")
     assert light.backend == "torch" and "too little" in light.describe()
-    monkeypatch.setattr(inference, "ONNX_AUTO_MIN_MACS", 0.0)
+    monkeypatch.setattr(backends, "ONNX_AUTO_MIN_MACS", 0.0)
     heavy = Colorizer(tiny_model, size=32, device="cpu")
     assert heavy.backend == "onnx" and "faster" in heavy.describe()
     for a, b in zip(light.colorize(pages), heavy.colorize(pages)):
@@ -143,12 +145,12 @@ def test_auto_backend_exports_a_heavy_model_to_onnx_and_keeps_a_light_one_on_tor
 
 
 def test_auto_backend_falls_back_to_torch_when_the_export_fails(tiny_model, monkeypatch):
-    monkeypatch.setattr(inference, "ONNX_AUTO_MIN_MACS", 0.0)
+    monkeypatch.setattr(backends, "ONNX_AUTO_MIN_MACS", 0.0)
 
     def failing_export(*args, **kwargs):
         raise ModelError("cannot export model 'unet' to ONNX (unsupported operator)")
 
-    monkeypatch.setattr(inference, "_session_from_model", failing_export)
+    monkeypatch.setattr(backends, "session_from_model", failing_export)
     colorizer = Colorizer(tiny_model, size=32, device="cpu")
     assert colorizer.backend == "torch" and "export failed" in colorizer.describe()
     assert colorizer.colorize([np.asarray(draw_page())])[0].shape == (64, 48, 3)

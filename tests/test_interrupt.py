@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mangacolor_cli import outputs
-from mangacolor_cli.cli import app
+from mangacolor_cli.pages import archives as outputs
+from mangacolor_cli.commands import app
 from tests.conftest import draw_page, encoded
 
 PAGES = 4

@@ -9,8 +9,8 @@ import typer
 from typer.testing import CliRunner
 
 import models
-from mangacolor_cli.cli import app
-from mangacolor_cli.cmd_train import parse_model_options
+from mangacolor_cli.commands import app
+from mangacolor_cli.commands.train import parse_model_options
 
 from .test_trainer import make_color_pages
 

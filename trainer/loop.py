@@ -41,7 +41,7 @@ from models.color import denormalize_ab, gray_to_l, join_lab, rgb_to_lab
 
 from . import metrics as metric_fns
 from .data import STATS_EPOCH, DataError, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
-from .distributed import (DistInfo, any_rank, average_gradients, barrier, broadcast_state, init_distributed,
+from .distributed import (DistInfo, average_gradients, barrier, broadcast_state, init_distributed,
                           shutdown_distributed)
 from .plots import draw_loss_curve, preview_grid
 from .progress import ProgressBar, format_losses

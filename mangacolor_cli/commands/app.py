@@ -1,10 +1,10 @@
-"""The Typer application object; each command lives in its own ``cmd_*.py`` module."""
+"""The Typer application object; each command lives in its own module of this package."""
 
 from __future__ import annotations
 
 import typer
 
-from . import __version__
+from .. import __version__
 
 app = typer.Typer(
     name="mangacolor",

@@ -1,4 +1,4 @@
-"""The eval job (DESIGN 6): score predictions or models against color pages, beside a gray baseline.
+"""Scoring (docs/ARCHITECTURE.md, "Metrics"): predictions or models against color pages, beside a gray baseline.
 
 Two ways in:
   * ``evaluate_dirs(pred_dir, target_dir)`` scores existing outputs, paired by relative path
@@ -8,18 +8,12 @@ Two ways in:
 
 Either returns an ``EvalResult``: per-image metrics for every system (the models or the predictions,
 and the **gray baseline**: the gray input itself taken as the prediction), their means, the pairs
-that could not be scored and small previews for grids and the HTML report. Writers for the CSV,
-JSON, grid PNG and the self-contained HTML report live here too.
+that could not be scored and small previews for grids and the HTML report. ``reports`` writes them.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
-import html
 import io
-import json
-import math
 import os
 import time
 import zlib
@@ -35,9 +29,8 @@ import torch
 from models.color import rgb_to_gray
 from trainer import metrics as M
 
-from . import __version__
-from .errors import InputError, MangacolorError, UsageError, one_line
-from .imageio import IMAGE_EXTENSIONS, decode_image, natural_path_key
+from ..errors import InputError, MangacolorError, UsageError, one_line
+from ..pages.images import IMAGE_EXTENSIONS, decode_image, natural_path_key
 
 GRAY_BASELINE = "gray baseline"
 METRIC_COLUMNS = ("mse", "psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_target")
@@ -349,319 +342,6 @@ def evaluate_dirs(pred_dir: str | os.PathLike, target_dir: str | os.PathLike, *,
         description=f"predictions {pred_root} vs targets {target_root}")
 
 
-# ------------------------------------------------------------------------------------ outputs
-def _fmt(value: float | None, col: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if math.isinf(value):
-        return "inf"
-    if col == "mse":
-        return f"{value:.4f}"
-    if col == "ssim":
-        return f"{value:.4f}"
-    return f"{value:.2f}"
-
-
-def grid_columns(result: EvalResult) -> list[str]:
-    """Grid and thumbnail columns: the input, each model (not the gray baseline: it is the input), the target."""
-    return ["input", *result.models, "target"]
-
-
-def results_table(result: EvalResult):
-    """The rich table: a row per system (the gray baseline last), the metric means and pages/s."""
-    from rich.table import Table
-
-    table = Table(title=f"mangacolor eval — {result.description}", title_justify="left")
-    table.add_column("system", style="bold", no_wrap=True)
-    table.add_column("pages", justify="right")
-    for label in ("MSE↓", "PSNR↑", "SSIM↑", "ΔE2000↓", "colorful", "colorful target"):
-        table.add_column(label, justify="right")
-    table.add_column("pages/s", justify="right")
-    for system in result.systems:
-        row = result.summary[system]
-        table.add_row(system, str(int(row["n"])), *(_fmt(row[c], c) for c in METRIC_COLUMNS),
-                      _fmt(row.get("pages_per_s"), "pages_per_s"), style="dim" if system == GRAY_BASELINE else None)
-    return table
-
-
-def _json_number(value: float | None) -> float | str | None:
-    # JSON has no inf/nan; PSNR of identical images is inf.
-    if value is None or isinstance(value, str):
-        return value
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value
-
-
-def summary_dict(result: EvalResult) -> dict:
-    """The JSON summary: means per system, the pairs left out and why."""
-    return {
-        "mangacolor_version": __version__,
-        "description": result.description,
-        "systems": {s: {k: _json_number(v) for k, v in result.summary[s].items()} for s in result.systems},
-        "gray_baseline": GRAY_BASELINE,
-        "missing_predictions": result.missing_predictions,
-        "missing_targets": result.missing_targets,
-        "errors": [{"page": k, "error": e} for k, e in result.errors],
-    }
-
-
-def write_json(result: EvalResult, path: str | os.PathLike) -> str:
-    """Write the summary JSON to ``path`` (``-`` returns it for stdout); returns the text."""
-    text = json.dumps(summary_dict(result), indent=2, ensure_ascii=False)
-    if str(path) != "-":
-        _write_text(Path(path), text + "\n")
-    return text
-
-
-def write_csv(result: EvalResult, path: str | os.PathLike) -> Path:
-    """One row per (page, system): page, system, and every metric."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["page", "system", *METRIC_COLUMNS])
-    for key in result.keys:
-        for system in result.systems:
-            s = result.scores[system].get(key)
-            if s is not None:
-                writer.writerow([key, system, *(repr(s[c]) for c in METRIC_COLUMNS)])
-    return _write_text(Path(path), buf.getvalue())
-
-
-def _write_text(path: Path, text: str) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise MangacolorError(f"{path}: cannot write ({one_line(e)})") from None
-    return path
-
-
-def render_grid(result: EvalResult):
-    """A PIL image: a row per sample page, columns input | each model | target, labelled."""
-    from PIL import Image, ImageDraw
-
-    columns = grid_columns(result)
-    rows = [[Image.open(io.BytesIO(result.previews[k][c])) for c in columns] for k in result.sample_keys
-            if all(c in result.previews.get(k, {}) for c in columns)]
-    if not rows:
-        raise MangacolorError("no page could be scored, so there is no grid to draw")
-    col_w = [max(r[i].width for r in rows) for i in range(len(columns))]
-    pad, label_h = 6, 18
-    width = sum(col_w) + pad * (len(columns) + 1)
-    height = label_h + sum(r[0].height for r in rows) + pad * (len(rows) + 1)
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    x = pad
-    for name, w in zip(columns, col_w):
-        draw.text((x, 3), name, fill=(0, 0, 0))
-        x += w + pad
-    y = label_h + pad
-    for row in rows:
-        x = pad
-        for im, w in zip(row, col_w):
-            canvas.paste(im.convert("RGB"), (x + (w - im.width) // 2, y))
-            x += w + pad
-        y += row[0].height + pad
-    return canvas
-
-
-def write_grid(result: EvalResult, path: str | os.PathLike) -> Path:
-    """Save ``render_grid`` as a PNG."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        render_grid(result).save(path, format="PNG")
-    except OSError as e:
-        raise MangacolorError(f"{path}: cannot write ({one_line(e)})") from None
-    return path
-
-
-def read_metrics_log(run_dir: str | os.PathLike) -> list[dict]:
-    """The records of ``RUN/metrics.jsonl`` (one JSON object per line; bad lines skipped)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        raise InputError(f"{path}: no such file (--run-dir needs a training run folder)")
-    records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            records.append(rec)
-    return records
-
-
-X_AXIS_KEYS = ("step", "global_step", "iteration", "epoch")
-NOT_CURVES = set(X_AXIS_KEYS) | {"time", "wall", "elapsed", "rank", "seconds", "images_per_s"}
-
-
-def _numeric_items(rec: dict) -> Iterator[tuple[str, float]]:
-    # The trainer nests its losses (``{"kind": "train", "losses": {...}}``); one level is flattened.
-    for k, v in rec.items():
-        items = v.items() if isinstance(v, dict) else [(k, v)]
-        for name, value in items:
-            if name in NOT_CURVES or isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
-            if math.isfinite(value):
-                yield name, float(value)
-
-
-def loss_curves_svg(records: list[dict], width: int = 360, height: int = 180) -> str:
-    """Inline SVG small multiples, one chart per numeric series of the training log against its step.
-
-    Series are named by the record's ``kind`` (train/val) and key; a ``baseline`` record's values are
-    drawn as a dashed line on the matching val chart (the gray baseline the model must beat).
-    """
-    x_key = next((k for k in X_AXIS_KEYS if any(k in r for r in records)), None)
-    series: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    baseline: dict[str, float] = {}
-    for i, rec in enumerate(records):
-        kind = rec.get("kind")
-        if kind == "baseline":
-            baseline.update(_numeric_items(rec))
-            continue
-        x = rec.get(x_key, i) if x_key else i
-        if not isinstance(x, (int, float)):
-            continue
-        for name, value in _numeric_items(rec):
-            series[f"{kind} {name}" if isinstance(kind, str) else name].append((float(x), value))
-    charts = []
-    for name, pts in series.items():
-        if len(pts) < 2:
-            continue
-        ref = baseline.get(name[4:]) if name.startswith("val ") else None
-        xs, ys = [p[0] for p in pts], [p[1] for p in pts] + ([ref] if ref is not None else [])
-        x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-        y0, y1 = min(ys), max(ys)
-        if y1 == y0:  # a constant series (a fixed lr) drawn mid-height
-            pad = abs(y0) * 0.5 or 1.0
-            y0, y1 = y0 - pad, y1 + pad
-        m = 34
-
-        def px(x: float) -> float:
-            return m + (x - x0) / (x1 - x0) * (width - m - 8)
-
-        def py(y: float) -> float:
-            return height - 20 - (y - y0) / (y1 - y0) * (height - 40)
-
-        coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
-        ref_line = "" if ref is None else (
-            f'<line x1="{m}" x2="{width - 8}" y1="{py(ref):.1f}" y2="{py(ref):.1f}" stroke="#777" '
-            f'stroke-dasharray="4 3"/><text x="{width - 70}" y="{py(ref) - 3:.1f}" font-size="9" '
-            f'fill="#555">gray {ref:.3g}</text>')
-        charts.append(
-            f'<svg width="{width}" height="{height}" class="curve">'
-            f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa" stroke="#ddd"/>'
-            f'<text x="{m}" y="14" font-size="12">{html.escape(name)}</text>'
-            f'<text x="2" y="28" font-size="9">{y1:.3g}</text><text x="2" y="{height - 20}" font-size="9">{y0:.3g}</text>'
-            f'<text x="{m}" y="{height - 4}" font-size="9">{html.escape(x_key or "record")} {x0:g}</text>'
-            f'<text x="{width - 60}" y="{height - 4}" font-size="9">{x1:g}</text>{ref_line}'
-            f'<polyline fill="none" stroke="#c0392b" stroke-width="1.5" points="{coords}"/></svg>')
-    return "\n".join(charts) or "<p>No numeric series with two or more points in metrics.jsonl.</p>"
-
-
-def _data_uri(data: bytes, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-_REPORT_CSS = """
-body{font-family:system-ui,sans-serif;margin:24px;color:#222}
-table{border-collapse:collapse;margin:8px 0 24px}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:13px}
-th{background:#f0f0f0;cursor:pointer;user-select:none}
-td.k,th.k{text-align:left}
-tr.baseline td{color:#777}
-img.strip{height:%dpx;display:block}
-.note{color:#555;font-size:13px}
-.curve{margin:4px}
-""" % THUMB_HEIGHT
-
-_REPORT_JS = """
-function sortTable(th){
-  const table=th.closest('table'), body=table.tBodies[0], idx=[...th.parentNode.children].indexOf(th);
-  const asc=th.dataset.dir!=='asc'; th.dataset.dir=asc?'asc':'desc';
-  const val=r=>{const c=r.children[idx]; const v=c.dataset.v!==undefined?c.dataset.v:c.textContent;
-    const n=parseFloat(v); return isNaN(n)?(v==='inf'?Infinity:v):n;};
-  [...body.rows].sort((a,b)=>{const x=val(a),y=val(b); return (x>y?1:x<y?-1:0)*(asc?1:-1);})
-    .forEach(r=>body.appendChild(r));
-}
-document.querySelectorAll('th').forEach(th=>th.addEventListener('click',()=>sortTable(th)));
-"""
-
-
-def _num_attr(v: float) -> str:
-    return "inf" if math.isinf(v) else repr(v)
-
-
-def render_report(result: EvalResult, *, run_dir: str | os.PathLike | None = None) -> str:
-    """One self-contained HTML page: the summary table, the sample grid, training curves (with
-    ``run_dir``) and a row per page with its previews and per-system errors, sortable by any column."""
-    e = html.escape
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mangacolor eval</title>"
-             f"<style>{_REPORT_CSS}</style></head><body>",
-             f"<h1>mangacolor eval</h1><p class='note'>{e(result.description)} · mangacolor {e(__version__)} · "
-             f"{len(result.keys)} pages scored. ↓ lower is better, ↑ higher is better. The gray baseline is the "
-             f"gray input taken as the prediction: a model that colors well beats it on ΔE2000 while its "
-             f"colorfulness stays near the target's.</p>"]
-    # Summary
-    head = "".join(f"<th>{e(METRIC_LABELS[c])}{' ↓' if LOWER_IS_BETTER.get(c) else ' ↑' if c in LOWER_IS_BETTER else ''}</th>"
-                   for c in METRIC_COLUMNS)
-    rows = []
-    for system in result.systems:
-        row = result.summary[system]
-        cells = "".join(f"<td data-v='{_num_attr(row[c])}'>{_fmt(row[c], c)}</td>" for c in METRIC_COLUMNS)
-        cls = " class='baseline'" if system == GRAY_BASELINE else ""
-        rows.append(f"<tr{cls}><td class='k'>{e(system)}</td><td>{int(row['n'])}</td>{cells}"
-                    f"<td>{_fmt(row.get('pages_per_s'), 'x')}</td></tr>")
-    parts.append(f"<h2>Summary</h2><table id='summary'><thead><tr><th class='k'>system</th><th>pages</th>{head}"
-                 f"<th>pages/s</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
-    # Left out
-    if result.missing_predictions or result.missing_targets or result.errors:
-        items = [f"<li>no prediction for <b>{e(k)}</b></li>" for k in result.missing_predictions]
-        items += [f"<li>no target for <b>{e(k)}</b></li>" for k in result.missing_targets]
-        items += [f"<li><b>{e(k)}</b>: {e(msg)}</li>" for k, msg in result.errors]
-        parts.append(f"<h2>Not scored ({len(items)})</h2><ul class='note'>{''.join(items)}</ul>")
-    # Grid
-    try:
-        buf = io.BytesIO()
-        # JPEG keeps the report small; the --grid PNG is the lossless copy.
-        render_grid(result).save(buf, format="JPEG", quality=90)
-        parts.append(f"<h2>Samples</h2><p class='note'>{' | '.join(e(c) for c in grid_columns(result))}</p>"
-                     f"<img alt='sample grid' src='{_data_uri(buf.getvalue(), 'image/jpeg')}'>")
-    except MangacolorError:
-        pass
-    if run_dir is not None:
-        parts.append(f"<h2>Training curves</h2><p class='note'>{e(str(Path(run_dir) / 'metrics.jsonl'))}</p>"
-                     f"<div>{loss_curves_svg(read_metrics_log(run_dir))}</div>")
-    # Per page
-    columns = grid_columns(result)
-    metric_cols = [(s, c) for s in result.systems for c in ("ciede2000", "psnr", "ssim")]
-    head = "".join(f"<th>{e(s)}<br>{e(METRIC_LABELS[c])}</th>" for s, c in metric_cols)
-    body = []
-    for key in result.keys:
-        thumbs = result.thumbs.get(key, {})
-        strip = "".join(f"<img class='strip' style='display:inline' title='{e(c)}' alt='{e(c)}' "
-                        f"src='{_data_uri(thumbs[c], 'image/jpeg')}'>" for c in columns if c in thumbs)
-        cells = []
-        for s, c in metric_cols:
-            v = result.scores[s].get(key, {}).get(c)
-            cells.append("<td>—</td>" if v is None else f"<td data-v='{_num_attr(v)}'>{_fmt(v, c)}</td>")
-        body.append(f"<tr class='page'><td class='k'>{e(key)}</td><td class='k'>{strip}</td>{''.join(cells)}</tr>")
-    parts.append(f"<h2>Pages</h2><p class='note'>Click a column to sort (again to reverse). Previews: "
-                 f"{' | '.join(e(c) for c in columns)}.</p><table id='pages'><thead><tr><th class='k'>page</th>"
-                 f"<th class='k'>previews</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
-    parts.append(f"<script>{_REPORT_JS}</script></body></html>")
-    return "\n".join(parts)
-
-
-def write_report(result: EvalResult, path: str | os.PathLike, *, run_dir: str | os.PathLike | None = None) -> Path:
-    """Write ``render_report`` to ``path``."""
-    return _write_text(Path(path), render_report(result, run_dir=run_dir))
-
-
 # ------------------------------------------------------------------------------------ running models
 def data_pairs(data: str | os.PathLike) -> tuple[str, list[tuple[str, Path, Path | None]], list[str], list[str]]:
     """The pages of an eval set: ``(layout, pages, only_bw, only_color)``.
@@ -696,7 +376,7 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
     baseline. Pages are decoded once and each chunk goes through every model in turn; pages/s is
     each model's own time in ``Colorizer.colorize``.
     """
-    from .inference import Colorizer
+    from ..engine.colorizer import Colorizer
 
     if not model_specs:
         raise UsageError("give at least one --model")

@@ -12,8 +12,6 @@ import concurrent.futures as cf
 import contextlib
 import functools
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -24,14 +22,14 @@ from PIL import Image
 
 import models
 from models import color
-# L-preserving Lab -> sRGB lives with the rest of the color math; re-exported for callers of this module.
-from models.color import lab_to_srgb8_keeping_l, lab_to_srgb_keeping_l  # noqa: F401
+from models.color import lab_to_srgb8_keeping_l
 
-from .errors import ModelError, UsageError, one_line
-from .imageio import DecodedPage, page_from_pil
+from ..errors import ModelError, UsageError, one_line
+from ..pages.images import DecodedPage, page_from_pil
+from . import backends
 
 DEFAULT_SIZE = 768
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "default.onnx"
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "torch", "onnx")
@@ -198,10 +196,10 @@ class Colorizer:
             self.model_name, self.stride, self.input_norm = net.name, int(net.stride), net.input_norm
         if backend == "auto" and net is not None:
             working_size = int(size or meta_size or DEFAULT_SIZE)
-            self.backend, self.backend_reason = _auto_backend(net, self._auto_device(device), working_size)
+            self.backend, self.backend_reason = backends.choose_backend(net, self._auto_device(device), working_size)
             if self.backend == "onnx":
                 try:
-                    session = _session_from_model(net, working_size, device)
+                    session = backends.session_from_model(net, working_size, device)
                 except ModelError as e:
                     self.backend, self.backend_reason = "torch", f"auto: torch, as the onnx export failed: {e}"
 
@@ -221,13 +219,12 @@ class Colorizer:
             self.half = False
             onnx_device = "cuda" if str(device).startswith("cuda") else device
             if is_onnx:
-                self.session, self.provider = _load_onnx(self.model_path, onnx_device)
+                self.session, self.provider = backends.load_session(self.model_path, onnx_device)
             elif backend == "auto":
                 self.session, self.provider = session
             else:
-                self.session, self.provider = _session_from_model(net, size or meta_size or DEFAULT_SIZE, onnx_device)
-            from .onnx_backend import meta_of_session
-            meta = meta_of_session(self.session)
+                self.session, self.provider = backends.session_from_model(net, size or meta_size or DEFAULT_SIZE, onnx_device)
+            meta = backends.meta_of_session(self.session)
             self.model_name = meta.get("model", getattr(self, "model_name", "onnx"))
             self.stride = int(meta.get("stride", getattr(self, "stride", 32)))
             self.input_norm = meta.get("input_norm", getattr(self, "input_norm", "lab"))
@@ -332,7 +329,7 @@ class Colorizer:
         try:
             return self._model_call(batch)
         except Exception as e:  # torch.OutOfMemoryError, or onnxruntime's untyped allocation failure
-            if not _is_out_of_memory(e):
+            if not backends.is_out_of_memory(e):
                 raise
             if len(batch) == 1:
                 raise ModelError(f"out of memory on one page at working size {self.size} ({one_line(e)}); "
@@ -394,66 +391,6 @@ def _cpu_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _is_out_of_memory(error: Exception) -> bool:
-    if isinstance(error, torch.OutOfMemoryError):
-        return True
-    text = str(error).lower()
-    return type(error).__module__.startswith("onnxruntime") and ("out of memory" in text or "failed to allocate" in text)
-
-
-# Auto backend: export to onnxruntime when a page costs at least this many multiply-adds (the export takes ~1 s).
-ONNX_AUTO_MIN_MACS = 1e9
-
-
-def estimate_macs(net: models.ColorModel, height: int, width: int) -> float:
-    """Multiply-adds of the model's convolutions and linear layers for one ``height x width`` input, estimated.
-
-    Counted on a small input and scaled by area: exact for fully convolutional models.
-    """
-    side = max(net.stride, 64 // net.stride * net.stride)
-    total = 0.0
-
-    def count(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(module, torch.nn.ConvTranspose2d):
-            k = module.kernel_size[0] * module.kernel_size[1]
-            total += inputs[0].numel() * module.out_channels // module.groups * k
-        elif isinstance(module, torch.nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1]
-            total += output.numel() * module.in_channels // module.groups * k
-        elif isinstance(module, torch.nn.Linear):
-            total += output.numel() * module.in_features
-
-    hooks = [m.register_forward_hook(count) for m in net.modules()
-             if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))]
-    was_training = net.training
-    try:
-        net.eval()
-        param = next(net.parameters(), None)
-        x = torch.zeros(1, 1, side, side, device=param.device if param is not None else "cpu")
-        with torch.inference_mode():
-            net.colorize(x.to(param.dtype) if param is not None else x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-        net.train(was_training)
-    return total * (height * width) / (side * side)
-
-
-def _auto_backend(net: models.ColorModel, device: str, working_size: int) -> tuple[str, str]:
-    """``--backend auto`` for a torch model: (backend, why). See docs/PERFORMANCE.md for the measurements."""
-    if device == "cuda":
-        return "torch", "auto: torch float16 on the GPU"
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return "torch", "auto: onnxruntime is not installed"
-    macs = estimate_macs(net, working_size, working_size * 3 // 4)
-    if macs < ONNX_AUTO_MIN_MACS:
-        return "torch", f"auto: {macs / 1e9:.2f} GMAC a page is too little to pay for an onnx export"
-    return "onnx", f"auto: onnxruntime is faster on the CPU ({macs / 1e9:.1f} GMAC a page)"
-
-
 def _scaled_size(page: DecodedPage, size: int) -> tuple[int, int]:
     scale = size / max(page.height, page.width)
     return max(1, round(page.height * scale)), max(1, round(page.width * scale))
@@ -473,23 +410,3 @@ def _as_rgb_uint8(page: DecodedPage) -> np.ndarray:
     if x.dtype != np.uint8:
         x = (_to_unit_float(x) * 255.0).round().astype(np.uint8)
     return np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x
-
-
-def _load_onnx(path: Path, device: str):
-    from .onnx_backend import load_session
-    return load_session(path, device)
-
-
-def _session_from_model(net: models.ColorModel, working_size: int, device: str):
-    """Export a torch model to a temporary ONNX file and open it (``--backend onnx`` with a checkpoint)."""
-    from .onnx_backend import export_onnx, load_session
-    tmp = Path(tempfile.mkdtemp(prefix="mangacolor-onnx-"))
-    try:
-        path = export_onnx(net, tmp / f"{net.name}.onnx", working_size=working_size)
-        return load_session(path, device)
-    except ModelError:
-        raise
-    except Exception as e:  # the exporter raises many kinds; the user needs one line
-        raise ModelError(f"cannot export model {net.name!r} to ONNX for --backend onnx ({one_line(e)})") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,7 +1,7 @@
-"""Input discovery and reading: image files, folders (recursive, natural order), CBZ/ZIP and CBR archives.
+"""Input reading: an image file or a CBZ/ZIP/CBR archive as a ``Job`` that lists its pages and writes its output.
 
-Each input becomes one or more ``Job``s: one output file each (an image, or an archive). A job lists
-its pages (``PageRef``) in natural order for processing and writes its output in the input's own
+``planning.plan_jobs`` turns inputs into jobs: one output file each (an image, or an archive). A job lists
+its pages (``SourcePage``) in natural order for processing and writes its output in the input's own
 order with ``finish``. Archives are read defensively: nothing is ever extracted to disk from a ZIP,
 and entries with unsafe names, symlinks, encryption, duplicate names or bomb-like sizes are refused
 one by one with a one-line reason.
@@ -16,13 +16,13 @@ import subprocess
 import tempfile
 import threading
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from .errors import InputError, OutputError, PageError, UsageError, one_line
-from .imageio import EXTENSION_BY_FORMAT, format_of_name, is_image_name, natural_key, natural_path_key
-from .outputs import (OutputEntry, clean_stale_temps, fit_name, is_temp_name, raw_entry_info, read_raw_entry,
+from ..errors import InputError, PageError, one_line
+from .images import is_image_name, natural_path_key
+from .archives import (OutputEntry, raw_entry_info, read_raw_entry,
                       write_cbz_atomic, write_file_atomic)
 
 ARCHIVE_EXTENSIONS = frozenset({".cbz", ".zip", ".cbr", ".rar"})
@@ -39,7 +39,7 @@ MAX_FILE_BYTES = MAX_ENTRY_BYTES
 
 
 @dataclass
-class PageRef:
+class SourcePage:
     """One page to color: ``key`` identifies it inside its job, ``label`` names it in messages."""
 
     key: int
@@ -63,7 +63,7 @@ class Job:
     target: Path
     errors: list[str]
 
-    def pages(self) -> list[PageRef]:
+    def pages(self) -> list[SourcePage]:
         raise NotImplementedError
 
     def page_count(self) -> int:
@@ -76,17 +76,6 @@ class Job:
         pass
 
 
-def output_name(name: str, fmt: str | None) -> str:
-    """A page's output name: its own, or with the extension of ``fmt`` when a format is forced."""
-    if not fmt:
-        return name
-    stem, dot, ext = name.rpartition(".")
-    new_ext = EXTENSION_BY_FORMAT[fmt]
-    if dot and format_of_name(name) == ("jpeg" if fmt in ("jpg", "jpeg") else fmt):
-        return name
-    return (stem if dot else name) + new_ext
-
-
 class ImageJob(Job):
     """A single image file -> a single image file."""
 
@@ -94,8 +83,8 @@ class ImageJob(Job):
         self.source, self.target, self.errors = source, target, []
         self.label = label or str(source)
 
-    def pages(self) -> list[PageRef]:
-        return [PageRef(0, self.source.name, self.label, self._read)]
+    def pages(self) -> list[SourcePage]:
+        return [SourcePage(0, self.source.name, self.label, self._read)]
 
     def page_count(self) -> int:
         return 1
@@ -258,14 +247,14 @@ class ArchiveJob(Job):
                 raise PageError(f"{self.label}:{m.name}: cannot read entry ({one_line(e)})") from None
         return read
 
-    def pages(self) -> list[PageRef]:
+    def pages(self) -> list[SourcePage]:
         members = self._open()
         pages = [m for m in members if m.is_page]
         pages.sort(key=lambda m: natural_path_key(m.name))
         refs = []
         for key, m in enumerate(pages):
             m.page_key = key
-            refs.append(PageRef(key, m.name, f"{self.label}:{m.name}", self._reader(m)))
+            refs.append(SourcePage(key, m.name, f"{self.label}:{m.name}", self._reader(m)))
         return refs
 
     def page_count(self) -> int:
@@ -356,115 +345,3 @@ def _safe_entry_name(name: str) -> bool:
     if posix.startswith("/") or (len(posix) > 1 and posix[1] == ":"):
         return False
     return ".." not in PurePosixPath(posix).parts
-
-
-# ---------------------------------------------------------------------- planning
-def is_archive_name(name: str) -> bool:
-    return Path(name).suffix.lower() in ARCHIVE_EXTENSIONS
-
-
-def default_output(source: Path, fmt: str | None = None) -> Path:
-    """Where an input's output goes when ``-o`` is not given: beside it, marked as colored."""
-    if source.is_dir():
-        return source.with_name(source.name + "_color")
-    suffix = source.suffix.lower()
-    if suffix in ARCHIVE_EXTENSIONS:
-        return source.with_name(source.stem + ".color" + (".cbz" if suffix in RAR_EXTENSIONS | {".cbz"} else suffix))
-    return source.with_name(output_name(source.stem + ".color" + source.suffix, fmt))
-
-
-def _archive_target_name(name: str) -> str:
-    path = Path(name)
-    return path.stem + ".cbz" if path.suffix.lower() in RAR_EXTENSIONS else name
-
-
-def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None = None,
-              fmt: str | None = None) -> list[Job]:
-    """Turn input paths into jobs with their targets; raises ``InputError``/``OutputError``/``UsageError``."""
-    if not inputs:
-        raise UsageError("no input given: pass image files, folders or CBZ/ZIP/CBR archives")
-    sources = [Path(p).expanduser() for p in inputs]
-    for src in sources:
-        if not src.exists():
-            raise InputError(f"{src}: no such file or folder")
-        if not (src.is_file() or src.is_dir()):
-            raise InputError(f"{src}: not a regular file or folder")
-        if src.is_file() and not (is_image_name(src.name) or is_archive_name(src.name)):
-            raise InputError(f"{src}: not a supported page image or archive "
-                             "(PNG, JPEG, WebP, BMP, TIFF, CBZ, ZIP, CBR)")
-    out = Path(output).expanduser() if output is not None else None
-    # One folder mirrors into ``out`` itself, existing or not, so a rerun finds (and skips) what the first wrote.
-    single_folder = len(sources) == 1 and sources[0].is_dir()
-    into_folder = out is not None and (len(sources) > 1 or (out.is_dir() and not single_folder)
-                                       or str(output).endswith(("/", os.sep)))
-    jobs: list[Job] = []
-    for src in sources:
-        if out is None:
-            target = default_output(src, fmt)
-        elif into_folder:
-            name = src.name if src.is_dir() else (_archive_target_name(src.name) if is_archive_name(src.name)
-                                                   else output_name(src.name, fmt))
-            target = out / name
-        else:
-            target = out
-        if out is None or into_folder:
-            target = target.with_name(fit_name(target.name))
-        if src.is_dir():
-            jobs.extend(_folder_jobs(src, target, fmt))
-        elif is_archive_name(src.name):
-            jobs.append(ArchiveJob(src, target, fmt))
-        else:
-            jobs.append(ImageJob(src, target))
-    _refuse_overwriting_inputs(jobs, sources)
-    # Temp files of killed runs (their pid dead) would otherwise pile up beside finished outputs.
-    for folder in {job.target.parent for job in jobs}:
-        clean_stale_temps(folder)
-    return jobs
-
-
-def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
-    root = folder.resolve()
-    skip_dir = target_root.resolve()
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        # Never read our own output back in when it lives inside the input folder.
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and (here / d).resolve() != skip_dir]
-        for fname in filenames:
-            if fname.startswith(".") or is_temp_name(fname):
-                continue
-            if (is_image_name(fname) or is_archive_name(fname)) and _is_regular_file(here / fname):
-                found.append((here / fname).relative_to(root).as_posix())
-    found.sort(key=natural_path_key)
-    jobs: list[Job] = []
-    for rel in found:
-        src = folder / rel
-        target = target_root / (_archive_target_name(rel) if is_archive_name(rel) else output_name(rel, fmt))
-        target = target.with_name(fit_name(target.name))
-        if is_archive_name(rel):
-            jobs.append(ArchiveJob(src, target, fmt, label=str(src)))
-        else:
-            jobs.append(ImageJob(src, target, label=str(src)))
-    return jobs
-
-
-def _is_regular_file(path: Path) -> bool:
-    # A FIFO or device named page.png would hang the run or never end; links to regular files are fine.
-    try:
-        return stat.S_ISREG(path.stat().st_mode)
-    except OSError:
-        return False
-
-
-def _refuse_overwriting_inputs(jobs: list[Job], sources: list[Path]) -> None:
-    inputs = {j.source.resolve() for j in jobs} | {s.resolve() for s in sources if s.is_file()}
-    for job in jobs:
-        if job.target.resolve() in inputs:
-            raise OutputError(f"{job.target}: output would overwrite an input; choose another -o")
-    targets = [j.target.resolve() for j in jobs]
-    if len(set(targets)) != len(targets):
-        dup = next(t for t in targets if targets.count(t) > 1)
-        raise OutputError(f"{dup}: two inputs would write the same output; choose another -o")
-
-
-__all__ = ["ArchiveJob", "ImageJob", "Job", "PageRef", "PageResult", "default_output", "natural_key", "plan_jobs"]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import PageError, one_line
+from ..errors import PageError, one_line
 
 # File extension -> PIL format name, for every page format we read and write.
 FORMAT_BY_EXTENSION = {

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from .app import app
-from .errors import InputError, MangacolorError, ModelError, OutputError, UsageError
+from ..errors import InputError, MangacolorError, ModelError, OutputError, UsageError
 
 class Device(str, enum.Enum):
     auto = "auto"
@@ -84,7 +84,7 @@ def colorize(
 
     Outputs are written to a temporary name and renamed when complete, never over an input; a rerun skips finished outputs.
     """
-    from .pipeline import colorize as run_colorize
+    from ..engine.pipeline import colorize as run_colorize
 
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from .app import app
-from .errors import MangacolorError, UsageError
+from ..errors import MangacolorError, UsageError
 
 
 @app.command("eval")
@@ -40,7 +40,7 @@ def eval_command(
       mangacolor eval --pred out/ --target color/ --csv per_image.csv
       mangacolor eval -m unet.pt -m pix2pix.onnx --data eval_set/ --report report.html --grid grid.png
     """
-    from . import evaluate as ev
+    from ..evaluation import reports, scoring
 
     console = _wide(Console(soft_wrap=True))
     err_console = _wide(Console(stderr=True, soft_wrap=True))
@@ -55,13 +55,13 @@ def eval_command(
             raise UsageError("give --pred DIR --target DIR, or --model M [--model M2 ...] --data PATH")
         with _progress(err_console) as update:
             if by_dirs:
-                result = ev.evaluate_dirs(pred, target, samples=samples, device=ev.metric_device(device),
+                result = scoring.evaluate_dirs(pred, target, samples=samples, device=scoring.metric_device(device),
                                           progress=update)
             else:
-                result = ev.evaluate_models(model, data, size=size, manga_look=manga_look, device=device,
+                result = scoring.evaluate_models(model, data, size=size, manga_look=manga_look, device=device,
                                             batch_size=batch_size, samples=samples, progress=update)
         out = err_console if quiet else console
-        out.print(ev.results_table(result))
+        out.print(reports.results_table(result))
         for key in result.missing_predictions:
             out.print(f"[yellow]missing prediction/input:[/yellow] {key}", highlight=False)
         for key in result.missing_targets:
@@ -69,13 +69,13 @@ def eval_command(
         for key, message in result.errors:
             out.print(f"[red]not scored:[/red] {message}", highlight=False)
         if csv_path:
-            out.print(f"wrote {ev.write_csv(result, csv_path)}", highlight=False)
+            out.print(f"wrote {reports.write_csv(result, csv_path)}", highlight=False)
         if grid:
-            out.print(f"wrote {ev.write_grid(result, grid)}", highlight=False)
+            out.print(f"wrote {reports.write_grid(result, grid)}", highlight=False)
         if report:
-            out.print(f"wrote {ev.write_report(result, report, run_dir=run_dir)}", highlight=False)
+            out.print(f"wrote {reports.write_report(result, report, run_dir=run_dir)}", highlight=False)
         if json_path:
-            text = ev.write_json(result, json_path)
+            text = reports.write_json(result, json_path)
             if quiet:
                 typer.echo(text)
             else:

@@ -1,6 +1,6 @@
 """The export job: checkpoint -> ONNX file, checked against PyTorch on a real page before it counts (DESIGN 5).
 
-    >>> from mangacolor_cli.export import export_checkpoint
+    >>> from mangacolor_cli.engine.export import export_checkpoint
     >>> result = export_checkpoint("run/best.pt", "model.onnx")
     >>> result.max_abs_diff            # largest |onnxruntime - PyTorch| over the page's ab, normalized units
 """
@@ -16,10 +16,10 @@ import numpy as np
 from models import CheckpointError, ColorModel, load_model, read_checkpoint
 from models.color import AB_SCALE
 
-from .errors import InputError, MangacolorError, ModelError, one_line
-from .imageio import DecodedPage, decode_image
-from .inference import Colorizer, PageLike
-from .onnx_backend import export_onnx
+from ..errors import InputError, MangacolorError, ModelError, one_line
+from ..pages.images import DecodedPage, decode_image
+from .colorizer import Colorizer, PageLike
+from .backends import export_onnx
 
 DEFAULT_WORKING_SIZE = 512
 FP32_TOLERANCE = 1e-3

@@ -20,10 +20,11 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .errors import MangacolorError, OutputError, PageError, UsageError, one_line
-from .imageio import OUTPUT_FORMATS, DecodedPage, decode_image, encode_image, format_of_name
-from .inference import Colorizer
-from .sources import ArchiveJob, Job, PageRef, PageResult, output_name, plan_jobs
+from ..errors import MangacolorError, PageError, UsageError, one_line
+from ..pages.images import OUTPUT_FORMATS, DecodedPage, decode_image, encode_image, format_of_name
+from .colorizer import Colorizer
+from ..pages.planning import output_name, plan_jobs
+from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
 
 WRITABLE_FORMATS = {"png", "jpeg", "webp", "bmp", "tiff"}
 
@@ -131,7 +132,7 @@ class _Run:
         self.results: dict[int, dict[int, PageResult]] = {}
         self.remaining: dict[int, int] = {}
         self.outcomes: dict[int, collections.Counter] = {}  # per job: pages done/kept, undone if its write fails
-        self.buckets: dict[tuple[int, int], list[tuple[Job, PageRef, DecodedPage]]] = {}
+        self.buckets: dict[tuple[int, int], list[tuple[Job, SourcePage, DecodedPage]]] = {}
         self.encodes: collections.deque[cf.Future] = collections.deque()
 
     def run(self) -> None:
@@ -166,7 +167,7 @@ class _Run:
                     job.close()
 
     # ------------------------------------------------------------------ stages
-    def _page_stream(self) -> Iterator[tuple[Job, PageRef]]:
+    def _page_stream(self) -> Iterator[tuple[Job, SourcePage]]:
         for job in self.jobs:
             try:
                 pages = job.pages()
@@ -186,11 +187,11 @@ class _Run:
             for ref in pages:
                 yield job, ref
 
-    def _decode(self, ref: PageRef) -> tuple[DecodedPage, bool]:
+    def _decode(self, ref: SourcePage) -> tuple[DecodedPage, bool]:
         page = decode_image(ref.read(), ref.label)
         return page, self.colorizer.needs_color(page)
 
-    def _take_decoded(self, item: tuple[Job, PageRef], future: cf.Future) -> None:
+    def _take_decoded(self, item: tuple[Job, SourcePage], future: cf.Future) -> None:
         job, ref = item
         try:
             page, needs_color = future.result()
@@ -219,7 +220,7 @@ class _Run:
             self.encodes.append(self.encode_pool.submit(self._compose, job, ref, page, ab))
         self._drain()
 
-    def _compose(self, job: Job, ref: PageRef, page: DecodedPage, ab) -> tuple[Job, PageRef, PageResult | None, str]:
+    def _compose(self, job: Job, ref: SourcePage, page: DecodedPage, ab) -> tuple[Job, SourcePage, PageResult | None, str]:
         try:
             # One torch thread per compose: the encode pool already runs one page per core beside the model.
             rgb = self.colorizer.compose(page, ab, threads=1)
@@ -227,13 +228,13 @@ class _Run:
         except PageError as e:
             return job, ref, None, str(e)
 
-    def _keep(self, job: Job, ref: PageRef, page: DecodedPage) -> tuple[Job, PageRef, PageResult | None, str]:
+    def _keep(self, job: Job, ref: SourcePage, page: DecodedPage) -> tuple[Job, SourcePage, PageResult | None, str]:
         try:
             return self._keep_page(job, ref, page)
         except PageError as e:
             return job, ref, None, str(e)
 
-    def _keep_page(self, job: Job, ref: PageRef, page: DecodedPage) -> tuple[Job, PageRef, PageResult, str]:
+    def _keep_page(self, job: Job, ref: SourcePage, page: DecodedPage) -> tuple[Job, SourcePage, PageResult, str]:
         own = format_of_name(ref.name)
         if self.fmt is None or own == ("jpeg" if self.fmt == "jpg" else self.fmt):
             return job, ref, PageResult(None, ref.name), "kept"
@@ -242,7 +243,7 @@ class _Run:
             rgb = (rgb.astype(np.float32) * (255.0 / 65535.0 if rgb.dtype == np.uint16 else 255.0)).round().astype(np.uint8)
         return job, ref, self._encode(ref, page, rgb), "kept"
 
-    def _encode(self, ref: PageRef, page: DecodedPage, rgb: np.ndarray) -> PageResult:
+    def _encode(self, ref: SourcePage, page: DecodedPage, rgb: np.ndarray) -> PageResult:
         fmt = self.fmt or format_of_name(ref.name) or page.format
         fmt = fmt if fmt in WRITABLE_FORMATS or fmt == "jpg" else "png"
         try:
@@ -271,7 +272,7 @@ class _Run:
         self.bar.advance()
         self._page_finished(job)
 
-    def _page_failed(self, job: Job, ref: PageRef, message: str) -> None:
+    def _page_failed(self, job: Job, ref: SourcePage, message: str) -> None:
         kept = " (original kept in the output archive)" if isinstance(job, ArchiveJob) else ""
         self.fail(message + kept)
         self.bar.advance()

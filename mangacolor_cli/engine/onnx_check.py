@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from .errors import ModelError, one_line
+from ..errors import ModelError, one_line
 
 
 def check_onnx_file(path: str | os.PathLike) -> None:

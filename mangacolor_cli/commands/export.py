@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from .app import app
-from .errors import MangacolorError
+from ..errors import MangacolorError
 
 
 @app.command("export")
@@ -30,7 +30,7 @@ def export_command(
 
     Example: mangacolor export runs/unet/best.pt -o unet.onnx
     """
-    from .export import export_checkpoint
+    from ..engine.export import export_checkpoint
 
     console = Console(soft_wrap=True)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -19,9 +20,9 @@ import torch
 
 from models import ColorModel
 
-from . import __version__
-from .errors import ModelError, one_line
-from .onnx_files import check_onnx_file
+from .. import __version__
+from ..errors import ModelError, one_line
+from .onnx_check import check_onnx_file
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "ab"
@@ -156,3 +157,84 @@ def load_session(path: str | os.PathLike, device: str = "auto", *, threads: int 
     if device == "cuda" and provider != "CUDAExecutionProvider":
         raise ModelError(f"{path}: --device cuda asked for, but onnxruntime's CUDA provider did not load")
     return session, provider
+
+
+# ---------------------------------------------------------------------- backend choice
+def is_out_of_memory(error: Exception) -> bool:
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    text = str(error).lower()
+    return type(error).__module__.startswith("onnxruntime") and ("out of memory" in text or "failed to allocate" in text)
+
+
+# Auto backend: export to onnxruntime when a page costs at least this many multiply-adds (the export takes ~1 s).
+ONNX_AUTO_MIN_MACS = 1e9
+
+
+def estimate_macs(net: ColorModel, height: int, width: int) -> float:
+    """Multiply-adds of the model's convolutions and linear layers for one ``height x width`` input, estimated.
+
+    Counted on a small input and scaled by area: exact for fully convolutional models.
+    """
+    side = max(net.stride, 64 // net.stride * net.stride)
+    total = 0.0
+
+    def count(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, torch.nn.ConvTranspose2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            total += inputs[0].numel() * module.out_channels // module.groups * k
+        elif isinstance(module, torch.nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            total += output.numel() * module.in_channels // module.groups * k
+        elif isinstance(module, torch.nn.Linear):
+            total += output.numel() * module.in_features
+
+    hooks = [m.register_forward_hook(count) for m in net.modules()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))]
+    was_training = net.training
+    try:
+        net.eval()
+        param = next(net.parameters(), None)
+        x = torch.zeros(1, 1, side, side, device=param.device if param is not None else "cpu")
+        with torch.inference_mode():
+            net.colorize(x.to(param.dtype) if param is not None else x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        net.train(was_training)
+    return total * (height * width) / (side * side)
+
+
+def choose_backend(net: ColorModel, device: str, working_size: int) -> tuple[str, str]:
+    """``--backend auto`` for a torch model: (backend, why). See docs/PERFORMANCE.md for the measurements."""
+    if device == "cuda":
+        return "torch", "auto: torch float16 on the GPU"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch", "auto: onnxruntime is not installed"
+    macs = estimate_macs(net, working_size, working_size * 3 // 4)
+    if macs < ONNX_AUTO_MIN_MACS:
+        return "torch", f"auto: {macs / 1e9:.2f} GMAC a page is too little to pay for an onnx export"
+    return "onnx", f"auto: onnxruntime is faster on the CPU ({macs / 1e9:.1f} GMAC a page)"
+
+
+def _load_onnx(path: Path, device: str):
+    from .backends import load_session
+    return load_session(path, device)
+
+
+def session_from_model(net: ColorModel, working_size: int, device: str):
+    """Export a torch model to a temporary ONNX file and open it (``--backend onnx`` with a checkpoint)."""
+    from .backends import export_onnx, load_session
+    tmp = Path(tempfile.mkdtemp(prefix="mangacolor-onnx-"))
+    try:
+        path = export_onnx(net, tmp / f"{net.name}.onnx", working_size=working_size)
+        return load_session(path, device)
+    except ModelError:
+        raise
+    except Exception as e:  # the exporter raises many kinds; the user needs one line
+        raise ModelError(f"cannot export model {net.name!r} to ONNX for --backend onnx ({one_line(e)})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

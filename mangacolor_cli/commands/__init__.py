@@ -1,0 +1,16 @@
+"""The ``mangacolor`` command line: thin Typer commands that parse, call one library function, print.
+
+Each command lives in its own module and registers itself on ``app`` when imported.
+"""
+
+from __future__ import annotations
+
+from .app import app
+from . import colorize, eval, export, train  # noqa: E402,F401  (registers the commands)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

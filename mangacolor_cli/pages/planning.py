@@ -1,0 +1,136 @@
+"""Output planning: where each input's output goes (``-o``, beside it, a mirrored folder), one ``Job`` each.
+
+Never over an input, never two inputs onto one output; temp files of killed runs are cleared from
+every target folder before anything is written (docs/ARCHITECTURE.md, "Inference I/O").
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from ..errors import InputError, OutputError, UsageError
+from .archives import clean_stale_temps, fit_name, is_temp_name
+from .images import EXTENSION_BY_FORMAT, format_of_name, is_image_name, natural_path_key
+from .sources import ARCHIVE_EXTENSIONS, RAR_EXTENSIONS, ArchiveJob, ImageJob, Job
+
+
+def output_name(name: str, fmt: str | None) -> str:
+    """A page's output name: its own, or with the extension of ``fmt`` when a format is forced."""
+    if not fmt:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    new_ext = EXTENSION_BY_FORMAT[fmt]
+    if dot and format_of_name(name) == ("jpeg" if fmt in ("jpg", "jpeg") else fmt):
+        return name
+    return (stem if dot else name) + new_ext
+
+
+
+def is_archive_name(name: str) -> bool:
+    return Path(name).suffix.lower() in ARCHIVE_EXTENSIONS
+
+
+def default_output(source: Path, fmt: str | None = None) -> Path:
+    """Where an input's output goes when ``-o`` is not given: beside it, marked as colored."""
+    if source.is_dir():
+        return source.with_name(source.name + "_color")
+    suffix = source.suffix.lower()
+    if suffix in ARCHIVE_EXTENSIONS:
+        return source.with_name(source.stem + ".color" + (".cbz" if suffix in RAR_EXTENSIONS | {".cbz"} else suffix))
+    return source.with_name(output_name(source.stem + ".color" + source.suffix, fmt))
+
+
+def _archive_target_name(name: str) -> str:
+    path = Path(name)
+    return path.stem + ".cbz" if path.suffix.lower() in RAR_EXTENSIONS else name
+
+
+def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None = None,
+              fmt: str | None = None) -> list[Job]:
+    """Turn input paths into jobs with their targets; raises ``InputError``/``OutputError``/``UsageError``."""
+    if not inputs:
+        raise UsageError("no input given: pass image files, folders or CBZ/ZIP/CBR archives")
+    sources = [Path(p).expanduser() for p in inputs]
+    for src in sources:
+        if not src.exists():
+            raise InputError(f"{src}: no such file or folder")
+        if not (src.is_file() or src.is_dir()):
+            raise InputError(f"{src}: not a regular file or folder")
+        if src.is_file() and not (is_image_name(src.name) or is_archive_name(src.name)):
+            raise InputError(f"{src}: not a supported page image or archive "
+                             "(PNG, JPEG, WebP, BMP, TIFF, CBZ, ZIP, CBR)")
+    out = Path(output).expanduser() if output is not None else None
+    # One folder mirrors into ``out`` itself, existing or not, so a rerun finds (and skips) what the first wrote.
+    single_folder = len(sources) == 1 and sources[0].is_dir()
+    into_folder = out is not None and (len(sources) > 1 or (out.is_dir() and not single_folder)
+                                       or str(output).endswith(("/", os.sep)))
+    jobs: list[Job] = []
+    for src in sources:
+        if out is None:
+            target = default_output(src, fmt)
+        elif into_folder:
+            name = src.name if src.is_dir() else (_archive_target_name(src.name) if is_archive_name(src.name)
+                                                   else output_name(src.name, fmt))
+            target = out / name
+        else:
+            target = out
+        if out is None or into_folder:
+            target = target.with_name(fit_name(target.name))
+        if src.is_dir():
+            jobs.extend(_folder_jobs(src, target, fmt))
+        elif is_archive_name(src.name):
+            jobs.append(ArchiveJob(src, target, fmt))
+        else:
+            jobs.append(ImageJob(src, target))
+    _refuse_overwriting_inputs(jobs, sources)
+    # Temp files of killed runs (their pid dead) would otherwise pile up beside finished outputs.
+    for folder in {job.target.parent for job in jobs}:
+        clean_stale_temps(folder)
+    return jobs
+
+
+def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
+    root = folder.resolve()
+    skip_dir = target_root.resolve()
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        # Never read our own output back in when it lives inside the input folder.
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and (here / d).resolve() != skip_dir]
+        for fname in filenames:
+            if fname.startswith(".") or is_temp_name(fname):
+                continue
+            if (is_image_name(fname) or is_archive_name(fname)) and _is_regular_file(here / fname):
+                found.append((here / fname).relative_to(root).as_posix())
+    found.sort(key=natural_path_key)
+    jobs: list[Job] = []
+    for rel in found:
+        src = folder / rel
+        target = target_root / (_archive_target_name(rel) if is_archive_name(rel) else output_name(rel, fmt))
+        target = target.with_name(fit_name(target.name))
+        if is_archive_name(rel):
+            jobs.append(ArchiveJob(src, target, fmt, label=str(src)))
+        else:
+            jobs.append(ImageJob(src, target, label=str(src)))
+    return jobs
+
+
+def _is_regular_file(path: Path) -> bool:
+    # A FIFO or device named page.png would hang the run or never end; links to regular files are fine.
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def _refuse_overwriting_inputs(jobs: list[Job], sources: list[Path]) -> None:
+    inputs = {j.source.resolve() for j in jobs} | {s.resolve() for s in sources if s.is_file()}
+    for job in jobs:
+        if job.target.resolve() in inputs:
+            raise OutputError(f"{job.target}: output would overwrite an input; choose another -o")
+    targets = [j.target.resolve() for j in jobs]
+    if len(set(targets)) != len(targets):
+        dup = next(t for t in targets if targets.count(t) > 1)
+        raise OutputError(f"{dup}: two inputs would write the same output; choose another -o")
