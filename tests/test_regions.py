@@ -1,0 +1,231 @@
+"""Region segmentation and the flat fill (models/regions.py) on synthetic pages with known regions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from models import regions as rg
+
+H, W = 600, 440
+# Known places on the synthetic page (x, y).
+GUTTER = (10, 300)          # margin / gutter paper outside the panel
+PANEL_BG = (60, 560)        # the panel's background
+FACE = (120, 150)           # inside the circle
+BOX_IN = (330, 150)         # inside the square with a 2-px gap in its outline
+TONE = (90, 420)            # inside the screentoned rectangle
+TONE_BOX = (50, 360, 200, 500)
+DARK_BOX = (250, 460, 400, 540)
+BALLOON = (300, 330)        # inside the balloon, beside its text
+
+
+def synthetic_page() -> np.ndarray:
+    """A white page: one panel (border 4 px) holding a face (circle), a square whose outline has a
+    2-px gap, a screentoned rectangle, a dark-toned rectangle (a mesh of ink around small holes),
+    and a balloon with text. Slight JPEG-like noise on top."""
+    img = Image.new("L", (W, H), 255)
+    d = ImageDraw.Draw(img)
+    d.rectangle((30, 30, W - 30, H - 30), outline=0, width=4)          # panel border
+    d.ellipse((60, 80, 200, 220), outline=0, width=5)                  # face
+    d.ellipse((100, 120, 112, 132), fill=0)                            # an eye (small ink: texture)
+    d.rectangle((260, 80, 400, 220), outline=0, width=4)               # square ...
+    d.rectangle((328, 80, 329, 84), fill=255)                          # ... with a 2-px gap in its top side
+    d.rectangle(TONE_BOX, outline=0, width=4)                          # toned rectangle
+    for y in range(TONE_BOX[1] + 8, TONE_BOX[3] - 6, 8):
+        for x in range(TONE_BOX[0] + 8 + (y // 8 % 2) * 4, TONE_BOX[2] - 6, 8):
+            d.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=0)
+    d.rectangle(DARK_BOX, fill=0)                                      # dark tone: ink with small holes
+    for y in range(DARK_BOX[1] + 6, DARK_BOX[3] - 4, 5):
+        for x in range(DARK_BOX[0] + 6, DARK_BOX[2] - 4, 5):
+            d.rectangle((x, y, x + 1, y + 1), fill=255)
+    d.ellipse((230, 280, 410, 380), fill=255, outline=0, width=3)      # balloon
+    font = ImageFont.load_default(size=18)
+    d.text((262, 318), "Hello there", fill=0, font=font)
+    page = np.asarray(img).astype(np.int16)
+    noise = np.random.default_rng(0).integers(-6, 7, page.shape)
+    return np.clip(page + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def page() -> np.ndarray:
+    return synthetic_page()
+
+
+@pytest.fixture(scope="module")
+def regions(page) -> rg.Regions:
+    return rg.segment_regions(page, factor=1)
+
+
+def label_at(r: rg.Regions, xy) -> int:
+    full = r.full_labels()
+    return int(full[xy[1], xy[0]])
+
+
+def noisy_prediction(r: rg.Regions, colors: dict, seed: int = 0, shape=(300, 220)) -> np.ndarray:
+    """A working-size ab ``[1,2,h,w]``: each given region's color (per label) plus noise, 0 elsewhere."""
+    full = r.full_labels()
+    h, w = shape
+    ys = (np.arange(h) + 0.5) * H / h
+    xs = (np.arange(w) + 0.5) * W / w
+    lab = full[ys.astype(int)[:, None], xs.astype(int)[None, :]]
+    ab = np.zeros((1, 2, h, w), dtype=np.float32)
+    for label, (a, b) in colors.items():
+        ab[0, 0][lab == label] = a
+        ab[0, 1][lab == label] = b
+    ab += np.random.default_rng(seed).normal(0, 4, ab.shape).astype(np.float32)
+    return ab
+
+
+def test_regions_are_where_the_ink_puts_them(regions):
+    places = [GUTTER, PANEL_BG, FACE, BOX_IN, TONE, BALLOON]
+    labels = [label_at(regions, p) for p in places]
+    assert all(label > 0 for label in labels)
+    assert len(set(labels)) == len(places)  # all distinct: no leak between them
+    assert regions.full_labels().shape == (H, W)
+
+
+def test_two_pixel_gap_does_not_let_color_escape(regions):
+    inside, outside = label_at(regions, BOX_IN), label_at(regions, PANEL_BG)
+    assert inside != outside
+    ab = noisy_prediction(regions, {inside: (60.0, 40.0)})
+    out = rg.flat_fill(regions, ab)
+    assert np.allclose(out[:, BOX_IN[1], BOX_IN[0]], out[:, 150, 300])
+    assert np.hypot(*out[:, BOX_IN[1], BOX_IN[0]]) > 50
+    # Just outside the gap, the panel's background stays uncolored.
+    assert np.all(out[:, 70, 320:338] == 0)
+    assert np.all(out[:, PANEL_BG[1], PANEL_BG[0]] == 0)
+
+
+def test_screentoned_area_is_one_region(regions):
+    x0, y0, x1, y1 = TONE_BOX
+    inner = regions.full_labels()[y0 + 8:y1 - 8, x0 + 8:x1 - 8]
+    assert len(np.unique(inner[inner > 0])) == 1
+    assert label_at(regions, TONE) == inner[inner > 0][0]
+
+
+def test_dark_tone_is_one_region(regions):
+    x0, y0, x1, y1 = DARK_BOX
+    inner = regions.full_labels()[y0 + 8:y1 - 8, x0 + 8:x1 - 8]
+    counts = np.unique(inner[inner > 0], return_counts=True)[1]
+    assert counts.max() >= 0.95 * inner.size
+
+
+def test_each_enclosed_region_gets_one_color(regions):
+    face, box, tone = (label_at(regions, p) for p in (FACE, BOX_IN, TONE))
+    want = {face: (20.0, 60.0), box: (-40.0, 30.0), tone: (30.0, -50.0)}
+    ab = noisy_prediction(regions, want)
+    out = rg.flat_fill(regions, ab)
+    full = regions.full_labels()
+    for label, (a, b) in want.items():
+        core = regions.core[full == label] if regions.factor == 1 else None
+        pixels = out[:, full == label]
+        assert np.all(pixels == pixels[:, :1]), "one color per region"
+        assert abs(pixels[0, 0] - a) < 3 and abs(pixels[1, 0] - b) < 3
+        assert core is None or core.mean() > 0.5
+
+
+def test_gutters_and_balloons_stay_white(regions):
+    kinds = regions.kind
+    assert kinds[label_at(regions, GUTTER)] == rg.PAPER
+    assert kinds[label_at(regions, BALLOON)] == rg.BALLOON
+    assert kinds[label_at(regions, FACE)] == rg.REGION
+    # The model paints everything red: paper outside the panel and the balloon (text included) stay 0.
+    ab = np.zeros((1, 2, 300, 220), dtype=np.float32)
+    ab[0, 0] = 60.0
+    ab[0, 1] = 45.0
+    out = rg.flat_fill(regions, ab)
+    assert np.all(out[:, :26, :] == 0) and np.all(out[:, :, :26] == 0) and np.all(out[:, H - 26:, :] == 0)
+    balloon = regions.full_labels() == label_at(regions, BALLOON)
+    assert balloon[320:335, 265:360].mean() > 0.9, "the text belongs to the balloon"
+    assert np.all(out[:, balloon] == 0)
+    assert np.all(out[:, 320:335, 265:360][:, balloon[320:335, 265:360]] == 0)
+    assert np.hypot(*out[:, FACE[1], FACE[0]]) > 60
+
+
+def test_weak_predictions_stay_uncolored(regions):
+    face, box = label_at(regions, FACE), label_at(regions, BOX_IN)
+    ab = noisy_prediction(regions, {face: (2.0, 2.0), box: (50.0, 20.0)})
+    out = rg.flat_fill(regions, ab)
+    assert np.all(out[:, FACE[1], FACE[0]] == 0)          # low chroma
+    confidence = np.ones((1, 1, 300, 220), dtype=np.float32)
+    confidence[..., 40:110, 130:200] = 0.02               # the square (x 260-400, y 80-220) is unsure
+    out = rg.flat_fill(regions, ab, confidence)
+    assert np.all(out[:, BOX_IN[1], BOX_IN[0]] == 0)      # low confidence
+    # No confidence given: pixels that disagree on the hue (half red, half green) stay neutral too.
+    mixed = noisy_prediction(regions, {box: (50.0, 20.0)})
+    mixed[0, :, :, 165:] *= -1
+    out = rg.flat_fill(regions, mixed)
+    assert np.all(out[:, BOX_IN[1], BOX_IN[0]] == 0)
+    # ... while one confident color with a few stray pixels keeps its color.
+    stray = noisy_prediction(regions, {box: (50.0, 20.0)})
+    stray[0, :, 50:60, 140:150] *= -1
+    out = rg.flat_fill(regions, stray)
+    assert np.hypot(*out[:, BOX_IN[1], BOX_IN[0]] - np.array([50.0, 20.0])) < 4
+
+
+def test_hint_wins_over_the_model(regions):
+    face, box = label_at(regions, FACE), label_at(regions, BOX_IN)
+    ab = noisy_prediction(regions, {face: (60.0, 50.0), box: (60.0, 50.0)})
+    hints = np.zeros((H, W, 4), dtype=np.uint8)
+    hints[145:150, 110:140] = (40, 90, 220, 255)     # a blue scribble in the face
+    hints[10:14, 10:14] = (0, 200, 0, 255)           # a green dot on the gutter: the user's word counts
+    out = rg.flat_fill(regions, ab, hints=hints)
+    blue = rg.srgb8_to_ab(np.array([40, 90, 220], dtype=np.uint8))
+    face_px = out[:, regions.full_labels() == face]
+    assert np.allclose(face_px, blue[:, None], atol=1e-5)
+    assert np.allclose(out[:, BOX_IN[1], BOX_IN[0]], out[:, 150, 300])
+    assert np.hypot(*out[:, BOX_IN[1], BOX_IN[0]]) > 60      # untouched regions keep the model's color
+    assert np.allclose(out[:, GUTTER[1], GUTTER[0]], rg.srgb8_to_ab(np.array([0, 200, 0], np.uint8)), atol=1e-5)
+    # The same hints on a per-pixel (soft) ab image.
+    soft = rg.apply_hints(regions, np.zeros((2, H, W), np.float32), hints)
+    assert np.allclose(soft[:, FACE[1], FACE[0]], blue, atol=1e-5)
+    assert np.all(soft[:, BOX_IN[1], BOX_IN[0]] == 0)
+
+
+def test_hints_of_another_size_are_refused(regions):
+    with pytest.raises(ValueError, match="441x600.*440x600"):
+        rg.hint_colors(regions, np.zeros((600, 441, 4), np.uint8))
+
+
+def test_hint_ab_matches_lab_conversion():
+    from skimage.color import rgb2lab
+    rgb = np.array([[12, 200, 90], [250, 20, 20], [128, 128, 128]], dtype=np.uint8)
+    want = rgb2lab(rgb[None].astype(np.float64) / 255.0)[0, :, 1:]
+    assert np.allclose(rg.srgb8_to_ab(rgb), want, atol=0.05)
+
+
+def test_saturation(regions):
+    ab = noisy_prediction(regions, {label_at(regions, FACE): (30.0, 40.0)})
+    one = rg.flat_fill(regions, ab)
+    assert np.all(rg.flat_fill(regions, ab, saturation=0.0) == 0)
+    assert np.allclose(rg.flat_fill(regions, ab, saturation=2.0), 2 * one)
+    assert np.allclose(rg.saturate(ab, 0.5), ab / 2)
+    with pytest.raises(ValueError):
+        rg.saturate(ab, 2.5)
+
+
+def test_reduced_resolution_maps_back(page):
+    big = np.asarray(Image.fromarray(page).resize((W * 2, H * 2), Image.NEAREST))
+    r = rg.segment_regions(big, factor=2)
+    assert rg.label_factor((1700, 1200)) == 2 and r.full_labels().shape == big.shape
+    full = r.full_labels()
+    pts = [(2 * x, 2 * y) for x, y in (GUTTER, PANEL_BG, FACE, BOX_IN, TONE, BALLOON)]
+    labels = [int(full[y, x]) for x, y in pts]
+    assert len(set(labels)) == len(labels) and min(labels) > 0
+    assert r.kind[labels[0]] == rg.PAPER and r.kind[labels[-1]] == rg.BALLOON
+    ab = np.zeros((1, 2, 300, 220), np.float32)
+    ab[0, 0] = 50.0
+    out = rg.flat_fill(r, ab)
+    assert out.shape == (2, 2 * H, 2 * W)
+    # Paper outside the panel is exactly neutral right up to the border line.
+    assert np.all(out[:, :, :58] == 0) and np.all(out[:, :58, :] == 0)
+
+
+def test_blank_and_black_pages():
+    for value in (255, 0):
+        page = np.full((100, 80), value, np.uint8)
+        r = rg.segment_regions(page)
+        out = rg.flat_fill(r, np.full((1, 2, 50, 40), 30.0, np.float32))
+        assert out.shape == (2, 100, 80)
+        assert np.all(out == 0)  # a blank page is paper; an all-black page has no region
