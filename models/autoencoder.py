@@ -22,7 +22,7 @@ class Autoencoder(ChromaRegressionModel):
     input_norm = "lab"
 
     def __init__(self, base: int = 64, depth: int = 4):
-        super().__init__(base=base, depth=depth)
+        super().__init__()
         self.stride = 2 ** depth
         chans = [base * 2 ** min(i, 3) for i in range(depth)]
         enc: list[nn.Module] = []

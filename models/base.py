@@ -17,10 +17,30 @@ unrelated color pages.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 from typing import Any, ClassVar, ContextManager, Iterable, Protocol
 
 import torch
 from torch import nn
+
+from . import color
+
+# How a model reads the page: ``lab`` = L/50 - 1 in [-1, 1], ``gray01`` = the gray value in [0, 1].
+INPUT_NORMS = ("lab", "gray01")
+
+
+def prepare_input(pixels: torch.Tensor, input_norm: str) -> torch.Tensor:
+    """Pages ``[B, 1|3, H, W]`` in [0, 1] (gray or sRGB) -> the normalized ``[B, 1, H, W]`` a model reads.
+
+    The one place ``input_norm`` is interpreted: ``ColorModel.prepare_input`` and the ONNX path
+    (whose file carries ``input_norm`` in its metadata) both come here.
+    """
+    if input_norm == "gray01":
+        return pixels if pixels.shape[1] == 1 else color.rgb_to_gray(pixels)
+    if input_norm == "lab":
+        return color.normalize_l(color.gray_to_l(pixels) if pixels.shape[1] == 1 else color.rgb_to_lab(pixels)[:, :1])
+    raise ValueError(f"unknown input_norm {input_norm!r}; one of {', '.join(INPUT_NORMS)}")
 
 
 class StepContext(Protocol):
@@ -59,18 +79,27 @@ class ColorModel(nn.Module):
     """Base class of every registered model.
 
     Subclasses set ``name`` (via ``@register``), ``stride`` (input sides are padded to a multiple
-    of it) and ``input_norm`` (``'lab'`` for L/50-1, ``'gray01'`` for the gray value in [0, 1]),
-    store their JSON-able constructor arguments in ``self.options`` and implement ``colorize``,
-    ``optimizers`` and ``train_step``.
+    of it) and ``input_norm`` (one of ``INPUT_NORMS``), and implement ``colorize``, ``optimizers``
+    and ``train_step``. Their constructor arguments (plain JSON-able values) are captured into
+    ``self.options`` automatically, defaults included, as diffusers' ``register_to_config`` does: a
+    checkpoint rebuilds the model from them, and no option can be left out by hand.
+    ``self.meta`` holds the facts a checkpoint carried (``{}`` for a model built in memory).
     """
 
     name: ClassVar[str] = "base"
     stride: int = 1
     input_norm: str = "lab"
 
-    def __init__(self, **options: Any):
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _capturing_options(cls.__init__)
+
+    def __init__(self, **_options: Any):
+        # ``_options``: older subclasses passed their options up by hand; they are captured anyway.
         super().__init__()
-        self.options: dict[str, Any] = dict(options)
+        self.options: dict[str, Any] = {}
+        self.meta: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ presets
     @classmethod
@@ -110,9 +139,42 @@ class ColorModel(nn.Module):
         as buffers here, so they travel in the checkpoint; others ignore it.
         """
 
+    def prepare_input(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pages ``[B, 1|3, H, W]`` in [0, 1] -> the normalized input ``colorize`` reads."""
+        return prepare_input(pixels, self.input_norm)
+
     def model_input(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The normalized input this model reads from a batch."""
-        return batch["gray"] if self.input_norm == "gray01" else batch["L"]
+        """The normalized input this model reads from a training batch (from its gray page)."""
+        return self.prepare_input(batch["gray"])
+
+
+def _capturing_options(init):
+    """Wrap a model's ``__init__`` so the outermost call records every argument, defaults included."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        outermost = "_capturing" not in self.__dict__
+        if outermost:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            options: dict[str, Any] = {}
+            for key, value in list(bound.arguments.items())[1:]:
+                kind = signature.parameters[key].kind
+                if kind is inspect.Parameter.VAR_KEYWORD:
+                    options.update(value)
+                elif kind is not inspect.Parameter.VAR_POSITIONAL:
+                    options[key] = value
+            self.__dict__["_capturing"] = True
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            if outermost:
+                del self.__dict__["_capturing"]
+        if outermost:
+            self.options = options
+
+    return __init__
 
 
 class ChromaRegressionModel(ColorModel):

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .base import ColorModel
+from .errors import first_line
+from .files import atomic_path
 from .registry import create
 
 CHECKPOINT_FORMAT = 1
@@ -45,17 +46,8 @@ def save_checkpoint(path: str | os.PathLike, model: ColorModel, *, train: dict[s
         payload["train"] = train
     if meta is not None:
         payload["meta"] = meta
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, durable=True) as tmp, open(tmp, "wb") as f:
+        torch.save(payload, f)
     return path
 
 
@@ -70,9 +62,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         if "weights only" in str(e).lower() or "weights_only" in str(e):
             raise CheckpointError(f"{path}: refused to load: it holds pickled objects other than tensors and "
                                   f"plain values ({_unsupported_global(e)}); mangacolor never unpickles code") from None
-        raise CheckpointError(f"{path}: corrupt or not a checkpoint ({_first_line(e)})") from None
+        raise CheckpointError(f"{path}: corrupt or not a checkpoint ({first_line(e)})") from None
     except Exception as e:  # torch.load raises many types (KeyError, RuntimeError, zip errors) on damaged files
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {_first_line(e)})") from None
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {first_line(e)})") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("model"), str) \
             or not isinstance(payload.get("state_dict"), dict):
         raise CheckpointError(f"{path}: not a mangacolor checkpoint (no model name or weights)")
@@ -88,11 +80,6 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return payload
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _unsupported_global(exc: BaseException) -> str:
     # torch's message is a paragraph of advice to turn the check off; keep only what it found.
     for line in str(exc).splitlines():
@@ -105,11 +92,15 @@ def _unsupported_global(exc: BaseException) -> str:
 
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> ColorModel:
-    """Rebuild the model a checkpoint holds, weights loaded, in eval mode."""
+    """Rebuild the model a checkpoint holds, weights loaded, in eval mode, from one read of the file.
+
+    The checkpoint's ``meta`` (working size, training config, ...) comes with it as ``model.meta``.
+    """
     payload = read_checkpoint(path, map_location)
     try:
         model = create(payload["model"], **payload.get("options", {}))
         model.load_state_dict(payload["state_dict"])
     except Exception as e:  # unknown name, bad options, mismatched weights: the model cannot be rebuilt
-        raise CheckpointError(f"{path}: cannot rebuild model {payload['model']!r} ({_first_line(e)})") from None
+        raise CheckpointError(f"{path}: cannot rebuild model {payload['model']!r} ({first_line(e)})") from None
+    model.meta = dict(payload.get("meta") or {})
     return model.eval()

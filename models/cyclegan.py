@@ -30,8 +30,7 @@ class CycleGAN(ColorModel):
 
     def __init__(self, ngf: int = 64, ndf: int = 64, n_blocks: int = 9, n_layers_d: int = 3,
                  lambda_cycle: float = 10.0, lambda_identity: float = 0.5, pool_size: int = 50):
-        super().__init__(ngf=ngf, ndf=ndf, n_blocks=n_blocks, n_layers_d=n_layers_d, lambda_cycle=lambda_cycle,
-                         lambda_identity=lambda_identity, pool_size=pool_size)
+        super().__init__()
         self.stride = 4
         self.g_color = ResnetGenerator(1, 3, ngf, 2, n_blocks)
         self.g_gray = ResnetGenerator(3, 1, ngf, 2, n_blocks)

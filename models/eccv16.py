@@ -44,7 +44,7 @@ class ECCV16(ColorModel):
     input_norm = "lab"
 
     def __init__(self, base: int = 64, anneal_t: float = ANNEAL_T, rebalance_lambda: float = REBALANCE_LAMBDA):
-        super().__init__(base=base, anneal_t=anneal_t, rebalance_lambda=rebalance_lambda)
+        super().__init__()
         self.stride = 8
         self.anneal_t = anneal_t
         self.rebalance_lambda = rebalance_lambda

@@ -67,8 +67,7 @@ class Pix2Pix(ColorModel):
 
     def __init__(self, ngf: int = 64, ndf: int = 64, n_down: int = 8, n_layers_d: int = 3,
                  dropout: float = 0.5, lambda_l1: float = 100.0, gan_mode: str = "vanilla"):
-        super().__init__(ngf=ngf, ndf=ndf, n_down=n_down, n_layers_d=n_layers_d, dropout=dropout,
-                         lambda_l1=lambda_l1, gan_mode=gan_mode)
+        super().__init__()
         self.stride = 2 ** n_down
         self.generator = UNetGenerator(1, 2, ngf, n_down, n_dropout=3, dropout=dropout)
         self.discriminator = PatchDiscriminator(3, ndf, n_layers_d, norm="batch")

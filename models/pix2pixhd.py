@@ -92,9 +92,7 @@ class Pix2PixHD(ColorModel):
     def __init__(self, ngf: int = 32, n_down_global: int = 4, n_blocks_global: int = 9, n_blocks_local: int = 3,
                  local_enhancer: bool = True, ndf: int = 64, n_layers_d: int = 3, num_d: int = 3,
                  lambda_feat: float = 10.0, output: str = "ab"):
-        super().__init__(ngf=ngf, n_down_global=n_down_global, n_blocks_global=n_blocks_global,
-                         n_blocks_local=n_blocks_local, local_enhancer=local_enhancer, ndf=ndf,
-                         n_layers_d=n_layers_d, num_d=num_d, lambda_feat=lambda_feat, output=output)
+        super().__init__()
         if output not in ("ab", "rgb"):
             raise ValueError(f"pix2pixhd output must be 'ab' or 'rgb', not {output!r}")
         self.output = output

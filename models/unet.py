@@ -64,7 +64,7 @@ class UNet(ChromaRegressionModel):
     input_norm = "lab"
 
     def __init__(self, base: int = 64, depth: int = 4, dropout: float = 0.5):
-        super().__init__(base=base, depth=depth, dropout=dropout)
+        super().__init__()
         self.stride = 2 ** depth
         self.net = UNetBody(1, 2, base, depth, dropout)
 

@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from mangacolor_cli.pages import archives as outputs, sources
+from mangacolor_cli.pages import archives, sources
+from models import files as outputs
 from mangacolor_cli.commands import app
 from tests.conftest import draw_page, encoded
 
@@ -175,7 +176,7 @@ def test_entry_lying_about_its_size_fails_alone_and_is_kept_as_stored(tmp_path, 
 def entries_raw(path: Path) -> list[tuple[str, bytes]]:
     """Each entry's stored (compressed) bytes, without decompressing (or checking) it."""
     with zipfile.ZipFile(path) as z:
-        return [(i.filename, outputs.read_raw_entry(path, i)) for i in z.infolist()]
+        return [(i.filename, archives.read_raw_entry(path, i)) for i in z.infolist()]
 
 
 def test_overlapping_entries_are_left_out(tmp_path, indir, tiny_checkpoint):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mangacolor_cli.pages import archives as outputs
+from models import files as outputs
 from mangacolor_cli.commands import app
 from tests.conftest import draw_page, encoded
 

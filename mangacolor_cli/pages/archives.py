@@ -1,120 +1,18 @@
-"""Atomic output writing: every file goes to a temporary name beside its target and is renamed when complete.
-
-A temporary name carries the writing process's id (``.<target>.<pid>.<random>.mangacolor-tmp``), so
-a later run can prove a leftover one stale (its writer is dead: killed, power cut) and remove it.
-"""
+"""Output archives: a CBZ written entry by entry through the one atomic write (``models.files``),
+entries copied as stored when they cannot be read (encrypted, unknown method)."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
-import re
-import secrets
 import struct
-import threading
 import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
-TEMP_SUFFIX = ".mangacolor-tmp"
-# Most file systems cap one name at 255 bytes (ext4, APFS, NTFS in UTF-16 units: stricter for none of ours).
-MAX_NAME_BYTES = 255
-_TEMP_NAME = re.compile(r"^\..*\.(\d+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + r"$", re.DOTALL)
-_cleaned_folders: set[Path] = set()
-_cleaned_lock = threading.Lock()
-
-
-def is_temp_name(name: str) -> bool:
-    """True for a temporary file this module writes (skipped when scanning folders)."""
-    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
-
-
-def fit_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
-    """``name`` shortened (its stem, at a character boundary) so its UTF-8 form fits ``limit`` bytes."""
-    if len(os.fsencode(name)) <= limit:
-        return name
-    stem, dot, ext = name.rpartition(".")
-    if not dot or len(os.fsencode(ext)) > 16:
-        stem, dot, ext = name, "", ""
-    room = limit - len(os.fsencode(dot + ext))
-    while stem and len(os.fsencode(stem)) > room:
-        stem = stem[:-1]
-    return stem + dot + ext
-
-
-def _temp_name(target: Path) -> str:
-    tail = f".{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
-    return "." + fit_name(target.name, MAX_NAME_BYTES - 1 - len(tail)).rstrip(".") + tail
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # exists but belongs to someone else (or cannot tell): not ours to judge
-    return True
-
-
-def clean_stale_temps(folder: Path) -> list[Path]:
-    """Remove temp files in ``folder`` left by mangacolor runs whose process is gone; returns them.
-
-    Only names of our own pattern with a dead writer pid are touched; a live writer's file, ours
-    included, is never removed.
-    """
-    removed: list[Path] = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return removed
-    for name in names:
-        match = _TEMP_NAME.match(name)
-        if match is None:
-            continue
-        pid = int(match.group(1))
-        if pid == os.getpid() or _pid_alive(pid):
-            continue
-        path = folder / name
-        with contextlib.suppress(OSError):
-            if path.is_file() and not path.is_symlink():
-                path.unlink()
-                removed.append(path)
-    return removed
-
-
-def _clean_once(folder: Path) -> None:
-    key = folder.absolute()
-    with _cleaned_lock:
-        if key in _cleaned_folders:
-            return
-        _cleaned_folders.add(key)
-    clean_stale_temps(folder)
-
-
-@contextlib.contextmanager
-def atomic_target(target: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``target``; on success it is renamed onto ``target``, on failure removed."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _clean_once(target.parent)
-    tmp = target.parent / _temp_name(target)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_file_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a temp file and a rename."""
-    with atomic_target(target) as tmp:
-        tmp.write_bytes(data)
+from models.files import atomic_path
 
 
 @dataclass
@@ -140,7 +38,7 @@ def write_cbz_atomic(target: Path, entries: Iterable[OutputEntry] | Callable[[],
     ``entries`` may be a generator (or a callable returning one): entries are written as they come,
     and whatever it raises leaves no file at ``target``.
     """
-    with atomic_target(target) as tmp:
+    with atomic_path(target) as tmp:
         with zipfile.ZipFile(tmp, "w") as out, warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # duplicate names are kept on purpose, as in the input
             out.comment = comment[:65535]

@@ -11,7 +11,8 @@ import stat
 from pathlib import Path
 
 from ..errors import InputError, OutputError, UsageError
-from .archives import clean_stale_temps, fit_name, is_temp_name
+from models.files import clean_stale_temps, fit_name, is_temp_name
+
 from .images import EXTENSION_BY_FORMAT, format_of_name, is_image_name, natural_path_key
 from .sources import ARCHIVE_EXTENSIONS, RAR_EXTENSIONS, ArchiveJob, ImageJob, Job
 

@@ -22,8 +22,10 @@ from typing import Callable
 
 from ..errors import InputError, PageError, one_line
 from .images import is_image_name, natural_path_key
+from models.files import write_bytes_atomic
+
 from .archives import (OutputEntry, raw_entry_info, read_raw_entry,
-                      write_cbz_atomic, write_file_atomic)
+                      write_cbz_atomic)
 
 ARCHIVE_EXTENSIONS = frozenset({".cbz", ".zip", ".cbr", ".rar"})
 RAR_EXTENSIONS = frozenset({".cbr", ".rar"})
@@ -105,7 +107,7 @@ class ImageJob(Job):
         result = results.get(0)
         if result is None:
             return  # the page failed: no output, the error is reported, a rerun tries again
-        write_file_atomic(self.target, result.data if result.data is not None else self._read())
+        write_bytes_atomic(self.target, result.data if result.data is not None else self._read())
 
 
 @dataclass
