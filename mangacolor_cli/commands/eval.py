@@ -25,9 +25,6 @@ def eval_command(
                                          "instead of the plain luminance."),
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda, for the models and the metrics."),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Pages per model batch."),
-    fill: Optional[List[str]] = typer.Option(None, "--fill", metavar="flat|soft",
-                                             help="How --model's color is laid (see colorize --fill); "
-                                                  "give it twice (--fill flat --fill soft) for a row each."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write per-image metrics (a row per page and system)."),
     json_path: Optional[str] = typer.Option(None, "--json", help="Write the summary as JSON ('-' for stdout)."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Write a PNG grid: input | each model | target."),
@@ -62,7 +59,7 @@ def eval_command(
                                           progress=update)
             else:
                 result = scoring.evaluate_models(model, data, size=size, manga_look=manga_look, device=device,
-                                            batch_size=batch_size, samples=samples, progress=update, fills=fill)
+                                            batch_size=batch_size, samples=samples, progress=update)
         out = err_console if quiet else console
         out.print(reports.results_table(result))
         for key in result.missing_predictions:
