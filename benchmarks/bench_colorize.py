@@ -175,7 +175,7 @@ def _summary(seconds: list[float], items: int) -> dict:
 
 def measure_io(data: list[bytes], workers: int, repeats: int, fmt: str) -> dict:
     """Decode and encode every page in thread pools, as the pipeline does around the model."""
-    from mangacolor_cli.pages.images import decode_image, encode_image
+    from mangacolor_cli.pages.images import decode_page as decode_image, encode_image
 
     def one(blob: bytes) -> int:
         page = decode_image(blob, "page.jpg")
@@ -193,7 +193,7 @@ def measure_stages(args, files: dict, data: list[bytes]) -> list[dict]:
     """One page through each stage in turn: where a page's time goes."""
     import torch
 
-    from mangacolor_cli.pages.images import decode_image, encode_image
+    from mangacolor_cli.pages.images import decode_page as decode_image, encode_image
     from mangacolor_cli.engine.colorizer import Colorizer
 
     rows = []

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import models  # noqa: E402
+from trainer.device import resolve_device  # noqa: E402
 from trainer.distributed import DistInfo  # noqa: E402
 from trainer.loop import TrainStepContext  # noqa: E402
 
@@ -68,7 +69,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="default: 30 on CUDA, 3 on CPU")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "train-latest.json"))
     args = p.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device("auto")
     cuda = device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True

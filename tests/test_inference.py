@@ -97,7 +97,7 @@ def test_color_pages_pass_through_unless_recolor(strong_model):
 def test_color_detection_ignores_tint_and_jpeg_noise():
     from PIL import Image
     import io
-    from mangacolor_cli.pages.images import decode_image
+    from mangacolor_cli.pages.images import decode_page as decode_image
     gray = np.asarray(draw_page(120, 160).convert("RGB")).astype(float)
     sepia = np.clip(gray * [1.0, 0.92, 0.78], 0, 255).astype(np.uint8)
     buf = io.BytesIO()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import re
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +29,14 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
 from models.color import gray_to_l, normalize_l, rgb_to_ab_norm, rgb_to_gray
+from models.errors import first_line
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+from .images import IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key, on_paper, read_image, tensor_to_uint8
+
 LAYOUTS = ("auto", "color", "paired", "aligned", "unpaired")
 # Pages are scaled so their short side is size * U(1, max_scale) before a crop: crops see whole
 # panels and lines about as thick as at the inference working size.
@@ -50,10 +51,6 @@ class DataError(ValueError):
 
 
 # ---------------------------------------------------------------------------- files and decoding
-def _natural_key(path: Path) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.as_posix())]
-
-
 def list_images(root: str | Path, exclude: Sequence[Path] = ()) -> list[Path]:
     """Image files under ``root`` (recursive, hidden entries skipped), in natural order (2 before 10)."""
     root = Path(root)
@@ -70,7 +67,7 @@ def list_images(root: str | Path, exclude: Sequence[Path] = ()) -> list[Path]:
         if any(p.resolve().is_relative_to(e) for e in excluded):
             continue
         found.append(p)
-    return sorted(found, key=lambda p: _natural_key(p.relative_to(root)))
+    return sorted(found, key=lambda p: natural_path_key(p.relative_to(root)))
 
 
 def load_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
@@ -78,21 +75,11 @@ def load_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
 
     ``min_side`` lets JPEG decode at a reduced scale whose short side is still at least that.
     """
-    path = Path(path)
     try:
-        with Image.open(path) as im:
-            if min_side and im.format == "JPEG":
-                w, h = im.size
-                k = max(1.0, min(w, h) / min_side)
-                im.draft("RGB", (math.ceil(w / k), math.ceil(h / k)))
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = im.convert("RGBA")
-                paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                return Image.alpha_composite(paper, rgba).convert("RGB")
-            return im.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"{path}: cannot decode image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        page = read_image(path, min_side=min_side)
+    except ImageDecodeError as e:
+        raise DataError(f"{path}: cannot decode image ({e.reason})") from None
+    return Image.fromarray(on_paper(page), "RGB")
 
 
 def _check_header(path: Path) -> tuple[int, int]:
@@ -100,7 +87,7 @@ def _check_header(path: Path) -> tuple[int, int]:
         with Image.open(path) as im:
             return im.size
     except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"{path}: not a readable image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise DataError(f"{path}: not a readable image ({first_line(e)})") from None
 
 
 def image_to_tensor(img: Image.Image) -> torch.Tensor:
@@ -153,7 +140,7 @@ def _paper(g: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
 
 
 def _jpeg(g: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    arr = (g[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    arr = tensor_to_uint8(g[0])
     buf = io.BytesIO()
     Image.fromarray(arr, "L").save(buf, format="JPEG", quality=int(rng.integers(30, 91)))
     buf.seek(0)
@@ -399,7 +386,7 @@ def _paired_pages(root: Path) -> list[PageRef]:
     bw_root, color_root = root / "bw", root / "color"
     bw = {_stem_key(p, bw_root): p for p in list_images(bw_root)}
     color = {_stem_key(p, color_root): p for p in list_images(color_root)}
-    keys = sorted(bw.keys() & color.keys(), key=lambda k: _natural_key(Path(k)))
+    keys = sorted(bw.keys() & color.keys(), key=natural_path_key)
     if not keys:
         raise DataError(f"{root}: no page in bw/ has a counterpart with the same relative path in color/")
     return [PageRef(color=color[k], gray=bw[k], key=k) for k in keys]

@@ -1,4 +1,4 @@
-"""Multi-process training under ``torchrun`` (DESIGN 7): process group, gradient averaging, agreement.
+"""Multi-process training under ``torchrun`` (docs/ARCHITECTURE.md, "Scale"): process group, gradient averaging, agreement.
 
 Gradients are averaged with one ``all_reduce`` per optimizer step over exactly the parameters that
 optimizer owns, instead of wrapping the model in ``DistributedDataParallel``: models call their own
@@ -17,6 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .device import resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -34,13 +36,6 @@ class DistInfo:
     @property
     def enabled(self) -> bool:
         return self.world > 1
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> the GPU when there is one, else the CPU; anything else as torch reads it."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def init_distributed(device: str = "auto") -> DistInfo:
@@ -94,15 +89,6 @@ def average_gradients(params: list[nn.Parameter], world: int, flag: float = 0.0)
         g.copy_(flat[offset:offset + n].view_as(g))
         offset += n
     return flag_sum
-
-
-def any_rank(flag: bool, info: DistInfo) -> bool:
-    """True when ``flag`` is true on any rank (a collective: every rank must call it)."""
-    if not info.enabled:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=info.device)
-    dist.all_reduce(t)
-    return bool(t.item() > 0)
 
 
 def barrier(info: DistInfo) -> None:

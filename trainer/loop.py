@@ -41,6 +41,7 @@ from models.color import denormalize_ab, gray_to_l, join_lab, rgb_to_lab
 
 from . import metrics as metric_fns
 from .data import STATS_EPOCH, DataError, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
+from .device import DeviceError
 from .distributed import (DistInfo, average_gradients, barrier, broadcast_state, init_distributed,
                           shutdown_distributed)
 from .plots import draw_loss_curve, preview_grid
@@ -280,7 +281,10 @@ def train(config: TrainConfig) -> TrainSummary:
     input and ``TrainingDiverged`` when a loss becomes NaN/inf. Under ``torchrun`` every rank calls
     it; rank 0 writes the run folder.
     """
-    info = init_distributed(config.device)
+    try:
+        info = init_distributed(config.device)
+    except DeviceError as e:
+        raise ConfigError(str(e)) from None
     threads = torch.get_num_threads()
     if info.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         # Threads beyond free cores thrash: unet tiny on a busy 2-core box ran 4 img/s on 2 threads, 31 on 1.

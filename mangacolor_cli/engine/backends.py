@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from models import ColorModel
+from models.files import atomic_path
 
 from .. import __version__
 from ..errors import ModelError, one_line
@@ -47,42 +48,37 @@ def export_onnx(model: ColorModel, path: str | os.PathLike, *, working_size: int
     dtype = torch.float16 if half else torch.float32
     side = max(model.stride, 64) // model.stride * model.stride
     dummy = torch.zeros(1, 1, side, side, dtype=dtype)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        if half:
-            # A half copy: casting the caller's model in place and back would round its weights.
-            module = copy.deepcopy(module).half()
-        with torch.no_grad(), warnings.catch_warnings():
-            # The TorchScript exporter is deprecated but is the one that works on CPU for every model here.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module, (dummy,), tmp, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
-                              OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}},
-                opset_version=opset, dynamo=False)
-        proto = onnx.load(tmp)
-        props = {
-            "model": model.name,
-            "options": json.dumps(model.options, sort_keys=True),
-            "input_norm": model.input_norm,
-            "stride": str(model.stride),
-            "working_size": str(int(working_size)),
-            "normalization": "input L/50-1 (or gray in [0,1] when input_norm is gray01), output ab/110",
-            "precision": "float16" if half else "float32",
-            "version": __version__,
-        }
-        for key, value in (meta or {}).items():
-            props[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-        del proto.metadata_props[:]
-        for key, value in props.items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = META_PREFIX + key, value
-        onnx.save(proto, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            if half:
+                # A half copy: casting the caller's model in place and back would round its weights.
+                module = copy.deepcopy(module).half()
+            with torch.no_grad(), warnings.catch_warnings():
+                # The TorchScript exporter is deprecated but is the one that works on CPU for every model here.
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    module, (dummy,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                    dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                                  OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}},
+                    opset_version=opset, dynamo=False)
+            proto = onnx.load(str(tmp))
+            props = {
+                "model": model.name,
+                "options": json.dumps(model.options, sort_keys=True),
+                "input_norm": model.input_norm,
+                "stride": str(model.stride),
+                "working_size": str(int(working_size)),
+                "normalization": "input L/50-1 (or gray in [0,1] when input_norm is gray01), output ab/110",
+                "precision": "float16" if half else "float32",
+                "version": __version__,
+            }
+            for key, value in (meta or {}).items():
+                props[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            del proto.metadata_props[:]
+            for key, value in props.items():
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = META_PREFIX + key, value
+            onnx.save(proto, str(tmp))
     finally:
         model.train(was_training)
     return path

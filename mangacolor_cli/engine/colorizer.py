@@ -22,10 +22,13 @@ from PIL import Image
 
 import models
 from models import color
+from models.base import prepare_input
 from models.color import lab_to_srgb8_keeping_l
 
+from trainer.device import DeviceError, resolve_device
+from trainer.images import DecodedPage, page_from_pil, to_rgb8, to_unit_float
+
 from ..errors import ModelError, UsageError, one_line
-from ..pages.images import DecodedPage, page_from_pil
 from . import backends
 
 DEFAULT_SIZE = 768
@@ -74,14 +77,6 @@ def as_page(page: PageLike) -> DecodedPage:
     return DecodedPage(pixels=arr)
 
 
-def _to_unit_float(pixels: np.ndarray) -> np.ndarray:
-    if pixels.dtype == np.uint8:
-        return pixels.astype(np.float32) / 255.0
-    if pixels.dtype == np.uint16:
-        return pixels.astype(np.float32) / 65535.0
-    return np.clip(pixels.astype(np.float32), 0.0, 1.0)
-
-
 def _page_tensor(page: DecodedPage, device: torch.device) -> torch.Tensor:
     """Pixels as ``[1, C, H, W]`` float in [0, 1] (C = 1 gray, 3 RGB) on ``device``.
 
@@ -93,7 +88,7 @@ def _page_tensor(page: DecodedPage, device: torch.device) -> torch.Tensor:
         host.numpy()[...] = page.pixels
         arr = host.to(device, non_blocking=True).float().div_(255.0)
     else:
-        arr = torch.from_numpy(_to_unit_float(page.pixels)).to(device)
+        arr = torch.from_numpy(to_unit_float(page.pixels)).to(device)
     return arr[None, None] if arr.ndim == 2 else arr.permute(2, 0, 1)[None]
 
 
@@ -186,17 +181,16 @@ class Colorizer:
 
         if net is None and not is_onnx:
             try:
-                payload = models.read_checkpoint(self.model_path)
                 net = models.load_model(self.model_path)
             except models.CheckpointError as e:
                 raise ModelError(str(e)) from None
-            meta_size = (payload.get("meta") or {}).get("working_size")
+            meta_size = net.meta.get("working_size")
         if net is not None:
             net.eval()
             self.model_name, self.stride, self.input_norm = net.name, int(net.stride), net.input_norm
         if backend == "auto" and net is not None:
             working_size = int(size or meta_size or DEFAULT_SIZE)
-            self.backend, self.backend_reason = backends.choose_backend(net, self._auto_device(device), working_size)
+            self.backend, self.backend_reason = backends.choose_backend(net, self._torch_device(device).type, working_size)
             if self.backend == "onnx":
                 try:
                     session = backends.session_from_model(net, working_size, device)
@@ -244,18 +238,10 @@ class Colorizer:
     # ------------------------------------------------------------------ set-up helpers
     @staticmethod
     def _torch_device(device: str) -> torch.device:
-        if device == "auto":
-            rank = int(os.environ.get("LOCAL_RANK", "0"))
-            return torch.device(f"cuda:{rank}" if torch.cuda.is_available() else "cpu")
-        if str(device).startswith("cuda") and not torch.cuda.is_available():
-            raise ModelError("--device cuda asked for, but torch sees no CUDA GPU (CPU build or no driver)")
-        return torch.device(device)
-
-    @classmethod
-    def _auto_device(cls, device: str) -> str:
-        if device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return "cuda" if str(device).startswith("cuda") else "cpu"
+        try:
+            return resolve_device(device)
+        except DeviceError as e:
+            raise ModelError(str(e)) from None
 
     def describe(self) -> str:
         """One line: which model, backend (and why), device/provider and working size run."""
@@ -290,10 +276,7 @@ class Colorizer:
                 h, w = _scaled_size(page, self.size)
                 x = _page_tensor(page, self.device)
                 x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-                if self.input_norm == "gray01":
-                    x = x if x.shape[1] == 1 else color.rgb_to_gray(x)
-                else:
-                    x = color.normalize_l(color.gray_to_l(x) if x.shape[1] == 1 else color.rgb_to_lab(x)[:, :1])
+                x = prepare_input(x, self.input_norm)
                 inputs.append(_pad_to(x, ph, pw))
                 sizes.append((h, w))
         batch = torch.cat(inputs)
@@ -368,7 +351,7 @@ class Colorizer:
             if self.needs_color(page):
                 groups.setdefault(self.working_shape(page), []).append(i)
             else:
-                results[i] = _as_rgb_uint8(page)
+                results[i] = to_rgb8(page.pixels)
         for indices in groups.values():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start:start + self.batch_size]
@@ -404,9 +387,3 @@ def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
-
-def _as_rgb_uint8(page: DecodedPage) -> np.ndarray:
-    x = page.pixels
-    if x.dtype != np.uint8:
-        x = (_to_unit_float(x) * 255.0).round().astype(np.uint8)
-    return np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x

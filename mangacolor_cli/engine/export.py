@@ -1,4 +1,5 @@
-"""The export job: checkpoint -> ONNX file, checked against PyTorch on a real page before it counts (DESIGN 5).
+"""The export job: checkpoint -> ONNX file, checked against PyTorch on a real page before it counts
+(docs/ARCHITECTURE.md, "Export").
 
     >>> from mangacolor_cli.engine.export import export_checkpoint
     >>> result = export_checkpoint("run/best.pt", "model.onnx")
@@ -13,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from models import CheckpointError, ColorModel, load_model, read_checkpoint
+from models import CheckpointError, ColorModel, load_model
 from models.color import AB_SCALE
 
+from trainer.images import DecodedPage, ImageDecodeError, read_image
+
 from ..errors import InputError, MangacolorError, ModelError, one_line
-from ..pages.images import DecodedPage, decode_image
 from .colorizer import Colorizer, PageLike
 from .backends import export_onnx
 
@@ -83,12 +85,10 @@ def synthetic_page(height: int = 768, width: int = 544, seed: int = 0) -> np.nda
 
 def load_check_page(path: str | os.PathLike) -> DecodedPage:
     """The page to verify an export on, through the one page decoder; errors name the file."""
-    path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({one_line(e)})") from None
-    return decode_image(data, str(path))
+        return read_image(path)
+    except ImageDecodeError as e:
+        raise InputError(str(e)) from None
 
 
 def compare_with_torch(model: ColorModel, onnx_path: str | os.PathLike, page: PageLike,
@@ -119,13 +119,11 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     """
     checkpoint, output = Path(checkpoint), Path(output)
     try:
-        payload = read_checkpoint(checkpoint)
         model = load_model(checkpoint)
     except CheckpointError as e:
         raise ModelError(str(e)) from None
-    meta = payload.get("meta") or {}
     if working_size is None:
-        working_size = int(meta.get("working_size") or DEFAULT_WORKING_SIZE)
+        working_size = int(model.meta.get("working_size") or DEFAULT_WORKING_SIZE)
     if working_size < model.stride:
         raise ModelError(f"{checkpoint}: working size {working_size} is smaller than the model's stride {model.stride}")
     tolerance = (HALF_TOLERANCE if half else FP32_TOLERANCE) if tolerance is None else tolerance
@@ -136,18 +134,13 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     try:
         export_onnx(model, staging, working_size=working_size, opset=opset, half=half,
                     meta={"checkpoint": checkpoint.name})
-        # A fresh copy as the reference: a float16 export round-trips the exported model's weights.
-        reference = load_model(checkpoint)
-        diff, check_shape, provider = compare_with_torch(reference, staging, page, working_size)
+        # export_onnx casts a copy for float16, so the loaded model is still the float32 reference.
+        diff, check_shape, provider = compare_with_torch(model, staging, page, working_size)
         if not diff <= tolerance:
             raise ExportCheckError(
                 f"{output}: onnxruntime differs from PyTorch by {diff:.3g} on the check page "
                 f"(tolerance {tolerance:g}); file not written")
         os.replace(staging, output)
-        # The staging file is private (mkstemp, 0600); the exported model gets the user's usual mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(output, 0o666 & ~umask)
     except MangacolorError:
         raise
     except Exception as e:  # tracing and the exporter raise many types; the user needs one line

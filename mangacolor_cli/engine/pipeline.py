@@ -21,12 +21,13 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..errors import MangacolorError, PageError, UsageError, one_line
-from ..pages.images import OUTPUT_FORMATS, DecodedPage, decode_image, encode_image, format_of_name
+from trainer.images import DecodedPage, format_of_name, to_rgb8
+
+from ..pages.images import OUTPUT_FORMATS, WRITABLE_FORMATS, decode_page, encode_image
 from .colorizer import Colorizer
 from ..pages.planning import output_name, plan_jobs
 from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
 
-WRITABLE_FORMATS = {"png", "jpeg", "webp", "bmp", "tiff"}
 
 
 @dataclass
@@ -188,7 +189,7 @@ class _Run:
                 yield job, ref
 
     def _decode(self, ref: SourcePage) -> tuple[DecodedPage, bool]:
-        page = decode_image(ref.read(), ref.label)
+        page = decode_page(ref.read(), ref.label)
         return page, self.colorizer.needs_color(page)
 
     def _take_decoded(self, item: tuple[Job, SourcePage], future: cf.Future) -> None:
@@ -238,14 +239,11 @@ class _Run:
         own = format_of_name(ref.name)
         if self.fmt is None or own == ("jpeg" if self.fmt == "jpg" else self.fmt):
             return job, ref, PageResult(None, ref.name), "kept"
-        rgb = page.pixels if page.pixels.ndim == 3 else np.repeat(page.pixels[..., None], 3, axis=2)
-        if rgb.dtype != np.uint8:
-            rgb = (rgb.astype(np.float32) * (255.0 / 65535.0 if rgb.dtype == np.uint16 else 255.0)).round().astype(np.uint8)
-        return job, ref, self._encode(ref, page, rgb), "kept"
+        return job, ref, self._encode(ref, page, to_rgb8(page.pixels)), "kept"
 
     def _encode(self, ref: SourcePage, page: DecodedPage, rgb: np.ndarray) -> PageResult:
         fmt = self.fmt or format_of_name(ref.name) or page.format
-        fmt = fmt if fmt in WRITABLE_FORMATS or fmt == "jpg" else "png"
+        fmt = fmt if fmt in WRITABLE_FORMATS else "png"
         try:
             data = encode_image(rgb, fmt, alpha=page.alpha, quality=self.quality, info=page.info)
         except (OSError, ValueError, KeyError) as e:

@@ -28,9 +28,12 @@ import torch
 
 from models.color import rgb_to_gray
 from trainer import metrics as M
+from trainer.data import manga_look as training_manga_look
+from trainer.device import DeviceError, resolve_device
+from trainer.images import (IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key, on_paper, read_image, tensor_to_uint8,
+                            uint8_to_tensor)
 
-from ..errors import InputError, MangacolorError, UsageError, one_line
-from ..pages.images import IMAGE_EXTENSIONS, decode_image, natural_path_key
+from ..errors import InputError, MangacolorError, UsageError
 
 GRAY_BASELINE = "gray baseline"
 METRIC_COLUMNS = ("mse", "psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_target")
@@ -104,102 +107,58 @@ def pair_files(left_root: Path, right_root: Path) -> tuple[list[tuple[str, Path,
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """An image file as ``uint8 [H, W, 3]`` sRGB through the one page decoder (``imageio``),
+    """An image file as ``uint8 [H, W, 3]`` sRGB through the one image loader (``trainer.images``),
     transparency composited on white paper as the training data is."""
-    return _on_paper(_decode(path))
-
-
-def _on_paper(page) -> np.ndarray:
-    rgb = as_rgb8(page.pixels)
-    if page.alpha is not None:
-        a = page.alpha.astype(np.float32)[..., None] / 255.0
-        rgb = np.round(rgb * a + 255.0 * (1.0 - a)).astype(np.uint8)
-    return rgb
+    return on_paper(_read(path))
 
 
 def read_gray(path: Path) -> np.ndarray:
     """An image file as ``uint8 [H, W]`` gray (a color file gives its luminance, ``rgb_to_gray``)."""
-    page = _decode(path)
+    page = _read(path)
     if page.is_gray and page.alpha is None and page.pixels.dtype == np.uint8:
         return page.pixels
-    return _to_uint8(rgb_to_gray(_to_tensor(_on_paper(page))[None])[0])
+    return tensor_to_uint8(rgb_to_gray(uint8_to_tensor(on_paper(page))[None])[0])
 
 
-def _decode(path: Path):
+def _read(path: Path):
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({one_line(e)})") from None
-    return decode_image(data, str(path))
-
-
-def as_rgb8(pixels: np.ndarray) -> np.ndarray:
-    """Decoded pixels (gray or RGB; uint8, uint16 or float in [0, 1]) as ``uint8 [H, W, 3]``."""
-    if pixels.dtype == np.uint16:
-        pixels = (pixels >> 8).astype(np.uint8)
-    elif pixels.dtype != np.uint8:
-        pixels = np.clip(np.round(pixels * 255.0), 0, 255).astype(np.uint8)
-    if pixels.ndim == 2:
-        pixels = np.repeat(pixels[..., None], 3, axis=2)
-    return np.ascontiguousarray(pixels)
-
-
-def _to_tensor(img: np.ndarray) -> torch.Tensor:
-    t = torch.from_numpy(img if img.flags.writeable else img.copy()).float().div(255.0)
-    return t[None] if t.dim() == 2 else t.permute(2, 0, 1)
-
-
-def _to_uint8(t: torch.Tensor) -> np.ndarray:
-    arr = (t.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-    return arr[0].numpy() if arr.shape[0] == 1 else arr.permute(1, 2, 0).numpy()
+        return read_image(path)
+    except ImageDecodeError as e:
+        raise InputError(str(e)) from None
 
 
 def derive_gray(rgb: np.ndarray, manga_look: bool = False, key: str = "") -> np.ndarray:
     """The gray input for a color page ``uint8 [H, W, 3]`` -> ``uint8 [H, W]``: its luminance
     (``models.color.rgb_to_gray``), or with ``manga_look`` the training data's manga look transform,
     seeded by the page's key so every run and every model sees the same input."""
-    x = _to_tensor(rgb)[None]
+    x = uint8_to_tensor(rgb)[None]
     if manga_look:
-        try:
-            from trainer.data import manga_look as look
-        except ImportError:
-            raise UsageError("--manga-look needs trainer.data.manga_look, which this install lacks") from None
-        gray = look(x, np.random.default_rng([MANGA_LOOK_SEED, zlib.crc32(key.encode("utf-8"))]))
+        gray = training_manga_look(x, np.random.default_rng([MANGA_LOOK_SEED, zlib.crc32(key.encode("utf-8"))]))
     else:
         gray = rgb_to_gray(x)
-    return _to_uint8(gray[0])
+    return tensor_to_uint8(gray[0])
 
 
 # ------------------------------------------------------------------------------------ scoring
-def default_device() -> torch.device:
-    """Where metrics run: the GPU when there is one (DESIGN 7)."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def metric_device(device: str) -> torch.device:
-    """``--device`` (auto|cpu|cuda|cuda:N) -> where the metrics run; cuda without a GPU is a UsageError."""
-    if device == "auto":
-        return default_device()
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {device} asked for, but torch sees no CUDA GPU")
-        return torch.device(device)
-    if device == "cpu":
-        return torch.device("cpu")
-    raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")
+    """``--device`` -> where the metrics run (``trainer.device.resolve_device``); a bad one is a UsageError."""
+    try:
+        return resolve_device(device)
+    except DeviceError as e:
+        raise UsageError(str(e)) from None
 
 
 class BatchScorer:
     """Collects (key, prediction, target) and scores them in same-size batches on ``device``."""
 
     def __init__(self, device: torch.device | None = None, batch_size: int = 8):
-        self.device = device or default_device()
+        self.device = device or resolve_device("auto")
         self.batch_size = batch_size
         self._pending: dict[tuple, list[tuple[str, torch.Tensor, torch.Tensor]]] = defaultdict(list)
         self.scores: dict[str, dict[str, float]] = {}
 
     def add(self, key: str, pred: np.ndarray, target: np.ndarray) -> None:
-        p, t = _to_tensor(pred), _to_tensor(target)
+        p, t = uint8_to_tensor(pred), uint8_to_tensor(target)
         if p.shape[0] == 1:
             p = p.expand(3, -1, -1)
         shape = tuple(t.shape)

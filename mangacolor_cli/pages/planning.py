@@ -13,7 +13,9 @@ from pathlib import Path
 from ..errors import InputError, OutputError, UsageError
 from models.files import clean_stale_temps, fit_name, is_temp_name
 
-from .images import EXTENSION_BY_FORMAT, format_of_name, is_image_name, natural_path_key
+from trainer.images import format_of_name, natural_path_key
+
+from .images import EXTENSION_BY_FORMAT, is_page_name
 from .sources import ARCHIVE_EXTENSIONS, RAR_EXTENSIONS, ArchiveJob, ImageJob, Job
 
 
@@ -59,7 +61,7 @@ def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None 
             raise InputError(f"{src}: no such file or folder")
         if not (src.is_file() or src.is_dir()):
             raise InputError(f"{src}: not a regular file or folder")
-        if src.is_file() and not (is_image_name(src.name) or is_archive_name(src.name)):
+        if src.is_file() and not (is_page_name(src.name) or is_archive_name(src.name)):
             raise InputError(f"{src}: not a supported page image or archive "
                              "(PNG, JPEG, WebP, BMP, TIFF, CBZ, ZIP, CBR)")
     out = Path(output).expanduser() if output is not None else None
@@ -103,7 +105,7 @@ def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
         for fname in filenames:
             if fname.startswith(".") or is_temp_name(fname):
                 continue
-            if (is_image_name(fname) or is_archive_name(fname)) and _is_regular_file(here / fname):
+            if (is_page_name(fname) or is_archive_name(fname)) and _is_regular_file(here / fname):
                 found.append((here / fname).relative_to(root).as_posix())
     found.sort(key=natural_path_key)
     jobs: list[Job] = []

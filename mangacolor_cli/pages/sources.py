@@ -21,7 +21,9 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from ..errors import InputError, PageError, one_line
-from .images import is_image_name, natural_path_key
+from trainer.images import natural_path_key
+
+from .images import is_page_name
 from models.files import write_bytes_atomic
 
 from .archives import (OutputEntry, raw_entry_info, read_raw_entry,
@@ -184,7 +186,7 @@ class ArchiveJob(Job):
                 m.raw_copy = "encrypted entry, kept as it is"
             elif info.filename in seen:
                 m.raw_copy = "duplicate entry name, kept as the original"
-            elif not info.is_dir() and is_image_name(info.filename):
+            elif not info.is_dir() and is_page_name(info.filename):
                 m.is_page = True
             seen.add(info.filename)
             members.append(m)
@@ -223,7 +225,7 @@ class ArchiveJob(Job):
             if path.stat().st_size > MAX_ENTRY_BYTES:
                 m.refused = f"over the {MAX_ENTRY_BYTES >> 20} MiB entry limit, left out"
             else:
-                m.is_page = is_image_name(name)
+                m.is_page = is_page_name(name)
             members.append(m)
         return members
 
