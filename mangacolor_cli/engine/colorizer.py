@@ -13,7 +13,7 @@ import contextlib
 import functools
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -255,6 +255,10 @@ class Colorizer:
         """Whether this page goes through the model (False for color pages unless ``recolor``)."""
         return self.recolor or not looks_colored(page)
 
+    def batcher(self, run: Callable[[list[DecodedPage]], Sequence[Any]] | None = None) -> "PageBatcher":
+        """A ``PageBatcher`` for this model (``run``: what each batch goes through, default ``predict_ab``)."""
+        return PageBatcher(self.batch_size, self.working_shape, run or self.predict_ab)
+
     def working_shape(self, page: PageLike) -> tuple[int, int]:
         """The padded ``(h, w)`` the model sees for this page: long side = size, multiples of the stride."""
         h, w = _scaled_size(as_page(page), self.size)
@@ -346,18 +350,43 @@ class Colorizer:
         """Color pages (any mix of sizes); color pages come back unchanged unless ``recolor``. ``HxWx3`` uint8 each."""
         pages = [as_page(p) for p in pages]
         results: list[np.ndarray | None] = [None] * len(pages)
-        groups: dict[tuple[int, int], list[int]] = {}
+        batcher = self.batcher()
         for i, page in enumerate(pages):
             if self.needs_color(page):
-                groups.setdefault(self.working_shape(page), []).append(i)
+                for j, colored, ab in batcher.add(i, page):
+                    results[j] = self.compose(colored, ab)
             else:
                 results[i] = to_rgb8(page.pixels)
-        for indices in groups.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start:start + self.batch_size]
-                for i, ab in zip(chunk, self.predict_ab([pages[i] for i in chunk])):
-                    results[i] = self.compose(pages[i], ab)
+        for j, colored, ab in batcher.flush():
+            results[j] = self.compose(colored, ab)
         return results  # type: ignore[return-value]
+
+
+class PageBatcher:
+    """The Colorizer's one batching: pages grouped by working shape, ``size`` to a model call.
+
+    ``add(key, page)`` returns ``(key, page, prediction)`` for every page of the batch it completed
+    (run at once), else nothing; ``flush()`` runs the batches still incomplete.
+    """
+
+    def __init__(self, size: int, shape_of: Callable[[DecodedPage], tuple[int, int]],
+                 run: Callable[[list[DecodedPage]], Sequence[Any]]):
+        self.size, self._shape_of, self._run = size, shape_of, run
+        self._buckets: dict[tuple[int, int], list[tuple[Any, DecodedPage]]] = {}
+
+    def add(self, key: Any, page: DecodedPage) -> list[tuple[Any, DecodedPage, Any]]:
+        shape = self._shape_of(page)
+        bucket = self._buckets.setdefault(shape, [])
+        bucket.append((key, page))
+        return self._run_bucket(shape) if len(bucket) >= self.size else []
+
+    def flush(self) -> list[tuple[Any, DecodedPage, Any]]:
+        return [done for shape in list(self._buckets) for done in self._run_bucket(shape)]
+
+    def _run_bucket(self, shape: tuple[int, int]) -> list[tuple[Any, DecodedPage, Any]]:
+        batch = self._buckets.pop(shape, [])
+        predictions = self._run([page for _, page in batch]) if batch else []
+        return [(key, page, p) for (key, page), p in zip(batch, predictions)]
 
 
 @contextlib.contextmanager

@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from trainer.progress import ProgressBar
+
 from ..errors import MangacolorError, PageError, UsageError, one_line
 from trainer.images import DecodedPage, format_of_name, to_rgb8
 
@@ -116,24 +118,25 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         summary.model = colorizer.describe()
         if on_ready:
             on_ready(colorizer)
-        with _progress_bar(progress) as bar:
-            _Run(colorizer, todo, summary, fail, bar, format, quality, workers).run()
+        show = sys.stdout.isatty() if progress is None else progress
+        _ColorizeRun(colorizer, todo, summary, fail, show, format, quality, workers).run()
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-class _Run:
-    """One pass over the jobs, with the thread pools and the batching buckets."""
+class _ColorizeRun:
+    """One pass over the jobs: decode and encode thread pools beside the Colorizer's batches."""
 
     def __init__(self, colorizer: Colorizer, jobs: list[Job], summary: ColorizeSummary,
-                 fail: Callable[..., None], bar: "_Bar", fmt: str | None, quality: int, workers: int | None):
-        self.colorizer, self.jobs, self.summary, self.fail, self.bar = colorizer, jobs, summary, fail, bar
+                 fail: Callable[..., None], show_progress: bool, fmt: str | None, quality: int, workers: int | None):
+        self.colorizer, self.jobs, self.summary, self.fail = colorizer, jobs, summary, fail
+        self.show_progress = show_progress
         self.fmt, self.quality = fmt, quality
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self.results: dict[int, dict[int, PageResult]] = {}
         self.remaining: dict[int, int] = {}
         self.outcomes: dict[int, collections.Counter] = {}  # per job: pages done/kept, undone if its write fails
-        self.buckets: dict[tuple[int, int], list[tuple[Job, SourcePage, DecodedPage]]] = {}
+        self.batcher = colorizer.batcher()
         self.encodes: collections.deque[cf.Future] = collections.deque()
 
     def run(self) -> None:
@@ -141,7 +144,8 @@ class _Run:
         for job in self.jobs:
             with contextlib.suppress(MangacolorError):
                 total += job.page_count()
-        self.bar.start(total)
+        self.bar = ProgressBar(total or None, description="coloring", enabled=self.show_progress, echo=False,
+                               unit="pages", transient=True)
         lookahead = self.colorizer.batch_size * 2 + self.workers
         with cf.ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as self.decode_pool, \
                 cf.ThreadPoolExecutor(self.workers, thread_name_prefix="encode") as self.encode_pool:
@@ -153,8 +157,7 @@ class _Run:
                         self._take_decoded(*decodes.popleft())
                 while decodes:
                     self._take_decoded(*decodes.popleft())
-                for shape in list(self.buckets):
-                    self._run_batch(shape)
+                self._compose_all(self.batcher.flush())
                 while self.encodes:
                     self._finish_encode(self.encodes.popleft())
             except BaseException:
@@ -164,6 +167,7 @@ class _Run:
                 self.encode_pool.shutdown(wait=True, cancel_futures=True)
                 raise
             finally:
+                self.bar.close()
                 for job in self.jobs:
                     job.close()
 
@@ -180,7 +184,7 @@ class _Run:
                 for message in job.refusals():
                     self.fail(message)
             if job.page_count() == 0 and pages:
-                self.bar.grow(len(pages))
+                self.bar.set_total(int(self.bar.total or 0) + len(pages))
             self.results[id(job)] = {}
             self.remaining[id(job)] = len(pages)
             if not pages:
@@ -206,20 +210,13 @@ class _Run:
             self.encodes.append(self.encode_pool.submit(self._keep, job, ref, page))
             self._drain()
             return
-        shape = self.colorizer.working_shape(page)
-        bucket = self.buckets.setdefault(shape, [])
-        bucket.append((job, ref, page))
-        if len(bucket) >= self.colorizer.batch_size:
-            self._run_batch(shape)
+        self._compose_all(self.batcher.add((job, ref), page))
 
-    def _run_batch(self, shape: tuple[int, int]) -> None:
-        batch = self.buckets.pop(shape, [])
-        if not batch:
-            return
-        abs_ = self.colorizer.predict_ab([page for _, _, page in batch])
-        for (job, ref, page), ab in zip(batch, abs_):
+    def _compose_all(self, predicted: list) -> None:
+        for (job, ref), page, ab in predicted:
             self.encodes.append(self.encode_pool.submit(self._compose, job, ref, page, ab))
-        self._drain()
+        if predicted:
+            self._drain()
 
     def _compose(self, job: Job, ref: SourcePage, page: DecodedPage, ab) -> tuple[Job, SourcePage, PageResult | None, str]:
         try:
@@ -267,13 +264,13 @@ class _Run:
             self.summary.kept += 1
         self.results[id(job)][ref.key] = result
         self.outcomes.setdefault(id(job), collections.Counter())[outcome] += 1
-        self.bar.advance()
+        self.bar.update(1)
         self._page_finished(job)
 
     def _page_failed(self, job: Job, ref: SourcePage, message: str) -> None:
         kept = " (original kept in the output archive)" if isinstance(job, ArchiveJob) else ""
         self.fail(message + kept)
-        self.bar.advance()
+        self.bar.update(1)
         self._page_finished(job)
 
     def _page_finished(self, job: Job) -> None:
@@ -299,50 +296,3 @@ class _Run:
                 self.summary.outputs.append(str(job.target))
         finally:
             job.close()
-
-
-# ---------------------------------------------------------------------- progress
-class _Bar:
-    """The one progress display: a rich bar (pages, pages/s, ETA), or nothing."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._progress = None
-        self._task = None
-
-    def start(self, total: int) -> None:
-        if not self.enabled:
-            return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                                   TimeRemainingColumn)
-        self._progress = Progress(TextColumn("coloring"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                                  TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=True)
-        self._progress.start()
-        self._task = self._progress.add_task("pages", total=total or None, rate="")
-        self._t0 = time.perf_counter()
-        self._n = 0
-
-    def grow(self, pages: int) -> None:
-        if self._progress is not None:
-            task = self._progress.tasks[0]
-            self._progress.update(self._task, total=(task.total or 0) + pages)
-
-    def advance(self) -> None:
-        if self._progress is not None:
-            self._n += 1
-            rate = self._n / max(time.perf_counter() - self._t0, 1e-9)
-            self._progress.update(self._task, advance=1, rate=f"{rate:.2f} pages/s")
-
-    def stop(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-
-@contextlib.contextmanager
-def _progress_bar(enabled: bool | None) -> Iterator[_Bar]:
-    bar = _Bar(sys.stdout.isatty() if enabled is None else enabled)
-    try:
-        yield bar
-    finally:
-        bar.stop()
