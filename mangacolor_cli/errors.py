@@ -25,9 +25,3 @@ class ModelError(MangacolorError):
 
 class OutputError(MangacolorError):
     """An output that cannot be written (would overwrite an input, unwritable folder)."""
-
-
-def one_line(exc: BaseException) -> str:
-    """The first line of an exception's message, or its type name when it has none."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -14,7 +14,7 @@ from kornia.color import linear_rgb_to_rgb
 from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
 from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
 
-# Normalization used by every model (DESIGN 1): L/50 - 1 in [-1, 1], ab/110 in [-1, 1].
+# Normalization used by every model (docs/ARCHITECTURE.md, "Color"): L/50 - 1 in [-1, 1], ab/110 in [-1, 1].
 L_SCALE = 50.0
 AB_SCALE = 110.0
 
@@ -54,10 +54,6 @@ def gray_to_l(gray: torch.Tensor) -> torch.Tensor:
 
 def normalize_l(L: torch.Tensor) -> torch.Tensor:
     return L / L_SCALE - 1.0
-
-
-def denormalize_l(L_norm: torch.Tensor) -> torch.Tensor:
-    return (L_norm + 1.0) * L_SCALE
 
 
 def normalize_ab(ab: torch.Tensor) -> torch.Tensor:

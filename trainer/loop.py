@@ -22,7 +22,6 @@ import os
 import random
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,18 +36,20 @@ from torch.utils.data import DataLoader
 
 import models
 from models.checkpoint import read_checkpoint, save_checkpoint
+from models.files import atomic_path
 from models.color import denormalize_ab, gray_to_l, join_lab, rgb_to_lab
 
 from . import metrics as metric_fns
+from .metrics import VALIDATION_METRICS as VAL_METRICS
 from .data import STATS_EPOCH, DataError, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
 from .device import DeviceError
+from .metrics_log import MetricsLog
 from .distributed import (DistInfo, average_gradients, barrier, broadcast_state, init_distributed,
                           shutdown_distributed)
 from .plots import draw_loss_curve, preview_grid
 from .progress import ProgressBar, format_losses
 
 DEFAULT_EPOCHS = 10
-VAL_METRICS = ("l1_ab", "psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_target")
 
 
 class ConfigError(ValueError):
@@ -233,46 +234,6 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
-# ---------------------------------------------------------------------------- metrics log
-class MetricsLog:
-    """``metrics.jsonl``: append-only JSON lines, trimmed to the resumed step when a run resumes."""
-
-    def __init__(self, path: Path, enabled: bool):
-        self.path, self.enabled = path, enabled
-        self.records: list[dict[str, Any]] = []
-
-    def load(self, up_to_step: int) -> None:
-        if not self.path.is_file():
-            return
-        kept = []
-        for line in self.path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if rec.get("kind") == "baseline" or rec.get("step", 0) <= up_to_step:
-                kept.append(rec)
-        self.records = kept
-        if self.enabled:
-            _write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
-
-    def append(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-        if self.enabled:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-
-    def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get("kind") == kind]
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 # ---------------------------------------------------------------------------- the run
 def train(config: TrainConfig) -> TrainSummary:
     """Train ``config.model`` on ``config.data``; returns a :class:`TrainSummary`.
@@ -291,7 +252,7 @@ def train(config: TrainConfig) -> TrainSummary:
         free = len(os.sched_getaffinity(0)) // info.world - config.workers
         torch.set_num_threads(free if free > 2 else 1)
     try:
-        return _Run(config, info).run()
+        return _TrainingRun(config, info).run()
     finally:
         torch.set_num_threads(threads)
         shutdown_distributed(info)
@@ -312,7 +273,9 @@ def _checkpoint_path(resume: str) -> Path:
     return p / "last.pt" if p.is_dir() else p
 
 
-class _Run:
+class _TrainingRun:
+    """One training run: the model, data, optimizers and the loop over steps."""
+
     def __init__(self, cfg: TrainConfig, info: DistInfo):
         self.cfg, self.info = cfg, info
         self.device = info.device
@@ -670,8 +633,8 @@ class _Run:
             self.best_value, self.best_step, improved = float(t[0]), int(t[1]), bool(t[2] > 0)
         self._save("last.pt", val)
         if improved and self.info.is_main:
-            shutil.copyfile(self.out / "last.pt", self.out / ".best.pt.tmp")
-            os.replace(self.out / ".best.pt.tmp", self.out / "best.pt")
+            with atomic_path(self.out / "best.pt") as tmp:
+                shutil.copyfile(self.out / "last.pt", tmp)
         if self.info.is_main:
             self._draw_curves()
         barrier(self.info)

@@ -3,7 +3,7 @@
 Every function takes sRGB in [0, 1] as ``[B, 3, H, W]`` (gray ``[B, 1, H, W]`` is accepted and read
 as a neutral color where a metric needs three channels) and returns one value per image, ``[B]``,
 on the inputs' device. Internally they compute in float64 so that the numbers equal
-``skimage.metrics`` / ``skimage.color`` to 1e-4 (DESIGN 6); tests prove it.
+``skimage.metrics`` / ``skimage.color`` to 1e-4 (docs/ARCHITECTURE.md, "Metrics"); tests prove it.
 
     >>> from trainer import metrics
     >>> metrics.compute_all(pred, target)   # {'mse': [B], 'psnr': [B], 'ssim': [B], ...}
@@ -24,7 +24,20 @@ SSIM_K2 = 0.03
 # Hasler & Suesstrunk 2003, metric M3: sigma_rgyb + 0.3 * mu_rgyb.
 COLORFULNESS_MU_WEIGHT = 0.3
 
-METRIC_NAMES = ("mse", "psnr", "ssim", "ciede2000", "colorfulness")
+# The one list of metric names: what ``compute_all`` returns, in the order tables show them.
+METRICS = ("mse", "psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_target")
+# Validation during training: the L1 of the predicted chroma, then every metric but MSE (PSNR is MSE in dB).
+VALIDATION_METRICS = ("l1_ab",) + tuple(m for m in METRICS if m != "mse")
+METRIC_LABELS = {"l1_ab": "L1 ab", "mse": "MSE", "psnr": "PSNR", "ssim": "SSIM", "ciede2000": "ΔE2000",
+                 "colorfulness": "colorful.", "colorfulness_target": "colorful. target"}
+# Which way is better (colorfulness has no better side: it should be near the target's).
+LOWER_IS_BETTER = {"l1_ab": True, "mse": True, "psnr": False, "ssim": False, "ciede2000": True}
+
+
+def metric_header(name: str) -> str:
+    """A table header: the metric's label with ↓ (lower is better) or ↑ (higher is better)."""
+    arrow = {True: "↓", False: "↑"}.get(LOWER_IS_BETTER.get(name), "")
+    return METRIC_LABELS[name] + arrow
 
 
 def _as_batch(x: torch.Tensor) -> torch.Tensor:
@@ -182,8 +195,8 @@ def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def compute_all(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every metric for a batch: ``mse``, ``psnr``, ``ssim``, ``ciede2000``, ``colorfulness`` (of
-    ``pred``) and ``colorfulness_target``; each a float64 ``[B]`` tensor on the inputs' device."""
+    """Every metric of ``METRICS`` for a batch: ``mse``, ``psnr``, ``ssim``, ``ciede2000``,
+    ``colorfulness`` (of ``pred``) and ``colorfulness_target``; each a float64 ``[B]`` tensor on the inputs' device."""
     pred, target = _pair(pred, target)
     err = mse(pred, target)
     return {

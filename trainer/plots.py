@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -13,23 +11,19 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
+from models.files import atomic_path
+
+from .images import tensor_to_uint8
+
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
            (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 
 def save_png_atomic(img: Image.Image, path: str | Path) -> Path:
     """Write a PNG through a temporary file beside it, so a reader never sees half an image."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
+    return Path(path)
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -113,14 +107,6 @@ def draw_loss_curve(series: Mapping[str, Sequence[tuple[float, float]]], path: s
     return save_png_atomic(img, path)
 
 
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """``[C, H, W]`` in [0, 1] (C = 1 or 3) -> ``[H, W, 3]`` uint8."""
-    x = x.detach().float().cpu().clamp(0, 1)
-    if x.shape[0] == 1:
-        x = x.expand(3, -1, -1)
-    return (x.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-
-
 def preview_grid(gray: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, path: str | Path,
                  gap: int = 4, caption: str | None = None, min_cell: int = 128) -> Path:
     """A PNG with one row per image: gray input | prediction | target (``[B, C, H, W]`` in [0, 1])."""
@@ -135,5 +121,5 @@ def preview_grid(gray: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, p
         ImageDraw.Draw(img).text((gap, 2), caption, fill="black", font=ImageFont.load_default())
     for i in range(B):
         for j, col in enumerate((gray[i], pred[i], target[i])):
-            img.paste(Image.fromarray(_to_uint8(col)), (gap + j * (W + gap), head + gap + i * (H + gap)))
+            img.paste(Image.fromarray(tensor_to_uint8(col)).convert("RGB"), (gap + j * (W + gap), head + gap + i * (H + gap)))
     return save_png_atomic(img, path)

@@ -20,9 +20,10 @@ import torch
 
 from models import ColorModel
 from models.files import atomic_path
+from models.errors import first_line
 
 from .. import __version__
-from ..errors import ModelError, one_line
+from ..errors import ModelError
 from .onnx_check import check_onnx_file
 
 INPUT_NAME = "input"
@@ -94,7 +95,7 @@ def read_onnx_meta(path: str | os.PathLike) -> dict[str, str]:
         # Reading metadata through a CPU session avoids loading the whole protobuf twice.
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own untyped errors for bad files
-        raise ModelError(f"{path}: not a loadable ONNX model ({one_line(e)})") from None
+        raise ModelError(f"{path}: not a loadable ONNX model ({first_line(e)})") from None
     return meta_of_session(session)
 
 
@@ -148,7 +149,7 @@ def load_session(path: str | os.PathLike, device: str = "auto", *, threads: int 
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as e:  # onnxruntime raises its own untyped errors for bad files
-        raise ModelError(f"{path}: not a loadable ONNX model ({one_line(e)})") from None
+        raise ModelError(f"{path}: not a loadable ONNX model ({first_line(e)})") from None
     provider = session.get_providers()[0]
     if device == "cuda" and provider != "CUDAExecutionProvider":
         raise ModelError(f"{path}: --device cuda asked for, but onnxruntime's CUDA provider did not load")
@@ -231,6 +232,6 @@ def session_from_model(net: ColorModel, working_size: int, device: str):
     except ModelError:
         raise
     except Exception as e:  # the exporter raises many kinds; the user needs one line
-        raise ModelError(f"cannot export model {net.name!r} to ONNX for --backend onnx ({one_line(e)})") from None
+        raise ModelError(f"cannot export model {net.name!r} to ONNX for --backend onnx ({first_line(e)})") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -27,8 +27,9 @@ from models.color import lab_to_srgb8_keeping_l
 
 from trainer.device import DeviceError, resolve_device
 from trainer.images import DecodedPage, page_from_pil, to_rgb8, to_unit_float
+from models.errors import first_line
 
-from ..errors import ModelError, UsageError, one_line
+from ..errors import ModelError, UsageError
 from . import backends
 
 DEFAULT_SIZE = 768
@@ -319,7 +320,7 @@ class Colorizer:
             if not backends.is_out_of_memory(e):
                 raise
             if len(batch) == 1:
-                raise ModelError(f"out of memory on one page at working size {self.size} ({one_line(e)}); "
+                raise ModelError(f"out of memory on one page at working size {self.size} ({first_line(e)}); "
                                  "try a smaller --size or --device cpu") from None
         # Retried outside the except block, so the failed call's tensors are freed first.
         if torch.cuda.is_available():

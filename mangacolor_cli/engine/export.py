@@ -18,8 +18,9 @@ from models import CheckpointError, ColorModel, load_model
 from models.color import AB_SCALE
 
 from trainer.images import DecodedPage, ImageDecodeError, read_image
+from models.errors import first_line
 
-from ..errors import InputError, MangacolorError, ModelError, one_line
+from ..errors import InputError, MangacolorError, ModelError
 from .colorizer import Colorizer, PageLike
 from .backends import export_onnx
 
@@ -144,7 +145,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     except MangacolorError:
         raise
     except Exception as e:  # tracing and the exporter raise many types; the user needs one line
-        raise ModelError(f"{checkpoint}: ONNX export failed ({type(e).__name__}: {one_line(e)})") from None
+        raise ModelError(f"{checkpoint}: ONNX export failed ({type(e).__name__}: {first_line(e)})") from None
     finally:
         staging.unlink(missing_ok=True)
     return ExportResult(path=output, model=model.name, working_size=working_size, opset=opset, half=half,

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from ..errors import ModelError, one_line
+from models.errors import first_line
+
+from ..errors import ModelError
 
 
 def check_onnx_file(path: str | os.PathLike) -> None:
@@ -26,7 +28,7 @@ def check_onnx_file(path: str | os.PathLike) -> None:
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # protobuf's DecodeError and friends on a corrupt or truncated file
-        raise ModelError(f"{path}: not a loadable ONNX model ({type(e).__name__}: {one_line(e)})") from None
+        raise ModelError(f"{path}: not a loadable ONNX model ({type(e).__name__}: {first_line(e)})") from None
     if not proto.HasField("graph"):
         raise ModelError(f"{path}: not a loadable ONNX model (no graph)")
     folder = path.resolve().parent

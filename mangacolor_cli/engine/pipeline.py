@@ -22,8 +22,9 @@ import numpy as np
 
 from trainer.progress import ProgressBar
 
-from ..errors import MangacolorError, PageError, UsageError, one_line
+from ..errors import MangacolorError, PageError, UsageError
 from trainer.images import DecodedPage, format_of_name, to_rgb8
+from models.errors import first_line
 
 from ..pages.images import OUTPUT_FORMATS, WRITABLE_FORMATS, decode_page, encode_image
 from .colorizer import Colorizer
@@ -204,7 +205,7 @@ class _ColorizeRun:
             self._page_failed(job, ref, str(e))
             return
         except Exception as e:  # a decoder bug on one hostile page must not stop the run
-            self._page_failed(job, ref, f"{ref.label}: cannot decode ({one_line(e)})")
+            self._page_failed(job, ref, f"{ref.label}: cannot decode ({first_line(e)})")
             return
         if not needs_color:
             self.encodes.append(self.encode_pool.submit(self._keep, job, ref, page))
@@ -244,7 +245,7 @@ class _ColorizeRun:
         try:
             data = encode_image(rgb, fmt, alpha=page.alpha, quality=self.quality, info=page.info)
         except (OSError, ValueError, KeyError) as e:
-            raise PageError(f"{ref.label}: cannot encode as {fmt} ({one_line(e)})") from None
+            raise PageError(f"{ref.label}: cannot encode as {fmt} ({first_line(e)})") from None
         return PageResult(data, output_name(ref.name, self.fmt))
 
     def _drain(self) -> None:
@@ -287,7 +288,7 @@ class _ColorizeRun:
             # Nothing was written: its pages count as failed, not done.
             self.summary.done -= outcomes["done"]
             self.summary.kept -= outcomes["kept"]
-            message = f"{job.target}: cannot write output ({one_line(e)})" if isinstance(e, OSError) else str(e)
+            message = f"{job.target}: cannot write output ({first_line(e)})" if isinstance(e, OSError) else str(e)
             self.fail(message, max(1, len(results)))
         else:
             for message in job.errors:

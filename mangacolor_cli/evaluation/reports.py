@@ -14,8 +14,13 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import __version__
-from ..errors import InputError, MangacolorError, one_line
-from .scoring import GRAY_BASELINE, METRIC_COLUMNS, METRIC_LABELS, LOWER_IS_BETTER, THUMB_HEIGHT, EvalResult
+from models.errors import first_line
+from models.files import atomic_path, write_text_atomic
+from trainer.metrics import METRIC_LABELS, METRICS, metric_header
+from trainer.metrics_log import read_metrics_log
+
+from ..errors import InputError, MangacolorError
+from .scoring import GRAY_BASELINE, THUMB_HEIGHT, EvalResult
 
 def _fmt(value: float | None, col: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -41,12 +46,12 @@ def results_table(result: EvalResult):
     table = Table(title=f"mangacolor eval — {result.description}", title_justify="left")
     table.add_column("system", style="bold", no_wrap=True)
     table.add_column("pages", justify="right")
-    for label in ("MSE↓", "PSNR↑", "SSIM↑", "ΔE2000↓", "colorful", "colorful target"):
-        table.add_column(label, justify="right")
+    for name in METRICS:
+        table.add_column(metric_header(name), justify="right")
     table.add_column("pages/s", justify="right")
     for system in result.systems:
         row = result.summary[system]
-        table.add_row(system, str(int(row["n"])), *(_fmt(row[c], c) for c in METRIC_COLUMNS),
+        table.add_row(system, str(int(row["n"])), *(_fmt(row[c], c) for c in METRICS),
                       _fmt(row.get("pages_per_s"), "pages_per_s"), style="dim" if system == GRAY_BASELINE else None)
     return table
 
@@ -87,22 +92,20 @@ def write_csv(result: EvalResult, path: str | os.PathLike) -> Path:
     """One row per (page, system): page, system, and every metric."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["page", "system", *METRIC_COLUMNS])
+    writer.writerow(["page", "system", *METRICS])
     for key in result.keys:
         for system in result.systems:
             s = result.scores[system].get(key)
             if s is not None:
-                writer.writerow([key, system, *(repr(s[c]) for c in METRIC_COLUMNS)])
+                writer.writerow([key, system, *(repr(s[c]) for c in METRICS)])
     return _write_text(Path(path), buf.getvalue())
 
 
 def _write_text(path: Path, text: str) -> Path:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        return write_text_atomic(path, text)
     except OSError as e:
-        raise MangacolorError(f"{path}: cannot write ({one_line(e)})") from None
-    return path
+        raise MangacolorError(f"{path}: cannot write ({first_line(e)})") from None
 
 
 def render_grid(result: EvalResult):
@@ -137,28 +140,21 @@ def render_grid(result: EvalResult):
 def write_grid(result: EvalResult, path: str | os.PathLike) -> Path:
     """Save ``render_grid`` as a PNG."""
     path = Path(path)
+    image = render_grid(result)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        render_grid(result).save(path, format="PNG")
+        with atomic_path(path) as tmp:
+            image.save(tmp, format="PNG")
     except OSError as e:
-        raise MangacolorError(f"{path}: cannot write ({one_line(e)})") from None
+        raise MangacolorError(f"{path}: cannot write ({first_line(e)})") from None
     return path
 
 
-def read_metrics_log(run_dir: str | os.PathLike) -> list[dict]:
-    """The records of ``RUN/metrics.jsonl`` (one JSON object per line; bad lines skipped)."""
+def _run_metrics(run_dir: str | os.PathLike) -> list[dict]:
     path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        raise InputError(f"{path}: no such file (--run-dir needs a training run folder)")
-    records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            records.append(rec)
-    return records
+    try:
+        return read_metrics_log(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file (--run-dir needs a training run folder)") from None
 
 
 X_AXIS_KEYS = ("step", "global_step", "iteration", "epoch")
@@ -274,12 +270,11 @@ def render_report(result: EvalResult, *, run_dir: str | os.PathLike | None = Non
              f"gray input taken as the prediction: a model that colors well beats it on ΔE2000 while its "
              f"colorfulness stays near the target's.</p>"]
     # Summary
-    head = "".join(f"<th>{e(METRIC_LABELS[c])}{' ↓' if LOWER_IS_BETTER.get(c) else ' ↑' if c in LOWER_IS_BETTER else ''}</th>"
-                   for c in METRIC_COLUMNS)
+    head = "".join(f"<th>{e(metric_header(c))}</th>" for c in METRICS)
     rows = []
     for system in result.systems:
         row = result.summary[system]
-        cells = "".join(f"<td data-v='{_num_attr(row[c])}'>{_fmt(row[c], c)}</td>" for c in METRIC_COLUMNS)
+        cells = "".join(f"<td data-v='{_num_attr(row[c])}'>{_fmt(row[c], c)}</td>" for c in METRICS)
         cls = " class='baseline'" if system == GRAY_BASELINE else ""
         rows.append(f"<tr{cls}><td class='k'>{e(system)}</td><td>{int(row['n'])}</td>{cells}"
                     f"<td>{_fmt(row.get('pages_per_s'), 'x')}</td></tr>")
@@ -302,7 +297,7 @@ def render_report(result: EvalResult, *, run_dir: str | os.PathLike | None = Non
         pass
     if run_dir is not None:
         parts.append(f"<h2>Training curves</h2><p class='note'>{e(str(Path(run_dir) / 'metrics.jsonl'))}</p>"
-                     f"<div>{loss_curves_svg(read_metrics_log(run_dir))}</div>")
+                     f"<div>{loss_curves_svg(_run_metrics(run_dir))}</div>")
     # Per page
     columns = grid_columns(result)
     metric_cols = [(s, c) for s in result.systems for c in ("ciede2000", "psnr", "ssim")]

@@ -28,6 +28,7 @@ import torch
 
 from models.color import rgb_to_gray
 from trainer import metrics as M
+from trainer.metrics import METRICS
 from trainer.data import manga_look as training_manga_look
 from trainer.device import DeviceError, resolve_device
 from trainer.images import (IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key, on_paper, read_image, tensor_to_uint8,
@@ -36,11 +37,6 @@ from trainer.images import (IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key
 from ..errors import InputError, MangacolorError, UsageError
 
 GRAY_BASELINE = "gray baseline"
-METRIC_COLUMNS = ("mse", "psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_target")
-METRIC_LABELS = {"mse": "MSE", "psnr": "PSNR", "ssim": "SSIM", "ciede2000": "ΔE2000",
-                 "colorfulness": "colorful.", "colorfulness_target": "colorful. target"}
-# Which way is better, for the report's arrows and the default sort.
-LOWER_IS_BETTER = {"mse": True, "psnr": False, "ssim": False, "ciede2000": True}
 MANGA_LOOK_SEED = 1234
 PREVIEW_HEIGHT = 224
 THUMB_HEIGHT = 88
@@ -179,13 +175,13 @@ class BatchScorer:
         targets = torch.stack([t for _, _, t in items]).to(self.device)
         values = {k: v.cpu().tolist() for k, v in M.compute_all(preds, targets).items()}
         for i, (key, _, _) in enumerate(items):
-            self.scores[key] = {k: float(values[k][i]) for k in METRIC_COLUMNS}
+            self.scores[key] = {k: float(values[k][i]) for k in METRICS}
 
 
 def summarize(scores: dict[str, dict[str, float]]) -> dict[str, float]:
     """Mean of every metric over the images (PSNR's mean is ``inf`` if any image is identical)."""
     out: dict[str, float] = {"n": len(scores)}
-    for col in METRIC_COLUMNS:
+    for col in METRICS:
         vals = [s[col] for s in scores.values()]
         out[col] = float(np.mean(vals)) if vals else float("nan")
     return out

@@ -84,7 +84,7 @@ def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None 
         if src.is_dir():
             jobs.extend(_folder_jobs(src, target, fmt))
         elif is_archive_name(src.name):
-            jobs.append(ArchiveJob(src, target, fmt))
+            jobs.append(ArchiveJob(src, target))
         else:
             jobs.append(ImageJob(src, target))
     _refuse_overwriting_inputs(jobs, sources)
@@ -114,7 +114,7 @@ def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
         target = target_root / (_archive_target_name(rel) if is_archive_name(rel) else output_name(rel, fmt))
         target = target.with_name(fit_name(target.name))
         if is_archive_name(rel):
-            jobs.append(ArchiveJob(src, target, fmt, label=str(src)))
+            jobs.append(ArchiveJob(src, target, label=str(src)))
         else:
             jobs.append(ImageJob(src, target, label=str(src)))
     return jobs

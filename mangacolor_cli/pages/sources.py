@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from ..errors import InputError, PageError, one_line
+from ..errors import InputError, PageError
 from trainer.images import natural_path_key
 
 from .images import is_page_name
 from models.files import write_bytes_atomic
+from models.errors import first_line
 
 from .archives import (OutputEntry, raw_entry_info, read_raw_entry,
                       write_cbz_atomic)
@@ -100,7 +101,7 @@ class ImageJob(Job):
                     raise PageError(f"{self.label}: not a regular file")
                 data = f.read(MAX_FILE_BYTES + 1)
         except OSError as e:
-            raise PageError(f"{self.label}: cannot read ({one_line(e)})") from None
+            raise PageError(f"{self.label}: cannot read ({first_line(e)})") from None
         if len(data) > MAX_FILE_BYTES:
             raise PageError(f"{self.label}: over the {MAX_FILE_BYTES >> 20} MiB page file limit")
         return data
@@ -127,8 +128,8 @@ class _Member:
 class ArchiveJob(Job):
     """A CBZ/ZIP (or a CBR extracted by unar/unrar) -> a CBZ with the same entry names and order."""
 
-    def __init__(self, source: Path, target: Path, fmt: str | None = None, label: str | None = None):
-        self.source, self.target, self.fmt, self.errors = source, target, fmt, []
+    def __init__(self, source: Path, target: Path, label: str | None = None):
+        self.source, self.target, self.errors = source, target, []
         self.label = label or str(source)
         self._members: list[_Member] | None = None
         self._zip: zipfile.ZipFile | None = None
@@ -156,7 +157,7 @@ class ArchiveJob(Job):
             raise
         except Exception as e:  # zipfile raises a dozen types (struct, zlib, NotImplemented...) on hostile bytes
             self.close()
-            raise InputError(f"{self.label}: not a readable ZIP/CBZ archive ({one_line(e)})") from None
+            raise InputError(f"{self.label}: not a readable ZIP/CBZ archive ({first_line(e)})") from None
         self._comment = self._zip.comment
         total = sum(i.file_size for i in infos)
         if total > MAX_ARCHIVE_BYTES:
@@ -248,7 +249,7 @@ class ArchiveJob(Job):
             except PageError:
                 raise
             except Exception as e:  # bad CRC, zlib/lzma errors, unknown methods, bad headers: one page lost
-                raise PageError(f"{self.label}:{m.name}: cannot read entry ({one_line(e)})") from None
+                raise PageError(f"{self.label}:{m.name}: cannot read entry ({first_line(e)})") from None
         return read
 
     def pages(self) -> list[SourcePage]:
@@ -311,7 +312,7 @@ class ArchiveJob(Job):
             raw_entry_info(m.info)
             raw = read_raw_entry(self.source, m.info)
         except (zipfile.BadZipFile, OSError, ValueError) as e:
-            self.errors.append(f"{self.label}:{m.name}: entry cannot be copied ({one_line(e)}), left out")
+            self.errors.append(f"{self.label}:{m.name}: entry cannot be copied ({first_line(e)}), left out")
             return None
         return OutputEntry(m.name, info=m.info, raw=raw)
 
