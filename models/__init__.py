@@ -17,6 +17,7 @@ from . import pix2pix  # noqa: E402,F401
 from . import pix2pixhd  # noqa: E402,F401
 from . import cyclegan  # noqa: E402,F401
 from . import eccv16  # noqa: E402,F401
+from . import effunet  # noqa: E402,F401
 
 __all__ = [
     "CHECKPOINT_FORMAT", "CheckpointError", "ColorModel", "NullStepContext", "StepContext",

@@ -17,7 +17,7 @@ torch.set_num_threads(1)
 
 # Full-preset generator sizes per the papers, in millions of parameters (whole model, lower/upper).
 FULL_PARAMS_M = {"autoencoder": (1, 20), "unet": (5, 40), "pix2pix": (54, 60), "pix2pixhd": (180, 200),
-                 "cyclegan": (28, 30), "eccv16": (32, 33)}
+                 "cyclegan": (28, 30), "eccv16": (32, 33), "effunet": (3.5, 4.5)}
 
 
 def shapes_batch(n: int = 4, size: int = 32, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -50,7 +50,7 @@ def tiny(name: str) -> models.ColorModel:
 
 
 def test_available_lists_every_model_in_registration_order():
-    assert models.available() == ["autoencoder", "unet", "pix2pix", "pix2pixhd", "cyclegan", "eccv16"]
+    assert models.available() == ["autoencoder", "unet", "pix2pix", "pix2pixhd", "cyclegan", "eccv16", "effunet"]
 
 
 @pytest.mark.parametrize("name", models.available())
@@ -71,7 +71,7 @@ def test_full_preset_has_the_papers_parameter_count(name):
     millions = sum(p.numel() for p in model.parameters()) / 1e6
     lo, hi = FULL_PARAMS_M[name]
     assert lo <= millions <= hi, f"{name}: {millions:.1f}M parameters"
-    assert model.stride >= 1 and all(isinstance(v, (int, float, str, bool)) for v in model.options.values())
+    assert model.stride >= 1 and all(isinstance(v, (int, float, str, bool, list)) for v in model.options.values())
 
 
 def train_losses(model: models.ColorModel, batch, steps: int, lr: float) -> list[dict[str, float]]:
@@ -141,6 +141,9 @@ def test_inference_module_exports_to_onnx_with_dynamic_height_and_width(name):
     with torch.no_grad():
         want = model.colorize(x).numpy()
     got = sess.run(None, {"x": x.numpy()})[0]
+    # ab/110 in the first two channels; models with a confidence give it as a third
+    assert got.shape[1] == (3 if hasattr(model, "predict") else 2)
+    got = got[:, :2]
     assert got.shape == want.shape
     assert np.abs(got - want).max() < 1e-4
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from scripts import fetch_data, make_pages
+from scripts import fetch_data
+from trainer.pages import composer as make_pages
 
 W, H = 128, 180
 

@@ -37,7 +37,9 @@ from models.errors import first_line
 
 from .images import IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key, on_paper, read_image, tensor_to_uint8
 
-LAYOUTS = ("auto", "color", "paired", "aligned", "unpaired")
+LAYOUTS = ("auto", "color", "paired", "aligned", "unpaired", "composed")
+# Pages a "composed" epoch holds: each is composed anew, so this only sets the validation cadence.
+COMPOSED_EPOCH_PAGES = 2000
 # Pages are scaled so their short side is size * U(1, max_scale) before a crop: crops see whole
 # panels and lines about as thick as at the inference working size.
 DEFAULT_MAX_SCALE = 2.0
@@ -397,7 +399,10 @@ def _aligned_pages(root: Path, input_side: str, exclude: Sequence[Path] = ()) ->
 
 
 def detect_layout(data: Path, data_b: Path | None = None) -> str:
-    """The layout a data folder has: 'unpaired', 'paired' or 'color' (aligned is never guessed)."""
+    """The layout a data folder has: 'composed' (rendered drawings with an index.json, as
+    ``scripts/fetch_data.py`` writes to data/drawings), 'unpaired', 'paired' or 'color' (aligned is never guessed)."""
+    if data_b is None and (data / "index.json").is_file():
+        return "composed"
     if data_b is not None or ((data / "trainA").is_dir() and (data / "trainB").is_dir()):
         return "unpaired"
     if (data / "bw").is_dir() and (data / "color").is_dir():
@@ -418,6 +423,9 @@ class DataSplit:
     val_layout: str = ""
 
     def describe(self) -> str:
+        if self.layout == "composed":
+            return (f"pages composed on the fly from {self.n_train_files} training drawings, "
+                    f"{self.n_val_files} validation pages ({self.val_source})")
         where = {"split": "held out by file", "folder": "the val/ folder"}.get(self.val_source, self.val_source)
         return (f"{self.layout} data: {self.n_train_files} training pages, {self.n_val_files} validation pages"
                 f" ({where}{', ' + self.val_layout if self.val_layout and self.val_layout != self.layout else ''})")
@@ -452,6 +460,8 @@ def build_datasets(data: str | Path, data_b: str | Path | None = None, *, layout
         raise DataError(f"{data}: aligned input side must be 'left' or 'right', not {aligned_input!r}")
     if layout == "auto":
         layout = detect_layout(data, data_b)
+    if layout == "composed":
+        return _composed_datasets(data, size, seed, val_data, val_limit)
 
     def pages_in(root: Path, kind: str, exclude: Sequence[Path] = ()) -> list[PageRef]:
         if kind == "paired":
@@ -501,6 +511,34 @@ def build_datasets(data: str | Path, data_b: str | Path | None = None, *, layout
     train = PageDataset(train_pages, size, seed, use_manga_look=use_manga_look, max_scale=max_scale)
     val = PageDataset(val_pages, size, seed, use_manga_look=use_manga_look) if val_pages else None
     return DataSplit(train, val, layout, len(train_pages), len(val_pages), source, val_layout)
+
+
+def _composed_datasets(data: Path, size: int, seed: int, val_data: Path | None,
+                       val_limit: int | None) -> DataSplit:
+    """Training pages composed on the fly from the train-split drawings of ``data/index.json``;
+    validation from ``val_data`` (bw/ + color/ pairs), else composed from the val-split drawings."""
+    from .pages import ComposedPages, drawings_from_index
+
+    index = data / "index.json"
+    if not index.is_file():
+        raise DataError(f"{data}: no index.json of rendered drawings (run python scripts/fetch_data.py)")
+    try:
+        train_drawings = drawings_from_index(index, "train")
+        val_drawings = drawings_from_index(index, "val")
+    except (ValueError, KeyError) as e:
+        raise DataError(f"{index}: not a drawings index ({e})") from None
+    if not train_drawings:
+        raise DataError(f"{index}: no training drawings")
+    train = ComposedPages(train_drawings, size, seed, length=COMPOSED_EPOCH_PAGES)
+    if val_data is not None:
+        val_layout = detect_layout(val_data)
+        pages = _paired_pages(val_data) if val_layout == "paired" else _color_pages(val_data)
+        pages = _spread(pages, val_limit)
+        _check_pages(pages)
+        val = PageDataset(pages, size, seed, use_manga_look=True) if pages else None
+        return DataSplit(train, val, "composed", len(train_drawings), len(pages), str(val_data), val_layout)
+    val = ComposedPages(val_drawings, size, seed, length=val_limit or 64) if val_drawings else None
+    return DataSplit(train, val, "composed", len(train_drawings), len(val) if val else 0, "split", "composed")
 
 
 def _check_pages(pages: Sequence[PageRef]) -> None:

@@ -50,6 +50,7 @@ from .plots import draw_loss_curve, preview_grid
 from .progress import ProgressBar, format_losses
 
 DEFAULT_EPOCHS = 10
+SCHEDULES = ("constant", "cosine")
 
 
 class ConfigError(ValueError):
@@ -104,6 +105,16 @@ class TrainConfig:
     stats_batches: int = 8
     progress: bool = True
     overwrite: bool = False
+    # Compute on a CPU: bf16 autocast where the CPU has bf16 instructions (AVX512-BF16/AMX), NHWC tensors.
+    cpu_bf16: bool = False
+    channels_last: bool = False
+    # An exponential moving average of the weights (decay per step), validated and kept in best.pt.
+    ema: float | None = None
+    # Learning rate: "constant", or "cosine" (linear warm-up over ``warmup`` steps, then cosine to lr/20).
+    schedule: str = "constant"
+    warmup: int = 0
+    # The validation metric that picks best.pt (lower is better; "ciede2000" or "l1_ab").
+    best_metric: str = "l1_ab"
 
 
 @dataclass
@@ -176,6 +187,15 @@ class TrainStepContext:
 
 
 # ---------------------------------------------------------------------------- rng states
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX), read from /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (all devices)."""
     random.seed(seed)
@@ -305,6 +325,12 @@ class _TrainingRun:
             raise ConfigError(f"max_scale must be at least 1, got {cfg.max_scale}")
         if cfg.lr <= 0:
             raise ConfigError(f"lr must be positive, got {cfg.lr}")
+        if cfg.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}")
+        if cfg.best_metric not in ("l1_ab", "ciede2000"):
+            raise ConfigError(f"best_metric must be l1_ab or ciede2000, got {cfg.best_metric!r}")
+        if cfg.ema is not None and not 0 < cfg.ema < 1:
+            raise ConfigError(f"ema must be a decay in (0, 1), got {cfg.ema}")
         if cfg.resume is None and not cfg.overwrite and (self.out / "last.pt").exists():
             raise ConfigError(f"{self.out}: already holds a run (last.pt); resume it with --resume "
                               f"{self.out / 'last.pt'} or choose another --out")
@@ -365,6 +391,19 @@ class _TrainingRun:
         amp = cfg.amp and self.device.type == "cuda"
         self.amp_dtype = None
         self.scalers: dict[str, Any] = {}
+        if cfg.cpu_bf16 and self.device.type == "cpu":
+            if cpu_has_bf16():
+                self.amp_dtype = torch.bfloat16
+            else:
+                self.log("note: --cpu-bf16 asked for, but this CPU has no bf16 instructions; training in fp32")
+        if cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.ema = None
+        if cfg.ema:
+            self.ema = torch.optim.swa_utils.AveragedModel(
+                self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+        self.schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor)
+                           for name, opt in self.optimizers.items()}
         if amp:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             if self.amp_dtype == torch.float16:
@@ -380,6 +419,13 @@ class _TrainingRun:
                 if name in st.get("scalers", {}):
                     scaler.load_state_dict(st["scalers"][name])
             self.step = int(st["step"])
+            for name, sched in self.schedulers.items():
+                sched.last_epoch = self.step
+                for group, lr in zip(self.optimizers[name].param_groups, sched.get_lr()):
+                    group["lr"] = lr
+            if self.ema is not None and "ema" in st:
+                self.ema.module.load_state_dict(st["ema"])
+                self.ema.n_averaged.fill_(max(1, self.step))
             self.best_value = float(st.get("best_value", math.inf))
             self.best_step = int(st.get("best_step", -1))
             rngs = st.get("rng", [])
@@ -400,6 +446,16 @@ class _TrainingRun:
             self.out.mkdir(parents=True, exist_ok=True)
             if self.cfg.resume is None and self.metrics_log.path.exists():
                 self.metrics_log.path.unlink()  # --overwrite: a fresh run starts a fresh log
+
+    def _lr_factor(self, step: int) -> float:
+        """The schedule's multiple of ``lr`` at ``step``."""
+        cfg = self.cfg
+        if cfg.schedule == "constant":
+            return 1.0
+        if step < cfg.warmup:
+            return (step + 1) / cfg.warmup
+        t = min(1.0, (step - cfg.warmup) / max(1, self.total_steps - cfg.warmup))
+        return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * t))
 
     def _stats_batches(self) -> Iterator[dict[str, torch.Tensor]]:
         # Every rank sees the same sample, so data-derived buffers agree without a broadcast.
@@ -443,17 +499,19 @@ class _TrainingRun:
         return {k: sums[k] / count for k in VAL_METRICS if k in sums}, preview
 
     def _predict(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        net = self.ema.module if self.ema is not None else self.model
         with self.ctx.autocast():
-            return self.model.colorize(self.model.model_input(batch))
+            return net.colorize(net.model_input(batch))
 
     def _validate(self, epoch: int) -> dict[str, float] | None:
         if self.data.val is None:
             return None
-        self.model.eval()
+        net = self.ema.module if self.ema is not None else self.model
+        net.eval()
         try:
             values, preview = self._evaluate(self._predict)
         finally:
-            self.model.train()
+            net.train()
         record = {"kind": "val", "step": self.step, "epoch": epoch, **values}
         self.metrics_log.append(record)
         if preview is not None:
@@ -490,10 +548,16 @@ class _TrainingRun:
             "batches_per_epoch": self.steps_per_epoch, "world": self.info.world,
             "best_value": self.best_value, "best_step": self.best_step, "rng": gathered,
         }
+        if self.ema is not None:
+            train_state["ema"] = self.ema.module.state_dict()
+        return save_checkpoint(self.out / name, self.model, train=train_state, meta=self._meta(val))
+
+    def _meta(self, val: dict[str, float] | None) -> dict[str, Any]:
+        cfg = self.cfg
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()}
-        meta = {"working_size": 2 * cfg.size, "train_size": cfg.size, "layout": self.data.layout,
+        working = getattr(self.data.train, "working", None) or 2 * cfg.size
+        return {"working_size": working, "train_size": cfg.size, "layout": self.data.layout,
                 "step": self.step, "val": val, "config": json.loads(json.dumps(config, default=str))}
-        return save_checkpoint(self.out / name, self.model, train=train_state, meta=meta)
 
     def _draw_curves(self) -> None:
         series: dict[str, list[tuple[float, float]]] = {}
@@ -550,6 +614,10 @@ class _TrainingRun:
                             f"({', '.join(bad) or 'on another rank'}); stopped, keeping the last good checkpoint "
                             f"{self.out / 'last.pt'}" + (f" (step {saved_step})" if saved_step >= 0 else " (none written yet)"))
                     self.step += 1
+                    if self.ema is not None:
+                        self.ema.update_parameters(self.model)
+                    for sched in self.schedulers.values():
+                        sched.step()
                     n_img = batch["ab"].shape[0] * info.world
                     now = time.perf_counter()
                     images += n_img
@@ -617,7 +685,7 @@ class _TrainingRun:
         if self.info.is_main:
             if val is not None:
                 self.log(f"step {self.step} epoch {epoch}: val " + format_losses(val))
-            value = val["l1_ab"] if val is not None else -float(self.step)
+            value = val[self.cfg.best_metric] if val is not None else -float(self.step)
             if value < self.best_value:
                 self.best_value, self.best_step, best_val = value, self.step, val
                 improved = True
@@ -633,8 +701,11 @@ class _TrainingRun:
             self.best_value, self.best_step, improved = float(t[0]), int(t[1]), bool(t[2] > 0)
         self._save("last.pt", val)
         if improved and self.info.is_main:
-            with atomic_path(self.out / "best.pt") as tmp:
-                shutil.copyfile(self.out / "last.pt", tmp)
+            if self.ema is not None:  # best.pt: the averaged weights alone, what inference uses
+                save_checkpoint(self.out / "best.pt", self.ema.module, meta=self._meta(val))
+            else:
+                with atomic_path(self.out / "best.pt") as tmp:
+                    shutil.copyfile(self.out / "last.pt", tmp)
         if self.info.is_main:
             self._draw_curves()
         barrier(self.info)
@@ -644,5 +715,5 @@ class _TrainingRun:
         vals = self.metrics_log.of_kind("val")
         if not vals:
             return None
-        best = min(vals, key=lambda r: r["l1_ab"])
+        best = min(vals, key=lambda r: r.get(self.cfg.best_metric, r["l1_ab"]))
         return {k: best[k] for k in VAL_METRICS if k in best}

@@ -7,18 +7,16 @@ then *rendered* in one of two modes from the same plan:
   - "bw": the same page in ink: line art over white silhouettes, screentone dots where the color
     page has tones, so a paired bw/color page shares its layout pixel for pixel.
 
-    python scripts/make_pages.py pages            # recompose data/pages from data/drawings
-    python scripts/make_pages.py sample           # rebuild examples/sample_chapter.cbz
+    python -m trainer.pages pages       # recompose data/pages from data/drawings
+    python -m trainer.pages sample      # rebuild examples/sample_chapter.cbz
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
 import math
 import os
-import sys
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -29,8 +27,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-
-REPO = Path(__file__).resolve().parent.parent
 
 PHRASES = (
     "What?!", "Wait for me!", "Let's go!", "I knew it...", "No way!", "Hey!", "Over here!",
@@ -67,6 +63,7 @@ class Placement:
     flip: bool
     tone: bool  # bw mode: fill the drawing's mid and dark colors with screentone
     black_darks: bool  # bw mode: the darkest colors become solid ink (hair, shadows)
+    tone_kind: str = "dots"  # bw mode: the screen of the tone: dots, lines (hatching) or noise
 
 
 @dataclass
@@ -87,6 +84,7 @@ class Panel:
     placements: list[Placement] = field(default_factory=list)
     effect_lines: str | None = None  # "focus" (radial) or "speed" (parallel) ink lines
     effect_seed: int = 0
+    tone_kind: str = "dots"  # bw mode: the screen of the background tone
 
 
 @dataclass
@@ -110,6 +108,9 @@ class PagePlan:
     panels: list[Panel]
     balloons: list[Balloon]
     sfx: tuple[str, int, int, int, float] | None = None  # text, x, y, size, angle
+    # bw mode: "ink" (line art, white fills, tones, solid blacks) or "gray" (a gray-shaded page:
+    # the color page's luma under the line art), so gray-shaded inputs are learned too.
+    shading: str = "ink"
 
     @property
     def drawings(self) -> list[Drawing]:
@@ -199,10 +200,15 @@ def plan_placements(panel_w: int, panel_h: int, drawings: Sequence[Drawing], siz
         w, h = max(4, round(dw * scale)), max(4, round(dh * scale))
         x = round(rng.uniform(-0.15 * w, panel_w - 0.85 * w)) if w < panel_w else round(rng.uniform(panel_w - w, 0))
         y = round(panel_h - h * rng.uniform(0.75, 1.05)) if i == 0 else round(rng.uniform(0.05, 0.9) * panel_h - h / 2)
-        out.append(Placement(d, (x, y, w, h), bool(rng.uniform() < 0.5), bool(rng.uniform() < 0.75),
-                             bool(rng.uniform() < 0.6)))
+        out.append(Placement(d, (x, y, w, h), bool(rng.uniform() < 0.5), bool(rng.uniform() < 0.6),
+                             bool(rng.uniform() < 0.6), _tone_kind(rng)))
     # Smaller drawings go in front of the big one, as characters stand before scenery.
     return sorted(out, key=lambda p: -p.box[3])
+
+
+def _tone_kind(rng: np.random.Generator) -> str:
+    """Dot screens are the most common tone sheets; line screens (hatching) and noise grain less so."""
+    return str(rng.choice(["dots", "dots", "dots", "lines", "noise"]))
 
 
 def _wrap(text: str, font: ImageFont.ImageFont, max_width: int) -> list[str]:
@@ -248,7 +254,7 @@ def plan_balloon(panel: tuple[int, int, int, int], target: tuple[int, int] | Non
 
 def plan_page(drawings: Sequence[Drawing], rng: np.random.Generator, width: int, height: int,
               size_of: Callable[[Drawing], tuple[int, int]], panels: int | None = None,
-              balloon_rate: float = 0.65, white_rate: float = 0.3) -> PagePlan:
+              balloon_rate: float = 0.65, white_rate: float = 0.45, gray_rate: float = 0.0) -> PagePlan:
     """Plan a page: layout, per-panel background and drawings, balloons, maybe a sound effect."""
     rects = plan_layout(width, height, rng, panels)
     border = max(1, round(width / 230))
@@ -263,7 +269,7 @@ def plan_page(drawings: Sequence[Drawing], rng: np.random.Generator, width: int,
         effect = None
         if bg.kind == "white" and rng.uniform() < 0.35:
             effect = "focus" if rng.uniform() < 0.6 else "speed"
-        plan_panels.append(Panel(rect, bg, placements, effect, int(rng.integers(0, 2**31))))
+        plan_panels.append(Panel(rect, bg, placements, effect, int(rng.integers(0, 2**31)), _tone_kind(rng)))
         for _ in range(int(rng.uniform() < balloon_rate) + int(rng.uniform() < balloon_rate * 0.3)):
             main = placements[0].box if placements else None
             target = None if main is None else (rect[0] + main[0] + main[2] // 2, rect[1] + max(0, main[1]) + main[3] // 4)
@@ -280,7 +286,8 @@ def plan_page(drawings: Sequence[Drawing], rng: np.random.Generator, width: int,
         box = (x, y, x + len(text) * size, y + size * 2)
         if all(box[2] < b.rect[0] or box[0] > b.rect[2] or box[3] < b.rect[1] or box[1] > b.rect[3] for b in balloons):
             sfx = (text, x, y, size, float(rng.uniform(-20, 20)))
-    return PagePlan(width, height, border, plan_panels, balloons, sfx)
+    shading = "gray" if rng.uniform() < gray_rate else "ink"
+    return PagePlan(width, height, border, plan_panels, balloons, sfx, shading)
 
 
 # ---------------------------------------------------------------- render
@@ -294,6 +301,28 @@ def screentone(density: np.ndarray, period: float, angle_deg: float = 45.0) -> n
     v = (-xx * math.sin(a) + yy * math.cos(a)) * (2 * math.pi / period)
     cell = (np.cos(u) + np.cos(v)) * 0.25 + 0.5  # 1 at dot centers, 0 between dots
     ink = (cell - (1.0 - density)) * (period / 2.0) + 0.5  # soft edge about one pixel wide
+    ink = np.clip(ink, 0.0, 1.0)
+    ink[density <= 0.02] = 0.0
+    return ink
+
+
+def tone_screen(density: np.ndarray, period: float, angle_deg: float, kind: str, seed: int = 0) -> np.ndarray:
+    """Ink coverage of a tone sheet: ``dots`` (amplitude-modulated dots), ``lines`` (a line screen, as
+    hatching) or ``noise`` (a stochastic grain), for a density map in [0, 1]."""
+    if kind == "dots":
+        return screentone(density, period, angle_deg)
+    h, w = density.shape
+    if kind == "lines":
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        a = math.radians(angle_deg)
+        u = (-xx * math.sin(a) + yy * math.cos(a)) * (2 * math.pi / period)
+        cell = np.cos(u) * 0.5 + 0.5
+        ink = (cell - (1.0 - density)) * (period / 2.0) + 0.5
+    elif kind == "noise":
+        grain = np.random.default_rng(seed).uniform(0.0, 1.0, (h, w)).astype(np.float32)
+        ink = (grain < density).astype(np.float32)
+    else:
+        raise ValueError(f"unknown tone kind {kind!r}")
     ink = np.clip(ink, 0.0, 1.0)
     ink[density <= 0.02] = 0.0
     return ink
@@ -381,17 +410,23 @@ def _effect_lines(draw: ImageDraw.ImageDraw, kind: str, w: int, h: int, seed: in
             draw.line([(x0, y), (x0 + rng.uniform(0.3, 0.9) * w, y)], fill=0, width=max(1, width // 2))
 
 
-def render_panel(panel: Panel, mode: str, cache: DrawingCache, tone_period: float, line_width: int) -> np.ndarray:
+def render_panel(panel: Panel, mode: str, cache: DrawingCache, tone_period: float, line_width: int,
+                 shading: str = "ink") -> np.ndarray:
     """A panel's pixels: float RGB [h, w, 3] for 'color', float gray [h, w] for 'bw'."""
     x0, y0, x1, y1 = panel.rect
     w, h = x1 - x0, y1 - y0
     bg = background_rgb(panel.background, h, w)
+    luma = _luma(bg)
+    density = np.where(luma < 0.3, 1.0, _quantized_tone(luma))  # night scenes are solid ink
     if mode == "color":
-        canvas = bg
+        # A background too light to get a tone is white paper in ink, so it is white in color too:
+        # the model never learns to tint paper that has nothing on it.
+        canvas = np.where((density <= 0.02)[..., None], 1.0, bg) if shading == "ink" else bg
+    elif shading == "gray":
+        canvas = luma
     else:
-        luma = _luma(bg)
-        density = np.where(luma < 0.3, 1.0, _quantized_tone(luma))  # night scenes are solid ink
-        canvas = 1.0 - screentone(density.astype(np.float32), tone_period)
+        canvas = 1.0 - tone_screen(density.astype(np.float32), tone_period, 45.0, panel.tone_kind,
+                                   panel.effect_seed)
     if panel.effect_lines or panel.background.kind == "ground":
         lines = Image.new("L", (w, h), 255)
         if panel.effect_lines:
@@ -413,12 +448,17 @@ def render_panel(panel: Panel, mode: str, cache: DrawingCache, tone_period: floa
             continue
         gray = np.ones(color.shape[:2], np.float32)
         luma = _luma(color[..., :3])
-        if p.tone:
+        if shading == "gray":
+            gray = luma
+        elif p.tone:
             tone = _quantized_tone(luma)
             if p.black_darks:
                 tone = np.where(luma < 0.22, 1.0, tone)
             # A finer sheet at another angle than the background's, so figures stand apart from it.
-            gray = 1.0 - screentone(tone.astype(np.float32), tone_period * 0.7, angle_deg=15.0)
+            gray = 1.0 - tone_screen(tone.astype(np.float32), tone_period * 0.7, 15.0, p.tone_kind,
+                                     panel.effect_seed + 1)
+        elif p.black_darks:
+            gray = np.where(luma < 0.22, 0.0, 1.0).astype(np.float32)
         if p.drawing.line:
             line = cache.placed(p.drawing.line, p.box[2], p.box[3], p.flip)[dy, dx]
             line_ink = line[..., 3] * (1.0 - _luma(line[..., :3]))
@@ -476,7 +516,7 @@ def render_page(plan: PagePlan, mode: str, cache: DrawingCache | None = None,
     page = np.ones(shape, np.float32)
     for panel in plan.panels:
         x0, y0, x1, y1 = panel.rect
-        page[y0:y1, x0:x1] = render_panel(panel, mode, cache, tone_period, line_width)
+        page[y0:y1, x0:x1] = render_panel(panel, mode, cache, tone_period, line_width, plan.shading)
     img = Image.fromarray(np.clip(page * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB" if mode == "color" else "L")
     draw = ImageDraw.Draw(img)
     ink, paper = ((0, 0, 0), (255, 255, 255)) if mode == "color" else (0, 255)
@@ -609,7 +649,7 @@ def comic_info_xml(title: str, series: str, pages: int, notes: str, width: int, 
             f"  <Pages>\n{page_rows}\n  </Pages>\n</ComicInfo>\n")
 
 
-SAMPLE_NOTES = ("Synthetic black-and-white manga pages composed by mangacolor's scripts/make_pages.py "
+SAMPLE_NOTES = ("Synthetic black-and-white manga pages composed by mangacolor's trainer/pages "
                 "from OpenMoji line art (black/svg) of openmoji@17.0.0, (c) OpenMoji contributors "
                 "(openmoji.org), licensed CC BY-SA 4.0; this chapter is shared under CC BY-SA 4.0.")
 
@@ -645,64 +685,3 @@ def build_sample_chapter(drawings: Sequence[Drawing], out_path: Path, pages: int
             sheet.paste(t, ((i % 4) * t.width, (i // 4) * t.height))
         sheet.save(preview)
     return images
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: `pages` recomposes data/pages, `sample` rebuilds the sample chapter."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["pages", "sample"])
-    p.add_argument("--data", type=Path, default=REPO / "data")
-    p.add_argument("--out", type=Path, default=None, help="pages folder or CBZ path")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-pages", type=int, default=3000)
-    p.add_argument("--val-pages", type=int, default=300)
-    p.add_argument("--paired-pages", type=int, default=200)
-    p.add_argument("--paired-train-pages", type=int, default=1000)
-    p.add_argument("--page-size", default="512x724")
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--preview", type=Path, default=None, help="also write a contact sheet PNG")
-    args = p.parse_args(argv)
-    index = args.data / "drawings" / "index.json"
-    if not index.exists():
-        print(f"error: {index} not found: run python scripts/fetch_data.py first", file=sys.stderr)
-        return 1
-    records = [r for r in json.loads(index.read_text())["records"] if "dropped" not in r]
-    width, height = (int(v) for v in args.page_size.lower().split("x"))
-    if args.what == "pages":
-        counts = build_corpus_pages(records, args.out or args.data / "pages", (width, height), args.train_pages,
-                                    args.val_pages, args.paired_pages, args.seed, args.jobs,
-                                    paired_train_pages=args.paired_train_pages)
-        print(json.dumps(counts, indent=2))
-        return 0
-    hi = sample_drawings(records, args.data)
-    out = args.out or REPO / "examples" / "sample_chapter.cbz"
-    build_sample_chapter(hi, out, preview=args.preview)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) from {len(hi)} validation drawings")
-    return 0
-
-
-def sample_drawings(records: Sequence[dict], data: Path, size: int = 1024) -> list[Drawing]:
-    """Validation-split OpenMoji pairs re-rendered at a size fit for 1200x1700 pages."""
-    from scripts.fetch_data import Candidate, render_candidate, svg_renderer
-
-    renderer = svg_renderer()
-    out = []
-    for r in records:
-        if r["split"] != "val" or not r.get("line_svg"):
-            continue
-        cand = Candidate(r["source"], r["key"], r["category"], r["color_svg"], r["line_svg"])
-        safe = r["key"].replace("/", "_")
-        color = data / "drawings_hi" / r["source"] / "color" / f"{safe}.png"
-        line = data / "drawings_hi" / r["source"] / "line" / f"{safe}.png"
-        if not (color.exists() and line.exists()):
-            rec = render_candidate((cand, str(data / "drawings_hi"), size, renderer))
-            if "dropped" in rec:
-                continue
-        out.append(Drawing(f"{r['source']}/{r['key']}", str(color), str(line)))
-    return out
-
-
-if __name__ == "__main__":
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    sys.exit(main())
