@@ -1,4 +1,11 @@
-"""mangacolor: colorize black-and-white manga pages, chapters and libraries."""
+"""mangacolor: colorize black-and-white manga pages, chapters and libraries.
+
+    >>> from mangacolor_cli import colorize, Colorizer
+    >>> colorize(["chapter.cbz"])                 # the job behind ``mangacolor colorize``
+    >>> Colorizer().colorize([page])              # pages in memory -> colored pages
+
+The packages and what each may import: docs/ARCHITECTURE.md.
+"""
 
 __version__ = "0.1.0"
 
@@ -6,9 +13,9 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     # Lazy, so `import mangacolor_cli` (and `mangacolor --help`) does not pay for importing torch.
     if name in ("colorize", "ColorizeSummary"):
-        from . import pipeline
+        from .engine import pipeline
         return getattr(pipeline, name)
     if name == "Colorizer":
-        from .inference import Colorizer
+        from .engine.colorizer import Colorizer
         return Colorizer
     raise AttributeError(f"module 'mangacolor_cli' has no attribute {name!r}")
