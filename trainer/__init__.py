@@ -1,11 +1,22 @@
-"""How models learn: datasets and the manga-look transform, the training loop, metrics.
+"""How models learn: datasets and the manga-look transform, the training loop, metrics, and the
+shared building blocks (image loading, device, progress) that ``mangacolor_cli`` uses too.
 
     >>> from trainer import TrainConfig, train
     >>> train(TrainConfig(model="unet", preset="tiny", data="pages/", out="runs/unet", steps=100))
 """
 
-from .data import DataError, build_datasets, load_rgb, manga_look
-from .loop import ConfigError, TrainConfig, TrainingDiverged, TrainSummary, train
+_EXPORTS = {
+    "DataError": "data", "build_datasets": "data", "load_rgb": "data", "manga_look": "data",
+    "ConfigError": "loop", "TrainConfig": "loop", "TrainSummary": "loop", "TrainingDiverged": "loop", "train": "loop",
+}
 
-__all__ = ["ConfigError", "DataError", "TrainConfig", "TrainSummary", "TrainingDiverged", "build_datasets",
-           "load_rgb", "manga_look", "train"]
+
+def __getattr__(name: str):
+    # Lazy, so light modules (trainer.choices, trainer.images) load without the training loop and torch's data stack.
+    if name in _EXPORTS:
+        import importlib
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'trainer' has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

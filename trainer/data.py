@@ -35,9 +35,9 @@ from torch.utils.data import Dataset, Sampler
 from models.color import gray_to_l, normalize_l, rgb_to_ab_norm, rgb_to_gray
 from models.errors import first_line
 
+from .choices import ALIGNED_INPUTS, LAYOUTS
 from .images import IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key, on_paper, read_image, tensor_to_uint8
 
-LAYOUTS = ("auto", "color", "paired", "aligned", "unpaired", "composed")
 # Pages a "composed" epoch holds: each is composed anew, so this only sets the validation cadence.
 COMPOSED_EPOCH_PAGES = 2000
 # Pages are scaled so their short side is size * U(1, max_scale) before a crop: crops see whole
@@ -456,7 +456,7 @@ def build_datasets(data: str | Path, data_b: str | Path | None = None, *, layout
             raise DataError(f"{folder}: data folder not found")
     if layout not in LAYOUTS:
         raise DataError(f"{data}: unknown layout {layout!r} (one of {', '.join(LAYOUTS)})")
-    if aligned_input not in ("left", "right"):
+    if aligned_input not in ALIGNED_INPUTS:
         raise DataError(f"{data}: aligned input side must be 'left' or 'right', not {aligned_input!r}")
     if layout == "auto":
         layout = detect_layout(data, data_b)

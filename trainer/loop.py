@@ -42,6 +42,7 @@ from models.color import denormalize_ab, gray_to_l, join_lab, rgb_to_lab
 from . import metrics as metric_fns
 from .metrics import VALIDATION_METRICS as VAL_METRICS
 from .data import STATS_EPOCH, DataError, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
+from .choices import BEST_METRICS, SCHEDULES
 from .device import DeviceError
 from .metrics_log import MetricsLog
 from .distributed import (DistInfo, average_gradients, barrier, broadcast_state, init_distributed,
@@ -50,7 +51,6 @@ from .plots import draw_loss_curve, preview_grid
 from .progress import ProgressBar, format_losses
 
 DEFAULT_EPOCHS = 10
-SCHEDULES = ("constant", "cosine")
 
 
 class ConfigError(ValueError):
@@ -327,7 +327,7 @@ class _TrainingRun:
             raise ConfigError(f"lr must be positive, got {cfg.lr}")
         if cfg.schedule not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}")
-        if cfg.best_metric not in ("l1_ab", "ciede2000"):
+        if cfg.best_metric not in BEST_METRICS:
             raise ConfigError(f"best_metric must be l1_ab or ciede2000, got {cfg.best_metric!r}")
         if cfg.ema is not None and not 0 < cfg.ema < 1:
             raise ConfigError(f"ema must be a decay in (0, 1), got {cfg.ema}")
@@ -540,7 +540,6 @@ class _TrainingRun:
             gathered = [rng]
         if not self.info.is_main:
             return None
-        cfg = self.cfg
         train_state = {
             "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
             "scalers": {n: s.state_dict() for n, s in self.scalers.items()},

@@ -1,10 +1,22 @@
-"""The Typer application object; each command lives in its own module of this package."""
+"""The Typer application object, and how every command reports an error and exits.
+
+Exit codes, the same in every command: 0 done, 1 the work failed (some pages, a broken input, a
+failed check), 2 bad usage (options that cannot work; Typer's own option errors are 2 as well).
+"""
 
 from __future__ import annotations
 
+import enum
+from typing import Annotated, NoReturn
+
 import typer
+from rich.console import Console
+from rich.markup import escape
 
 from .. import __version__
+
+USAGE = 2
+FAILED = 1
 
 app = typer.Typer(
     name="mangacolor",
@@ -16,6 +28,17 @@ app = typer.Typer(
 )
 
 
+def choice(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
+    """A str enum for a Typer option, built from the library's own tuple of values (one list, not two)."""
+    return enum.Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
+
+
+def fail(error: BaseException | str, code: int) -> NoReturn:
+    """Print ``error: <one line>`` on stderr (user text is never read as markup) and exit with ``code``."""
+    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {escape(str(error))}")
+    raise typer.Exit(code)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"mangacolor {__version__}")
@@ -23,6 +46,6 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
     """Colorize black-and-white manga with a model that ships inside the package."""

@@ -1,36 +1,22 @@
-"""`mangacolor colorize`: parse, call ``pipeline.colorize``, print the summary."""
+"""`mangacolor colorize`: parse, call ``engine.pipeline.colorize``, print the summary."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
-
-import enum
+from typing import Annotated, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from .app import app
+from ..engine.choices import BACKENDS, DEVICES, OUTPUT_FORMATS
 from ..errors import InputError, MangacolorError, ModelError, OutputError, UsageError
+from .app import FAILED, USAGE, app, choice, fail
 
-class Device(str, enum.Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class Backend(str, enum.Enum):
-    auto = "auto"
-    torch = "torch"
-    onnx = "onnx"
-
-
-class PageFormat(str, enum.Enum):
-    png = "png"
-    jpg = "jpg"
-    webp = "webp"
-
+Device = choice("Device", DEVICES)
+Backend = choice("Backend", BACKENDS)
+PageFormat = choice("PageFormat", OUTPUT_FORMATS)
 
 EPILOG = """\
 Examples:
@@ -49,34 +35,39 @@ Exit codes: 0 all pages done, 1 some pages failed (originals kept in archives), 
 """
 
 
-@app.command(epilog=EPILOG)
-def colorize(
-    inputs: List[Path] = typer.Argument(..., metavar="INPUT...", show_default=False,
-                                        help="Image files (PNG, JPEG, WebP, BMP, TIFF), folders (recursive, natural "
-                                             "page order) or CBZ/ZIP/CBR archives."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output",
-                                          help="Output file or folder. Default: beside each input "
-                                               "(chapter.color.cbz, pages_color/, page.color.png). "
-                                               "With several inputs, a folder."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="NAME_OR_PATH",
-                                        help="A .pt checkpoint, an .onnx file, or a packaged model name. "
-                                             "Default: the packaged default model."),
-    device: Device = typer.Option(Device.auto, help="auto (the GPU when there is one), cpu or cuda."),
-    backend: Backend = typer.Option(Backend.auto, help="auto, torch or onnx (onnxruntime). auto: onnx for an .onnx model; for a checkpoint, onnx on the CPU when the model is heavy enough to gain (--verbose says why), torch otherwise."),
-    size: Optional[int] = typer.Option(None, min=16, help="Working size: the long side the model sees, in pixels. "
-                                                        "Default: the model's own, else 768."),
-    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Pages per model call."),
-    format: Optional[PageFormat] = typer.Option(None, "--format", help="Write every page as png, jpg or webp. "
-                                                                "Default: each page's own format."),
-    quality: int = typer.Option(90, min=1, max=100, help="JPEG/WebP quality."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs that already exist (default: skip them)."),
-    recolor: bool = typer.Option(False, "--recolor", help="Also color pages that are already in color."),
-    fill_paper: bool = typer.Option(True, "--fill-paper/--keep-lightness",
-                                    help="--fill-paper: white paper under a fill color darkens just enough to hold "
-                                         "it (ink stays exactly as it is). --keep-lightness: keep every pixel's "
-                                         "lightness, which leaves pure black-and-white pages nearly gray."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (for scripts)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Say which model, device, backend and provider run."),
+@app.command("colorize", epilog=EPILOG)
+def colorize_command(
+    inputs: Annotated[List[Path], typer.Argument(
+        metavar="INPUT...", show_default=False,
+        help="Image files (PNG, JPEG, WebP, BMP, TIFF), folders (recursive, natural page order) or CBZ/ZIP/CBR "
+             "archives.")],
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="Output file or folder. Default: beside each input (chapter.color.cbz, pages_color/, "
+                               "page.color.png). With several inputs, a folder.")] = None,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", metavar="NAME_OR_PATH",
+        help="A .pt checkpoint, an .onnx file, or a packaged model name. Default: the packaged default model.")] = None,
+    device: Annotated[Device, typer.Option(help="auto (the GPU when there is one), cpu or cuda.")] = Device.auto,
+    backend: Annotated[Backend, typer.Option(
+        help="auto, torch or onnx (onnxruntime). auto: onnx for an .onnx model; for a checkpoint, onnx on the CPU "
+             "when the model is heavy enough to gain (--verbose says why), torch otherwise.")] = Backend.auto,
+    size: Annotated[Optional[int], typer.Option(
+        min=16, help="Working size: the long side the model sees, in pixels. Default: the model's own, else 768.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Pages per model call.")] = 4,
+    page_format: Annotated[Optional[PageFormat], typer.Option(
+        "--format", help="Write every page as png, jpg or webp. Default: each page's own format.")] = None,
+    quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 90,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that already exist "
+                                                                "(default: skip them).")] = False,
+    recolor: Annotated[bool, typer.Option("--recolor", help="Also color pages that are already in color.")] = False,
+    fill_paper: Annotated[bool, typer.Option(
+        "--fill-paper/--keep-lightness",
+        help="--fill-paper: white paper under a fill color darkens just enough to hold it (ink stays exactly as it "
+             "is). --keep-lightness: keep every pixel's lightness, which leaves pure black-and-white pages nearly "
+             "gray.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON (for scripts).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which model, device, backend and "
+                                                                  "provider run.")] = False,
 ) -> None:
     """Color black-and-white manga pages: images, folders and CBZ/ZIP/CBR archives.
 
@@ -91,16 +82,14 @@ def colorize(
     try:
         summary = run_colorize(
             [str(p) for p in inputs], output, model=model, device=device.value, backend=backend.value,
-            size=size, batch_size=batch_size, format=format.value if format else None, quality=quality, overwrite=overwrite, recolor=recolor,
+            size=size, batch_size=batch_size, page_format=page_format.value if page_format else None, quality=quality, overwrite=overwrite, recolor=recolor,
             fill_paper=fill_paper,
-            on_error=lambda message: err.print(f"[red]error:[/red] {message}", soft_wrap=True),
-            on_ready=(lambda c: err.print(f"[dim]{c.describe()}[/dim]", soft_wrap=True)) if verbose else None)
+            on_error=lambda message: err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True),
+            on_ready=(lambda c: err.print(f"[dim]{escape(c.describe())}[/dim]", soft_wrap=True)) if verbose else None)
     except (UsageError, InputError, OutputError, ModelError) as e:
-        err.print(f"[red]error:[/red] {e}", soft_wrap=True)
-        raise typer.Exit(2)
+        fail(e, USAGE)  # the job could not start: an option, an input or the model
     except MangacolorError as e:
-        err.print(f"[red]error:[/red] {e}", soft_wrap=True)
-        raise typer.Exit(1)
+        fail(e, FAILED)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: finished outputs are kept, unfinished ones were not written")
         raise typer.Exit(130)
@@ -111,5 +100,5 @@ def colorize(
                   f"{summary.failed} failed in {summary.seconds:.1f} s ({summary.pages_per_second:.2f} pages/s)")
         if verbose:
             for path in summary.outputs:
-                out.print(f"  wrote {path}", soft_wrap=True)
+                out.print(f"  wrote {escape(path)}", soft_wrap=True)
     raise typer.Exit(summary.exit_code)

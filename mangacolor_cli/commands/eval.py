@@ -3,35 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from .app import app
 from ..errors import MangacolorError, UsageError
+from .app import FAILED, USAGE, app, fail
 
 
 @app.command("eval")
 def eval_command(
-    pred: Optional[Path] = typer.Option(None, "--pred", help="Folder of colored pages to score (with --target)."),
-    target: Optional[Path] = typer.Option(None, "--target", help="Folder of ground-truth color pages (with --pred)."),
-    model: Optional[List[str]] = typer.Option(None, "--model", "-m",
-                                              help="Checkpoint (.pt) or ONNX file to run; repeat to compare models."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Eval set for --model: DIR/bw + DIR/color, or color pages."),
-    size: Optional[int] = typer.Option(None, "--size", help="Working size (long side) the models run at (default: each model's own)."),
-    manga_look: bool = typer.Option(False, "--manga-look",
-                                    help="Derive gray inputs of color-only data with the training manga look (fixed seed) "
-                                         "instead of the plain luminance."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda, for the models and the metrics."),
-    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Pages per model batch."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write per-image metrics (a row per page and system)."),
-    json_path: Optional[str] = typer.Option(None, "--json", help="Write the summary as JSON ('-' for stdout)."),
-    grid: Optional[Path] = typer.Option(None, "--grid", help="Write a PNG grid: input | each model | target."),
-    samples: int = typer.Option(4, "--samples", min=0, help="Pages in the grid."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write one self-contained HTML report."),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Training run folder: draw its metrics.jsonl "
-                                                                   "loss curves into the report."),
+    pred: Annotated[Optional[Path], typer.Option(help="Folder of colored pages to score (with --target).")] = None,
+    target: Annotated[Optional[Path], typer.Option(help="Folder of ground-truth color pages (with --pred).")] = None,
+    model: Annotated[Optional[List[str]], typer.Option(
+        "--model", "-m", help="Checkpoint (.pt) or ONNX file to run; repeat to compare models.")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Eval set for --model: DIR/bw + DIR/color, or color "
+                                                      "pages.")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Working size (long side) the models run at (default: each "
+                                                     "model's own).")] = None,
+    manga_look: Annotated[bool, typer.Option(
+        "--manga-look", help="Derive gray inputs of color-only data with the training manga look (fixed seed) "
+                             "instead of the plain luminance.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (cuda:N), for the models and the metrics.")] = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Pages per model batch.")] = 4,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-image metrics (a row per page and "
+                                                                   "system).")] = None,
+    json_path: Annotated[Optional[str], typer.Option("--json", help="Write the summary as JSON ('-' for "
+                                                                    "stdout).")] = None,
+    grid: Annotated[Optional[Path], typer.Option(help="Write a PNG grid: input | each model | target.")] = None,
+    samples: Annotated[int, typer.Option(min=0, help="Pages in the grid.")] = 4,
+    report: Annotated[Optional[Path], typer.Option(help="Write one self-contained HTML report.")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(
+        "--run-dir", help="Training run folder: draw its metrics.jsonl loss curves into the report.")] = None,
 ) -> None:
     """Score colorized pages: MSE, PSNR, SSIM, CIEDE2000 and colorfulness, a row per model plus a gray
     baseline (the gray input taken as the prediction).
@@ -40,11 +45,21 @@ def eval_command(
       mangacolor eval --pred out/ --target color/ --csv per_image.csv
       mangacolor eval -m unet.pt -m pix2pix.onnx --data eval_set/ --report report.html --grid grid.png
     """
+    from trainer.progress import ProgressBar
+
     from ..evaluation import reports, scoring
 
-    console = _wide(Console(soft_wrap=True))
-    err_console = _wide(Console(stderr=True, soft_wrap=True))
+    console = _wide(Console(soft_wrap=True, highlight=False))
+    err_console = _wide(Console(stderr=True, soft_wrap=True, highlight=False))
     quiet = json_path == "-"
+    bars: dict[str, ProgressBar] = {}
+
+    def progress(label: str, done: int, total: int) -> None:
+        if label not in bars:
+            bars[label] = ProgressBar(total, description=f"scoring {label}", echo=False, transient=True,
+                                      console=err_console)
+        bars[label].set_total(total, completed=done)
+
     try:
         by_dirs = pred is not None or target is not None
         if by_dirs and (model or data):
@@ -53,38 +68,42 @@ def eval_command(
             raise UsageError("--pred and --target go together")
         if not by_dirs and not (model and data):
             raise UsageError("give --pred DIR --target DIR, or --model M [--model M2 ...] --data PATH")
-        with _progress(err_console) as update:
+        try:
             if by_dirs:
                 result = scoring.evaluate_dirs(pred, target, samples=samples, device=scoring.metric_device(device),
-                                          progress=update)
+                                               progress=progress)
             else:
                 result = scoring.evaluate_models(model, data, size=size, manga_look=manga_look, device=device,
-                                            batch_size=batch_size, samples=samples, progress=update)
+                                                 batch_size=batch_size, samples=samples, progress=progress)
+        finally:
+            for bar in bars.values():
+                bar.close()
         out = err_console if quiet else console
         out.print(reports.results_table(result))
         for key in result.missing_predictions:
-            out.print(f"[yellow]missing prediction/input:[/yellow] {key}", highlight=False)
+            out.print(f"[yellow]missing prediction/input:[/yellow] {escape(key)}")
         for key in result.missing_targets:
-            out.print(f"[yellow]missing target:[/yellow] {key}", highlight=False)
+            out.print(f"[yellow]missing target:[/yellow] {escape(key)}")
         for key, message in result.errors:
-            out.print(f"[red]not scored:[/red] {message}", highlight=False)
+            out.print(f"[red]not scored:[/red] {escape(message)}")
         if csv_path:
-            out.print(f"wrote {reports.write_csv(result, csv_path)}", highlight=False)
+            out.print(escape(f"wrote {reports.write_csv(result, csv_path)}"))
         if grid:
-            out.print(f"wrote {reports.write_grid(result, grid)}", highlight=False)
+            out.print(escape(f"wrote {reports.write_grid(result, grid)}"))
         if report:
-            out.print(f"wrote {reports.write_report(result, report, run_dir=run_dir)}", highlight=False)
+            out.print(escape(f"wrote {reports.write_report(result, report, run_dir=run_dir)}"))
         if json_path:
             text = reports.write_json(result, json_path)
             if quiet:
                 typer.echo(text)
             else:
-                out.print(f"wrote {json_path}", highlight=False)
+                out.print(escape(f"wrote {json_path}"))
+    except UsageError as e:
+        fail(e, USAGE)
     except MangacolorError as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(2 if isinstance(e, UsageError) else 1)
+        fail(e, FAILED)
     if not result.keys:
-        raise typer.Exit(1)
+        raise typer.Exit(FAILED)
 
 
 def _wide(console: Console) -> Console:
@@ -92,26 +111,3 @@ def _wide(console: Console) -> Console:
     if not console.is_terminal and console.width < 120:
         console.width = 120
     return console
-
-
-class _progress:
-    """A rich progress bar fed by the eval job's ``progress(label, done, total)`` callback."""
-
-    def __init__(self, console: Console):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeRemainingColumn(), console=console, transient=True)
-        self._task = None
-
-    def __enter__(self):
-        self._bar.__enter__()
-        return self.update
-
-    def update(self, label: str, done: int, total: int) -> None:
-        if self._task is None:
-            self._task = self._bar.add_task(f"scoring {label}", total=total)
-        self._bar.update(self._task, completed=done, total=total)
-
-    def __exit__(self, *exc):
-        return self._bar.__exit__(*exc)

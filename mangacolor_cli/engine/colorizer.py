@@ -31,12 +31,11 @@ from models.errors import first_line
 
 from ..errors import ModelError, UsageError
 from . import backends
+from .choices import BACKENDS, DEVICES
 
 DEFAULT_SIZE = 768
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "default.onnx"
-DEVICES = ("auto", "cpu", "cuda")
-BACKENDS = ("auto", "torch", "onnx")
 # Color-page detection: a page is in color when this share of its pixels is this far from the page's tint.
 COLOR_CHROMA = 15.0
 COLOR_SHARE = 0.03

@@ -26,7 +26,8 @@ from ..errors import MangacolorError, PageError, UsageError
 from trainer.images import DecodedPage, format_of_name, to_rgb8
 from models.errors import first_line
 
-from ..pages.images import OUTPUT_FORMATS, WRITABLE_FORMATS, decode_page, encode_image
+from ..pages.images import WRITABLE_FORMATS, decode_page, encode_image
+from .choices import OUTPUT_FORMATS
 from .colorizer import Colorizer
 from ..pages.planning import output_name, plan_jobs
 from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
@@ -72,14 +73,14 @@ def shard_by_rank(jobs: list[Job]) -> list[Job]:
 
 def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | os.PathLike | None = None, *,
              model: Any = None, device: str = "auto", backend: str = "auto", size: int | None = None,
-             batch_size: int = 4, format: str | None = None, quality: int = 90, overwrite: bool = False,
+             batch_size: int = 4, page_format: str | None = None, quality: int = 90, overwrite: bool = False,
              recolor: bool = False, fill_paper: bool = True, workers: int | None = None,
              progress: bool | None = None, on_error: Callable[[str], None] | None = None, on_ready: Callable[[Colorizer], None] | None = None,
              colorizer: Colorizer | None = None) -> ColorizeSummary:
     """Color image files, folders and CBZ/ZIP/CBR archives; returns a ``ColorizeSummary``.
 
     ``output``: a target for one input, a folder for several (None: beside each input).
-    ``format``: png|jpg|webp for every page (None: each page's own). ``progress``: a progress bar
+    ``page_format``: png|jpg|webp for every page (None: each page's own). ``progress``: a progress bar
     (None: only when stdout is a terminal). ``fill_paper``: see ``Colorizer``. ``on_error`` gets each one-line error as it happens;
     ``on_ready`` gets the loaded Colorizer (to say which device runs). Pass ``colorizer`` to reuse
     a loaded model. Raises ``MangacolorError`` for bad usage, missing inputs or an unloadable model.
@@ -87,12 +88,12 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     start = time.perf_counter()
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    if format is not None:
-        format = format.lower()
-        if format == "jpeg":
-            format = "jpg"
-        if format not in OUTPUT_FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {format!r}")
+    if page_format is not None:
+        page_format = page_format.lower()
+        if page_format == "jpeg":
+            page_format = "jpg"
+        if page_format not in OUTPUT_FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {page_format!r}")
     if not 1 <= quality <= 100:
         raise UsageError(f"--quality must be between 1 and 100, got {quality}")
     summary = ColorizeSummary()
@@ -103,7 +104,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         summary.errors.append(message)
         report(message)
 
-    jobs = shard_by_rank(plan_jobs(list(inputs), output, format))
+    jobs = shard_by_rank(plan_jobs(list(inputs), output, page_format))
     todo: list[Job] = []
     for job in jobs:
         if job.target.exists() and not overwrite:
@@ -120,7 +121,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         if on_ready:
             on_ready(colorizer)
         show = sys.stdout.isatty() if progress is None else progress
-        _ColorizeRun(colorizer, todo, summary, fail, show, format, quality, workers).run()
+        _ColorizeRun(colorizer, todo, summary, fail, show, page_format, quality, workers).run()
     summary.seconds = time.perf_counter() - start
     return summary
 

@@ -19,7 +19,6 @@ from ..errors import PageError
 PAGE_EXTENSIONS = frozenset(ext for ext, fmt in loader.FORMAT_BY_EXTENSION.items() if fmt != "gif")
 # The extension a page gets when written in a format other than its own (--format).
 EXTENSION_BY_FORMAT = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
-OUTPUT_FORMATS = ("png", "jpg", "webp")
 WRITABLE_FORMATS = frozenset({"png", "jpeg", "jpg", "webp", "bmp", "tiff"})
 FORMATS_WITH_ALPHA = frozenset({"png", "webp", "tiff"})
 
