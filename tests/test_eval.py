@@ -1,4 +1,4 @@
-"""`mangacolor eval`: pairing, skimage-equal scores, the gray baseline row and the report files (DESIGN 6)."""
+"""`mangacolor eval`: pairing, skimage-equal scores, the gray baseline row and the report files (docs/ARCHITECTURE.md, "Metrics")."""
 
 from __future__ import annotations
 

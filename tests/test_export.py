@@ -1,5 +1,5 @@
 """`mangacolor export`: every model's ONNX file reproduces PyTorch, carries its metadata, and colors
-pages like the checkpoint it came from (DESIGN 5)."""
+pages like the checkpoint it came from (docs/ARCHITECTURE.md, "Export")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Colorizer: DESIGN 1 (full-res L kept, ab upsampled), both backends, color-page detection."""
+"""The Colorizer: full-res L kept, ab upsampled (docs/ARCHITECTURE.md, "Color"), both backends, color-page detection."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""trainer.metrics equals skimage's metrics to 1e-4 on random and real images (DESIGN 6)."""
+"""trainer.metrics equals skimage's metrics to 1e-4 on random and real images (docs/ARCHITECTURE.md, "Metrics")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training data (DESIGN 3): folders of pages -> batches of gray input and color target.
+"""Training data (docs/ARCHITECTURE.md, "Training data"): folders of pages -> batches of gray input and color target.
 
 Layouts, picked by :func:`build_datasets` (``layout='auto'`` looks at the folder):
 

@@ -1,6 +1,6 @@
 """The Colorizer: load a model (checkpoint, ONNX file or the packaged default) and color decoded pages.
 
-DESIGN 1: the model predicts ab at a working size (long side = ``size``, padded to a multiple of its
+docs/ARCHITECTURE.md, "Color": the model predicts ab at a working size (long side = ``size``, padded to a multiple of its
 stride), ab is upsampled bilinearly to the page's full size and joined to the page's ORIGINAL
 full-resolution L, so line art stays exactly as crisp as in the input and the output's L equals the
 input's L to within rounding (out-of-gamut colors lose chroma, never lightness).

@@ -65,7 +65,7 @@ class ColorizeSummary:
 
 
 def shard_by_rank(jobs: list[Job]) -> list[Job]:
-    """Under torchrun (WORLD_SIZE > 1) each rank takes every WORLD_SIZE-th output (DESIGN 7)."""
+    """Under torchrun (WORLD_SIZE > 1) each rank takes every WORLD_SIZE-th output (docs/ARCHITECTURE.md, "Scale")."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     return jobs[rank::world] if world > 1 else jobs
