@@ -41,6 +41,8 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from models.errors import first_line  # noqa: E402  (after the repo is on the path)
+
 PAGE_W, PAGE_H = 1200, 1700
 
 
@@ -315,7 +317,7 @@ def measure_model(args, files: dict, device: str) -> list[dict]:
                     seconds = _timed(lambda: call(x), args.repeats)
                 except Exception as e:  # out of memory at a large batch: record and go on
                     rows.append({"backend": backend, "device": device, "precision": precision, "batch": batch,
-                                 "error": str(e).splitlines()[0][:120]})
+                                 "error": first_line(e)[:120]})
                     continue
                 rows.append({"backend": backend, "device": device, "precision": precision, "batch": batch,
                              "shape": [batch, 1, h, w], **_summary(seconds, batch)})

@@ -20,14 +20,16 @@ from typing import Iterator
 TEMP_SUFFIX = ".mangacolor-tmp"
 # Most file systems cap one name at 255 bytes (ext4, APFS, NTFS in UTF-16 units: stricter for none of ours).
 MAX_NAME_BYTES = 255
-_TEMP_NAME = re.compile(r"^\..*\.(\d+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + r"$", re.DOTALL)
+# A temp name may end in its target's own suffix too (``keep_suffix``), for readers that go by it.
+_TEMP_NAME = re.compile(r"^\..*\.(\d+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + r"(\.[A-Za-z0-9]{1,8})?$", re.DOTALL)
+_TEMP_TAIL = re.compile(re.escape(TEMP_SUFFIX) + r"(\.[A-Za-z0-9]{1,8})?$")
 _cleaned_folders: set[Path] = set()
 _cleaned_lock = threading.Lock()
 
 
 def is_temp_name(name: str) -> bool:
     """True for a temporary file this module writes (skipped when scanning folders)."""
-    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+    return name.startswith(".") and _TEMP_TAIL.search(name) is not None
 
 
 def fit_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
@@ -43,8 +45,8 @@ def fit_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
     return stem + dot + ext
 
 
-def _temp_name(target: Path) -> str:
-    tail = f".{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+def _temp_name(target: Path, keep_suffix: bool = False) -> str:
+    tail = f".{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}{target.suffix if keep_suffix else ''}"
     return "." + fit_name(target.name, MAX_NAME_BYTES - 1 - len(tail)).rstrip(".") + tail
 
 
@@ -94,16 +96,18 @@ def _clean_once(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, *, durable: bool = False) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, *, durable: bool = False, keep_suffix: bool = False) -> Iterator[Path]:
     """Yield a temp path beside ``target`` to write; when the block completes it is renamed onto
     ``target``, when it raises it is removed. ``durable``: fsync the file before the rename.
+    ``keep_suffix``: the temp name ends in the target's suffix (``.onnx``), for code that reads it back
+    inside the block and goes by the suffix.
 
     The temp file is created empty with the user's usual mode (0666 less the umask).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _clean_once(target.parent)
-    tmp = target.parent / _temp_name(target)
+    tmp = target.parent / _temp_name(target, keep_suffix)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     os.close(fd)
     try:

@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader
 
 import models
 from models.checkpoint import read_checkpoint, save_checkpoint
+from models.errors import first_line
 from models.files import atomic_path
 from models.color import denormalize_ab, gray_to_l, join_lab, rgb_to_lab
 
@@ -357,7 +358,7 @@ class _TrainingRun:
             except TypeError as e:
                 raise ConfigError(f"model {cfg.model!r}: bad option ({e})") from None
             except ValueError as e:
-                raise ConfigError(str(e).splitlines()[0]) from None
+                raise ConfigError(first_line(e)) from None
         if cfg.size % self.model.stride:
             raise ConfigError(f"--size {cfg.size} must be a multiple of {self.model.name}'s stride {self.model.stride}")
         self.model.to(self.device)

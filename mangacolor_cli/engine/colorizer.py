@@ -226,7 +226,7 @@ class Colorizer:
                 meta_size = int(meta["working_size"])
             if self.provider == "CUDAExecutionProvider":
                 # ONNX post-processing (upsampling, Lab -> sRGB) runs in torch; on a CPU torch build that is the CPU.
-                self.device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+                self.device = resolve_device("auto")
             self._onnx_input = self.session.get_inputs()[0]
             self._onnx_dtype = np.float16 if "float16" in self._onnx_input.type else np.float32
         self.size = int(size or meta_size or DEFAULT_SIZE)

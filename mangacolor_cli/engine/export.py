@@ -19,6 +19,7 @@ from models.color import AB_SCALE
 
 from trainer.images import DecodedPage, ImageDecodeError, read_image
 from models.errors import first_line
+from models.files import atomic_path
 
 from ..errors import InputError, MangacolorError, ModelError
 from .colorizer import Colorizer, PageLike
@@ -130,24 +131,21 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     tolerance = (HALF_TOLERANCE if half else FP32_TOLERANCE) if tolerance is None else tolerance
     page = load_check_page(check_image) if check_image is not None else synthetic_page()
 
-    # Export beside the target, verify, then rename: a failed check never leaves a file at ``output``.
-    staging = output.with_name(f".{output.stem}.unverified.onnx")
+    # Export to a temp file beside the target and verify it there: a failed check never leaves a file at ``output``.
     try:
-        export_onnx(model, staging, working_size=working_size, opset=opset, half=half,
-                    meta={"checkpoint": checkpoint.name})
-        # export_onnx casts a copy for float16, so the loaded model is still the float32 reference.
-        diff, check_shape, provider = compare_with_torch(model, staging, page, working_size)
-        if not diff <= tolerance:
-            raise ExportCheckError(
-                f"{output}: onnxruntime differs from PyTorch by {diff:.3g} on the check page "
-                f"(tolerance {tolerance:g}); file not written")
-        os.replace(staging, output)
+        with atomic_path(output, keep_suffix=True) as staging:
+            export_onnx(model, staging, working_size=working_size, opset=opset, half=half,
+                        meta={"checkpoint": checkpoint.name})
+            # export_onnx casts a copy for float16, so the loaded model is still the float32 reference.
+            diff, check_shape, provider = compare_with_torch(model, staging, page, working_size)
+            if not diff <= tolerance:
+                raise ExportCheckError(
+                    f"{output}: onnxruntime differs from PyTorch by {diff:.3g} on the check page "
+                    f"(tolerance {tolerance:g}); file not written")
     except MangacolorError:
         raise
     except Exception as e:  # tracing and the exporter raise many types; the user needs one line
         raise ModelError(f"{checkpoint}: ONNX export failed ({type(e).__name__}: {first_line(e)})") from None
-    finally:
-        staging.unlink(missing_ok=True)
     return ExportResult(path=output, model=model.name, working_size=working_size, opset=opset, half=half,
                         check_shape=check_shape, max_abs_diff=diff, tolerance=tolerance,
                         provider=provider)
