@@ -218,12 +218,17 @@ def dicebear_specs(version: str = DICEBEAR_VERSION) -> list[str]:
     return [f"@dicebear/core@{version}"] + [f"@dicebear/{s}@{version}" for s in DICEBEAR_STYLES]
 
 
+_REPORTED: set[Path] = set()  # install folders already logged (one install serves four sources)
+
+
 def fetch_dicebear(dest: Path, version: str = DICEBEAR_VERSION) -> Path:
     """npm install the DiceBear core and styles (exact versions) into dest, once."""
     specs = dicebear_specs(version)
     done = dest / ".installed"
     if done.exists() and done.read_text().split() == specs:
-        _log(f"npm {' '.join(specs)}: already installed in {dest}")
+        if dest not in _REPORTED:
+            _log(f"npm {' '.join(specs)}: already installed in {dest}")
+            _REPORTED.add(dest)
         return dest
     if not shutil.which("npm") or not shutil.which("node"):
         raise RuntimeError("npm/node not found: install Node.js to fetch the DiceBear sources")
