@@ -45,7 +45,7 @@ from .metrics import VALIDATION_METRICS as VAL_METRICS
 from .data import STATS_EPOCH, DataError, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
 from .choices import BEST_METRICS, SCHEDULES
 from .device import DeviceError
-from .metrics_log import MetricsLog
+from .metrics_log import MetricsLog, curve_series
 from .distributed import (DistInfo, average_gradients, barrier, broadcast_state, init_distributed,
                           shutdown_distributed)
 from .plots import draw_loss_curve, preview_grid
@@ -560,14 +560,10 @@ class _TrainingRun:
                 "step": self.step, "val": val, "config": json.loads(json.dumps(config, default=str))}
 
     def _draw_curves(self) -> None:
-        series: dict[str, list[tuple[float, float]]] = {}
-        for rec in self.metrics_log.of_kind("train"):
-            for k, v in rec["losses"].items():
-                series.setdefault(k, []).append((rec["step"], v))
-        val = self.metrics_log.of_kind("val")
-        if val:
-            series["val l1_ab"] = [(r["step"], r["l1_ab"]) for r in val]
-        draw_loss_curve(series, self.out / "loss_curve.png", title=f"{self.model.name}: training losses")
+        series, _, _ = curve_series(self.metrics_log.records)
+        # The training losses and the validation L1 share a scale; the other val metrics do not.
+        losses = {name: pts for name, pts in series.items() if name.startswith("train ") or name == "val l1_ab"}
+        draw_loss_curve(losses, self.out / "loss_curve.png", title=f"{self.model.name}: training losses")
 
     # -------------------------------------------------------------- the loop
     def run(self) -> TrainSummary:

@@ -9,15 +9,14 @@ import io
 import json
 import math
 import os
-from collections import defaultdict
 from pathlib import Path
-from typing import Iterator
 
 from .. import __version__
 from models.errors import first_line
 from models.files import atomic_path, write_text_atomic
 from trainer.metrics import METRIC_LABELS, METRICS, metric_header
 from trainer.metrics_log import read_metrics_log
+from trainer.plots import loss_curves_svg
 
 from ..errors import InputError, MangacolorError
 from .scoring import GRAY_BASELINE, THUMB_HEIGHT, EvalResult
@@ -155,75 +154,6 @@ def _run_metrics(run_dir: str | os.PathLike) -> list[dict]:
         return read_metrics_log(path)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file (--run-dir needs a training run folder)") from None
-
-
-X_AXIS_KEYS = ("step", "global_step", "iteration", "epoch")
-NOT_CURVES = set(X_AXIS_KEYS) | {"time", "wall", "elapsed", "rank", "seconds", "images_per_s"}
-
-
-def _numeric_items(rec: dict) -> Iterator[tuple[str, float]]:
-    # The trainer nests its losses (``{"kind": "train", "losses": {...}}``); one level is flattened.
-    for k, v in rec.items():
-        items = v.items() if isinstance(v, dict) else [(k, v)]
-        for name, value in items:
-            if name in NOT_CURVES or isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
-            if math.isfinite(value):
-                yield name, float(value)
-
-
-def loss_curves_svg(records: list[dict], width: int = 360, height: int = 180) -> str:
-    """Inline SVG small multiples, one chart per numeric series of the training log against its step.
-
-    Series are named by the record's ``kind`` (train/val) and key; a ``baseline`` record's values are
-    drawn as a dashed line on the matching val chart (the gray baseline the model must beat).
-    """
-    x_key = next((k for k in X_AXIS_KEYS if any(k in r for r in records)), None)
-    series: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    baseline: dict[str, float] = {}
-    for i, rec in enumerate(records):
-        kind = rec.get("kind")
-        if kind == "baseline":
-            baseline.update(_numeric_items(rec))
-            continue
-        x = rec.get(x_key, i) if x_key else i
-        if not isinstance(x, (int, float)):
-            continue
-        for name, value in _numeric_items(rec):
-            series[f"{kind} {name}" if isinstance(kind, str) else name].append((float(x), value))
-    charts = []
-    for name, pts in series.items():
-        if len(pts) < 2:
-            continue
-        ref = baseline.get(name[4:]) if name.startswith("val ") else None
-        xs, ys = [p[0] for p in pts], [p[1] for p in pts] + ([ref] if ref is not None else [])
-        x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-        y0, y1 = min(ys), max(ys)
-        if y1 == y0:  # a constant series (a fixed lr) drawn mid-height
-            pad = abs(y0) * 0.5 or 1.0
-            y0, y1 = y0 - pad, y1 + pad
-        m = 34
-
-        def px(x: float) -> float:
-            return m + (x - x0) / (x1 - x0) * (width - m - 8)
-
-        def py(y: float) -> float:
-            return height - 20 - (y - y0) / (y1 - y0) * (height - 40)
-
-        coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
-        ref_line = "" if ref is None else (
-            f'<line x1="{m}" x2="{width - 8}" y1="{py(ref):.1f}" y2="{py(ref):.1f}" stroke="#777" '
-            f'stroke-dasharray="4 3"/><text x="{width - 70}" y="{py(ref) - 3:.1f}" font-size="9" '
-            f'fill="#555">gray {ref:.3g}</text>')
-        charts.append(
-            f'<svg width="{width}" height="{height}" class="curve">'
-            f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa" stroke="#ddd"/>'
-            f'<text x="{m}" y="14" font-size="12">{html.escape(name)}</text>'
-            f'<text x="2" y="28" font-size="9">{y1:.3g}</text><text x="2" y="{height - 20}" font-size="9">{y0:.3g}</text>'
-            f'<text x="{m}" y="{height - 4}" font-size="9">{html.escape(x_key or "record")} {x0:g}</text>'
-            f'<text x="{width - 60}" y="{height - 4}" font-size="9">{x1:g}</text>{ref_line}'
-            f'<polyline fill="none" stroke="#c0392b" stroke-width="1.5" points="{coords}"/></svg>')
-    return "\n".join(charts) or "<p>No numeric series with two or more points in metrics.jsonl.</p>"
 
 
 def _data_uri(data: bytes, mime: str) -> str:
