@@ -57,6 +57,8 @@ BALLOON = 2    # enclosed white region with text
 
 # Defaults at the label resolution (about LABEL_SIDE px on the long side).
 LABEL_SIDE = 900
+# Below this long side (at the label resolution) the sizes shrink with the page.
+SMALL_SIDE = 512
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
@@ -155,11 +157,20 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
 
     ``page``: ``HxW`` uint8 gray (or float in [0, 1], or RGB; ``lightness=True``: CIE L in
     [0, 100]). Sizes are in label-resolution px (see the module docstring); ``factor`` overrides
-    the reduction (1 = full resolution).
+    the reduction (1 = full resolution). On pages smaller than SMALL_SIDE the sizes shrink in
+    proportion (lengths with the side, areas with its square).
     """
     gray = l_to_gray8(page) if lightness else _as_gray8(page)
     H, W = gray.shape
     f = label_factor((H, W)) if factor is None else max(1, int(factor))
+    side = max(-(-H // f), -(-W // f))
+    if side < SMALL_SIDE:
+        # A small page (a training preview, a thumbnail): its lines, dots and gaps are smaller too.
+        s = side / SMALL_SIDE
+        line_extent = max(6, round(line_extent * s))
+        hole_area = max(2, round(hole_area * s * s))
+        min_region = max(4, round(min_region * s * s))
+        mesh_radius, gap_radius = max(1, round(mesh_radius * s)), max(1, round(gap_radius * s))
     # 1. ink where at least half of a block is darker than ink_level (the block's mean is below it).
     ink = _block_sum(gray, f) < ink_level * f * f if f > 1 else gray < ink_level
 
@@ -256,9 +267,9 @@ def _classify(labels: np.ndarray, n: int, core: np.ndarray, ink: np.ndarray,
     kind = np.full(n + 1, REGION, dtype=np.int8)
     if n == 0:
         return kind
-    core_labels = np.where(core, labels, 0).ravel()
-    area = np.bincount(core_labels, minlength=n + 1).astype(np.float64)
-    ink_frac = np.bincount(core_labels, weights=ink.ravel(), minlength=n + 1) / np.maximum(area, 1)
+    in_core = labels[core]
+    area = np.bincount(in_core, minlength=n + 1).astype(np.float64)
+    ink_frac = np.bincount(labels[core & ink], minlength=n + 1) / np.maximum(area, 1)
     border = np.zeros(n + 1, dtype=bool)
     for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
         border[np.unique(edge)] = True
@@ -272,23 +283,31 @@ def _classify(labels: np.ndarray, n: int, core: np.ndarray, ink: np.ndarray,
     text_like[0] = False
     if not text_like.any():
         return kind
-    inside = ink & core & text_like[labels]
-    inside &= ~is_line[ink_lab]
-    comp_ids = ink_lab[inside]
+    # Each texture component (ink that is not a line) and the region it lies in.
+    ys, xs = np.nonzero(ink & core & ~is_line[ink_lab])
+    comp_ids = ink_lab[ys, xs]
     owner = np.zeros(len(is_line), dtype=np.int64)
-    owner[comp_ids] = labels[inside]
+    owner[comp_ids] = labels[ys, xs]
     present = np.zeros(len(is_line), dtype=bool)
     present[comp_ids] = True
-    per_region = np.bincount(owner[present], minlength=n + 1)
+    owner[~present] = 0
+    per_region = np.bincount(owner, minlength=n + 1)
+    per_region[0] = 0
     # Tone dots also come in rows, but many more per area (one per ~64 px against one per 300+ px).
     candidates = text_like & (per_region >= 4) & (per_region <= np.maximum(12, area / 150.0))
     if not candidates.any():
         return kind
-    select = inside & candidates[labels]
-    box = _bboxes(ink_lab, len(is_line) - 1, select)
+    sel = candidates[owner[comp_ids]]
+    ys, xs, ids = ys[sel], xs[sel], comp_ids[sel]
+    box = np.empty((len(is_line), 4), dtype=np.int64)
+    box[:, 0] = box[:, 2] = 1 << 40
+    box[:, 1] = box[:, 3] = -1
+    np.minimum.at(box[:, 0], ids, ys)
+    np.maximum.at(box[:, 1], ids, ys)
+    np.minimum.at(box[:, 2], ids, xs)
+    np.maximum.at(box[:, 3], ids, xs)
     for r in np.flatnonzero(candidates):
-        mine = np.flatnonzero(present & (owner == r))
-        if _looks_like_text(box[mine]):
+        if _looks_like_text(box[present & (owner == r)]):
             kind[r] = BALLOON
     return kind
 

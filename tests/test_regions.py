@@ -229,3 +229,75 @@ def test_blank_and_black_pages():
         out = rg.flat_fill(r, np.full((1, 2, 50, 40), 30.0, np.float32))
         assert out.shape == (2, 100, 80)
         assert np.all(out == 0)  # a blank page is paper; an all-black page has no region
+
+
+# ---------------------------------------------------------------- the compose (models/compose.py)
+def _lightness(rgb: np.ndarray) -> np.ndarray:
+    from skimage.color import rgb2lab
+    return rgb2lab(rgb.astype(np.float64) / 255.0)[..., 0]
+
+
+@pytest.fixture(scope="module")
+def page_L(page):
+    import torch
+    from skimage.color import rgb2lab
+    L = rgb2lab(np.repeat(page[..., None], 3, axis=2).astype(np.float64) / 255.0)[..., 0]
+    return torch.from_numpy(L.astype(np.float32))[None, None]
+
+
+@pytest.mark.parametrize("fill", ["flat", "soft"])
+def test_compose_keeps_ink_and_saturation_zero_gives_the_gray_page(page, page_L, fill):
+    import torch
+    from models import compose
+    ab = torch.zeros(1, 2, 300, 220)
+    ab[:, 0], ab[:, 1] = 50.0, 30.0
+    rgb = compose.compose(page_L, ab, gray=page, fill=fill).numpy()
+    ink = page < 100
+    assert np.abs(_lightness(rgb)[ink] - page_L[0, 0].numpy()[ink]).max() < 1.0
+    gray = compose.compose(page_L, ab, gray=page, fill=fill, saturation=0.0).numpy()
+    assert np.abs(gray.astype(int) - page[..., None].astype(int)).max() <= 1
+    if fill == "flat":
+        # Paper outside the panel and the balloon stay exactly white; the face is colored.
+        assert np.all(rgb[:20, :20] == page[:20, :20, None])
+        assert np.all(rgb[BALLOON[1], BALLOON[0]] == page[BALLOON[1], BALLOON[0]])
+        r, g, b = rgb[FACE[1], FACE[0]].astype(int)
+        assert r > g + 30 and r > b + 30
+
+
+def test_compose_soft_with_hints(page, page_L):
+    import torch
+    from models import compose
+    ab = torch.zeros(1, 2, 300, 220)
+    hints = np.zeros((H, W, 4), np.uint8)
+    hints[140:150, 120:140] = (30, 160, 40, 255)
+    rgb = compose.compose(page_L, ab, gray=page, fill="soft", hints=hints).numpy()
+    r, g, b = rgb[FACE[1], FACE[0]].astype(int)
+    assert g > r + 30 and g > b + 30
+    assert np.all(rgb[BOX_IN[1], BOX_IN[0]] == page[BOX_IN[1], BOX_IN[0]])
+
+
+def test_colorizer_fill_saturation_and_hints(page):
+    from tests.conftest import strongly_colored_unet
+    from mangacolor_cli.engine.colorizer import Colorizer
+    from mangacolor_cli.errors import PageError, UsageError
+    net = strongly_colored_unet(0)
+    flat = Colorizer(net, device="cpu", backend="torch", size=128, fill="flat")
+    soft = Colorizer(net, device="cpu", backend="torch", size=128, fill="soft")
+    out_flat, out_soft = flat.colorize([page])[0], soft.colorize([page])[0]
+    assert out_flat.shape == out_soft.shape == (H, W, 3)
+    assert np.all(out_flat[:20, :20] == page[:20, :20, None])  # margins stay paper in flat
+    gray = Colorizer(net, device="cpu", backend="torch", size=128, saturation=0.0).colorize([page])[0]
+    assert np.abs(gray.astype(int) - page[..., None].astype(int)).max() <= 1
+    hints = np.zeros((H, W, 4), np.uint8)
+    hints[140:150, 120:140] = (30, 160, 40, 255)
+    hinted = flat.colorize([page], hints=[hints])[0]
+    want = rg.srgb8_to_ab(np.array([30, 160, 40], np.uint8))
+    from skimage.color import rgb2lab
+    got = rgb2lab(hinted[FACE[1], FACE[0]].astype(np.float64) / 255.0)[1:]
+    assert np.hypot(*(got - want)) < 3.0
+    with pytest.raises(PageError, match="is 441x600 but the page is 440x600"):
+        flat.colorize([page], hints=[np.zeros((600, 441, 4), np.uint8)])
+    with pytest.raises(UsageError):
+        Colorizer(net, device="cpu", backend="torch", fill="blotchy")
+    with pytest.raises(UsageError):
+        Colorizer(net, device="cpu", backend="torch", saturation=2.5)

@@ -28,6 +28,9 @@ def eval_command(
                              "instead of the plain luminance.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (cuda:N), for the models and the metrics.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Pages per model batch.")] = 4,
+    fill: Annotated[Optional[List[str]], typer.Option(
+        metavar="flat|soft", help="How --model's color is laid (see colorize --fill); give it twice (--fill flat "
+                                  "--fill soft) for a row each.")] = None,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-image metrics (a row per page and "
                                                                    "system).")] = None,
     json_path: Annotated[Optional[str], typer.Option("--json", help="Write the summary as JSON ('-' for "
@@ -74,7 +77,7 @@ def eval_command(
                                                progress=progress)
             else:
                 result = scoring.evaluate_models(model, data, size=size, manga_look=manga_look, device=device,
-                                                 batch_size=batch_size, samples=samples, progress=progress)
+                                                 batch_size=batch_size, samples=samples, progress=progress, fills=fill)
         finally:
             for bar in bars.values():
                 bar.close()

@@ -23,13 +23,13 @@ from PIL import Image
 import models
 from models import color
 from models.base import prepare_input
-from models.color import lab_to_srgb8_keeping_l
+from models import compose as page_compose
 
 from trainer.device import DeviceError, resolve_device
 from trainer.images import DecodedPage, page_from_pil, to_rgb8, to_unit_float
 from models.errors import first_line
 
-from ..errors import ModelError, UsageError
+from ..errors import ModelError, PageError, UsageError
 from . import backends
 from .choices import BACKENDS, DEVICES
 
@@ -147,11 +147,15 @@ class Colorizer:
     ``fill_paper``: white paper under a predicted fill color darkens just enough to hold it
     (``models.color.fill_lightness``); ink and every darker tone keep their exact L. False keeps the
     page's L everywhere, which leaves pure black-and-white pages without color.
+    ``fill``: ``flat`` (one color per region enclosed by ink; paper outside the art and balloons
+    stay white; see ``models.compose``) or ``soft`` (every pixel its own predicted chroma).
+    ``saturation``: scales the model's chroma, 0 (gray) to 2; 1 = as predicted.
     """
 
     def __init__(self, model: str | os.PathLike | models.ColorModel | None = None, *, device: str = "auto",
                  backend: str = "auto", size: int | None = None, batch_size: int = 4, half: bool | None = None,
-                 recolor: bool = False, fill_paper: bool = True):
+                 recolor: bool = False, fill_paper: bool = True, fill: str = page_compose.DEFAULT_FILL,
+                 saturation: float = 1.0):
         if device not in DEVICES and not str(device).startswith("cuda:"):
             raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
         if backend not in BACKENDS:
@@ -160,6 +164,12 @@ class Colorizer:
             raise UsageError(f"--size must be at least 16, got {size}")
         if batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+        if fill not in page_compose.FILLS:
+            raise UsageError(f"--fill must be one of {', '.join(page_compose.FILLS)}, got {fill!r}")
+        if not 0.0 <= saturation <= 2.0:
+            raise UsageError(f"--saturation must be between 0 and 2, got {saturation}")
+        self.fill = fill
+        self.saturation = float(saturation)
         self.batch_size = batch_size
         self.recolor = recolor
         self.fill_paper = fill_paper
@@ -265,13 +275,19 @@ class Colorizer:
         s = self.stride
         return -(-h // s) * s, -(-w // s) * s
 
-    @torch.inference_mode()
     def predict_ab(self, pages: Sequence[PageLike]) -> list[torch.Tensor]:
         """Run the model on pages of one working shape (one batch); returns each page's ab ``[1,2,h,w]`` in Lab units."""
+        return [ab for ab, _ in self.predict(pages)]
+
+    @torch.inference_mode()
+    def predict(self, pages: Sequence[PageLike]) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """``predict_ab`` with each page's confidence ``[1,1,h,w]`` in [0, 1] beside its ab, or None
+        where the model gives none (a model gives one through a ``predict(x) -> (ab, confidence)``
+        method, or as a second ONNX output)."""
         pages = [as_page(p) for p in pages]
         shapes = {self.working_shape(p) for p in pages}
         if len(shapes) != 1:
-            raise ValueError(f"predict_ab wants pages of one working shape, got {sorted(shapes)}")
+            raise ValueError(f"predict wants pages of one working shape, got {sorted(shapes)}")
         ph, pw = shapes.pop()
         inputs, sizes = [], []
         # One thread per page on the CPU: OpenMP teams stall when decode/compose threads share the cores.
@@ -285,12 +301,22 @@ class Colorizer:
                 sizes.append((h, w))
         batch = torch.cat(inputs)
         step = self.fitting_batch
-        ab = torch.cat([self._run_model(batch[i:i + step]) for i in range(0, len(batch), step)])
-        ab = color.denormalize_ab(ab)
-        return [ab[i:i + 1, :, :h, :w] for i, (h, w) in enumerate(sizes)]
+        out = torch.cat([self._run_model(batch[i:i + step]) for i in range(0, len(batch), step)])
+        ab = color.denormalize_ab(out[:, :2])
+        conf = out[:, 2:3].clamp(0.0, 1.0) if out.shape[1] > 2 else None
+        return [(ab[i:i + 1, :, :h, :w], None if conf is None else conf[i:i + 1, :, :h, :w])
+                for i, (h, w) in enumerate(sizes)]
+
+    def _net_call(self, x: torch.Tensor) -> torch.Tensor:
+        """The torch model on a batch -> ab/110 ``[B,2,h,w]``, with its confidence as a third channel if it gives one."""
+        predict = getattr(self.net, "predict", None)
+        if callable(predict):
+            ab, confidence = predict(x)
+            return torch.cat([ab.float(), confidence.float()], dim=1)
+        return self.net.colorize(x).float()
 
     def _model_call(self, batch: torch.Tensor) -> torch.Tensor:
-        """One call of the model on a normalized batch -> ab/110, float32 on ``self.device``."""
+        """One call of the model on a normalized batch -> ab/110 (and confidence), float32 on ``self.device``."""
         if self.backend == "torch" and self.device.type == "cpu":
             # torch on the CPU: one page per core, each on one thread (measured 1.8x faster than one OpenMP team).
             if len(batch) == 1 or self.cpu_workers == 1:
@@ -302,14 +328,17 @@ class Colorizer:
             x = batch.to(torch.float16 if self.half else torch.float32)
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
-            return self.net.colorize(x).float()
-        out = self.session.run(None, {self._onnx_input.name: batch.cpu().numpy().astype(self._onnx_dtype)})[0]
-        return torch.from_numpy(np.asarray(out, dtype=np.float32)).to(self.device)
+            return self._net_call(x)
+        outs = self.session.run(None, {self._onnx_input.name: batch.cpu().numpy().astype(self._onnx_dtype)})
+        out = torch.from_numpy(np.asarray(outs[0], dtype=np.float32))
+        if len(outs) > 1 and np.ndim(outs[1]) == 4 and np.shape(outs[1])[1] == 1:
+            out = torch.cat([out, torch.from_numpy(np.asarray(outs[1], dtype=np.float32))], dim=1)
+        return out.to(self.device)
 
     @torch.inference_mode()
     def _torch_call_one_thread(self, batch: torch.Tensor) -> torch.Tensor:
         with _cpu_threads(1):
-            return self.net.colorize(batch).float()
+            return self._net_call(batch)
 
     def _run_model(self, batch: torch.Tensor) -> torch.Tensor:
         """``_model_call``, splitting the batch in halves on an out-of-memory error; every page comes back."""
@@ -329,37 +358,84 @@ class Colorizer:
         return torch.cat([self._run_model(batch[:half]), self._run_model(batch[half:])])
 
     @torch.inference_mode()
-    def compose(self, page: PageLike, ab: torch.Tensor, *, threads: int | None = None) -> np.ndarray:
+    def compose(self, page: PageLike, ab: torch.Tensor, *, threads: int | None = None,
+                confidence: torch.Tensor | None = None, hints: Any = None) -> np.ndarray:
         """Join a working-size ab prediction to the page's full-resolution L -> ``HxWx3`` uint8 sRGB.
 
-        ``threads``: torch threads for this call on the CPU (the pipeline composes several pages at
-        once, one thread each); None keeps torch's setting.
+        The one compose of colorize, eval and the training previews (``models.compose``), with this
+        Colorizer's ``fill``, ``saturation`` and ``fill_paper``. ``confidence``: the model's, from
+        ``predict``. ``hints``: see ``colorize``. ``threads``: torch threads for this call on the CPU
+        (the pipeline composes several pages at once, one thread each); None keeps torch's setting.
         """
         page = as_page(page)
+        hints = load_hints(hints, page)
         with _cpu_threads(threads if ab.device.type == "cpu" else None):
             L = page_lightness(page, ab.device)
-            ab_full = F.interpolate(ab.float(), size=L.shape[-2:], mode="bilinear", align_corners=False)
-            if self.fill_paper:
-                # Paper under a fill color darkens just enough to hold it; ink and every L below stay.
-                fill = F.interpolate(color.fill_lightness(ab), size=L.shape[-2:], mode="bilinear",
-                                     align_corners=False)
-                L = torch.minimum(L, fill)
-            return lab_to_srgb8_keeping_l(L, ab_full).cpu().numpy()
+            gray = page.pixels if page.is_gray and page.pixels.dtype == np.uint8 else None
+            rgb = page_compose.compose(L, ab, gray=gray, fill=self.fill, saturation=self.saturation, hints=hints,
+                                       confidence=confidence, fill_paper=self.fill_paper)
+            return rgb.cpu().numpy()
 
-    def colorize(self, pages: Sequence[PageLike]) -> list[np.ndarray]:
-        """Color pages (any mix of sizes); color pages come back unchanged unless ``recolor``. ``HxWx3`` uint8 each."""
+    def colorize(self, pages: Sequence[PageLike], hints: Sequence[Any] | None = None) -> list[np.ndarray]:
+        """Color pages (any mix of sizes); color pages come back unchanged unless ``recolor``. ``HxWx3`` uint8 each.
+
+        ``hints``: one per page (or None): an RGBA image of the page's size (array, PIL image or
+        PNG path), transparent except colored scribbles; every region a scribble touches takes
+        exactly its color, whatever the model says.
+        """
         pages = [as_page(p) for p in pages]
+        if hints is not None and len(hints) != len(pages):
+            raise UsageError(f"hints: {len(hints)} given for {len(pages)} pages (one per page, None for none)")
         results: list[np.ndarray | None] = [None] * len(pages)
-        batcher = self.batcher()
+        batcher = self.batcher(run=self.predict)
+
+        def compose_all(predicted) -> None:
+            for j, colored, (ab, conf) in predicted:
+                results[j] = self.compose(colored, ab, confidence=conf, hints=None if hints is None else hints[j])
+
         for i, page in enumerate(pages):
             if self.needs_color(page):
-                for j, colored, ab in batcher.add(i, page):
-                    results[j] = self.compose(colored, ab)
+                compose_all(batcher.add(i, page))
             else:
                 results[i] = to_rgb8(page.pixels)
-        for j, colored, ab in batcher.flush():
-            results[j] = self.compose(colored, ab)
+        compose_all(batcher.flush())
         return results  # type: ignore[return-value]
+
+
+def load_hints(hints: Any, page: DecodedPage | None = None, page_label: str = "the page") -> np.ndarray | None:
+    """A hint image (path, PIL image or ``HxWx4``/``HxWx3`` array) -> ``HxWx4`` uint8 RGBA, checked against the page's size.
+
+    An RGB image without alpha counts its white pixels as transparent. A size that does not match
+    the page is a one-line ``PageError`` naming both.
+    """
+    if hints is None:
+        return None
+    name = "hints"
+    if isinstance(hints, (str, os.PathLike)):
+        name = str(hints)
+        try:
+            with Image.open(hints) as img:
+                img.load()
+                hints = img.convert("RGBA") if img.mode != "RGBA" else img.copy()
+                if img.mode in ("RGB", "L", "P") and "transparency" not in img.info:
+                    arr = np.asarray(hints).copy()
+                    arr[..., 3] = np.where((arr[..., :3] >= 250).all(axis=2), 0, 255)
+                    hints = arr
+        except OSError as e:
+            raise PageError(f"{name}: cannot read the hint image ({first_line(e)})") from None
+    if isinstance(hints, Image.Image):
+        hints = np.asarray(hints.convert("RGBA"))
+    arr = np.asarray(hints)
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        alpha = np.where((arr >= 250).all(axis=2), 0, 255).astype(np.uint8)
+        arr = np.concatenate([arr.astype(np.uint8), alpha[..., None]], axis=2)
+    if arr.ndim != 3 or arr.shape[2] != 4:
+        raise PageError(f"{name}: a hint image must be RGBA (HxWx4), got shape {arr.shape}")
+    if page is not None and arr.shape[:2] != page.pixels.shape[:2]:
+        ph, pw = page.pixels.shape[:2]
+        raise PageError(f"{name} is {arr.shape[1]}x{arr.shape[0]} but {page_label} is {pw}x{ph}: "
+                        "a hint image must be the size of its page")
+    return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
 class PageBatcher:

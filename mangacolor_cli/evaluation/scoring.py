@@ -325,21 +325,37 @@ def model_label(spec: str | os.PathLike, taken: Iterable[str]) -> str:
 
 def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.PathLike, *, size: int | None = None,
                     manga_look: bool = False, device: str = "auto", batch_size: int = 4, samples: int = 4,
-                    report_thumbs: int = MAX_REPORT_THUMBS, progress: ProgressFn | None = None) -> EvalResult:
+                    report_thumbs: int = MAX_REPORT_THUMBS, progress: ProgressFn | None = None,
+                    fills: Sequence[str] | None = None) -> EvalResult:
     """Run each model (a ``.pt`` checkpoint or ``.onnx`` file, through the Colorizer at working size
     ``size``) on the pages of ``data`` and score its output against the color pages, beside the gray
     baseline. Pages are decoded once and each chunk goes through every model in turn; pages/s is
-    each model's own time in ``Colorizer.colorize``.
+    each model's own time in ``Colorizer.colorize``. ``fills``: the compose's fill (flat|soft,
+    ``Colorizer``'s default when None); several give each model a row per fill ("name (flat)").
     """
+    import copy
+
+    from models import compose as page_compose
+
     from ..engine.colorizer import Colorizer
 
     if not model_specs:
         raise UsageError("give at least one --model")
     layout, pages, only_bw, only_color = data_pairs(data)
     colorizers: dict[str, Colorizer] = {}
+    fills = list(dict.fromkeys(fills or []))
+    for fill in fills:
+        if fill not in page_compose.FILLS:
+            raise UsageError(f"--fill must be one of {', '.join(page_compose.FILLS)}, got {fill!r}")
     for spec in model_specs:
-        colorizers[model_label(spec, colorizers)] = Colorizer(
-            str(spec), device=device, size=size, batch_size=batch_size, recolor=True)
+        label = model_label(spec, colorizers)
+        base = Colorizer(str(spec), device=device, size=size, batch_size=batch_size, recolor=True,
+                         **({"fill": fills[0]} if fills else {}))
+        if len(fills) <= 1:
+            colorizers[label] = base
+        for fill in fills if len(fills) > 1 else []:
+            colorizers[f"{label} ({fill})"] = variant = copy.copy(base)  # one loaded model, its own fill
+            variant.fill = fill
     scorers = {name: BatchScorer(metric_device(device), batch_size) for name in [*colorizers, GRAY_BASELINE]}
     seconds = {name: 0.0 for name in colorizers}
     thumbs = _Thumbs([k for k, _, _ in pages], report_thumbs)

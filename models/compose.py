@@ -1,0 +1,128 @@
+"""The one compose (DESIGN 1): a model's working-size chroma joined to a page's full-resolution lightness.
+
+``colorize``, ``eval`` (both through ``Colorizer.compose``) and the trainer's previews call
+:func:`compose`, so what a user sees, what eval scores and what training shows are one picture.
+
+Two fills:
+
+* ``flat``: every region enclosed by ink takes one color (``models.regions``): the
+  confidence-weighted robust color of the model's prediction inside it; paper outside the art and
+  balloons stay white; a region where the prediction is weak stays uncolored.
+* ``soft``: every pixel takes its own predicted chroma, upsampled bilinearly (the compose before
+  regions existed).
+
+Both keep the page's L exactly where it is darker than the fill color needs (ink, tones); white
+paper under a color darkens just enough to hold it (``fill_paper``, ``color.fill_lightness``).
+``saturation`` scales the model's chroma (0 = gray, 1 = as predicted, up to 2); ``hints`` (an RGBA
+image of the page's size) give every region they touch exactly their color, in either fill.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import color
+from . import regions as rg
+
+FILLS = ("flat", "soft")
+# The fill `mangacolor colorize` uses unless told: the one that scored better on the validation sets
+# (docs/MODELS.md, "Flat vs soft fill").
+DEFAULT_FILL = "flat"
+
+
+def check_fill(fill: str) -> str:
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
+    return fill
+
+
+def _table_fill_lightness(colors: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Per-label fill lightness ``[n + 1]`` for a per-label color table ``[n + 1, 2]``."""
+    ab = torch.from_numpy(np.ascontiguousarray(colors.T)).reshape(1, 2, -1, 1)
+    return color.fill_lightness(ab)[0, 0, :, 0].to(device)
+
+
+def _paint_full(regions: rg.Regions, table: torch.Tensor) -> torch.Tensor:
+    """A per-label table ``[n + 1, C]`` -> ``[1, C, H, W]`` at full resolution (each label pixel a block)."""
+    labels = torch.from_numpy(regions.labels).to(table.device).long()
+    small = table[labels].permute(2, 0, 1)[None]
+    f = regions.factor
+    if f > 1:
+        small = small.repeat_interleave(f, dim=2).repeat_interleave(f, dim=3)
+    H, W = regions.shape
+    return small[..., :H, :W]
+
+
+def segment(L: torch.Tensor, gray: np.ndarray | None = None) -> rg.Regions:
+    """The page's regions from its 8-bit gray pixels (``gray``) or, without them, from its L ``[1,1,H,W]``."""
+    if gray is not None:
+        return rg.segment_regions(gray)
+    return rg.segment_regions(L[0, 0].float().cpu().numpy(), lightness=True)
+
+
+def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None, fill: str = DEFAULT_FILL,
+            saturation: float = 1.0, hints: np.ndarray | None = None, confidence: torch.Tensor | None = None,
+            fill_paper: bool = True, regions: rg.Regions | None = None) -> torch.Tensor:
+    """One page: L ``[1,1,H,W]`` (CIE L, full resolution) + ab ``[1,2,h,w]`` (Lab units, working size
+    covering the page) -> ``HxWx3`` uint8 sRGB on L's device.
+
+    ``gray``: the page's ``HxW`` 8-bit gray pixels when it has them (the segmentation reads them;
+    else it reads L). ``confidence``: ``[1,1,h,w]`` in [0, 1] from models that give one.
+    ``regions``: a segmentation already made for this page.
+    """
+    check_fill(fill)
+    H, W = L.shape[-2:]
+    device = L.device
+    need_regions = fill == "flat" or hints is not None
+    if need_regions and regions is None:
+        regions = segment(L, gray)
+    if fill == "flat":
+        conf = None if confidence is None else confidence.float().cpu().numpy()
+        colors = rg.saturate(rg.region_colors(regions, ab.float().cpu().numpy(), conf), saturation)
+        if hints is not None:
+            colors = rg.apply_hints(regions, colors, hints)
+        table = torch.from_numpy(colors).to(device)
+        if fill_paper:
+            table = torch.cat([table, _table_fill_lightness(colors, device)[:, None]], dim=1)
+        painted = _paint_full(regions, table)
+        ab_full = painted[:, :2]
+        if fill_paper:
+            L = torch.minimum(L, painted[:, 2:])
+        return color.lab_to_srgb8_keeping_l(L, ab_full)
+
+    ab = rg.saturate(ab.float(), saturation)
+    ab_full = F.interpolate(ab, size=(H, W), mode="bilinear", align_corners=False)
+    fill_l = None
+    if fill_paper:
+        # Paper under a fill color darkens just enough to hold it; ink and every L below stay.
+        fill_l = F.interpolate(color.fill_lightness(ab), size=(H, W), mode="bilinear", align_corners=False)
+    if hints is not None:
+        ids, hint_ab = rg.hint_colors(regions, hints)
+        if len(ids):
+            table = np.zeros((regions.count + 1, 3), dtype=np.float32)
+            table[ids, :2] = hint_ab
+            table[ids, 2] = 1.0  # hinted
+            painted = _paint_full(regions, torch.from_numpy(table).to(device))
+            hinted = painted[:, 2:] > 0
+            ab_full = torch.where(hinted, painted[:, :2], ab_full)
+            if fill_l is not None:
+                hint_l = _paint_full(regions, _table_fill_lightness(table[:, :2], device)[:, None])
+                fill_l = torch.where(hinted, hint_l, fill_l)
+    if fill_l is not None:
+        L = torch.minimum(L, fill_l)
+    return color.lab_to_srgb8_keeping_l(L, ab_full)
+
+
+def compose_batch(L: torch.Tensor, ab: torch.Tensor, *, fill: str = DEFAULT_FILL, saturation: float = 1.0,
+                  confidence: torch.Tensor | None = None, fill_paper: bool = True) -> torch.Tensor:
+    """:func:`compose` over a batch (the trainer's previews): L ``[B,1,H,W]``, ab ``[B,2,h,w]`` ->
+    sRGB float ``[B,3,H,W]`` in [0, 1]."""
+    out = []
+    for i in range(L.shape[0]):
+        conf = None if confidence is None else confidence[i:i + 1]
+        rgb = compose(L[i:i + 1].float(), ab[i:i + 1].float(), fill=fill, saturation=saturation,
+                      confidence=conf, fill_paper=fill_paper)
+        out.append(rgb.permute(2, 0, 1).float().div(255.0))
+    return torch.stack(out)
