@@ -95,7 +95,7 @@ def test_rerun_skips_finished_outputs_unless_overwrite(chapter, tiny_checkpoint)
 
 def test_model_failure_midway_leaves_no_output_and_no_temp_file(chapter, tiny_checkpoint):
     colorizer = Colorizer(tiny_checkpoint, size=32, batch_size=1)
-    real, calls = colorizer.predict_ab, []
+    real, calls = colorizer.predict, []
 
     def fail_on_second_batch(pages):
         calls.append(1)
@@ -103,7 +103,7 @@ def test_model_failure_midway_leaves_no_output_and_no_temp_file(chapter, tiny_ch
             raise RuntimeError("out of memory")
         return real(pages)
 
-    colorizer.predict_ab = fail_on_second_batch
+    colorizer.predict = fail_on_second_batch  # the model call of the pipeline's batches
     with pytest.raises(RuntimeError):
         colorize([chapter], colorizer=colorizer, progress=False)
     assert sorted(p.name for p in chapter.parent.iterdir()) == ["chapter.cbz"]

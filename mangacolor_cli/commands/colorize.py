@@ -30,6 +30,12 @@ Examples:
   mangacolor colorize page.png --format webp --size 1024 --verbose
 
   mangacolor colorize ch1.cbz ch2.cbz -o out/ --json
+
+  mangacolor colorize page.png --hints hints.png    # scribbles set the colors
+
+  mangacolor colorize chapter.cbz --hints hints/    # hints/001.png for page 001.jpg, and so on
+
+  mangacolor colorize chapter.cbz --fill soft --saturation 1.3
 \n
 Exit codes: 0 all pages done, 1 some pages failed (originals kept in archives), 2 bad usage.
 """
@@ -65,6 +71,20 @@ def colorize_command(
         help="--fill-paper: white paper under a fill color darkens just enough to hold it (ink stays exactly as it "
              "is). --keep-lightness: keep every pixel's lightness, which leaves pure black-and-white pages nearly "
              "gray.")] = True,
+    fill: Annotated[Optional[str], typer.Option(
+        "--fill", metavar="flat|soft",
+        help="flat: each area enclosed by ink takes one color, paper outside the panels and speech balloons stay "
+             "white, areas the model is unsure of stay uncolored. soft: every pixel takes its own predicted color. "
+             "Default: flat (it scores better, docs/MODELS.md).")] = None,
+    saturation: Annotated[float, typer.Option(
+        "--saturation", min=0.0, max=2.0, metavar="FACTOR",
+        help="Scale the model's colors: 0 keeps the page gray, 1 as predicted, up to 2. Hints keep their "
+             "exact color.")] = 1.0,
+    hints: Annotated[Optional[Path], typer.Option(
+        "--hints", metavar="FILE|DIR",
+        help="Color hints: a PNG the size of the page, transparent except colored scribbles; every area a "
+             "scribble touches takes exactly its color. For a folder or archive, a DIR with one hint file per page, "
+             "matched by page name (DIR/001.png for page 001.jpg; DIR/<archive name>/001.png first).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON (for scripts).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which model, device, backend and "
                                                                   "provider run.")] = False,
@@ -83,7 +103,7 @@ def colorize_command(
         summary = run_colorize(
             [str(p) for p in inputs], output, model=model, device=device.value, backend=backend.value,
             size=size, batch_size=batch_size, page_format=page_format.value if page_format else None, quality=quality, overwrite=overwrite, recolor=recolor,
-            fill_paper=fill_paper,
+            fill_paper=fill_paper, fill=fill, saturation=saturation, hints=hints,
             on_error=lambda message: err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True),
             on_ready=(lambda c: err.print(f"[dim]{escape(c.describe())}[/dim]", soft_wrap=True)) if verbose else None)
     except (UsageError, InputError, OutputError, ModelError) as e:

@@ -28,7 +28,8 @@ from models.errors import first_line
 
 from ..pages.images import WRITABLE_FORMATS, decode_page, encode_image
 from .choices import OUTPUT_FORMATS
-from .colorizer import Colorizer
+from .colorizer import Colorizer, load_hints
+from .hints import HintSource
 from ..pages.planning import output_name, plan_jobs
 from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
 
@@ -76,12 +77,15 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
              batch_size: int = 4, page_format: str | None = None, quality: int = 90, overwrite: bool = False,
              recolor: bool = False, fill_paper: bool = True, workers: int | None = None,
              progress: bool | None = None, on_error: Callable[[str], None] | None = None, on_ready: Callable[[Colorizer], None] | None = None,
-             colorizer: Colorizer | None = None) -> ColorizeSummary:
+             colorizer: Colorizer | None = None, fill: str | None = None, saturation: float = 1.0,
+             hints: str | os.PathLike | None = None) -> ColorizeSummary:
     """Color image files, folders and CBZ/ZIP/CBR archives; returns a ``ColorizeSummary``.
 
     ``output``: a target for one input, a folder for several (None: beside each input).
     ``page_format``: png|jpg|webp for every page (None: each page's own). ``progress``: a progress bar
-    (None: only when stdout is a terminal). ``fill_paper``: see ``Colorizer``. ``on_error`` gets each one-line error as it happens;
+    (None: only when stdout is a terminal). ``fill_paper``, ``fill`` (None: the default, flat) and
+    ``saturation``: see ``Colorizer``. ``hints``: a hint image for a single page, or a folder of
+    them, one per page matched by page name (``engine.hints``). ``on_error`` gets each one-line error as it happens;
     ``on_ready`` gets the loaded Colorizer (to say which device runs). Pass ``colorizer`` to reuse
     a loaded model. Raises ``MangacolorError`` for bad usage, missing inputs or an unloadable model.
     """
@@ -113,15 +117,17 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
             job.close()
         else:
             todo.append(job)
+    hint_source = HintSource(hints, todo)
     if todo:
         if colorizer is None:
             colorizer = Colorizer(model, device=device, backend=backend, size=size, batch_size=batch_size,
-                                  recolor=recolor, fill_paper=fill_paper)
+                                  recolor=recolor, fill_paper=fill_paper, saturation=saturation,
+                                  **({} if fill is None else {"fill": fill}))
         summary.model = colorizer.describe()
         if on_ready:
             on_ready(colorizer)
         show = sys.stdout.isatty() if progress is None else progress
-        _ColorizeRun(colorizer, todo, summary, fail, show, page_format, quality, workers).run()
+        _ColorizeRun(colorizer, todo, summary, fail, show, page_format, quality, workers, hint_source).run()
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -130,15 +136,17 @@ class _ColorizeRun:
     """One pass over the jobs: decode and encode thread pools beside the Colorizer's batches."""
 
     def __init__(self, colorizer: Colorizer, jobs: list[Job], summary: ColorizeSummary,
-                 fail: Callable[..., None], show_progress: bool, fmt: str | None, quality: int, workers: int | None):
+                 fail: Callable[..., None], show_progress: bool, fmt: str | None, quality: int, workers: int | None,
+                 hints: HintSource | None = None):
         self.colorizer, self.jobs, self.summary, self.fail = colorizer, jobs, summary, fail
+        self.hints = hints or HintSource(None, jobs)
         self.show_progress = show_progress
         self.fmt, self.quality = fmt, quality
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self.results: dict[int, dict[int, PageResult]] = {}
         self.remaining: dict[int, int] = {}
         self.outcomes: dict[int, collections.Counter] = {}  # per job: pages done/kept, undone if its write fails
-        self.batcher = colorizer.batcher()
+        self.batcher = colorizer.batcher(run=colorizer.predict)
         self.encodes: collections.deque[cf.Future] = collections.deque()
 
     def run(self) -> None:
@@ -215,15 +223,18 @@ class _ColorizeRun:
         self._compose_all(self.batcher.add((job, ref), page))
 
     def _compose_all(self, predicted: list) -> None:
-        for (job, ref), page, ab in predicted:
-            self.encodes.append(self.encode_pool.submit(self._compose, job, ref, page, ab))
+        for (job, ref), page, (ab, confidence) in predicted:
+            self.encodes.append(self.encode_pool.submit(self._compose, job, ref, page, ab, confidence))
         if predicted:
             self._drain()
 
-    def _compose(self, job: Job, ref: SourcePage, page: DecodedPage, ab) -> tuple[Job, SourcePage, PageResult | None, str]:
+    def _compose(self, job: Job, ref: SourcePage, page: DecodedPage, ab,
+                 confidence=None) -> tuple[Job, SourcePage, PageResult | None, str]:
         try:
+            hint_file = self.hints.for_page(job, ref)
+            hints = None if hint_file is None else load_hints(hint_file, page, ref.label)
             # One torch thread per compose: the encode pool already runs one page per core beside the model.
-            rgb = self.colorizer.compose(page, ab, threads=1)
+            rgb = self.colorizer.compose(page, ab, threads=1, confidence=confidence, hints=hints)
             return job, ref, self._encode(ref, page, rgb), "done"
         except PageError as e:
             return job, ref, None, str(e)
