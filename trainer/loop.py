@@ -39,6 +39,7 @@ from models.checkpoint import read_checkpoint, save_checkpoint
 from models.errors import first_line
 from models.files import atomic_path
 from models.color import denormalize_ab, gray_to_l, join_lab, rgb_to_lab
+from models.compose import compose_batch
 
 from . import metrics as metric_fns
 from .metrics import VALIDATION_METRICS as VAL_METRICS
@@ -495,7 +496,8 @@ class _TrainingRun:
             count += ab.shape[0]
             if preview is None:
                 n = self.cfg.preview_count
-                shown = join_lab(gray_to_l(batch["gray"][:n]), denormalize_ab(ab[:n]))
+                # What colorize would show: the one compose (models.compose), with its default fill.
+                shown = compose_batch(gray_to_l(batch["gray"][:n].float()), denormalize_ab(ab[:n]))
                 preview = (batch["gray"][:n].cpu(), shown.cpu(), batch["rgb"][:n].cpu())
         return {k: sums[k] / count for k in VAL_METRICS if k in sums}, preview
 
