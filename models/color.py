@@ -8,6 +8,7 @@ Lab <-> sRGB is kornia.color (plain torch ops); tests check it against ``skimage
 from __future__ import annotations
 
 import functools
+from typing import Iterable
 
 import torch
 from kornia.color import linear_rgb_to_rgb
@@ -50,6 +51,14 @@ def gray_to_l(gray: torch.Tensor) -> torch.Tensor:
     """Gray sRGB value in [0, 1], ``[B, 1, H, W]`` -> L in [0, 100]. Exact inverse of a neutral color."""
     rgb = gray.clamp(0.0, 1.0).expand(-1, 3, -1, -1)
     return rgb_to_lab(rgb)[:, :1]
+
+
+@functools.lru_cache(maxsize=4)
+def gray_level_lightness(levels: int, device: str = "cpu") -> torch.Tensor:
+    """L of every gray level (256 for 8-bit, 65536 for 16-bit), ``[levels]``: a full-resolution gray
+    page's L is one lookup instead of a Lab conversion."""
+    gray = torch.arange(levels, dtype=torch.float32).div(levels - 1).view(1, 1, 1, -1)
+    return gray_to_l(gray).flatten().to(device)
 
 
 def normalize_l(L: torch.Tensor) -> torch.Tensor:
@@ -162,6 +171,32 @@ def rebalance_weights(bin_counts: torch.Tensor, lam: float = REBALANCE_LAMBDA,
     w = 1.0 / ((1 - lam) * p_smooth + lam / Q)
     w = w / (p_smooth * w).sum()
     return w.float()
+
+
+def ab_bin_counts(ab_norm_batches: Iterable[torch.Tensor], bins: torch.Tensor) -> torch.Tensor:
+    """How many pixels of normalized ab batches ``[B,2,H,W]`` fall nearest each bin, ``[Q]`` float64
+    (what ``rebalance_weights`` takes)."""
+    bins = bins.cpu()
+    counts = torch.zeros(bins.shape[0], dtype=torch.float64)
+    for ab_norm in ab_norm_batches:
+        ab = denormalize_ab(ab_norm.float().cpu()).permute(0, 2, 3, 1).reshape(-1, 2)
+        counts += torch.bincount(torch.cdist(ab, bins).argmin(dim=1), minlength=bins.shape[0]).double()
+    return counts
+
+
+def ab_bin_targets(ab_norm: torch.Tensor, bins: torch.Tensor, rebalance: torch.Tensor,
+                   pool: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft-encoded targets ``[B,Q,h,w]`` and per-pixel rebalancing weights ``[B,h,w]`` for bin logits
+    at ``1/pool`` of the input's size."""
+    ab = denormalize_ab(torch.nn.functional.avg_pool2d(ab_norm.float(), pool))
+    target = soft_encode_ab(ab, bins)
+    return target, rebalance[target.argmax(dim=1)]
+
+
+def rebalanced_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Zhang et al.'s multinomial cross-entropy against soft targets, each pixel weighted (a scalar loss)."""
+    log_p = torch.nn.functional.log_softmax(logits.float(), dim=1)
+    return -(weight * (target * log_p).sum(dim=1)).mean()
 
 
 # ---------------------------------------------------------------- Lab -> sRGB keeping L (inference)

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import ColorModel, StepContext
-from .color import (ANNEAL_T, NUM_AB_BINS, REBALANCE_LAMBDA, ab_bins, annealed_mean, denormalize_ab,
-                    normalize_ab, rebalance_weights, soft_encode_ab)
+from .color import (ANNEAL_T, NUM_AB_BINS, REBALANCE_LAMBDA, ab_bin_counts, ab_bin_targets, ab_bins, annealed_mean,
+                    normalize_ab, rebalance_weights, rebalanced_cross_entropy)
 from .registry import register
 
 # (convs, stride of the last conv, dilation, width multiple of `base`) per block, as the paper.
@@ -77,30 +77,19 @@ class ECCV16(ColorModel):
     def optimizers(self, lr: float):
         return {"g": torch.optim.Adam(self.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=1e-3)}
 
-    def _targets(self, ab_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Soft targets ``[B,Q,h,w]`` and per-pixel weights ``[B,h,w]`` at the logits' 1/4 size."""
-        ab = denormalize_ab(F.avg_pool2d(ab_norm.float(), 4))
-        target = soft_encode_ab(ab, self.bins)
-        weight = self.rebalance[target.argmax(dim=1)]
-        return target, weight
-
     def train_step(self, batch, ctx: StepContext):
-        target, weight = self._targets(batch["ab"])
+        # Logits come out at 1/4 of the input's size.
+        target, weight = ab_bin_targets(batch["ab"], self.bins, self.rebalance, pool=4)
         with ctx.autocast():
             logits = self.logits(self.model_input(batch))
-        log_p = F.log_softmax(logits.float(), dim=1)
-        loss = -(weight * (target * log_p).sum(dim=1)).mean()
+        loss = rebalanced_cross_entropy(logits, target, weight)
         ctx.backward_step(loss, "g")
         return {"ce": loss.item()}
 
     @torch.no_grad()
     def prepare_data_stats(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
         """Count the training ab per nearest bin and store Zhang's rebalancing weights."""
-        counts = torch.zeros(NUM_AB_BINS, dtype=torch.float64)
-        bins = self.bins.cpu()
-        for batch in batches:
-            ab = denormalize_ab(batch["ab"].float().cpu()).permute(0, 2, 3, 1).reshape(-1, 2)
-            nearest = torch.cdist(ab, bins).argmin(dim=1)
-            counts += torch.bincount(nearest, minlength=NUM_AB_BINS).double()
+        counts = ab_bin_counts((batch["ab"] for batch in batches), self.bins)
         if counts.sum() > 0:
-            self.rebalance.copy_(rebalance_weights(counts, self.rebalance_lambda, bins=bins).to(self.rebalance))
+            weights = rebalance_weights(counts, self.rebalance_lambda, bins=self.bins.cpu())
+            self.rebalance.copy_(weights.to(self.rebalance))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import functools
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -92,20 +91,13 @@ def _page_tensor(page: DecodedPage, device: torch.device) -> torch.Tensor:
     return arr[None, None] if arr.ndim == 2 else arr.permute(2, 0, 1)[None]
 
 
-@functools.lru_cache(maxsize=4)
-def _l_table(levels: int, device: str) -> torch.Tensor:
-    # L of every gray level, so a full-res gray page's L is one lookup instead of a Lab conversion.
-    gray = torch.arange(levels, dtype=torch.float32).div(levels - 1).view(1, 1, 1, -1)
-    return color.gray_to_l(gray).flatten().to(device)
-
-
 def page_lightness(page: DecodedPage, device: torch.device | str = "cpu") -> torch.Tensor:
     """The page's CIE L in [0, 100] at full resolution, ``[1, 1, H, W]`` float32."""
     device = torch.device(device)
     if page.is_gray and page.pixels.dtype in (np.uint8, np.uint16):
         levels = 256 if page.pixels.dtype == np.uint8 else 65536
         index = torch.from_numpy(page.pixels.astype(np.int64)).to(device)
-        return _l_table(levels, str(device))[index][None, None]
+        return color.gray_level_lightness(levels, str(device))[index][None, None]
     x = _page_tensor(page, device)
     return color.gray_to_l(x) if x.shape[1] == 1 else color.rgb_to_lab(x)[:, :1]
 
