@@ -138,8 +138,8 @@ def prepare_model(args, folder: Path) -> dict:
     import torch
 
     import models
-    from mangacolor_cli.engine.colorizer import DEFAULT_MODEL
     from mangacolor_cli.engine.backends import export_onnx
+    from mangacolor_cli.engine.colorizer import DEFAULT_MODEL
 
     model = args.model or (str(DEFAULT_MODEL) if DEFAULT_MODEL.is_file() else None)
     if model and model.endswith(".onnx"):
@@ -177,7 +177,8 @@ def _summary(seconds: list[float], items: int) -> dict:
 
 def measure_io(data: list[bytes], workers: int, repeats: int, fmt: str) -> dict:
     """Decode and encode every page in thread pools, as the pipeline does around the model."""
-    from mangacolor_cli.pages.images import decode_page as decode_image, encode_image
+    from mangacolor_cli.pages.images import decode_page as decode_image
+    from mangacolor_cli.pages.images import encode_image
 
     def one(blob: bytes) -> int:
         page = decode_image(blob, "page.jpg")
@@ -195,8 +196,9 @@ def measure_stages(args, files: dict, data: list[bytes]) -> list[dict]:
     """One page through each stage in turn: where a page's time goes."""
     import torch
 
-    from mangacolor_cli.pages.images import decode_page as decode_image, encode_image
     from mangacolor_cli.engine.colorizer import Colorizer
+    from mangacolor_cli.pages.images import decode_page as decode_image
+    from mangacolor_cli.pages.images import encode_image
 
     rows = []
     blob = data[0]
@@ -250,8 +252,8 @@ def _previous_compose(page, ab):
     import torch.nn.functional as F
     from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
 
-    from models import color
     from mangacolor_cli.engine.colorizer import page_lightness
+    from models import color
 
     luma = (0.212671, 0.715160, 0.072169)  # linear-sRGB luminance weights (kornia's rgb_to_xyz Y row)
 
@@ -274,9 +276,7 @@ def measure_model(args, files: dict, device: str) -> list[dict]:
     import torch
 
     import models
-    from mangacolor_cli.engine.backends import load_session
-
-    from mangacolor_cli.engine.backends import read_onnx_meta
+    from mangacolor_cli.engine.backends import load_session, read_onnx_meta
 
     # Pad to the model's stride as the Colorizer does (a depth-5 U-Net needs multiples of 32).
     stride = int(read_onnx_meta(files["onnx"]).get("stride", 16)) if files.get("onnx") else 32
@@ -347,8 +347,8 @@ def e2e_child(spec: dict) -> dict:
     """One end-to-end run (in a fresh process): load, colorize the chapter, report time and peak RSS."""
     import torch
 
-    from mangacolor_cli.engine.colorizer import Colorizer
     from mangacolor_cli.engine.backends import load_session
+    from mangacolor_cli.engine.colorizer import Colorizer
     from mangacolor_cli.engine.pipeline import colorize
 
     if spec.get("torch_threads"):

@@ -11,8 +11,8 @@ import functools
 from typing import Iterable
 
 import torch
-from kornia.color import linear_rgb_to_rgb
 from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
+from kornia.color import linear_rgb_to_rgb
 from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
 
 # Normalization used by every model (docs/ARCHITECTURE.md, "Color"): L/50 - 1 in [-1, 1], ab/110 in [-1, 1].

@@ -19,8 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import ColorModel, StepContext
-from .layers import (GANLoss, ImagePool, PatchDiscriminator, ResnetGenerator, RGBChroma, init_weights,
-                     set_requires_grad)
+from .layers import GANLoss, ImagePool, PatchDiscriminator, ResnetGenerator, RGBChroma, init_weights, set_requires_grad
 from .registry import register
 
 

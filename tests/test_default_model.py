@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models import color
-from mangacolor_cli.engine.colorizer import Colorizer
 from mangacolor_cli.engine.backends import read_onnx_meta
+from mangacolor_cli.engine.colorizer import Colorizer
+from models import color
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "mangacolor_cli" / "weights" / "default.onnx"
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample_chapter.cbz"

@@ -16,11 +16,11 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from typer.testing import CliRunner
 
 import models
+from mangacolor_cli.commands import app
+from mangacolor_cli.engine.colorizer import Colorizer
+from mangacolor_cli.errors import InputError, UsageError
 from mangacolor_cli.evaluation import reports
 from mangacolor_cli.evaluation import scoring as ev
-from mangacolor_cli.commands import app
-from mangacolor_cli.errors import InputError, UsageError
-from mangacolor_cli.engine.colorizer import Colorizer
 
 H, W = 40, 52
 

@@ -4,18 +4,18 @@ pages like the checkpoint it came from (docs/ARCHITECTURE.md, "Export")."""
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 import models
-from mangacolor_cli.engine import export as export_mod
 from mangacolor_cli.commands import app
-from mangacolor_cli.errors import MangacolorError
-from mangacolor_cli.engine.export import ExportCheckError, export_checkpoint, synthetic_page
-from mangacolor_cli.engine.colorizer import Colorizer
+from mangacolor_cli.engine import export as export_mod
 from mangacolor_cli.engine.backends import read_onnx_meta
+from mangacolor_cli.engine.colorizer import Colorizer
+from mangacolor_cli.engine.export import ExportCheckError, export_checkpoint, synthetic_page
+from mangacolor_cli.errors import MangacolorError
 
 WORKING_SIZE = 64
 

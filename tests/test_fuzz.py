@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mangacolor_cli.errors import MangacolorError
-from mangacolor_cli.pages.images import decode_page as decode_image
 from mangacolor_cli.engine.colorizer import Colorizer
 from mangacolor_cli.engine.pipeline import colorize
+from mangacolor_cli.errors import MangacolorError
+from mangacolor_cli.pages.images import decode_page as decode_image
 from mangacolor_cli.pages.sources import ArchiveJob, PageResult
 from tests.conftest import color_page, draw_page, encoded
 

@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from mangacolor_cli.commands import app
 from mangacolor_cli.pages import archives, sources
 from models import files as outputs
-from mangacolor_cli.commands import app
 from tests.conftest import draw_page, encoded
 
 PAGE = encoded(draw_page())

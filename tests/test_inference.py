@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from models import color
 from mangacolor_cli.engine import colorizer
-from mangacolor_cli.errors import ModelError
-from mangacolor_cli.engine.colorizer import Colorizer, looks_colored
 from mangacolor_cli.engine.backends import export_onnx, read_onnx_meta
-from tests.conftest import strongly_colored_unet, color_page, draw_page
+from mangacolor_cli.engine.colorizer import Colorizer, looks_colored
+from mangacolor_cli.errors import ModelError
+from models import color
+from tests.conftest import color_page, draw_page, strongly_colored_unet
 
 
 def _lightness(rgb: np.ndarray) -> torch.Tensor:
@@ -96,8 +96,10 @@ def test_color_pages_pass_through_unless_recolor(strong_model):
 
 
 def test_color_detection_ignores_tint_and_jpeg_noise():
-    from PIL import Image
     import io
+
+    from PIL import Image
+
     from mangacolor_cli.pages.images import decode_page as decode_image
     gray = np.asarray(draw_page(120, 160).convert("RGB")).astype(float)
     sepia = np.clip(gray * [1.0, 0.92, 0.78], 0, 255).astype(np.uint8)

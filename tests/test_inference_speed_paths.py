@@ -10,14 +10,13 @@ import pytest
 import torch
 
 import models
-from models import color
 from mangacolor_cli.engine import backends
-from mangacolor_cli.errors import ModelError
-from mangacolor_cli.engine.backends import estimate_macs
+from mangacolor_cli.engine.backends import estimate_macs, export_onnx, load_session
 from mangacolor_cli.engine.colorizer import Colorizer
+from mangacolor_cli.errors import ModelError
+from models import color
 from models.color import lab_to_srgb8_keeping_l, lab_to_srgb_keeping_l
-from mangacolor_cli.engine.backends import export_onnx, load_session
-from tests.conftest import strongly_colored_unet, draw_page
+from tests.conftest import draw_page, strongly_colored_unet
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from models import files as outputs
 from mangacolor_cli.commands import app
+from models import files as outputs
 from tests.conftest import draw_page, encoded
 
 PAGES = 4

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 import models
 from mangacolor_cli.commands import app
-from mangacolor_cli.errors import ModelError
 from mangacolor_cli.engine.backends import load_session
 from mangacolor_cli.engine.onnx_check import check_onnx_file
+from mangacolor_cli.errors import ModelError
 from models.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from tests.conftest import draw_page
 

@@ -36,19 +36,18 @@ from torch.utils.data import DataLoader
 
 import models
 from models.checkpoint import read_checkpoint, save_checkpoint
-from models.errors import first_line
-from models.files import atomic_path
 from models.color import denormalize_ab, gray_to_l, join_lab, rgb_to_lab
 from models.compose import compose_batch
+from models.errors import first_line
+from models.files import atomic_path
 
 from . import metrics as metric_fns
-from .metrics import VALIDATION_METRICS as VAL_METRICS
-from .data import STATS_EPOCH, DataError, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
 from .choices import BEST_METRICS, SCHEDULES
+from .data import STATS_EPOCH, DataError, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
 from .device import DeviceError
+from .distributed import DistInfo, average_gradients, barrier, broadcast_state, init_distributed, shutdown_distributed
+from .metrics import VALIDATION_METRICS as VAL_METRICS
 from .metrics_log import MetricsLog, curve_series
-from .distributed import (DistInfo, average_gradients, barrier, broadcast_state, init_distributed,
-                          shutdown_distributed)
 from .plots import draw_loss_curve, preview_grid
 from .progress import ProgressBar, format_losses
 

@@ -5,8 +5,8 @@ Each command lives in its own module and registers itself on ``app`` when import
 
 from __future__ import annotations
 
-from .app import app
 from . import colorize, eval, export, train  # noqa: E402,F401  (registers the commands)
+from .app import app
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 
 from models import ColorModel
-from models.files import atomic_path
 from models.errors import first_line
+from models.files import atomic_path
 
 from .. import __version__
 from ..errors import ModelError

@@ -21,12 +21,11 @@ from PIL import Image
 
 import models
 from models import color
-from models.base import prepare_input
 from models import compose as page_compose
-
+from models.base import prepare_input
+from models.errors import first_line
 from trainer.device import DeviceError, resolve_device
 from trainer.images import DecodedPage, page_from_pil, to_rgb8, to_unit_float
-from models.errors import first_line
 
 from ..errors import ModelError, PageError, UsageError
 from . import backends

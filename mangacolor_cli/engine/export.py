@@ -16,14 +16,13 @@ import numpy as np
 
 from models import CheckpointError, ColorModel, load_model
 from models.color import AB_SCALE
-
-from trainer.images import DecodedPage, ImageDecodeError, read_image
 from models.errors import first_line
 from models.files import atomic_path
+from trainer.images import DecodedPage, ImageDecodeError, read_image
 
 from ..errors import InputError, MangacolorError, ModelError
-from .colorizer import Colorizer, PageLike
 from .backends import export_onnx
+from .colorizer import Colorizer, PageLike
 
 DEFAULT_WORKING_SIZE = 512
 FP32_TOLERANCE = 1e-3

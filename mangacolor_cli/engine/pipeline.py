@@ -20,19 +20,17 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from models.errors import first_line
+from trainer.images import DecodedPage, format_of_name, to_rgb8
 from trainer.progress import ProgressBar
 
 from ..errors import MangacolorError, PageError, UsageError
-from trainer.images import DecodedPage, format_of_name, to_rgb8
-from models.errors import first_line
-
 from ..pages.images import WRITABLE_FORMATS, decode_page, encode_image
+from ..pages.planning import output_name, plan_jobs
+from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
 from .choices import OUTPUT_FORMATS
 from .colorizer import Colorizer, load_hints
 from .hints import HintSource
-from ..pages.planning import output_name, plan_jobs
-from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
-
 
 
 @dataclass

@@ -11,15 +11,16 @@ import math
 import os
 from pathlib import Path
 
-from .. import __version__
 from models.errors import first_line
 from models.files import atomic_path, write_text_atomic
 from trainer.metrics import METRIC_LABELS, METRICS, metric_header
 from trainer.metrics_log import read_metrics_log
 from trainer.plots import loss_curves_svg
 
+from .. import __version__
 from ..errors import InputError, MangacolorError
 from .scoring import GRAY_BASELINE, THUMB_HEIGHT, EvalResult
+
 
 def _fmt(value: float | None, col: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):

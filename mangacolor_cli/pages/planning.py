@@ -10,11 +10,10 @@ import os
 import stat
 from pathlib import Path
 
-from ..errors import InputError, OutputError, UsageError
 from models.files import clean_stale_temps, fit_name, is_temp_name
-
 from trainer.images import format_of_name, natural_path_key
 
+from ..errors import InputError, OutputError, UsageError
 from .images import EXTENSION_BY_FORMAT, is_page_name
 from .sources import ARCHIVE_EXTENSIONS, RAR_EXTENSIONS, ArchiveJob, ImageJob, Job
 

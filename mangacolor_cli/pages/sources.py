@@ -20,15 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from ..errors import InputError, PageError
+from models.errors import first_line
+from models.files import write_bytes_atomic
 from trainer.images import natural_path_key
 
+from ..errors import InputError, PageError
+from .archives import OutputEntry, raw_entry_info, read_raw_entry, write_cbz_atomic
 from .images import is_page_name
-from models.files import write_bytes_atomic
-from models.errors import first_line
-
-from .archives import (OutputEntry, raw_entry_info, read_raw_entry,
-                      write_cbz_atomic)
 
 ARCHIVE_EXTENSIONS = frozenset({".cbz", ".zip", ".cbr", ".rar"})
 RAR_EXTENSIONS = frozenset({".cbr", ".rar"})
