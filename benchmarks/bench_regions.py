@@ -64,6 +64,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=Path, default=None, help="folder of page images (default: the sample chapter)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--compose", action="store_true",
+                    help="also time the whole compose (models.compose, torch on one thread as the pipeline runs "
+                         "it): flat vs soft, so the difference is what regions add")
     args = ap.parse_args()
     pages = load_pages(args.pages)
     abs_ = [smooth_ab(i) for i in range(len(pages))]
@@ -90,6 +93,29 @@ def main() -> None:
     print(f"{'stage':<24} {'median ms':>10} {'max ms':>8}")
     for name, times in stages.items():
         print(f"{name:<24} {1e3 * statistics.median(times):>10.1f} {1e3 * max(times):>8.1f}")
+    if args.compose:
+        compose_rows(pages, abs_, args.rounds)
+
+
+def compose_rows(pages: list[np.ndarray], abs_: list[np.ndarray], rounds: int) -> None:
+    import torch
+
+    from models import color, compose
+
+    torch.set_num_threads(1)
+    table = color.gray_to_l(torch.arange(256, dtype=torch.float32).div(255).view(1, 1, 1, -1)).flatten()
+    times = {"soft": [], "flat": []}
+    for page, ab in zip(pages, abs_):  # warm-up
+        compose.compose(table[torch.from_numpy(page.copy()).long()][None, None], torch.from_numpy(ab), gray=page)
+    for _ in range(rounds):
+        for page, ab in zip(pages, abs_):
+            L = table[torch.from_numpy(page.copy()).long()][None, None]
+            for fill, spent in times.items():
+                t0 = time.perf_counter()
+                compose.compose(L, torch.from_numpy(ab), gray=page, fill=fill)
+                spent.append(time.perf_counter() - t0)
+    for fill, t in times.items():
+        print(f"{'compose, fill ' + fill:<24} {1e3 * statistics.median(t):>10.1f} {1e3 * max(t):>8.1f}")
 
 
 if __name__ == "__main__":
