@@ -25,7 +25,7 @@ from models import compose as page_compose
 from models.base import prepare_input
 from models.errors import first_line
 from trainer.device import DeviceError, resolve_device
-from trainer.images import DecodedPage, page_from_pil, to_rgb8, to_unit_float
+from trainer.images import DecodedPage, ImageDecodeError, page_from_pil, read_image, to_rgb8, to_unit_float
 
 from ..errors import ModelError, PageError, UsageError
 from . import backends
@@ -405,15 +405,11 @@ def load_hints(hints: Any, page: DecodedPage | None = None, page_label: str = "t
     if isinstance(hints, (str, os.PathLike)):
         name = str(hints)
         try:
-            with Image.open(hints) as img:
-                img.load()
-                hints = img.convert("RGBA") if img.mode != "RGBA" else img.copy()
-                if img.mode in ("RGB", "L", "P") and "transparency" not in img.info:
-                    arr = np.asarray(hints).copy()
-                    arr[..., 3] = np.where((arr[..., :3] >= 250).all(axis=2), 0, 255)
-                    hints = arr
-        except OSError as e:
-            raise PageError(f"{name}: cannot read the hint image ({first_line(e)})") from None
+            decoded = read_image(hints)
+        except ImageDecodeError as e:
+            raise PageError(f"{name}: cannot read the hint image ({e.reason})") from None
+        # An image without transparency: its white pixels count as transparent (below).
+        hints = to_rgb8(decoded.pixels) if decoded.alpha is None else np.dstack([to_rgb8(decoded.pixels), decoded.alpha])
     if isinstance(hints, Image.Image):
         hints = np.asarray(hints.convert("RGBA"))
     arr = np.asarray(hints)
