@@ -1,4 +1,5 @@
-"""The one device resolution: ``--device`` (auto, cpu, cuda, cuda:N, mps) -> a ``torch.device``."""
+"""Where this process runs: the one device resolution (``--device`` -> a ``torch.device``) and the
+process's place among the ones ``torchrun`` started."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ class DeviceError(ValueError):
     """A ``--device`` that is not one, or asks for a GPU that is not there; one line."""
 
 
+def process_ranks() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` as ``torchrun`` sets them; ``(0, 1, 0)`` for a plain process."""
+    env = os.environ
+    return int(env.get("RANK", "0")), int(env.get("WORLD_SIZE", "1")), int(env.get("LOCAL_RANK", "0"))
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` is this process's GPU when there is one (``cuda:LOCAL_RANK`` under torchrun), else the CPU.
 
@@ -26,7 +33,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise DeviceError(f"--device must be auto, cpu or cuda (cuda:N), got {device!r}")
     if device == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            return torch.device("cuda", process_ranks()[2])
         return torch.device("cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DeviceError(f"--device {device} asked for, but torch sees no CUDA GPU (CPU build or no driver)")

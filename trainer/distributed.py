@@ -9,7 +9,6 @@ computes, without its overlap of communication with the backward pass.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,7 +16,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .device import resolve_device
+from .device import process_ranks, resolve_device
 
 
 @dataclass(frozen=True)
@@ -40,9 +39,7 @@ class DistInfo:
 
 def init_distributed(device: str = "auto") -> DistInfo:
     """Join the process group ``torchrun`` describes (nccl on CUDA, gloo on the CPU); alone otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    rank, world, local_rank = process_ranks()
     dev = resolve_device(device)
     if world > 1 and dev.type == "cuda":
         dev = torch.device("cuda", local_rank)

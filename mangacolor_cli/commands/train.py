@@ -117,11 +117,11 @@ def train_command(
     """
     from models import CheckpointError
     from trainer import ConfigError, DataError, TrainConfig, TrainingDiverged, train
+    from trainer.device import process_ranks
     from trainer.metrics import METRIC_LABELS, VALIDATION_METRICS
 
     if model is None and resume is None:
         raise typer.BadParameter(f"needed unless --resume is given; one of: {_model_names()}", param_hint="--model")
-    main_rank = int(os.environ.get("RANK", "0")) == 0
     config = TrainConfig(
         model=model or "", data=str(data), out=str(out), data_b=str(data_b) if data_b else None,
         val_data=str(val_data) if val_data else None, layout=layout.value,
@@ -137,7 +137,7 @@ def train_command(
         fail(e, USAGE)
     except (DataError, CheckpointError, TrainingDiverged) as e:
         fail(e, FAILED)
-    if not main_rank:
+    if process_ranks()[0] != 0:
         return
     console = Console(soft_wrap=True, highlight=False)
     table = Table(title=f"{summary.model}: step {summary.step}/{summary.total_steps}, "

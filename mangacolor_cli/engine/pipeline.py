@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from models.errors import first_line
+from trainer.device import process_ranks
 from trainer.images import DecodedPage, format_of_name, to_rgb8
 from trainer.progress import ProgressBar
 
@@ -65,8 +66,7 @@ class ColorizeSummary:
 
 def shard_by_rank(jobs: list[Job]) -> list[Job]:
     """Under torchrun (WORLD_SIZE > 1) each rank takes every WORLD_SIZE-th output (docs/ARCHITECTURE.md, "Scale")."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+    rank, world, _ = process_ranks()
     return jobs[rank::world] if world > 1 else jobs
 
 
