@@ -217,6 +217,12 @@ def uint8_to_tensor(img: np.ndarray) -> torch.Tensor:
     return t[None] if t.dim() == 2 else t.permute(2, 0, 1)
 
 
+def to_rgba8(page: DecodedPage) -> np.ndarray:
+    """The page as ``uint8 [H, W, 4]`` RGBA (opaque where it has no alpha), for drawings composed onto pages."""
+    alpha = page.alpha if page.alpha is not None else np.full(page.pixels.shape[:2], 255, np.uint8)
+    return np.dstack([to_rgb8(page.pixels), alpha])
+
+
 def on_paper(page: DecodedPage) -> np.ndarray:
     """The page as ``uint8 [H, W, 3]`` sRGB, transparency composited on white paper."""
     rgb = to_rgb8(page.pixels)
