@@ -81,11 +81,16 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
     if fill == "flat":
         conf = None if confidence is None else confidence.float().cpu().numpy()
         colors = rg.saturate(rg.region_colors(regions, ab.float().cpu().numpy(), conf), saturation)
-        if hints is not None:
-            colors = rg.apply_hints(regions, colors, hints)
+        ids, hint_lab = rg.hint_colors(regions, hints) if hints is not None else (None, None)
+        if ids is not None:
+            colors[ids] = hint_lab[:, 1:]
         table = torch.from_numpy(colors).to(device)
         if fill_paper:
-            table = torch.cat([table, _table_fill_lightness(colors, device)[:, None]], dim=1)
+            fill_l = _table_fill_lightness(colors, device)
+            if ids is not None:
+                # A hinted region's paper takes the hint's own lightness: exactly the hint's color.
+                fill_l[torch.from_numpy(ids).to(device)] = torch.from_numpy(hint_lab[:, 0]).to(device)
+            table = torch.cat([table, fill_l[:, None]], dim=1)
         painted = _paint_full(regions, table)
         ab_full = painted[:, :2]
         if fill_paper:
@@ -99,17 +104,17 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
         # Paper under a fill color darkens just enough to hold it; ink and every L below stay.
         fill_l = F.interpolate(color.fill_lightness(ab), size=(H, W), mode="bilinear", align_corners=False)
     if hints is not None:
-        ids, hint_ab = rg.hint_colors(regions, hints)
+        ids, hint_lab = rg.hint_colors(regions, hints)
         if len(ids):
-            table = np.zeros((regions.count + 1, 3), dtype=np.float32)
-            table[ids, :2] = hint_ab
-            table[ids, 2] = 1.0  # hinted
+            table = np.zeros((regions.count + 1, 4), dtype=np.float32)
+            table[ids, :2] = hint_lab[:, 1:]
+            table[ids, 2] = hint_lab[:, 0]
+            table[ids, 3] = 1.0  # hinted
             painted = _paint_full(regions, torch.from_numpy(table).to(device))
-            hinted = painted[:, 2:] > 0
+            hinted = painted[:, 3:] > 0
             ab_full = torch.where(hinted, painted[:, :2], ab_full)
             if fill_l is not None:
-                hint_l = _paint_full(regions, _table_fill_lightness(table[:, :2], device)[:, None])
-                fill_l = torch.where(hinted, hint_l, fill_l)
+                fill_l = torch.where(hinted, painted[:, 2:3], fill_l)
     if fill_l is not None:
         L = torch.minimum(L, fill_l)
     return color.lab_to_srgb8_keeping_l(L, ab_full)

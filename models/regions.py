@@ -30,12 +30,16 @@ line widths stay in the same range whatever its scan resolution):
 
 Labels map back to full resolution exactly by block repetition (:meth:`Regions.full_labels`).
 
-Why scipy.ndimage: it is already installed (scikit-image depends on it), its ``label``,
-``find_objects``, ``maximum_filter`` and ``bincount`` are C loops over the whole page, and it keeps
-OpenCV out of the dependencies. Measured on the 2-core CPU (``python benchmarks/bench_regions.py``,
-1200x1700 pages): see that benchmark for the numbers; segmentation plus the flat fill stay under
-the 150 ms budget. A 5x5 ``binary_dilation`` costs 5x a separable ``maximum_filter`` on this CPU,
-and an exact nearest-label fill (``distance_transform_edt`` with indices) 50 ms, so both are avoided.
+Why scipy.ndimage: it is already installed (scikit-image depends on it), its ``label`` and
+``maximum_filter`` are C loops over the whole page, and it keeps OpenCV (a 60 MB wheel) out of the
+dependencies. A 5x5 ``binary_dilation`` costs 5x a separable ``maximum_filter`` here, ``find_objects``
+25 ms on a half-size page and an exact nearest-label fill (``distance_transform_edt`` with
+indices) 50 ms, so all three are avoided. It is imported on first use (0.6 s to import).
+Measured on the 2-core CPU with other jobs running (load 3.3; ``python benchmarks/bench_regions.py
+--compose``, the 8 sample-chapter pages of 1200x1700, 3 rounds): segmentation 63 ms (median, 87
+slowest), the flat fill 19 ms at the label resolution (29 ms painted at full resolution); the
+whole compose with ``fill=flat`` 316 ms against 301 ms with ``fill=soft`` (one torch thread):
+flat replaces the soft fill's per-pixel upsampling and fill lightness with per-region tables.
 
 Confidence interface: a model gives ``ab`` ``[B,2,h,w]`` in Lab units and optionally a
 ``confidence`` ``[B,1,h,w]`` in [0, 1] (a classification model: the peak probability of its ab
@@ -48,7 +52,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage as ndi
+
+
+def _ndimage():
+    # scipy.ndimage costs 0.6 s to import on this CPU: only pages that are segmented pay it.
+    from scipy import ndimage
+    return ndimage
 
 # Region kinds.
 REGION = 0
@@ -160,6 +169,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     the reduction (1 = full resolution). On pages smaller than SMALL_SIDE the sizes shrink in
     proportion (lengths with the side, areas with its square).
     """
+    ndi = _ndimage()
     gray = l_to_gray8(page) if lightness else _as_gray8(page)
     H, W = gray.shape
     f = label_factor((H, W)) if factor is None else max(1, int(factor))
@@ -224,7 +234,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
 
 def _grow(mask: np.ndarray, size: int) -> np.ndarray:
     """Binary dilation by a ``size x size`` square (a separable max filter: 5x faster than binary_dilation)."""
-    return ndi.maximum_filter(mask.view(np.uint8), size=size).view(bool)
+    return _ndimage().maximum_filter(mask.view(np.uint8), size=size).view(bool)
 
 
 def _bboxes(lab: np.ndarray, n: int, select: np.ndarray | None = None) -> np.ndarray:
@@ -474,6 +484,11 @@ def saturate(ab, factor: float):
 # ---------------------------------------------------------------- hints
 def srgb8_to_ab(rgb: np.ndarray) -> np.ndarray:
     """sRGB uint8 ``[..., 3]`` -> Lab (D65) ``[..., 2]`` ab, float32 (the same formulas as models.color)."""
+    return srgb8_to_lab(rgb)[..., 1:]
+
+
+def srgb8_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB uint8 ``[..., 3]`` -> CIE Lab (D65) ``[..., 3]``, float32."""
     c = np.asarray(rgb, dtype=np.float64) / 255.0
     lin = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
     m = np.array([[0.412453, 0.357580, 0.180423],
@@ -481,13 +496,14 @@ def srgb8_to_ab(rgb: np.ndarray) -> np.ndarray:
                   [0.019334, 0.119193, 0.950227]])
     xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883])
     fxyz = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 4.0 / 29.0)
+    L = 116.0 * fxyz[..., 1] - 16.0
     a = 500.0 * (fxyz[..., 0] - fxyz[..., 1])
     b = 200.0 * (fxyz[..., 1] - fxyz[..., 2])
-    return np.stack([a, b], axis=-1).astype(np.float32)
+    return np.stack([L, a, b], axis=-1).astype(np.float32)
 
 
 def hint_colors(regions: Regions, hints) -> tuple[np.ndarray, np.ndarray]:
-    """The regions a hint image touches and the ab each takes: ``(labels [k], ab [k, 2])``.
+    """The regions a hint image touches and the color each takes: ``(labels [k], Lab [k, 3])``.
 
     ``hints``: ``HxWx4`` RGBA (uint8) of the page's size, transparent (alpha 0) except the
     scribbles. A scribble counts where it lies on a region's core (a stroke that slips over a line
@@ -504,7 +520,7 @@ def hint_colors(regions: Regions, hints) -> tuple[np.ndarray, np.ndarray]:
         hints = np.clip(np.asarray(hints, dtype=np.float64) * (255.0 if hints.dtype.kind == "f" else 1.0) + 0.5,
                         0, 255).astype(np.uint8)
     ys, xs = np.nonzero(hints[..., 3])
-    empty = np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.float32)
+    empty = np.zeros(0, dtype=np.int64), np.zeros((0, 3), dtype=np.float32)
     if len(ys) == 0:
         return empty
     f = regions.factor
@@ -526,7 +542,7 @@ def hint_colors(regions: Regions, hints) -> tuple[np.ndarray, np.ndarray]:
     last = np.r_[region_of[order][1:] != region_of[order][:-1], True]
     chosen = uniq[order][last]
     rgb = np.stack([(chosen >> 16) & 255, (chosen >> 8) & 255, chosen & 255], axis=1).astype(np.uint8)
-    return chosen >> 24, srgb8_to_ab(rgb)
+    return chosen >> 24, srgb8_to_lab(rgb)
 
 
 def apply_hints(regions: Regions, ab: np.ndarray, hints) -> np.ndarray:
@@ -535,7 +551,8 @@ def apply_hints(regions: Regions, ab: np.ndarray, hints) -> np.ndarray:
     ``ab``: per-label colors ``[n + 1, 2]`` (the flat fill), or a per-pixel ab image ``[2, H, W]``
     at full resolution (the soft fill), or ``[2, h, w]`` at the label resolution. Returns a copy.
     """
-    ids, colors = hint_colors(regions, hints)
+    ids, lab = hint_colors(regions, hints)
+    colors = lab[:, 1:]
     ab = np.array(ab, dtype=np.float32, copy=True)
     if len(ids) == 0:
         return ab

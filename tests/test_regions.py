@@ -248,6 +248,7 @@ def page_L(page):
 @pytest.mark.parametrize("fill", ["flat", "soft"])
 def test_compose_keeps_ink_and_saturation_zero_gives_the_gray_page(page, page_L, fill):
     import torch
+
     from models import compose
     ab = torch.zeros(1, 2, 300, 220)
     ab[:, 0], ab[:, 1] = 50.0, 30.0
@@ -266,6 +267,7 @@ def test_compose_keeps_ink_and_saturation_zero_gives_the_gray_page(page, page_L,
 
 def test_compose_soft_with_hints(page, page_L):
     import torch
+
     from models import compose
     ab = torch.zeros(1, 2, 300, 220)
     hints = np.zeros((H, W, 4), np.uint8)
@@ -277,9 +279,9 @@ def test_compose_soft_with_hints(page, page_L):
 
 
 def test_colorizer_fill_saturation_and_hints(page):
-    from tests.conftest import strongly_colored_unet
     from mangacolor_cli.engine.colorizer import Colorizer
     from mangacolor_cli.errors import PageError, UsageError
+    from tests.conftest import strongly_colored_unet
     net = strongly_colored_unet(0)
     flat = Colorizer(net, device="cpu", backend="torch", size=128, fill="flat")
     soft = Colorizer(net, device="cpu", backend="torch", size=128, fill="soft")
@@ -306,6 +308,7 @@ def test_colorizer_fill_saturation_and_hints(page):
 # ---------------------------------------------------------------- the CLI: --fill, --saturation, --hints
 def _cli(*args):
     from typer.testing import CliRunner
+
     from mangacolor_cli.commands import app
     return CliRunner().invoke(app, ["colorize", *map(str, args)])
 
@@ -331,6 +334,10 @@ def test_cli_hints_file_saturation_and_fill(tmp_path, page, tiny_checkpoint):
     hinted = np.asarray(Image.open(tmp_path / "hinted.png").convert("RGB"))
     want = rg.srgb8_to_ab(np.array([30, 160, 40], np.uint8))
     assert np.hypot(*(_ab_at(hinted, FACE) - want)) < 3.0
+    # On paper the hinted region is exactly the hint's color (its lightness too); ink stays ink.
+    assert np.abs(hinted[FACE[1], FACE[0]].astype(int) - (30, 160, 40)).max() <= 2
+    ink = page < 60
+    assert np.abs(_lightness(hinted)[ink] - _lightness(np.repeat(page[..., None], 3, 2))[ink]).max() < 1.0
     assert np.all(hinted[:20, :20] == page[:20, :20, None])  # margins stay paper
     result = _cli(src, "-o", tmp_path / "gray.png", "--model", tiny_checkpoint, "--size", 64, "--saturation", 0)
     assert result.exit_code == 0, result.output
