@@ -114,13 +114,13 @@ def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
 class EffUNet(ColorModel):
     input_norm = "gray01"
 
-    def __init__(self, decoder: tuple[int, ...] | list[int] = (128, 64, 48, 32), pretrained: bool = False,
+    def __init__(self, decoder: tuple[int, ...] | list[int] = (128, 64, 48), pretrained: bool = False,
                  anneal_t: float = ANNEAL_T, rebalance_lambda: float = REBALANCE_LAMBDA,
-                 rebalance_power: float = 0.5):
+                 rebalance_power: float = 0.5, frozen_blocks: int = 0):
         super().__init__()
         decoder = [int(c) for c in decoder]
-        if len(decoder) != 4:
-            raise ValueError(f"decoder takes 4 widths (1/16, 1/8, 1/4, 1/2), got {decoder}")
+        if not 1 <= len(decoder) <= 4:
+            raise ValueError(f"decoder takes 1-4 widths (for 1/16, 1/8, 1/4, 1/2), got {decoder}")
         self.stride = 32
         self.anneal_t = anneal_t
         self.rebalance_lambda = rebalance_lambda
@@ -128,6 +128,13 @@ class EffUNet(ColorModel):
         self.encoder = Lite0Encoder()
         if pretrained:  # a checkpoint of this model already holds the weights: it rebuilds with False
             self.encoder.load_imagenet(pretrained_lite0_state())
+        # The stem and the first encoder blocks (strides 2 and 4) hold generic edge filters; not training
+        # them skips the costliest part of the backward pass on a CPU (their BatchNorm statistics still adapt).
+        self.frozen_blocks = frozen_blocks
+        if frozen_blocks:
+            frozen = [self.encoder._conv_stem, self.encoder._bn0, *self.encoder._blocks[:frozen_blocks]]
+            for module in frozen:
+                module.requires_grad_(False)
         skips = self.encoder.channels  # [16, 24, 40, 112, 320]
         c = skips[-1]
         self.up = nn.ModuleList()
@@ -135,6 +142,7 @@ class EffUNet(ColorModel):
             self.up.append(_conv_bn_relu(c + skip, width))
             c = width
         self.head = nn.Conv2d(c, NUM_AB_BINS, 1)
+        self.out_stride = 32 // 2 ** len(decoder)  # the logits' resolution: 1/4 with three decoder levels
         self.register_buffer("bins", ab_bins(), persistent=False)
         self.register_buffer("rebalance", torch.ones(NUM_AB_BINS))
 
@@ -149,12 +157,12 @@ class EffUNet(ColorModel):
 
     @classmethod
     def presets(cls):
-        return {"full": {"decoder": [128, 64, 48, 32], "pretrained": True},
-                "tiny": {"decoder": [16, 8, 8, 8], "pretrained": False}}
+        return {"full": {"decoder": [128, 64, 48], "pretrained": True, "frozen_blocks": 3},
+                "tiny": {"decoder": [16, 8, 8], "pretrained": False}}
 
     # ------------------------------------------------------------------ inference
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Gray in [0, 1] ``[B,1,H,W]`` -> bin logits ``[B,Q,H/2,W/2]``."""
+        """Gray in [0, 1] ``[B,1,H,W]`` -> bin logits ``[B,Q,H/s,W/s]``, ``s = out_stride``."""
         feats = self.encoder(x * 2.0 - 1.0)  # the TF Lite models read (pixel - 127) / 128
         y = feats[-1]
         for block, skip in zip(self.up, reversed(feats[:-1])):
@@ -188,10 +196,11 @@ class EffUNet(ColorModel):
 
     # ------------------------------------------------------------------ training
     def optimizers(self, lr: float):
-        return {"g": torch.optim.AdamW(self.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=1e-4)}
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        return {"g": torch.optim.AdamW(trainable, lr=lr, betas=(0.9, 0.99), weight_decay=1e-4)}
 
     def _targets(self, ab_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ab = denormalize_ab(F.avg_pool2d(ab_norm.float(), 2))
+        ab = denormalize_ab(F.avg_pool2d(ab_norm.float(), self.out_stride))
         target = soft_encode_ab(ab, self.bins)
         weight = self.rebalance[target.argmax(dim=1)]
         return target, weight

@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Rebuild the shipped default model: data -> train -> export -> eval.
-# The exact recipe behind mangacolor_cli/weights/default.onnx (see its MODEL_CARD.md). It was run
-# on the 2-core CPU (no GPU) and stopped with Ctrl-C when its wall-clock budget ran out; best.pt
-# (lowest validation L1 on ab) is what ships. With a GPU, add --amp and train for longer.
+# The exact recipe behind mangacolor_cli/weights/default.onnx (see its MODEL_CARD.md), run on the
+# 2-core CPU (AVX2, fp32: this CPU reports no bf16 instructions, so --cpu-bf16 falls back; no GPU).
+# best.pt (the EMA weights with the lowest validation CIEDE2000 on data/pages/val_mix) is what ships.
+# Needs the pretrained extra:  pip install torch==2.13.0 -e ".[pretrained]"
+# Extra arguments go to `mangacolor train` (e.g. --resume runs/effunet_v2/last.pt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python scripts/fetch_data.py        # data/pages/{train,val,paired_train,paired_val}
+python scripts/fetch_data.py        # data/drawings (+ index.json), data/pages/val_<set>
 
-# Paired pages: OpenMoji line art (bw/) -> the same drawing in color (color/), training drawings only;
-# validated on paired_val, whose drawings never appear in training.
-OMP_NUM_THREADS=2 mangacolor train --model unet --opt base=16 --opt depth=5 --opt dropout=0.0 \
-    --data data/pages/paired_train --val-data data/pages/paired_val --out runs/default_paired \
-    --size 128 --batch-size 16 --steps 100000 --val-every 250 --log-every 25 --workers 1 --lr 2e-3 --seed 0 "$@"
+# A small mixed validation set: 8 pages of each per-source set.
+mkdir -p data/pages/val_mix/bw data/pages/val_mix/color
+for s in comicgen dicebear openmoji clipart gray; do
+  for i in 00000 00001 00002 00003 00004 00005 00006 00007; do
+    ln -sf "../../val_$s/bw/$i.png" "data/pages/val_mix/bw/${s}_$i.png"
+    ln -sf "../../val_$s/color/$i.png" "data/pages/val_mix/color/${s}_$i.png"
+  done
+done
 
-mangacolor export runs/default_paired/best.pt -o mangacolor_cli/weights/default.onnx --size 320
-mangacolor eval -m mangacolor_cli/weights/default.onnx --data data/pages/paired_val --size 320 \
-    --json docs/default_paired_val.json --grid docs/images/default_paired_val.png
+# Pages composed on the fly from the training drawings (one loader worker renders, the rest trains).
+mangacolor train --model effunet --preset full --data data/drawings --val-data data/pages/val_mix \
+    --out runs/effunet_v2 --size 192 --batch-size 10 --steps 1500 --lr 5e-4 --schedule cosine --warmup 100 \
+    --ema 0.998 --cpu-bf16 --channels-last --best-metric ciede2000 --val-every 150 --log-every 10 \
+    --workers 1 --seed 0 "$@"
+
+mangacolor export runs/effunet_v2/best.pt -o mangacolor_cli/weights/default.onnx --size 320
+for s in comicgen dicebear openmoji clipart gray; do
+  mangacolor eval -m mangacolor_cli/weights/default.onnx --data "data/pages/val_$s" --json "docs/eval/default_val_$s.json"
+done
