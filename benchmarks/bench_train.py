@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import models  # noqa: E402
 from trainer.device import resolve_device  # noqa: E402
 from trainer.distributed import DistInfo  # noqa: E402
-from trainer.loop import TrainStepContext  # noqa: E402
+from trainer.step import TrainStepContext  # noqa: E402
 
 
 def synthetic_batch(batch: int, size: int, device: torch.device) -> dict[str, torch.Tensor]:

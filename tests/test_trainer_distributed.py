@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from trainer.distributed import init_distributed, shutdown_distributed
-from trainer.loop import NonFiniteLoss, TrainStepContext
+from trainer.step import NonFiniteLoss, TrainStepContext
 
 WORLD = 2
 

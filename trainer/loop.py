@@ -14,24 +14,19 @@ and the step, so ``resume`` continues exactly where an uninterrupted run would b
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
-import random
 import shutil
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ContextManager, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import nn
 from torch.utils.data import DataLoader
 
 import models
@@ -45,11 +40,13 @@ from . import metrics as metric_fns
 from .choices import BEST_METRICS, SCHEDULES
 from .data import STATS_EPOCH, DataError, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
 from .device import DeviceError
-from .distributed import DistInfo, average_gradients, barrier, broadcast_state, init_distributed, shutdown_distributed
+from .distributed import DistInfo, barrier, broadcast_state, init_distributed, shutdown_distributed
 from .metrics import VALIDATION_METRICS as VAL_METRICS
 from .metrics_log import MetricsLog, curve_series
 from .plots import draw_loss_curve, preview_grid
 from .progress import ProgressBar, format_losses
+from .run_state import StopRequest, capture_rng, restore_rng, seed_everything
+from .step import NonFiniteLoss, TrainStepContext
 
 DEFAULT_EPOCHS = 10
 
@@ -60,10 +57,6 @@ class ConfigError(ValueError):
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
-
-
-class NonFiniteLoss(RuntimeError):
-    """Raised inside a step when a loss is NaN/inf (before the optimizer would step on it)."""
 
 
 @dataclass
@@ -138,56 +131,7 @@ class TrainSummary:
     world: int = 1
 
 
-# ---------------------------------------------------------------------------- step context
-class TrainStepContext:
-    """The ``StepContext`` the trainer lends a model: autocast, backward, gradient averaging across
-    ranks, optional clipping, optimizer step, and a NaN/inf check before anything is stepped."""
-
-    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], device: torch.device,
-                 amp_dtype: torch.dtype | None, scalers: dict[str, Any], grad_clip: float | None,
-                 info: DistInfo):
-        self.optimizers, self.device, self.amp_dtype = optimizers, device, amp_dtype
-        self.scalers, self.grad_clip, self.info = scalers, grad_clip, info
-        self._owned = {name: [p for g in opt.param_groups for p in g["params"]] for name, opt in optimizers.items()}
-
-    def autocast(self) -> ContextManager[Any]:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
-
-    def backward_step(self, loss: torch.Tensor, optimizer: str, params: list[nn.Parameter] | None = None) -> None:
-        if optimizer not in self.optimizers:
-            raise KeyError(f"no optimizer named {optimizer!r} (have {', '.join(self.optimizers)})")
-        opt = self.optimizers[optimizer]
-        params = list(params) if params is not None else self._owned[optimizer]
-        finite = bool(torch.isfinite(loss.detach()).all())
-        if not finite and not self.info.enabled:
-            raise NonFiniteLoss(f"loss for optimizer {optimizer!r} is {float(loss.detach().float().mean())}")
-        opt.zero_grad(set_to_none=True)
-        scaler = self.scalers.get(optimizer)
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-        if self.info.enabled:
-            had_no_grad = [p.grad is None for p in params]
-            bad_ranks = average_gradients(params, self.info.world, 0.0 if finite else 1.0)
-            if bad_ranks > 0:
-                raise NonFiniteLoss(f"loss for optimizer {optimizer!r} is not finite on {int(bad_ranks)} rank(s)")
-            for p, none in zip(params, had_no_grad):
-                # A parameter no rank touched keeps "no gradient", as in a single process.
-                if none and not p.grad.any():
-                    p.grad = None
-        if self.grad_clip:
-            if scaler is not None:
-                scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], self.grad_clip)
-        if scaler is not None:
-            scaler.step(opt)
-            scaler.update()
-        else:
-            opt.step()
-        opt.zero_grad(set_to_none=True)
-
-
-# ---------------------------------------------------------------------------- rng states
+# ---------------------------------------------------------------------------- hardware
 def cpu_has_bf16() -> bool:
     """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX), read from /proc/cpuinfo."""
     try:
@@ -195,64 +139,6 @@ def cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def capture_rng() -> dict[str, Any]:
-    """This process's RNG states as plain values and tensors (loadable with weights_only=True)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def restore_rng(state: dict[str, Any]) -> None:
-    """Undo :func:`capture_rng`."""
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    npst = state["numpy"]
-    np.random.set_state((npst["name"], npst["keys"].numpy().astype(np.uint32), npst["pos"],
-                         npst["has_gauss"], npst["cached_gaussian"]))
-    torch.set_rng_state(state["torch"].cpu())
-    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
-# ---------------------------------------------------------------------------- stop requests
-class StopRequest:
-    """First Ctrl-C (or SIGTERM) asks the loop to finish its step, save ``last.pt`` and stop;
-    a second Ctrl-C interrupts at once."""
-
-    def __init__(self, log):
-        self.requested = False
-        self._log = log
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum, _frame):
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-        self._log("stopping after this step and saving last.pt (Ctrl-C again to abort at once)")
-
-    def __enter__(self) -> "StopRequest":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 # ---------------------------------------------------------------------------- the run
