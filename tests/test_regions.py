@@ -379,3 +379,25 @@ def test_cli_hints_dir_for_an_archive(tmp_path, page, tiny_checkpoint):
     # One hint file cannot serve an archive of two pages.
     result = _cli(chapter, "-o", tmp_path / "out3.cbz", "--model", tiny_checkpoint, "--hints", hints / "001.png")
     assert result.exit_code == 2 and "one hint file per page" in " ".join(result.output.split())
+
+
+def test_colorizer_carries_the_models_confidence(page):
+    import torch
+    from tests.conftest import strongly_colored_unet
+    from mangacolor_cli.engine.colorizer import Colorizer
+    net = strongly_colored_unet(0)
+
+    def constant(x, value):  # a model that predicts one strong color, with a given confidence
+        ab = torch.zeros(x.shape[0], 2, *x.shape[-2:])
+        ab[:, 0], ab[:, 1] = 0.5, 0.3
+        return ab, torch.full((x.shape[0], 1, *x.shape[-2:]), value)
+
+    sure = Colorizer(net, device="cpu", backend="torch", size=128)
+    net.predict = lambda x: constant(x, 0.9)
+    (ab, conf), = sure.predict([page])
+    assert conf is not None and conf.shape[1] == 1 and float(conf.min()) == pytest.approx(0.9)
+    colored = sure.colorize([page])[0]
+    assert np.hypot(*_ab_at(colored, FACE)) > 30
+    net.predict = lambda x: constant(x, 0.05)
+    unsure = sure.colorize([page])[0]
+    assert np.all(unsure == page[..., None])  # the model is unsure everywhere: the page stays as it is
