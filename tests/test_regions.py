@@ -401,3 +401,31 @@ def test_colorizer_carries_the_models_confidence(page):
     net.predict = lambda x: constant(x, 0.05)
     unsure = sure.colorize([page])[0]
     assert np.all(unsure == page[..., None])  # the model is unsure everywhere: the page stays as it is
+
+
+def test_cli_eval_scores_flat_and_soft_side_by_side(tmp_path, page, tiny_checkpoint):
+    import json
+    from typer.testing import CliRunner
+    from mangacolor_cli.commands import app
+    for sub in ("bw", "color"):
+        (tmp_path / "set" / sub).mkdir(parents=True)
+    target = np.repeat(page[..., None], 3, axis=2).copy()
+    target[regions_mask(page, FACE)] = (230, 60, 60)
+    for i in range(2):
+        Image.fromarray(page).save(tmp_path / "set" / "bw" / f"p{i}.png")
+        Image.fromarray(target).save(tmp_path / "set" / "color" / f"p{i}.png")
+    result = CliRunner().invoke(app, ["eval", "-m", str(tiny_checkpoint), "--data", str(tmp_path / "set"), "--size", "64",
+                                      "--fill", "flat", "--fill", "soft", "--device", "cpu", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    systems = json.loads(result.stdout[result.stdout.index("{"):])["systems"]
+    name = tiny_checkpoint.stem
+    assert {f"{name} (flat)", f"{name} (soft)", "gray baseline"} <= set(systems)
+    assert systems[f"{name} (flat)"]["ciede2000"] != systems[f"{name} (soft)"]["ciede2000"]
+    bad = CliRunner().invoke(app, ["eval", "-m", str(tiny_checkpoint), "--data", str(tmp_path / "set"),
+                                   "--fill", "blotchy", "--device", "cpu"])
+    assert bad.exit_code == 2
+
+
+def regions_mask(page: np.ndarray, xy) -> np.ndarray:
+    full = rg.segment_regions(page, factor=1).full_labels()
+    return full == full[xy[1], xy[0]]
