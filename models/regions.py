@@ -3,20 +3,22 @@
 A manga page is colored the way colorists *flat* it: every area enclosed by ink takes one clean
 color, and the paper around the art (gutters, margins) and the speech balloons stay white. This
 module finds those areas on the page's own lightness and turns a model's per-pixel chroma ``ab``
-(and, where the model gives one, its confidence) into one color per area. Pure numpy/scipy: no
-torch, so the ONNX path can use it without importing torch.
+(and, where the model gives one, its confidence) into one color per area. numpy and scipy only:
+this module imports no torch (the ``models`` package's ``__init__`` still does).
 
 Pipeline of :func:`segment_regions` (``f`` = the reduction factor, 2 for a 1200x1700 page; every
 size below is at the label resolution, about 850 px on the long side, so a page's screentone and
 line widths stay in the same range whatever its scan resolution):
 
-1. **Ink** at the label resolution: the sum of each ``f x f`` block of the gray page, ink where at
-   least half of the block is ink (a 1-px line at full resolution still is a line here).
-2. **Lines vs texture** (measured on the sample chapter and real scans: screentone dots and letters
-   are small 8-connected ink components, lines are large ones): an ink component is a *line* when
+1. **Ink** at the label resolution: a block is ink when its mean gray is below ``ink_level`` (a
+   block half covered by a black line counts, so a 1-px line at full resolution stays a line).
+2. **Lines vs texture** (screentone dots and letters are small 8-connected ink components, lines
+   large ones: DESIGN 1 measured it on a real scanned spread, the sample chapter agrees; a
+   degraded copy of it, gray paper, noise and JPEG at quality 40, segments the same): an ink component is a *line* when
    its bounding box spans at least ``line_extent`` px. Dots, letters and hatching stubs are texture
    and belong to the region around them. Dark tone is the other way round (a connected ink mesh
-   around small paper holes): ink within ``mesh_radius`` px of a small paper hole is texture too.
+   around small paper holes): ink within ``mesh_radius`` px of a small paper hole is texture too,
+   unless it also borders open paper (the edge of a panel border or outline next to dark tone).
 3. **Gaps** in the lines are closed by growing the lines by ``gap_radius`` px (a square max filter,
    so a gap of up to ``2 * gap_radius`` label px, 8 full-res px on a 1700-px page, is sealed);
    the paper that is left is labeled (4-connected) into regions. Regions smaller than
