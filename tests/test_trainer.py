@@ -80,7 +80,8 @@ def test_run_folder_holds_metrics_baseline_previews_curve_and_checkpoints(pages,
     payload = models.read_checkpoint(run / "last.pt")
     assert payload["train"]["step"] == 6 and payload["meta"]["working_size"] == 64
     best = models.read_checkpoint(run / "best.pt")
-    assert best["train"]["best_step"] == min(vals, key=lambda r: r["l1_ab"])["step"]
+    assert "train" not in best  # weights only: what inference loads
+    assert best["meta"]["best_step"] == min(vals, key=lambda r: r["l1_ab"])["step"]
     assert summary.baseline["l1_ab"] == pytest.approx(baseline[0]["l1_ab"])
     with Image.open(run / "preview.png") as im:
         assert im.width >= 3 * 32

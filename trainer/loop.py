@@ -18,7 +18,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,6 @@ from models.checkpoint import read_checkpoint, save_checkpoint
 from models.color import denormalize_ab, gray_to_l, join_lab, rgb_to_lab
 from models.compose import compose_batch
 from models.errors import first_line
-from models.files import atomic_path
 
 from . import metrics as metric_fns
 from .choices import BEST_METRICS, SCHEDULES
@@ -45,10 +43,13 @@ from .metrics import VALIDATION_METRICS as VAL_METRICS
 from .metrics_log import MetricsLog, curve_series
 from .plots import draw_loss_curve, preview_grid
 from .progress import ProgressBar, format_losses
+from .resume import resumed_config
 from .run_state import StopRequest, capture_rng, restore_rng, seed_everything
 from .step import NonFiniteLoss, TrainStepContext
 
 DEFAULT_EPOCHS = 10
+# The default validation cadence (every epoch) never runs more often than this many steps.
+MIN_VAL_STEPS = 50
 
 
 class ConfigError(ValueError):
@@ -109,6 +110,16 @@ class TrainConfig:
     warmup: int = 0
     # The validation metric that picks best.pt (lower is better; "ciede2000" or "l1_ab").
     best_metric: str = "l1_ab"
+    # Checkpoint cadence (docs/ARCHITECTURE.md, "Checkpoint format"): without ``val_every``, validation and
+    # last.pt come every epoch but at least MIN_VAL_STEPS steps and ``val_min_seconds`` apart; whatever the
+    # cadence, last.pt is also written once ``checkpoint_minutes`` have passed since the last one.
+    checkpoint_minutes: float | None = 30.0
+    val_min_seconds: float = 60.0
+    # Without a terminal (output piped to a file), one progress line every this many seconds.
+    progress_seconds: float = 30.0
+    # The fields the caller set (the CLI's options on its command line); with ``resume`` every other
+    # setting comes from the checkpoint (``trainer.resume``). None: the fields that differ from the defaults.
+    given: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -199,6 +210,12 @@ class _TrainingRun:
         cfg = self.cfg
         if cfg.steps is not None and cfg.epochs is not None:
             raise ConfigError("give --steps or --epochs, not both")
+        if cfg.resume is None and not cfg.data:
+            raise ConfigError("--data is needed unless --resume is given")
+        if cfg.resume is None and not cfg.out:
+            raise ConfigError("--out is needed unless --resume is given")
+        if cfg.checkpoint_minutes is not None and cfg.checkpoint_minutes <= 0:
+            raise ConfigError(f"checkpoint_minutes must be positive, got {cfg.checkpoint_minutes}")
         for name in ("size", "batch_size", "log_every"):
             if getattr(cfg, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(cfg, name)}")
@@ -230,6 +247,13 @@ class _TrainingRun:
             self.payload = read_checkpoint(path)
             if "train" not in self.payload:
                 raise ConfigError(f"{path}: holds weights only, no training state to resume from")
+            # The run's own settings come back; only what may change is taken from this call.
+            self.cfg, warning = resumed_config(cfg, (self.payload.get("meta") or {}).get("config"), path)
+            cfg = self.cfg
+            self.out = Path(cfg.out)
+            self._check_config()
+            if warning:
+                self.log(warning)
             if cfg.model and cfg.model != self.payload["model"]:
                 raise ConfigError(f"{path}: is a {self.payload['model']!r} checkpoint, not {cfg.model!r}")
             self.seed = int(self.payload["train"].get("seed", cfg.seed))
@@ -308,8 +332,8 @@ class _TrainingRun:
             self.step = int(st["step"])
             for name, sched in self.schedulers.items():
                 sched.last_epoch = self.step
-                for group, lr in zip(self.optimizers[name].param_groups, sched.get_lr()):
-                    group["lr"] = lr
+                for group, base in zip(self.optimizers[name].param_groups, sched.base_lrs):
+                    group["lr"] = base * self._lr_factor(self.step)
             if self.ema is not None and "ema" in st:
                 self.ema.module.load_state_dict(st["ema"])
                 self.ema.n_averaged.fill_(max(1, self.step))
@@ -441,7 +465,7 @@ class _TrainingRun:
 
     def _meta(self, val: dict[str, float] | None) -> dict[str, Any]:
         cfg = self.cfg
-        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()}
+        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items() if k != "given"}
         working = getattr(self.data.train, "working", None) or 2 * cfg.size
         return {"working_size": working, "train_size": cfg.size, "layout": self.data.layout,
                 "step": self.step, "val": val, "config": json.loads(json.dumps(config, default=str))}
@@ -474,8 +498,9 @@ class _TrainingRun:
         images, train_time, window_images, window_time = 0, 0.0, 0, 0.0
         interrupted = False
         saved_step = self.step if self.cfg.resume else -1
+        self._saved_at = time.monotonic()
         self.progress = ProgressBar(self.total_steps, self.step, f"{self.model.name}", enabled=cfg.progress and info.is_main,
-                                    echo=info.is_main)
+                                    echo=info.is_main, unit="steps", plain_every=cfg.progress_seconds)
         try:
             with StopRequest(self.log) as stop:
                 self.model.train()
@@ -519,9 +544,7 @@ class _TrainingRun:
                                 "losses": {k: float(np.mean(v)) for k, v in window.items()},
                                 "images_per_s": window_images / max(window_time, 1e-9)})
                         window, window_images, window_time = {}, 0, 0.0
-                    end_of_epoch = self.step % self.steps_per_epoch == 0
-                    due = (self.step % cfg.val_every == 0) if cfg.val_every else end_of_epoch
-                    if due or self.step == self.total_steps:
+                    if self._checkpoint_due() or self.step == self.total_steps:
                         last_val, best_val = self._checkpoint_and_validate(epoch_now, best_val)
                         saved_step = self.step
                     tick = time.perf_counter()
@@ -555,6 +578,24 @@ class _TrainingRun:
             best_val=best_val or self._best_from_log(), baseline=baseline, last_losses=last_losses,
             interrupted=interrupted, world=info.world)
 
+    def _checkpoint_due(self) -> bool:
+        """Validate and write last.pt now? ``val_every`` steps exactly when given; else every epoch, at least
+        ``MIN_VAL_STEPS`` steps and ``val_min_seconds`` apart; and always after ``checkpoint_minutes``.
+        Every rank takes rank 0's decision (wall time differs between processes)."""
+        cfg = self.cfg
+        since = time.monotonic() - self._saved_at
+        if cfg.val_every:
+            due = self.step % cfg.val_every == 0
+        else:
+            every = self.steps_per_epoch * math.ceil(MIN_VAL_STEPS / self.steps_per_epoch)
+            due = self.step % every == 0 and since >= cfg.val_min_seconds
+        due = due or (cfg.checkpoint_minutes is not None and since >= 60 * cfg.checkpoint_minutes)
+        if self.info.enabled:
+            t = torch.tensor([float(due)], device=self.device)
+            dist.broadcast(t, 0)
+            due = bool(t[0] > 0)
+        return due
+
     def _agree(self, stop: bool, bad: bool) -> tuple[bool, bool]:
         """Every rank takes the same decision to stop or to give up on a diverged run."""
         if not self.info.enabled:
@@ -583,12 +624,13 @@ class _TrainingRun:
             dist.broadcast(t, 0)
             self.best_value, self.best_step, improved = float(t[0]), int(t[1]), bool(t[2] > 0)
         self._save("last.pt", val)
+        self._saved_at = time.monotonic()
         if improved and self.info.is_main:
-            if self.ema is not None:  # best.pt: the averaged weights alone, what inference uses
-                save_checkpoint(self.out / "best.pt", self.ema.module, meta=self._meta(val))
-            else:
-                with atomic_path(self.out / "best.pt") as tmp:
-                    shutil.copyfile(self.out / "last.pt", tmp)
+            # best.pt: the weights inference uses (the average with --ema) and the run's facts, no training
+            # state: a fraction of last.pt's size (the optimizer's moments are twice the weights).
+            best_state = {"best_step": self.best_step, "best_value": self.best_value}
+            save_checkpoint(self.out / "best.pt", self.ema.module if self.ema is not None else self.model,
+                            meta={**self._meta(val), **best_state})
         if self.info.is_main:
             self._draw_curves()
         barrier(self.info)

@@ -12,17 +12,28 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperOption
 
 from .. import __version__
 
 USAGE = 2
 FAILED = 1
 
+def _flag_type(display_type_rich):
+    # A flag takes no value: "<bool>" beside it would invite `--overwrite true`.
+    def display(self, ctx):
+        return None if getattr(self, "is_flag", False) else display_type_rich(self, ctx)
+    return display
+
+
+if hasattr(TyperOption, "display_type_rich"):
+    TyperOption.display_type_rich = _flag_type(TyperOption.display_type_rich)
+
 app = typer.Typer(
     name="mangacolor",
     help="Colorize black-and-white manga: CBZ/ZIP archives, folders and images.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

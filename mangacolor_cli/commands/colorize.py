@@ -25,7 +25,7 @@ Examples:
 
   mangacolor colorize pages/ -o pages_color/        # a folder, mirrored
 
-  mangacolor colorize library/ --model unet.pt      # every archive in a library
+  mangacolor colorize library/ --model unet.pt      # a whole library
 
   mangacolor colorize page.png --format webp --size 1024 --verbose
 
@@ -33,7 +33,7 @@ Examples:
 
   mangacolor colorize page.png --hints hints.png    # scribbles set the colors
 
-  mangacolor colorize chapter.cbz --hints hints/    # hints/001.png for page 001.jpg, and so on
+  mangacolor colorize chapter.cbz --hints hints/    # hints/001.png: page 001
 
   mangacolor colorize chapter.cbz --fill soft --saturation 1.3
 \n

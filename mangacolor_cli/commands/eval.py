@@ -13,7 +13,20 @@ from ..errors import MangacolorError, UsageError
 from .app import FAILED, USAGE, app, fail
 
 
-@app.command("eval")
+EPILOG = """\
+Examples:
+
+  mangacolor eval --pred out/ --target color/ --csv per_image.csv
+
+  mangacolor eval -m unet.pt -m pix2pix.onnx --data set/ --report r.html
+
+  mangacolor eval -m unet.pt --data eval_set/ --grid grid.png --samples 8
+
+Exit codes: 0 done, 1 nothing could be scored (or a model failed), 2 bad usage.
+"""
+
+
+@app.command("eval", epilog=EPILOG)
 def eval_command(
     pred: Annotated[Optional[Path], typer.Option(help="Folder of colored pages to score (with --target).")] = None,
     target: Annotated[Optional[Path], typer.Option(help="Folder of ground-truth color pages (with --pred).")] = None,
@@ -43,10 +56,6 @@ def eval_command(
 ) -> None:
     """Score colorized pages: MSE, PSNR, SSIM, CIEDE2000 and colorfulness, a row per model plus a gray
     baseline (the gray input taken as the prediction).
-
-    Examples:
-      mangacolor eval --pred out/ --target color/ --csv per_image.csv
-      mangacolor eval -m unet.pt -m pix2pix.onnx --data eval_set/ --report report.html --grid grid.png
     """
     from trainer.progress import ProgressBar
 

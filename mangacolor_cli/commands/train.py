@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from trainer.choices import ALIGNED_INPUTS, BEST_METRICS, LAYOUTS, SCHEDULES
+from trainer.choices import ALIGNED_INPUTS, BEST_METRICS, CPU_TRAINING_SPEED, LAYOUTS, PRESETS, SCHEDULES
 
 from .app import FAILED, USAGE, app, choice, fail
 
@@ -44,17 +44,45 @@ def _model_names() -> str:
     return ", ".join(models.available())
 
 
-@app.command("train")
+def _preset_help() -> str:
+    per_model = "; ".join(f"{name}: {', '.join(presets)}" for name, presets in PRESETS.items())
+    return (f"Model preset (default: full). {per_model}. On a CPU-only machine (measured, 128 px crops, batch 8, "
+            f"one core): {CPU_TRAINING_SPEED}; full presets are for a GPU.")
+
+
+# `mangacolor train` options as TrainConfig fields (the rest have the same name).
+_FIELD_OF_OPTION = {"opt": "options"}
+
+
+EPILOG = """\
+Examples:
+
+  mangacolor train --model unet --preset tiny --data pages/ --out runs/u
+
+  mangacolor train --resume runs/u --steps 4000    # its own settings, longer
+
+  mangacolor train --model cyclegan --data gray/ --data-b color/ --out runs/cg
+
+  torchrun --nproc-per-node 2 -m mangacolor_cli train --data p/ --out r/
+
+Exit codes: 0 done (or interrupted and saved), 1 the run failed (data, checkpoint, a diverged loss), 2 bad usage.
+"""
+
+
+@app.command("train", epilog=EPILOG)
 def train_command(
-    data: Annotated[Path, typer.Option(
+    ctx: typer.Context,
+    data: Annotated[Optional[Path], typer.Option(
         help="Training pages: a color folder, DIR with bw/ + color/, aligned A|B images (--layout aligned), DIR with "
-             "trainA/ + trainB/, or data/drawings (index.json) to compose pages from.", show_default=False)],
-    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, metrics.jsonl, previews, loss curve.",
-                                      show_default=False)],
+             "trainA/ + trainB/, or data/drawings (index.json) to compose pages from. Taken from the checkpoint "
+             "with --resume.", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Run folder: checkpoints, metrics.jsonl, previews, loss curve. With --resume: the checkpoint's folder.",
+        show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option(
         help="Registered model name (autoencoder, unet, pix2pix, ...; an unknown name lists them). Taken from the "
              "checkpoint with --resume.")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="Model preset: full (the paper), tiny, ...")] = None,
+    preset: Annotated[Optional[str], typer.Option(help=_preset_help(), show_default=False)] = None,
     opt: Annotated[List[str], typer.Option(help="Model option key=value (value read as JSON); repeatable.")] = [],
     data_b: Annotated[Optional[Path], typer.Option(
         "--data-b", help="Color pages for unpaired (CycleGAN) training; --data is then the gray pages.")] = None,
@@ -76,11 +104,19 @@ def train_command(
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA (bf16, else fp16); the CPU "
                                                              "is fp32.")] = True,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same run.")] = 0,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue from RUN_DIR/last.pt (or RUN_DIR).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(
+        help="Continue from RUN_DIR/last.pt (or RUN_DIR) with the run's own settings; only --steps/--epochs, --lr, "
+             "--val-every, --checkpoint-minutes, --log-every, --workers, --device, --amp, --cpu-bf16, "
+             "--channels-last and the data folders may change (any other option that differs is named in one "
+             "warning and ignored).", show_default=False)] = None,
     workers: Annotated[int, typer.Option(min=0, help="Data loading processes (decode, crop, manga look: ~30 ms per "
                                                      "256 px crop each).")] = min(8, max(1, (os.cpu_count() or 2) - 1)),
     val_every: Annotated[Optional[int], typer.Option(
-        "--val-every", min=1, help="Validate and checkpoint every N steps (default: every epoch).")] = None,
+        "--val-every", min=1, help="Validate and write last.pt every N steps (default: every epoch, but at least 50 "
+                                   "steps and 60 s apart).")] = None,
+    checkpoint_minutes: Annotated[float, typer.Option(
+        "--checkpoint-minutes", min=0.1, help="Also validate and write last.pt when this many minutes have passed "
+                                              "since the last one.")] = 30.0,
     val_fraction: Annotated[float, typer.Option(
         "--val-fraction", help="Share of source files held out for validation (unless DIR/val exists).")] = 0.1,
     device: Annotated[str, typer.Option(help="auto (GPU if any), cpu, cuda, cuda:1, ...")] = "auto",
@@ -104,16 +140,9 @@ def train_command(
     warmup: Annotated[int, typer.Option(min=0, help="Linear learning-rate warm-up steps (cosine schedule).")] = 0,
     best_metric: Annotated[BestMetric, typer.Option("--best-metric", help="What picks best.pt.")] = BestMetric.l1_ab,
 ) -> None:
-    """Train a colorization model. Writes RUN_DIR/last.pt and best.pt (resumable), metrics.jsonl,
+    """Train a colorization model. Writes RUN_DIR/last.pt (resumable: weights, optimizer, RNG states),
+    best.pt (the best validation's weights only, what colorize and export load), metrics.jsonl,
     loss_curve.png and preview.png. Ctrl-C saves last.pt and stops; --resume continues exactly.
-
-    Examples:
-
-      mangacolor train --model unet --data pages/ --out runs/unet --size 256 --epochs 20
-
-      mangacolor train --model cyclegan --data gray_pages/ --data-b color_pages/ --out runs/cg --preset tiny
-
-      torchrun --nproc-per-node 2 -m mangacolor_cli train --model pix2pix --data pages/ --out runs/p2p
     """
     from models import CheckpointError
     from trainer import ConfigError, DataError, TrainConfig, TrainingDiverged, train
@@ -122,15 +151,22 @@ def train_command(
 
     if model is None and resume is None:
         raise typer.BadParameter(f"needed unless --resume is given; one of: {_model_names()}", param_hint="--model")
+    for name, value in (("--data", data), ("--out", out)):
+        if value is None and resume is None:
+            raise typer.BadParameter("needed unless --resume is given", param_hint=name)
+    # What was typed (not a default): with --resume only these may replace the run's settings. By the source's
+    # name, as Typer may carry its own copy of click's enum.
+    given = tuple(_FIELD_OF_OPTION.get(p.name, p.name) for p in ctx.command.params
+                  if getattr(ctx.get_parameter_source(p.name), "name", None) in ("COMMANDLINE", "ENVIRONMENT"))
     config = TrainConfig(
-        model=model or "", data=str(data), out=str(out), data_b=str(data_b) if data_b else None,
+        model=model or "", data=str(data or ""), out=str(out or ""), data_b=str(data_b) if data_b else None,
         val_data=str(val_data) if val_data else None, layout=layout.value,
         aligned_input=aligned_input.value, preset=preset, options=parse_model_options(opt), size=size,
         batch_size=batch_size, epochs=epochs, steps=steps, lr=lr, amp=amp, seed=seed,
         resume=str(resume) if resume else None, workers=workers, val_every=val_every, val_fraction=val_fraction,
         device=device, grad_clip=grad_clip, manga_look=manga_look, log_every=log_every, overwrite=overwrite,
         cpu_bf16=cpu_bf16, channels_last=channels_last, ema=ema, schedule=schedule.value, warmup=warmup,
-        best_metric=best_metric.value)
+        best_metric=best_metric.value, checkpoint_minutes=checkpoint_minutes, given=given)
     try:
         summary = train(config)
     except ConfigError as e:
