@@ -10,6 +10,14 @@ The packages and what each may import: docs/ARCHITECTURE.md.
 __version__ = "0.1.0"
 
 
+__all__ = ["colorize", "ColorizeSummary", "Colorizer", "__version__"]
+
+
+def __dir__() -> list[str]:
+    # The lazy names too, so tab completion in a notebook offers them before their first use.
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str):
     # Lazy, so `import mangacolor_cli` (and `mangacolor --help`) does not pay for importing torch.
     if name in ("colorize", "ColorizeSummary"):

@@ -35,3 +35,17 @@ def test_examples_are_shown_as_written_in_an_80_column_terminal(command):
 def test_shell_completion_is_offered():
     result = runner.invoke(app, ["--help"], env={"COLUMNS": "120"})
     assert "--install-completion" in result.output and "--show-completion" in result.output
+
+
+def test_readme_says_how_to_install_on_cpu_and_cuda_machines_and_what_each_extra_brings():
+    tomllib = pytest.importorskip("tomllib")
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    install = readme[readme.index("## Install"):]
+    install = install[:install.index("\n## ", 3)]
+    assert "download.pytorch.org/whl/cpu" in install and "download.pytorch.org/whl/cu" in install
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra in extras:
+        assert f"| `{extra}` |" in install, extra

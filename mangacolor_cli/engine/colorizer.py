@@ -367,13 +367,16 @@ class Colorizer:
                                        confidence=confidence, fill_paper=self.fill_paper)
             return rgb.cpu().numpy()
 
-    def colorize(self, pages: Sequence[PageLike], hints: Sequence[Any] | None = None) -> list[np.ndarray]:
-        """Color pages (any mix of sizes); color pages come back unchanged unless ``recolor``. ``HxWx3`` uint8 each.
+    def colorize(self, pages: PageLike | Sequence[PageLike], hints: Any = None) -> np.ndarray | list[np.ndarray]:
+        """Color one page, or a list of pages (any mix of sizes); color pages come back unchanged unless
+        ``recolor``. ``HxWx3`` uint8: one array for one page, a list for a list.
 
         ``hints``: one per page (or None): an RGBA image of the page's size (array, PIL image or
         PNG path), transparent except colored scribbles; every region a scribble touches takes
-        exactly its color, whatever the model says.
+        exactly its color, whatever the model says. For one page, its hint alone.
         """
+        if isinstance(pages, (DecodedPage, np.ndarray, Image.Image)):
+            return self.colorize([pages], None if hints is None else [hints])[0]
         pages = [as_page(p) for p in pages]
         if hints is not None and len(hints) != len(pages):
             raise UsageError(f"hints: {len(hints)} given for {len(pages)} pages (one per page, None for none)")
