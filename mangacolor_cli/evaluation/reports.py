@@ -19,7 +19,7 @@ from trainer.plots import loss_curves_svg
 
 from .. import __version__
 from ..errors import InputError, MangacolorError
-from .scoring import GRAY_BASELINE, THUMB_HEIGHT, EvalResult
+from .scoring import GRAY_BASELINE, PREVIEW_HEIGHT, THUMB_HEIGHT, EvalResult
 
 
 def _fmt(value: float | None, col: str) -> str:
@@ -168,10 +168,18 @@ th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:13px}
 th{background:#f0f0f0;cursor:pointer;user-select:none}
 td.k,th.k{text-align:left}
 tr.baseline td{color:#777}
+img{max-width:100%%;height:auto}
 img.strip{height:%dpx;display:block}
 .note{color:#555;font-size:13px}
 .curve{margin:4px}
-""" % THUMB_HEIGHT
+.wide{max-width:100%%;overflow-x:auto}
+figure.sample{margin:0 0 18px;max-width:100%%}
+figure.sample>figcaption{font-size:13px;margin-top:4px}
+.shots{display:flex;gap:6px;align-items:flex-start}
+figure.shot{margin:0;flex:1 1 0;min-width:0;max-width:%dpx}
+figure.shot img{width:100%%;height:auto;display:block}
+figure.shot figcaption{font-size:12px;color:#555;text-align:center}
+""" % (THUMB_HEIGHT, 2 * PREVIEW_HEIGHT)
 
 _REPORT_JS = """
 function sortTable(th){
@@ -217,15 +225,21 @@ def render_report(result: EvalResult, *, run_dir: str | os.PathLike | None = Non
         items += [f"<li>no target for <b>{e(k)}</b></li>" for k in result.missing_targets]
         items += [f"<li><b>{e(k)}</b>: {e(msg)}</li>" for k, msg in result.errors]
         parts.append(f"<h2>Not scored ({len(items)})</h2><ul class='note'>{''.join(items)}</ul>")
-    # Grid
-    try:
-        buf = io.BytesIO()
-        # JPEG keeps the report small; the --grid PNG is the lossless copy.
-        render_grid(result).save(buf, format="JPEG", quality=90)
-        parts.append(f"<h2>Samples</h2><p class='note'>{' | '.join(e(c) for c in grid_columns(result))}</p>"
-                     f"<img alt='sample grid' src='{_data_uri(buf.getvalue(), 'image/jpeg')}'>")
-    except MangacolorError:
-        pass
+    # Samples: every requested one, each captioned with its page name and metrics, its pictures fit the window.
+    if result.sample_keys:
+        figures = []
+        for key in result.sample_keys:
+            shots = result.previews.get(key, {})
+            pictures = "".join(
+                f"<figure class='shot'><img alt='{e(c)}' src='{_data_uri(shots[c], 'image/jpeg')}'>"
+                f"<figcaption>{e(c)}</figcaption></figure>" for c in grid_columns(result) if c in shots)
+            scores = "; ".join(
+                f"{e(s)}: " + ", ".join(f"{e(METRIC_LABELS[c])} {_fmt(result.scores[s][key][c], c)}"
+                                        for c in ("ciede2000", "psnr", "ssim") if c in result.scores[s][key])
+                for s in result.systems if key in result.scores.get(s, {}))
+            figures.append(f"<figure class='sample'><div class='shots'>{pictures or '(no preview)'}</div>"
+                           f"<figcaption><b>{e(key)}</b> — {scores}</figcaption></figure>")
+        parts.append(f"<h2>Samples ({len(result.sample_keys)})</h2>{''.join(figures)}")
     if run_dir is not None:
         parts.append(f"<h2>Training curves</h2><p class='note'>{e(str(Path(run_dir) / 'metrics.jsonl'))}</p>"
                      f"<div>{loss_curves_svg(_run_metrics(run_dir))}</div>")
@@ -244,8 +258,9 @@ def render_report(result: EvalResult, *, run_dir: str | os.PathLike | None = Non
             cells.append("<td>—</td>" if v is None else f"<td data-v='{_num_attr(v)}'>{_fmt(v, c)}</td>")
         body.append(f"<tr class='page'><td class='k'>{e(key)}</td><td class='k'>{strip}</td>{''.join(cells)}</tr>")
     parts.append(f"<h2>Pages</h2><p class='note'>Click a column to sort (again to reverse). Previews: "
-                 f"{' | '.join(e(c) for c in columns)}.</p><table id='pages'><thead><tr><th class='k'>page</th>"
-                 f"<th class='k'>previews</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+                 f"{' | '.join(e(c) for c in columns)}.</p><div class='wide'><table id='pages'><thead><tr>"
+                 f"<th class='k'>page</th><th class='k'>previews</th>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+                 f"</table></div>")
     parts.append(f"<script>{_REPORT_JS}</script></body></html>")
     return "\n".join(parts)
 
