@@ -162,3 +162,11 @@ def test_the_help_presets_are_the_models_presets():
     assert set(PRESETS) == set(models.available())
     for name, presets in PRESETS.items():
         assert set(presets) == set(type(models.create(name, preset="tiny")).presets()), name
+
+
+def test_a_large_model_on_the_cpu_gets_a_one_line_note_about_presets(pages, tmp_path, capsys, monkeypatch):
+    import trainer.loop
+    monkeypatch.setattr(trainer.loop, "CPU_NOTE_PARAMETERS", 1000)  # the tiny U-Net counts as large here
+    train(tiny(pages, tmp_path / "run", steps=1, val_every=1, device="cpu"))
+    notes = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("note: a model this size")]
+    assert len(notes) == 1 and "unet tiny ~16 images/s" in notes[0] and "--preset" in notes[0]

@@ -35,7 +35,7 @@ from models.compose import compose_batch
 from models.errors import first_line
 
 from . import metrics as metric_fns
-from .choices import BEST_METRICS, SCHEDULES
+from .choices import BEST_METRICS, CPU_TRAINING_SPEED, SCHEDULES
 from .data import STATS_EPOCH, DataError, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
 from .device import DeviceError
 from .distributed import DistInfo, barrier, broadcast_state, init_distributed, shutdown_distributed
@@ -50,6 +50,8 @@ from .step import NonFiniteLoss, TrainStepContext
 DEFAULT_EPOCHS = 10
 # The default validation cadence (every epoch) never runs more often than this many steps.
 MIN_VAL_STEPS = 50
+# Training a model over this many parameters on a CPU says, in one line, what a smaller preset gains.
+CPU_NOTE_PARAMETERS = 10_000_000
 
 
 class ConfigError(ValueError):
@@ -486,6 +488,9 @@ class _TrainingRun:
                  f"{self.device}{' x' + str(info.world) if info.enabled else ''}"
                  f"{', ' + str(self.amp_dtype).replace('torch.', '') if self.amp_dtype else ''}; {self.data.describe()}; "
                  f"{self.steps_per_epoch} steps/epoch, steps {self.step} -> {self.total_steps}")
+        if self.device.type == "cpu" and sum(p.numel() for p in self.model.parameters()) > CPU_NOTE_PARAMETERS:
+            self.log(f"note: a model this size trains slowly on a CPU ({CPU_TRAINING_SPEED}); "
+                     "a smaller --preset trains in reasonable time")
         if self.step >= self.total_steps:
             self.log(f"already at step {self.step} of {self.total_steps}: nothing to train (raise --steps/--epochs)")
         baseline = self._baseline() if info.is_main else None
