@@ -58,6 +58,40 @@ class StepContext(Protocol):
         """
 
 
+# What a tensor too small for a layer raises (torch's messages), as opposed to an op the meta device lacks.
+_TOO_SMALL = ("more than 1 spatial element", "more than 1 value per channel", "kernel size can't be greater",
+              "output size is too small", "padding size should be less", "smaller than kernel")
+
+
+class _ShapeOnlyStep:
+    def autocast(self) -> ContextManager[Any]:
+        return contextlib.nullcontext()
+
+    def backward_step(self, loss, optimizer, params=None) -> None:
+        pass
+
+
+def _size_problem(model: "ColorModel", size: int) -> str | None:
+    import warnings
+
+    from .registry import create
+    try:
+        with warnings.catch_warnings(), torch.device("meta"):
+            warnings.simplefilter("ignore")
+            probe = create(model.name, **model.options)
+    except Exception:
+        return None
+    batch = {k: torch.zeros(2, c, size, size, device="meta") for k, c in (("gray", 1), ("L", 1), ("ab", 2), ("rgb", 3))}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            probe.train().train_step(batch, _ShapeOnlyStep())
+    except Exception as e:
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return text if any(sign in text.lower() for sign in _TOO_SMALL) else None
+    return None
+
+
 class NullStepContext:
     """Plain single-process fp32 steps; for tests and notebooks."""
 
@@ -146,6 +180,21 @@ class ColorModel(nn.Module):
     def model_input(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The normalized input this model reads from a training batch (from its gray page)."""
         return self.prepare_input(batch["gray"])
+
+    def size_problem(self, size: int) -> str | None:
+        """Why ``size`` x ``size`` training crops are too small for this model, in one line, or None.
+
+        A training step (discriminators included) is traced on the ``meta`` device: shapes only, nothing
+        allocated or computed, so a full preset's InstanceNorm at 1x1 or a kernel wider than its input is
+        found before any data loads. A model that cannot be traced this way is not judged (None).
+        """
+        problem = _size_problem(self, size)
+        if problem is None:
+            return None
+        fits = next((s for s in (64, 128, 256, 512, 1024) if s > size and s % self.stride == 0
+                     and _size_problem(self, s) is None), None)
+        hint = f"; use --size {fits} or more" if fits else ""
+        return f"--size {size} is too small for {self.name} with these options ({problem}){hint}"
 
 
 def _capturing_options(init):

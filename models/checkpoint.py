@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,13 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.suffix.lower() == ".onnx":
+        raise CheckpointError(f"{path}: is an ONNX model, not a PyTorch checkpoint (.pt); colorize and eval run it "
+                              "as it is, export and train --resume need the .pt it came from")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns in paragraphs about legacy files; the error says it in one line
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only" in str(e).lower() or "weights_only" in str(e):
             raise CheckpointError(f"{path}: refused to load: it holds pickled objects other than tensors and "
@@ -91,12 +97,34 @@ def _unsupported_global(exc: BaseException) -> str:
     return "not a plain-tensor checkpoint"
 
 
+# A model may hold a little more than its file's weights (buffers rebuilt on load); never orders more.
+MAX_MODEL_ELEMENTS = 2_000_000_000
+
+
+def _refuse_oversized(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Refuse, before allocating anything, a checkpoint whose options ask for a model far larger than
+    the weights it holds (a 2 KB file asking for base=4096 would allocate gigabytes): the model is
+    built on the ``meta`` device, which counts shapes without memory."""
+    held = sum(t.numel() for t in payload["state_dict"].values())
+    try:
+        with warnings.catch_warnings(), torch.device("meta"):
+            warnings.simplefilter("ignore")
+            probe = create(payload["model"], **payload.get("options", {}))
+    except Exception:
+        return  # cannot be built on meta (or bad options): the real build says why
+    wanted = sum(t.numel() for t in probe.parameters()) + sum(t.numel() for t in probe.buffers())
+    if wanted > MAX_MODEL_ELEMENTS or wanted > 2 * held + 2**20:
+        raise CheckpointError(f"{path}: its options ask for a {payload['model']!r} model of {wanted:,} values, "
+                              f"but it holds {held:,} weights; refused before allocating it")
+
+
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> ColorModel:
     """Rebuild the model a checkpoint holds, weights loaded, in eval mode, from one read of the file.
 
     The checkpoint's ``meta`` (working size, training config, ...) comes with it as ``model.meta``.
     """
     payload = read_checkpoint(path, map_location)
+    _refuse_oversized(path, payload)
     try:
         model = create(payload["model"], **payload.get("options", {}))
         model.load_state_dict(payload["state_dict"])

@@ -35,9 +35,10 @@ def test_sixteen_bit_training_pages_keep_their_gray_levels(tmp_path):
     assert np.asarray(load_rgb(tmp_path / "deep.png")).max() == 100
 
 
-def test_gif_is_read_for_training_but_not_taken_as_a_colorize_page():
+def test_gif_is_read_for_training_and_colored_as_a_page():
     assert decode_image(encoded(Image.new("P", (4, 4)), "GIF"), "a.gif").is_gray
-    assert not is_page_name("a.gif") and is_page_name("a.PNG")
+    # issue 13: a GIF page is colored (written back in an adaptive palette), never copied in silence.
+    assert is_page_name("a.gif") and is_page_name("a.PNG") and not is_page_name("__MACOSX/._a.png")
 
 
 def test_natural_order_keeps_a_folders_pages_together():

@@ -25,8 +25,10 @@ from models.errors import first_line
 # File extension -> PIL format name, for every page format the loader reads.
 FORMAT_BY_EXTENSION = {
     ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".webp": "webp",
-    ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff", ".gif": "gif",
+    ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff", ".gif": "gif", ".jfif": "jpeg",
 }
+if ".avif" in Image.registered_extensions():  # Pillow built with libavif (11.2+) reads and writes it
+    FORMAT_BY_EXTENSION[".avif"] = "avif"
 IMAGE_EXTENSIONS = frozenset(FORMAT_BY_EXTENSION)
 # Decompression-bomb guard: a manga page scan is 2-20 megapixels; 80 allows double-page 600 dpi scans.
 MAX_PAGE_PIXELS = 80_000_000
@@ -42,7 +44,10 @@ class ImageDecodeError(ValueError):
 
 @dataclass
 class DecodedPage:
-    """A page's pixels, upright: ``pixels`` is ``HxW`` (gray) or ``HxWx3`` (RGB), uint8, uint16 or float32 in [0, 1]."""
+    """A page's pixels, upright: ``pixels`` is ``HxW`` (gray) or ``HxWx3`` (RGB), uint8, uint16 or float32 in [0, 1].
+
+    ``info``: ``dpi`` when the file has one; ``frames`` when it holds more than one (only the first is decoded).
+    """
 
     pixels: np.ndarray
     alpha: np.ndarray | None = None
@@ -99,6 +104,7 @@ def decode_image(data: bytes, name: str, *, min_side: int | None = None) -> Deco
             raise ImageDecodeError(name, f"{width}x{height} pixels is over the {MAX_PAGE_PIXELS // 1_000_000} "
                                          "megapixel limit (decompression bomb guard)")
         fmt = (img.format or "png").lower()
+        frames = int(getattr(img, "n_frames", 1) or 1)  # animated GIF/PNG/WebP, multi-page TIFF
         if min_side and fmt == "jpeg":
             k = max(1.0, min(width, height) / min_side)
             img.draft("RGB", (math.ceil(width / k), math.ceil(height / k)))
@@ -107,7 +113,10 @@ def decode_image(data: bytes, name: str, *, min_side: int | None = None) -> Deco
             img = ImageOps.exif_transpose(img)
         except Exception:  # a broken EXIF block must not cost the page; keep it as stored
             pass
-        return _to_page(img, fmt)
+        page = _to_page(img, fmt)
+        if frames > 1:
+            page.info["frames"] = frames
+        return page
     except ImageDecodeError:
         raise
     except Image.DecompressionBombError as e:

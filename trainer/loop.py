@@ -273,6 +273,9 @@ class _TrainingRun:
                 raise ConfigError(first_line(e)) from None
         if cfg.size % self.model.stride:
             raise ConfigError(f"--size {cfg.size} must be a multiple of {self.model.name}'s stride {self.model.stride}")
+        too_small = self.model.size_problem(cfg.size)  # before any data loads: one line, not a traceback
+        if too_small:
+            raise ConfigError(too_small)
         self.model.to(self.device)
 
     def _build_data(self) -> None:

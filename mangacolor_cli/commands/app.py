@@ -19,6 +19,7 @@ from .. import __version__
 USAGE = 2
 FAILED = 1
 
+
 def _flag_type(display_type_rich):
     # A flag takes no value: "<bool>" beside it would invite `--overwrite true`.
     def display(self, ctx):
@@ -45,9 +46,19 @@ def choice(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
 
 
 def fail(error: BaseException | str, code: int) -> NoReturn:
-    """Print ``error: <one line>`` on stderr (user text is never read as markup) and exit with ``code``."""
-    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {escape(str(error))}")
+    """Print ``error: <one line>`` on stderr (user text is never read as markup, control characters are
+    shown escaped) and exit with ``code``."""
+    print_error(str(error))
     raise typer.Exit(code)
+
+
+def print_error(message: str, console: Console | None = None) -> None:
+    """``error: <message>`` on one line of stderr: markup escaped, no emoji codes (``:x:``) replaced, control
+    characters shown as ``\\n``: a file's name is printed as it is."""
+    from models.errors import printable  # here: `import mangacolor_cli` and --help stay torch-free
+
+    console = console or Console(stderr=True, soft_wrap=True, highlight=False)
+    console.print(f"[red]error:[/red] {escape(printable(message))}", soft_wrap=True, emoji=False)
 
 
 def _version(value: bool) -> None:

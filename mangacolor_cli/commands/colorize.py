@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from ..engine.choices import BACKENDS, DEVICES, OUTPUT_FORMATS
 from ..errors import InputError, MangacolorError, ModelError, OutputError, UsageError
-from .app import FAILED, USAGE, app, choice, fail
+from .app import FAILED, USAGE, app, choice, fail, print_error
 
 Device = choice("Device", DEVICES)
 Backend = choice("Backend", BACKENDS)
@@ -47,8 +47,9 @@ def colorize_command(
         metavar="INPUT...", show_default=False,
         help="Image files (PNG, JPEG, WebP, BMP, TIFF), folders (recursive, natural page order) or CBZ/ZIP/CBR "
              "archives.")],
-    output: Annotated[Optional[Path], typer.Option(
-        "-o", "--output", help="Output file or folder. Default: beside each input (chapter.color.cbz, pages_color/, "
+    # A str, not a Path: Path drops the trailing slash of ``-o DIR/``, which says "a folder".
+    output: Annotated[Optional[str], typer.Option(
+        "-o", "--output", metavar="PATH", help="Output file or folder. Default: beside each input (chapter.color.cbz, pages_color/, "
                                "page.color.png). With several inputs, a folder.")] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", metavar="NAME_OR_PATH",
@@ -95,6 +96,8 @@ def colorize_command(
 
     Outputs are written to a temporary name and renamed when complete, never over an input; a rerun skips finished outputs.
     """
+    from models.errors import printable
+
     from ..engine.pipeline import colorize as run_colorize
 
     out = Console(highlight=False)
@@ -104,7 +107,7 @@ def colorize_command(
             [str(p) for p in inputs], output, model=model, device=device.value, backend=backend.value,
             size=size, batch_size=batch_size, page_format=page_format.value if page_format else None, quality=quality, overwrite=overwrite, recolor=recolor,
             fill_paper=fill_paper, fill=fill, saturation=saturation, hints=hints,
-            on_error=lambda message: err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True),
+            on_error=lambda message: print_error(message, err),
             on_ready=(lambda c: err.print(f"[dim]{escape(c.describe())}[/dim]", soft_wrap=True)) if verbose else None)
     except (UsageError, InputError, OutputError, ModelError) as e:
         fail(e, USAGE)  # the job could not start: an option, an input or the model
@@ -120,5 +123,5 @@ def colorize_command(
                   f"{summary.failed} failed in {summary.seconds:.1f} s ({summary.pages_per_second:.2f} pages/s)")
         if verbose:
             for path in summary.outputs:
-                out.print(f"  wrote {escape(path)}", soft_wrap=True)
+                out.print(f"  wrote {escape(printable(path))}", soft_wrap=True, emoji=False)
     raise typer.Exit(summary.exit_code)

@@ -57,6 +57,7 @@ def eval_command(
     """Score colorized pages: MSE, PSNR, SSIM, CIEDE2000 and colorfulness, a row per model plus a gray
     baseline (the gray input taken as the prediction).
     """
+    from models.errors import printable
     from trainer.progress import ProgressBar
 
     from ..evaluation import reports, scoring
@@ -93,11 +94,11 @@ def eval_command(
         out = err_console if quiet else console
         out.print(reports.results_table(result))
         for key in result.missing_predictions:
-            out.print(f"[yellow]missing prediction/input:[/yellow] {escape(key)}")
+            out.print(f"[yellow]missing prediction/input:[/yellow] {escape(printable(key))}")
         for key in result.missing_targets:
-            out.print(f"[yellow]missing target:[/yellow] {escape(key)}")
+            out.print(f"[yellow]missing target:[/yellow] {escape(printable(key))}")
         for key, message in result.errors:
-            out.print(f"[red]not scored:[/red] {escape(message)}")
+            out.print(f"[red]not scored:[/red] {escape(printable(message))}")
         if csv_path:
             out.print(escape(f"wrote {reports.write_csv(result, csv_path)}"))
         if grid:

@@ -157,10 +157,14 @@ def load_session(path: str | os.PathLike, device: str = "auto", *, threads: int 
 
 
 # ---------------------------------------------------------------------- backend choice
-def is_out_of_memory(error: Exception) -> bool:
-    if isinstance(error, torch.OutOfMemoryError):
+def is_out_of_memory(error: BaseException) -> bool:
+    """An allocation failure: CUDA's, the CPU allocator's (``RuntimeError: ... can't allocate memory``),
+    numpy's ``MemoryError``, or onnxruntime's."""
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
         return True
     text = str(error).lower()
+    if isinstance(error, RuntimeError) and ("can't allocate memory" in text or "defaultcpuallocator" in text):
+        return True
     return type(error).__module__.startswith("onnxruntime") and ("out of memory" in text or "failed to allocate" in text)
 
 

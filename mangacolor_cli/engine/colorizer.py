@@ -36,7 +36,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "default.onnx"
 # Color-page detection: a page is in color when this share of its pixels is this far from the page's tint.
 COLOR_CHROMA = 15.0
-COLOR_SHARE = 0.03
+COLOR_SHARE = 0.02
+# How far a lightness band's tint may sit from the whole page's: a yellowed or sepia scan's bands drift a
+# little; a band whose median is a color area (a red block on line art) is not a tint.
+COLOR_TINT_SPREAD = 10.0
 _DETECT_SIDE = 256
 
 PageLike = DecodedPage | np.ndarray | Image.Image
@@ -105,8 +108,9 @@ def looks_colored(page: PageLike) -> bool:
     """True for a page already in color; False for gray pages, tinted/yellowed scans and JPEG chroma noise.
 
     The tint is measured per lightness band (paper and ink may be tinted differently) as the median
-    ab, and the page counts as colored when over ``COLOR_SHARE`` of its pixels sit more than
-    ``COLOR_CHROMA`` ab units away from their band's tint.
+    ab (held within ``COLOR_TINT_SPREAD`` of the whole page's median, so a color area is never its own
+    band's tint), and the page counts as colored when over ``COLOR_SHARE`` of its pixels sit more than
+    ``COLOR_CHROMA`` ab units away from their band's tint: a line-art page with one red block is in color.
     """
     page = as_page(page)
     if page.is_gray:
@@ -119,10 +123,15 @@ def looks_colored(page: PageLike) -> bool:
     lab = color.rgb_to_lab(x)[0].flatten(1)
     L, ab = lab[0], lab[1:]
     band = (L / 10).long().clamp(0, 9)
+    page_tint = ab.median(dim=1, keepdim=True).values
     residual = torch.empty_like(ab)
     for b in band.unique():
         mask = band == b
-        residual[:, mask] = ab[:, mask] - ab[:, mask].median(dim=1, keepdim=True).values
+        # The band's tint, held within COLOR_TINT_SPREAD of the page's: a color block filling most of its
+        # lightness band would otherwise be its own "tint" and the page judged black-and-white.
+        drift = ab[:, mask].median(dim=1, keepdim=True).values - page_tint
+        drift = drift * (COLOR_TINT_SPREAD / drift.norm().clamp_min(COLOR_TINT_SPREAD))
+        residual[:, mask] = ab[:, mask] - (page_tint + drift)
     far = residual.norm(dim=0) > COLOR_CHROMA
     return bool(far.float().mean() > COLOR_SHARE)
 

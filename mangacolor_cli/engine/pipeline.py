@@ -25,10 +25,11 @@ from trainer.device import process_ranks
 from trainer.images import DecodedPage, format_of_name, to_rgb8
 from trainer.progress import ProgressBar
 
-from ..errors import MangacolorError, PageError, UsageError
+from ..errors import MangacolorError, ModelError, PageError, UsageError
 from ..pages.images import WRITABLE_FORMATS, decode_page, encode_image
 from ..pages.planning import output_name, plan_jobs
 from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
+from . import backends
 from .choices import OUTPUT_FORMATS
 from .colorizer import Colorizer, load_hints
 from .hints import HintSource
@@ -107,13 +108,23 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         report(message)
 
     jobs = shard_by_rank(plan_jobs(list(inputs), output, page_format))
+    if page_format is not None:
+        _refuse_colliding_names(jobs, page_format)
     todo: list[Job] = []
     for job in jobs:
-        if job.target.exists() and not overwrite:
+        state = None if overwrite else job.output_state()
+        if state == "finished":
             with contextlib.suppress(MangacolorError):
                 summary.skipped += job.page_count()
             job.close()
-        else:
+        elif state == "foreign":
+            pages = 1
+            with contextlib.suppress(MangacolorError):
+                pages = max(1, job.page_count())
+            fail(f"{job.target}: exists and is not an output mangacolor wrote for {job.source}; "
+                 "pass --overwrite to replace it, or choose another -o", pages)
+            job.close()
+        else:  # nothing yet, or our output with failed pages: a rerun tries them again
             todo.append(job)
     hint_source = HintSource(hints, todo)
     if todo:
@@ -130,6 +141,33 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     return summary
 
 
+def _refuse_colliding_names(jobs: list[Job], fmt: str) -> None:
+    """``--format`` renames pages (001.png -> 001.jpg); refuse before any work when that gives two entries
+    of one archive the same name (one page would be lost on extraction)."""
+    for job in jobs:
+        if not isinstance(job, ArchiveJob):
+            continue
+        try:
+            pages = {ref.name for ref in job.pages()}
+            names = job.entry_names()
+        except MangacolorError:
+            continue  # reported when the run reaches it
+        seen: dict[str, str] = {}
+        for name in names:
+            out = output_name(name, fmt) if name in pages else name
+            if seen.get(out, name) != name:
+                raise UsageError(f"{job.label}: --format {fmt} would write {seen[out]} and {name} under one name, "
+                                 f"{out} (a page would be lost); run without --format for this archive")
+            seen[out] = name
+
+
+@dataclass
+class _NotPredicted:
+    """A batch the model could not run (an allocation failure): each of its pages fails with ``message``."""
+
+    message: str
+
+
 class _ColorizeRun:
     """One pass over the jobs: decode and encode thread pools beside the Colorizer's batches."""
 
@@ -144,7 +182,7 @@ class _ColorizeRun:
         self.results: dict[int, dict[int, PageResult]] = {}
         self.remaining: dict[int, int] = {}
         self.outcomes: dict[int, collections.Counter] = {}  # per job: pages done/kept, undone if its write fails
-        self.batcher = colorizer.batcher(run=colorizer.predict)
+        self.batcher = colorizer.batcher(run=self._predict)
         self.encodes: collections.deque[cf.Future] = collections.deque()
 
     def run(self) -> None:
@@ -220,8 +258,22 @@ class _ColorizeRun:
             return
         self._compose_all(self.batcher.add((job, ref), page))
 
+    def _predict(self, pages: list[DecodedPage]) -> list:
+        """``Colorizer.predict``; an allocation failure fails this batch's pages, one line each, and the run goes on."""
+        try:
+            return self.colorizer.predict(pages)
+        except Exception as e:
+            if not (backends.is_out_of_memory(e) or (isinstance(e, ModelError) and "out of memory" in str(e))):
+                raise
+            return [_NotPredicted(f"out of memory at working size {self.colorizer.size} ({first_line(e)}); "
+                                  "try a smaller --size")] * len(pages)
+
     def _compose_all(self, predicted: list) -> None:
-        for (job, ref), page, (ab, confidence) in predicted:
+        for (job, ref), page, prediction in predicted:
+            if isinstance(prediction, _NotPredicted):
+                self._page_failed(job, ref, f"{ref.label}: {prediction.message}")
+                continue
+            ab, confidence = prediction
             self.encodes.append(self.encode_pool.submit(self._compose, job, ref, page, ab, confidence))
         if predicted:
             self._drain()
@@ -236,6 +288,10 @@ class _ColorizeRun:
             return job, ref, self._encode(ref, page, rgb), "done"
         except PageError as e:
             return job, ref, None, str(e)
+        except Exception as e:  # an allocation failure on one huge page fails that page alone
+            if not backends.is_out_of_memory(e):
+                raise
+            return job, ref, None, f"{ref.label}: out of memory composing the page ({first_line(e)})"
 
     def _keep(self, job: Job, ref: SourcePage, page: DecodedPage) -> tuple[Job, SourcePage, PageResult | None, str]:
         try:

@@ -11,7 +11,7 @@ import math
 import os
 from pathlib import Path
 
-from models.errors import first_line
+from models.errors import first_line, printable
 from models.files import atomic_path, write_text_atomic
 from trainer.metrics import METRIC_LABELS, METRICS, metric_header
 from trainer.metrics_log import read_metrics_log
@@ -41,9 +41,11 @@ def grid_columns(result: EvalResult) -> list[str]:
 
 def results_table(result: EvalResult):
     """The rich table: a row per system (the gray baseline last), the metric means and pages/s."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"mangacolor eval — {result.description}", title_justify="left")
+    # Paths and model names are the user's: never read as markup (a folder named "[/]" would crash rich).
+    table = Table(title=f"mangacolor eval — {escape(printable(result.description))}", title_justify="left")
     table.add_column("system", style="bold", no_wrap=True)
     table.add_column("pages", justify="right")
     for name in METRICS:
@@ -51,7 +53,7 @@ def results_table(result: EvalResult):
     table.add_column("pages/s", justify="right")
     for system in result.systems:
         row = result.summary[system]
-        table.add_row(system, str(int(row["n"])), *(_fmt(row[c], c) for c in METRICS),
+        table.add_row(escape(printable(system)), str(int(row["n"])), *(_fmt(row[c], c) for c in METRICS),
                       _fmt(row.get("pages_per_s"), "pages_per_s"), style="dim" if system == GRAY_BASELINE else None)
     return table
 

@@ -93,7 +93,7 @@ def pair_files(left_root: Path, right_root: Path) -> tuple[list[tuple[str, Path,
     """
     for root in (left_root, right_root):
         if not root.is_dir():
-            raise InputError(f"{root}: no such folder")
+            raise InputError(f"{root}: {'not a folder' if root.exists() else 'no such folder'}")
     left, right = image_files(left_root), image_files(right_root)
     keys = sorted(left.keys() & right.keys(), key=natural_path_key)
     pairs = [(k, left[k], right[k]) for k in keys]
@@ -306,7 +306,7 @@ def data_pairs(data: str | os.PathLike) -> tuple[str, list[tuple[str, Path, Path
     """
     root = Path(data)
     if not root.is_dir():
-        raise InputError(f"{root}: no such folder")
+        raise InputError(f"{root}: {'not a folder' if root.exists() else 'no such folder'}")
     if (root / "bw").is_dir() and (root / "color").is_dir():
         pairs, only_bw, only_color = pair_files(root / "bw", root / "color")
         return "paired", list(pairs), only_bw, only_color

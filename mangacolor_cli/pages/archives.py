@@ -29,6 +29,38 @@ class OutputEntry:
     data: bytes | None = None
     compress: bool = False
     raw: bytes | None = None
+    comment: bytes = b""
+
+
+# The comment an output entry carries when its page failed and the original was kept: a rerun finds
+# the archive unfinished and tries again (docs/RELIABILITY.md, "A rerun never hides a failure").
+FAILED_PAGE_COMMENT = b"mangacolor: not colored (failed)"
+
+
+class _KeptNameInfo(zipfile.ZipInfo):
+    """A ZipInfo whose name is written as the given bytes, without the UTF-8 flag: an entry stored in a
+    legacy encoding (Shift-JIS from a Japanese Windows, cp437) keeps its name byte for byte."""
+
+    __slots__ = ("name_bytes",)
+
+    def _encodeFilenameFlags(self):  # noqa: N802 (zipfile's name)
+        return self.name_bytes, self.flag_bits & ~0x800
+
+
+def _entry_info(name: str, info: zipfile.ZipInfo | None) -> zipfile.ZipInfo:
+    """A fresh ZipInfo for ``name``; when ``info`` (the input's entry) had no UTF-8 flag, the name keeps
+    its legacy bytes (zipfile decodes those as cp437, so encoding back gives the stored bytes)."""
+    date_time = info.date_time if info is not None else (1980, 1, 1, 0, 0, 0)
+    if info is not None and not info.flag_bits & 0x800:
+        try:
+            raw = (info.orig_filename if name == info.filename else name).encode("cp437")
+        except UnicodeEncodeError:
+            raw = None
+        if raw is not None:
+            zinfo = _KeptNameInfo(name, date_time=date_time)
+            zinfo.name_bytes = raw
+            return zinfo
+    return zipfile.ZipInfo(name, date_time=date_time)
 
 
 def write_cbz_atomic(target: Path, entries: Iterable[OutputEntry] | Callable[[], Iterable[OutputEntry]],
@@ -46,7 +78,8 @@ def write_cbz_atomic(target: Path, entries: Iterable[OutputEntry] | Callable[[],
                 if entry.raw is not None and entry.info is not None:
                     _write_raw_entry(out, entry.info, entry.raw)
                     continue
-                zinfo = zipfile.ZipInfo(entry.name, date_time=entry.info.date_time if entry.info else (1980, 1, 1, 0, 0, 0))
+                zinfo = _entry_info(entry.name, entry.info)
+                zinfo.comment = entry.comment
                 if entry.info is not None:
                     zinfo.external_attr = entry.info.external_attr
                     zinfo.create_system = entry.info.create_system
@@ -80,7 +113,10 @@ def read_raw_entry(source: Path, info: zipfile.ZipInfo) -> bytes:
 
 def raw_entry_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
     """A copy of ``info`` to write a raw entry with; raises ``zipfile.BadZipFile`` when its fields cannot be."""
-    zinfo = copy.copy(info)
+    zinfo = _entry_info(info.filename, info)
+    for slot in zipfile.ZipInfo.__slots__:  # everything else as the input's entry (method, CRC, sizes, flags)
+        if slot not in ("filename", "orig_filename") and hasattr(info, slot):
+            setattr(zinfo, slot, copy.copy(getattr(info, slot)))
     zinfo.extra = b""  # zip64 and local extras are rebuilt by FileHeader
     try:
         zinfo.FileHeader()

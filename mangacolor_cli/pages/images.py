@@ -14,35 +14,60 @@ from trainer import images as loader
 
 from ..errors import PageError
 
-# Pages colorize reads are the loader's formats it can also write back under the page's own name
-# (a GIF holds 256 colors: it trains, but a colored GIF page cannot be written as one).
-PAGE_EXTENSIONS = frozenset(ext for ext, fmt in loader.FORMAT_BY_EXTENSION.items() if fmt != "gif")
+# Pages colorize reads: every format the loader reads, each written back in its own format under the
+# page's own name (a colored GIF page in an adaptive 256-color palette).
+PAGE_EXTENSIONS = frozenset(loader.FORMAT_BY_EXTENSION)
 # The extension a page gets when written in a format other than its own (--format).
 EXTENSION_BY_FORMAT = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
-WRITABLE_FORMATS = frozenset({"png", "jpeg", "jpg", "webp", "bmp", "tiff"})
-FORMATS_WITH_ALPHA = frozenset({"png", "webp", "tiff"})
+WRITABLE_FORMATS = frozenset({"png", "jpeg", "jpg", "webp", "bmp", "tiff", "gif"}
+                             | ({"avif"} if ".avif" in loader.FORMAT_BY_EXTENSION else set()))
+FORMATS_WITH_ALPHA = frozenset({"png", "webp", "tiff", "avif"})
+# Image files colorize cannot color (not readable here): reported and kept as they are, never silently copied.
+OTHER_IMAGE_EXTENSIONS = frozenset({".heic", ".heif", ".jxl", ".jp2", ".j2k", ".psd", ".svg", ".ico", ".tga",
+                                    ".pcx", ".ppm", ".pgm", ".pbm", ".qoi", ".avif", ".apng", ".dds"}) - PAGE_EXTENSIONS
 
 
 def is_page_name(name: str) -> bool:
-    """True for a file name ``colorize`` treats as a page (see ``PAGE_EXTENSIONS``)."""
+    """True for a file name ``colorize`` treats as a page (see ``PAGE_EXTENSIONS``); never a macOS
+    resource fork (``__MACOSX/``, ``._page.png``), which holds no image."""
     dot = name.rfind(".")
-    return dot >= 0 and name[dot:].lower() in PAGE_EXTENSIONS
+    return dot >= 0 and name[dot:].lower() in PAGE_EXTENSIONS and not is_resource_fork(name)
+
+
+def is_other_image_name(name: str) -> bool:
+    """True for an image file colorize cannot color (HEIC, JPEG XL, PSD...): reported, kept as it is."""
+    dot = name.rfind(".")
+    return dot >= 0 and name[dot:].lower() in OTHER_IMAGE_EXTENSIONS and not is_resource_fork(name)
+
+
+def is_resource_fork(name: str) -> bool:
+    """A macOS archive's metadata: anything under ``__MACOSX/`` or an AppleDouble ``._name`` file."""
+    parts = name.replace("\\", "/").split("/")
+    return "__MACOSX" in parts or parts[-1].startswith("._")
 
 
 def decode_page(data: bytes, name: str) -> loader.DecodedPage:
     """``trainer.images.decode_image`` with its one-line error as a ``PageError`` (the job goes on)."""
     try:
-        return loader.decode_image(data, name)
+        page = loader.decode_image(data, name)
     except loader.ImageDecodeError as e:
         raise PageError(str(e)) from None
+    frames = page.info.get("frames", 1)
+    if frames > 1:
+        # Coloring the first frame would drop the rest: the page is reported and kept as it is.
+        raise PageError(f"{name}: {frames} frames (animated or multi-page image); only single-frame pages are colored")
+    return page
 
 
 def encode_image(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, quality: int = 92,
                  info: dict[str, Any] | None = None) -> bytes:
     """Encode an ``HxWx3`` uint8 sRGB page as ``fmt`` (png, jpeg/jpg, webp, bmp, tiff); alpha kept where the format can."""
     fmt = "jpeg" if fmt == "jpg" else fmt
+    if alpha is not None and fmt not in FORMATS_WITH_ALPHA:
+        # A format without alpha: the page on white paper, as training and eval see it (never black).
+        rgb, alpha = loader.on_paper(loader.DecodedPage(pixels=np.asarray(rgb), alpha=alpha)), None
     img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
-    if alpha is not None and fmt in FORMATS_WITH_ALPHA:
+    if alpha is not None:
         img.putalpha(Image.fromarray(np.ascontiguousarray(alpha, dtype=np.uint8), "L"))
     params: dict[str, Any] = {}
     if info and "dpi" in info:
@@ -51,6 +76,8 @@ def encode_image(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, 
         params.update(quality=quality, optimize=True)
     elif fmt == "webp":
         params.update(quality=quality, method=4)
+    elif fmt == "gif":
+        img = img.quantize(256)  # an adaptive palette: the colored page's own 256 colors
     elif fmt == "png":
         # zlib level 3: 0.15 s instead of 0.32 s for a colored 1200x1700 page, 9 % larger (docs/PERFORMANCE.md).
         params.update(compress_level=3)

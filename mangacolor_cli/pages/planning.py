@@ -14,8 +14,8 @@ from models.files import clean_stale_temps, fit_name, is_temp_name
 from trainer.images import format_of_name, natural_path_key
 
 from ..errors import InputError, OutputError, UsageError
-from .images import EXTENSION_BY_FORMAT, is_page_name
-from .sources import ARCHIVE_EXTENSIONS, RAR_EXTENSIONS, ArchiveJob, ImageJob, Job
+from .images import EXTENSION_BY_FORMAT, is_other_image_name, is_page_name
+from .sources import ARCHIVE_EXTENSIONS, RAR_EXTENSIONS, ArchiveJob, ImageJob, Job, ReportedJob
 
 
 def output_name(name: str, fmt: str | None) -> str:
@@ -66,8 +66,14 @@ def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None 
     out = Path(output).expanduser() if output is not None else None
     # One folder mirrors into ``out`` itself, existing or not, so a rerun finds (and skips) what the first wrote.
     single_folder = len(sources) == 1 and sources[0].is_dir()
+    # ``-o DIR/``: a trailing separator always means a folder.
     into_folder = out is not None and (len(sources) > 1 or (out.is_dir() and not single_folder)
-                                       or str(output).endswith(("/", os.sep)))
+                                       or os.fspath(output).endswith(("/", os.sep)))
+    if out is not None and (single_folder or into_folder) and (out.is_file() or out.is_symlink()) \
+            and not out.is_dir():
+        raise OutputError(f"{out}: is an existing file; the output of a folder or of several inputs is a folder")
+    if out is not None and not (single_folder or into_folder):
+        _refuse_mismatched_target(sources[0], out, fmt)
     jobs: list[Job] = []
     for src in sources:
         if out is None:
@@ -93,21 +99,48 @@ def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None 
     return jobs
 
 
+def _refuse_mismatched_target(src: Path, out: Path, fmt: str | None) -> None:
+    """``-o FILE`` for one file input: its extension must say what is written in it (never PNG bytes in
+    ``out.jpg``, never a ZIP in ``ch.png``, never an archive run "finished" by an unrelated ``notes.txt``)."""
+    if is_archive_name(src.name):
+        if out.suffix.lower() not in (".cbz", ".zip"):
+            raise UsageError(f"-o {out}: the output of an archive is a CBZ/ZIP archive; name it .cbz or .zip")
+        return
+    written = (fmt and ("jpeg" if fmt in ("jpg", "jpeg") else fmt)) or format_of_name(src.name)
+    if format_of_name(out.name) != written:
+        raise UsageError(f"-o {out}: the page is written as {str(written).upper()}; name the output "
+                         f"{EXTENSION_BY_FORMAT.get(str(written), '.' + str(written))}, or pass --format to match it")
+
+
 def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
     root = folder.resolve()
     skip_dir = target_root.resolve()
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    unreadable: list[ReportedJob] = []
+
+    def report(path: Path, why: str) -> None:
+        unreadable.append(ReportedJob(path, target_root, f"{path}: {why}"))
+
+    def walk_error(e: OSError) -> None:  # a folder too deep to open (a path over PATH_MAX), no permission
+        report(Path(e.filename or folder), f"cannot read folder, its pages are not colored ({e.strerror or e})")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error):
         here = Path(dirpath)
         # Never read our own output back in when it lives inside the input folder.
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and (here / d).resolve() != skip_dir]
         for fname in filenames:
             if fname.startswith(".") or is_temp_name(fname):
                 continue
-            if (is_page_name(fname) or is_archive_name(fname)) and _is_regular_file(here / fname):
-                found.append((here / fname).relative_to(root).as_posix())
+            if is_page_name(fname) or is_archive_name(fname):
+                kind = _file_kind(here / fname)
+                if kind == "file":
+                    found.append((here / fname).relative_to(root).as_posix())
+                elif kind != "special":  # FIFOs and devices are skipped on purpose; anything else is said
+                    report(here / fname, f"cannot read, not colored ({kind})")
+            elif is_other_image_name(fname):
+                report(here / fname, "an image format mangacolor cannot color; not colored")
     found.sort(key=natural_path_key)
-    jobs: list[Job] = []
+    jobs: list[Job] = list(unreadable)
     for rel in found:
         src = folder / rel
         target = target_root / (_archive_target_name(rel) if is_archive_name(rel) else output_name(rel, fmt))
@@ -119,15 +152,18 @@ def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
     return jobs
 
 
-def _is_regular_file(path: Path) -> bool:
-    # A FIFO or device named page.png would hang the run or never end; links to regular files are fine.
+def _file_kind(path: Path) -> str:
+    """``"file"``, ``"special"`` (a FIFO or device named page.png would hang the run: skipped), or why it
+    cannot be read (a path over PATH_MAX, a dangling link). Links to regular files are fine."""
     try:
-        return stat.S_ISREG(path.stat().st_mode)
-    except OSError:
-        return False
+        mode = path.stat().st_mode
+    except OSError as e:
+        return e.strerror or str(e)
+    return "file" if stat.S_ISREG(mode) else ("other" if stat.S_ISDIR(mode) else "special")
 
 
 def _refuse_overwriting_inputs(jobs: list[Job], sources: list[Path]) -> None:
+    jobs = [j for j in jobs if not isinstance(j, ReportedJob)]  # they write nothing
     inputs = {j.source.resolve() for j in jobs} | {s.resolve() for s in sources if s.is_file()}
     for job in jobs:
         if job.target.resolve() in inputs:

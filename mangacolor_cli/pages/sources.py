@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from PIL import Image
+
 from models.errors import first_line
 from models.files import write_bytes_atomic
-from trainer.images import natural_path_key
+from trainer.images import format_of_name, natural_path_key
 
 from ..errors import InputError, PageError
-from .archives import OutputEntry, raw_entry_info, read_raw_entry, write_cbz_atomic
-from .images import is_page_name
+from .archives import FAILED_PAGE_COMMENT, OutputEntry, raw_entry_info, read_raw_entry, write_cbz_atomic
+from .images import is_other_image_name, is_page_name
 
 ARCHIVE_EXTENSIONS = frozenset({".cbz", ".zip", ".cbr", ".rar"})
 RAR_EXTENSIONS = frozenset({".cbr", ".rar"})
@@ -75,7 +77,43 @@ class Job:
     def finish(self, results: dict[int, PageResult]) -> None:
         raise NotImplementedError
 
+    def output_state(self) -> str | None:
+        """What ``target`` holds: None (nothing yet), ``"finished"`` (a rerun skips it), ``"unfinished"`` (our
+        output with failed pages: a rerun tries again) or ``"foreign"`` (a file this job would not have
+        written: never skipped as done, never replaced without ``--overwrite``)."""
+        try:
+            if not os.path.lexists(self.target):
+                return None
+            if self.target.is_symlink() or not self.target.is_file():
+                return "foreign"
+            return self._judge_output()
+        except OSError:
+            return "foreign"
+
+    def _judge_output(self) -> str:
+        return "finished"
+
     def close(self) -> None:
+        pass
+
+
+class ReportedJob(Job):
+    """An input found but not processed (an image colorize cannot color, a path it cannot open): its one
+    error line is reported when the run reaches it, and nothing is written."""
+
+    def __init__(self, source: Path, target: Path, message: str):
+        self.source, self.target, self.errors, self.message = source, target, [], message
+
+    def pages(self) -> list[SourcePage]:
+        raise InputError(self.message)
+
+    def page_count(self) -> int:
+        return 0
+
+    def output_state(self) -> str | None:
+        return None
+
+    def finish(self, results: dict[int, PageResult]) -> None:
         pass
 
 
@@ -103,6 +141,15 @@ class ImageJob(Job):
         if len(data) > MAX_FILE_BYTES:
             raise PageError(f"{self.label}: over the {MAX_FILE_BYTES >> 20} MiB page file limit")
         return data
+
+    def _judge_output(self) -> str:
+        # Our output is an image in the format its name says; anything else is not ours to skip or replace.
+        try:
+            with Image.open(self.target) as img:
+                fmt = (img.format or "").lower()
+        except Exception:
+            return "foreign"
+        return "finished" if fmt == format_of_name(self.target.name) else "foreign"
 
     def finish(self, results: dict[int, PageResult]) -> None:
         result = results.get(0)
@@ -157,15 +204,6 @@ class ArchiveJob(Job):
             self.close()
             raise InputError(f"{self.label}: not a readable ZIP/CBZ archive ({first_line(e)})") from None
         self._comment = self._zip.comment
-        total = sum(i.file_size for i in infos)
-        if total > MAX_ARCHIVE_BYTES:
-            self.close()
-            raise InputError(f"{self.label}: {total} bytes uncompressed is over the {MAX_ARCHIVE_BYTES >> 30} GiB "
-                             "archive limit (decompression bomb guard)")
-        if total > ARCHIVE_RATIO_MIN_BYTES and total > MAX_RATIO * max(archive_bytes, 1):
-            self.close()
-            raise InputError(f"{self.label}: {total} bytes uncompressed from {archive_bytes} is over the "
-                             f"{MAX_RATIO}:1 compression ratio limit (decompression bomb guard)")
         overlapping = _overlapping_entries(infos)
         members, seen = [], set()
         for index, info in enumerate(infos):
@@ -175,20 +213,37 @@ class ArchiveJob(Job):
                 m.refused = "unsafe entry name (absolute or '..'), left out"
             elif mode == 0o120000:
                 m.refused = "symbolic link entry, left out"
-            elif info.file_size > MAX_ENTRY_BYTES:
-                m.refused = f"{info.file_size} bytes uncompressed is over the {MAX_ENTRY_BYTES >> 20} MiB entry limit, left out"
-            elif info.file_size > RATIO_MIN_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-                m.refused = f"compression ratio over {MAX_RATIO}:1 (decompression bomb guard), left out"
             elif index in overlapping:
                 m.refused = "data overlaps another entry's (zip bomb pattern), left out"
+            elif info.file_size > MAX_ENTRY_BYTES:
+                # A bomb is guarded per entry: never decompressed, its stored bytes kept, the rest colored.
+                m.raw_copy = (f"{info.file_size} bytes uncompressed is over the {MAX_ENTRY_BYTES >> 20} MiB entry "
+                              "limit, kept as stored (not decompressed)")
+            elif info.file_size > RATIO_MIN_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+                m.raw_copy = (f"compression ratio over {MAX_RATIO}:1 (decompression bomb guard), kept as stored "
+                              "(not decompressed)")
             elif info.flag_bits & 0x1:
                 m.raw_copy = "encrypted entry, kept as it is"
             elif info.filename in seen:
                 m.raw_copy = "duplicate entry name, kept as the original"
             elif not info.is_dir() and is_page_name(info.filename):
                 m.is_page = True
+            elif not info.is_dir() and is_other_image_name(info.filename):
+                m.raw_copy = "an image format mangacolor cannot color, kept as it is"
             seen.add(info.filename)
             members.append(m)
+        # The whole archive's limits count what would be decompressed: many entries each under the limits
+        # (or zeros in many small entries) make a bomb too; entries kept as stored are never inflated.
+        inflated = [m.info for m in members if not (m.refused or m.raw_copy) and m.info is not None]
+        total = sum(i.file_size for i in inflated)
+        if total > MAX_ARCHIVE_BYTES:
+            self.close()
+            raise InputError(f"{self.label}: {total} bytes uncompressed is over the {MAX_ARCHIVE_BYTES >> 30} GiB "
+                             "archive limit (decompression bomb guard)")
+        if total > ARCHIVE_RATIO_MIN_BYTES and total > MAX_RATIO * max(archive_bytes, 1):
+            self.close()
+            raise InputError(f"{self.label}: {total} bytes uncompressed from {archive_bytes} is over the "
+                             f"{MAX_RATIO}:1 compression ratio limit (decompression bomb guard)")
         return members
 
     def _open_rar(self) -> list[_Member]:
@@ -225,6 +280,8 @@ class ArchiveJob(Job):
                 m.refused = f"over the {MAX_ENTRY_BYTES >> 20} MiB entry limit, left out"
             else:
                 m.is_page = is_page_name(name)
+                if not m.is_page and is_other_image_name(name):
+                    m.raw_copy = "an image format mangacolor cannot color, kept as it is"
             members.append(m)
         return members
 
@@ -265,9 +322,22 @@ class ArchiveJob(Job):
             return 0  # counting a RAR means extracting it; the progress total grows when it is opened
         return sum(1 for m in self._open() if m.is_page)
 
+    def entry_names(self) -> list[str]:
+        """The names the output archive will hold, in order (refused entries left out)."""
+        return [m.name for m in self._open() if not m.refused]
+
     def refusals(self) -> list[str]:
         """One line per entry refused or kept raw, naming ``archive:entry`` and the reason."""
         return [f"{self.label}:{m.name}: {m.refused or m.raw_copy}" for m in self._open() if m.refused or m.raw_copy]
+
+    def _judge_output(self) -> str:
+        # Our archive with a page marked failed is not done: a rerun must not hide that page.
+        try:
+            with zipfile.ZipFile(self.target) as z:
+                failed = any(i.comment == FAILED_PAGE_COMMENT for i in z.infolist())
+        except Exception:  # not a ZIP at all
+            return "foreign"
+        return "unfinished" if failed else "finished"
 
     # ------------------------------------------------------------------ writing
     def finish(self, results: dict[int, PageResult]) -> None:
@@ -286,6 +356,8 @@ class ArchiveJob(Job):
                 yield OutputEntry(m.name, info=m.info, data=b"")
                 continue
             result = results.get(m.page_key) if m.is_page else None
+            # A page with no result failed: its original is kept, marked so a rerun tries it again.
+            comment = FAILED_PAGE_COMMENT if m.is_page and result is None else b""
             if result is not None and result.data is not None:
                 yield OutputEntry(result.name, info=m.info, data=result.data)
                 continue
@@ -302,7 +374,7 @@ class ArchiveJob(Job):
                     yield entry
                 continue
             compress = m.info.compress_type != zipfile.ZIP_STORED if m.info is not None else not m.is_page
-            yield OutputEntry(m.name, info=m.info, data=data, compress=compress)
+            yield OutputEntry(m.name, info=m.info, data=data, compress=compress, comment=comment)
 
     def _raw_entry(self, m: _Member) -> OutputEntry | None:
         """The entry's stored bytes to copy as they are, or None (error noted) when even those are broken."""
