@@ -144,7 +144,10 @@ def test_cli_exit_code_1_when_a_page_fails(tmp_path, tiny_checkpoint):
     result = CliRunner().invoke(app, ["colorize", str(tmp_path / "in"), "--model", str(tiny_checkpoint), "--size", "32"])
     assert result.exit_code == 1
     assert "bad.png" in result.output and "Traceback" not in result.output
-    assert (tmp_path / "in_color" / "good.png").exists() and not (tmp_path / "in_color" / "bad.png").exists()
+    assert (tmp_path / "in_color" / "good.png").exists()
+    # As in an archive run, the failed page is kept as the original (issue 15), marked for a rerun.
+    assert (tmp_path / "in_color" / "bad.png").read_bytes() == b"\x89PNG broken"
+    assert (tmp_path / "in_color" / ".bad.png.mangacolor-failed").exists()
 
 
 def test_hostile_archive_entries_are_refused_and_nothing_escapes(tmp_path, tiny_checkpoint):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, List, Optional
 
@@ -14,9 +15,16 @@ from ..engine.choices import BACKENDS, DEVICES, OUTPUT_FORMATS
 from ..errors import InputError, MangacolorError, ModelError, OutputError, UsageError
 from .app import FAILED, USAGE, app, choice, fail, print_error
 
-Device = choice("Device", DEVICES)
 Backend = choice("Backend", BACKENDS)
-PageFormat = choice("PageFormat", OUTPUT_FORMATS)
+# "jpeg" is accepted as the API accepts it (written as .jpg).
+PageFormat = choice("PageFormat", OUTPUT_FORMATS + ("jpeg",))
+
+
+def _device(value: str) -> str:
+    value = value.strip().lower()
+    if value not in DEVICES and not re.fullmatch(r"cuda:\d+", value):
+        raise typer.BadParameter(f"one of {', '.join(DEVICES)} or cuda:N (a GPU's index), got {value!r}")
+    return value
 
 EPILOG = """\
 Examples:
@@ -30,6 +38,10 @@ Examples:
   mangacolor colorize page.png --format webp --size 1024 --verbose
 
   mangacolor colorize ch1.cbz ch2.cbz -o out/ --json
+
+  mangacolor colorize chapter.cbz --compare previews/   # a contact sheet
+
+  mangacolor colorize pages/ --device cuda:1 --format jpeg
 
   mangacolor colorize page.png --hints hints.png    # scribbles set the colors
 
@@ -54,7 +66,9 @@ def colorize_command(
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", metavar="NAME_OR_PATH",
         help="A .pt checkpoint, an .onnx file, or a packaged model name. Default: the packaged default model.")] = None,
-    device: Annotated[Device, typer.Option(help="auto (the GPU when there is one), cpu or cuda.")] = Device.auto,
+    device: Annotated[str, typer.Option(
+        metavar="auto|cpu|cuda|cuda:N", callback=_device,
+        help="auto (the GPU when there is one), cpu, cuda or cuda:N (the GPU of that index).")] = "auto",
     backend: Annotated[Backend, typer.Option(
         help="auto, torch or onnx (onnxruntime). auto: onnx for an .onnx model; for a checkpoint, onnx on the CPU "
              "when the model is heavy enough to gain (--verbose says why), torch otherwise.")] = Backend.auto,
@@ -62,7 +76,8 @@ def colorize_command(
         min=16, help="Working size: the long side the model sees, in pixels. Default: the model's own, else 768.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Pages per model call.")] = 4,
     page_format: Annotated[Optional[PageFormat], typer.Option(
-        "--format", help="Write every page as png, jpg or webp. Default: each page's own format.")] = None,
+        "--format", case_sensitive=False,
+        help="Write every page as png, jpg (or jpeg) or webp. Default: each page's own format.")] = None,
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 90,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that already exist "
                                                                 "(default: skip them).")] = False,
@@ -86,7 +101,13 @@ def colorize_command(
         help="Color hints: a PNG the size of the page, transparent except colored scribbles; every area a "
              "scribble touches takes exactly its color. For a folder or archive, a DIR with one hint file per page, "
              "matched by page name (DIR/001.png for page 001.jpg; DIR/<archive name>/001.png first).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON (for scripts).")] = False,
+    compare: Annotated[Optional[Path], typer.Option(
+        "--compare", metavar="DIR",
+        help="Also write before/after pictures into DIR: a side-by-side JPEG per page file, a contact sheet per "
+             "archive (NAME.compare.jpg).")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the summary as JSON (for scripts): the counts, and a record per page (input, output, "
+                       "status: colored, already in color, skipped or failed; seconds; error).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which model, device, backend and "
                                                                   "provider run.")] = False,
 ) -> None:
@@ -104,7 +125,7 @@ def colorize_command(
     err = Console(stderr=True, highlight=False)
     try:
         summary = run_colorize(
-            [str(p) for p in inputs], output, model=model, device=device.value, backend=backend.value,
+            [str(p) for p in inputs], output, model=model, device=device, backend=backend.value, compare=compare,
             size=size, batch_size=batch_size, page_format=page_format.value if page_format else None, quality=quality, overwrite=overwrite, recolor=recolor,
             fill_paper=fill_paper, fill=fill, saturation=saturation, hints=hints,
             on_error=lambda message: print_error(message, err),

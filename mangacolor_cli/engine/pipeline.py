@@ -16,16 +16,18 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from models.errors import first_line
 from trainer.device import process_ranks
-from trainer.images import DecodedPage, format_of_name, to_rgb8
-from trainer.progress import ProgressBar
+from trainer.images import DecodedPage, format_of_name, natural_path_key, to_rgb8
+from trainer.progress import ProgressBar, in_notebook, status
 
 from ..errors import MangacolorError, ModelError, PageError, UsageError
+from ..pages.compare import compare_pair, write_comparison
 from ..pages.images import WRITABLE_FORMATS, decode_page, encode_image
 from ..pages.planning import output_name, plan_jobs
 from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
@@ -47,6 +49,16 @@ class ColorizeSummary:
     outputs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     model: str = ""
+    # One record per page (and per input that could not be read): input, output, status ("colored",
+    # "already in color", "skipped", "failed"), seconds, error. Pages of one output follow each other.
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    comparisons: list[str] = field(default_factory=list)  # --compare: the before/after images written
+
+    def record(self, input: str, output: str | None, status: str, seconds: float = 0.0,
+               error: str | None = None) -> dict[str, Any]:
+        entry = {"input": input, "output": output, "status": status, "seconds": round(seconds, 3), "error": error}
+        self.pages.append(entry)
+        return entry
 
     @property
     def pages_per_second(self) -> float:
@@ -62,6 +74,8 @@ class ColorizeSummary:
         d["seconds"] = round(self.seconds, 3)
         d["pages_per_second"] = round(self.pages_per_second, 3)
         d["exit_code"] = self.exit_code
+        # The words the text summary uses ("3 colored, 1 already in color, ...").
+        d["colored"], d["already_in_color"] = self.done, self.kept
         return d
 
 
@@ -77,12 +91,14 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
              recolor: bool = False, fill_paper: bool = True, workers: int | None = None,
              progress: bool | None = None, on_error: Callable[[str], None] | None = None, on_ready: Callable[[Colorizer], None] | None = None,
              colorizer: Colorizer | None = None, fill: str | None = None, saturation: float = 1.0,
-             hints: str | os.PathLike | None = None) -> ColorizeSummary:
+             hints: str | os.PathLike | None = None, compare: str | os.PathLike | None = None) -> ColorizeSummary:
     """Color image files, folders and CBZ/ZIP/CBR archives; returns a ``ColorizeSummary``.
 
     ``output``: a target for one input, a folder for several (None: beside each input).
-    ``page_format``: png|jpg|webp for every page (None: each page's own). ``progress``: a progress bar
-    (None: only when stdout is a terminal). ``fill_paper``, ``fill`` (None: the default, flat) and
+    ``page_format``: png|jpg|webp (or jpeg) for every page (None: each page's own). ``progress``: a progress
+    bar on stderr, and a status line while the model loads (None: in a notebook, tqdm.auto's bar; elsewhere
+    when stderr is a terminal). ``compare``: a folder for before/after pictures, one side-by-side image per
+    page file and one contact sheet per archive (``pages.compare``). ``fill_paper``, ``fill`` (None: the default, flat) and
     ``saturation``: see ``Colorizer``. ``hints``: a hint image for a single page, or a folder of
     them, one per page matched by page name (``engine.hints``). ``on_error`` gets each one-line error as it happens;
     ``on_ready`` gets the loaded Colorizer (to say which device runs). Pass ``colorizer`` to reuse
@@ -116,6 +132,8 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         if state == "finished":
             with contextlib.suppress(MangacolorError):
                 summary.skipped += job.page_count()
+                for ref in job.pages():
+                    summary.record(ref.label, _page_output(job, ref.name, page_format), "skipped")
             job.close()
         elif state == "foreign":
             pages = 1
@@ -123,22 +141,37 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
                 pages = max(1, job.page_count())
             fail(f"{job.target}: exists and is not an output mangacolor wrote for {job.source}; "
                  "pass --overwrite to replace it, or choose another -o", pages)
+            summary.record(str(job.source), None, "failed", error=summary.errors[-1])
             job.close()
         else:  # nothing yet, or our output with failed pages: a rerun tries them again
             todo.append(job)
     hint_source = HintSource(hints, todo)
+    show = (in_notebook() or sys.stderr.isatty()) if progress is None else progress
     if todo:
         if colorizer is None:
-            colorizer = Colorizer(model, device=device, backend=backend, size=size, batch_size=batch_size,
-                                  recolor=recolor, fill_paper=fill_paper, saturation=saturation,
-                                  **({} if fill is None else {"fill": fill}))
+            with status("loading the model...", enabled=show, console=_stderr_console()):
+                colorizer = Colorizer(model, device=device, backend=backend, size=size, batch_size=batch_size,
+                                      recolor=recolor, fill_paper=fill_paper, saturation=saturation,
+                                      **({} if fill is None else {"fill": fill}))
         summary.model = colorizer.describe()
         if on_ready:
             on_ready(colorizer)
-        show = sys.stdout.isatty() if progress is None else progress
-        _ColorizeRun(colorizer, todo, summary, fail, show, page_format, quality, workers, hint_source).run()
+        run = _ColorizeRun(colorizer, todo, summary, fail, show, page_format, quality, workers, hint_source)
+        run.compare = Path(compare) if compare is not None else None
+        run.run()
+    summary.pages.sort(key=lambda r: natural_path_key(r["input"]))
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _stderr_console():
+    from rich.console import Console
+    return Console(stderr=True, highlight=False)
+
+
+def _page_output(job: Job, name: str, fmt: str | None) -> str:
+    """Where a page's output is: the output file, or ``archive:entry``."""
+    return f"{job.target}:{output_name(name, fmt)}" if isinstance(job, ArchiveJob) else str(job.target)
 
 
 def _refuse_colliding_names(jobs: list[Job], fmt: str) -> None:
@@ -184,6 +217,10 @@ class _ColorizeRun:
         self.outcomes: dict[int, collections.Counter] = {}  # per job: pages done/kept, undone if its write fails
         self.batcher = colorizer.batcher(run=self._predict)
         self.encodes: collections.deque[cf.Future] = collections.deque()
+        self.started: dict[tuple[int, int], float] = {}           # (job, page) -> when its reading began
+        self.records: dict[int, list[dict[str, Any]]] = {}         # per job, until its output is written
+        self.compare: Path | None = None
+        self.thumbs: dict[int, list] = {}                           # per job: (page key, before, after)
 
     def run(self) -> None:
         total = 0
@@ -191,13 +228,14 @@ class _ColorizeRun:
             with contextlib.suppress(MangacolorError):
                 total += job.page_count()
         self.bar = ProgressBar(total or None, description="coloring", enabled=self.show_progress, echo=False,
-                               unit="pages", transient=True)
+                               unit="pages", transient=True, console=_stderr_console())
         lookahead = self.colorizer.batch_size * 2 + self.workers
         with cf.ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as self.decode_pool, \
                 cf.ThreadPoolExecutor(self.workers, thread_name_prefix="encode") as self.encode_pool:
             try:
                 decodes: collections.deque = collections.deque()
                 for item in self._page_stream():
+                    self.started[(id(item[0]), item[1].key)] = time.perf_counter()
                     decodes.append((item, self.decode_pool.submit(self._decode, item[1])))
                     while len(decodes) > lookahead:
                         self._take_decoded(*decodes.popleft())
@@ -224,6 +262,7 @@ class _ColorizeRun:
                 pages = job.pages()
             except MangacolorError as e:
                 self.fail(str(e))
+                self.summary.record(str(job.source), None, "failed", error=str(e))
                 job.close()
                 continue
             if isinstance(job, ArchiveJob):
@@ -285,6 +324,8 @@ class _ColorizeRun:
             hints = None if hint_file is None else load_hints(hint_file, page, ref.label)
             # One torch thread per compose: the encode pool already runs one page per core beside the model.
             rgb = self.colorizer.compose(page, ab, threads=1, confidence=confidence, hints=hints)
+            if self.compare is not None:
+                self.thumbs.setdefault(id(job), []).append((ref.key, *compare_pair(page, rgb)))
             return job, ref, self._encode(ref, page, rgb), "done"
         except PageError as e:
             return job, ref, None, str(e)
@@ -301,6 +342,8 @@ class _ColorizeRun:
 
     def _keep_page(self, job: Job, ref: SourcePage, page: DecodedPage) -> tuple[Job, SourcePage, PageResult, str]:
         own = format_of_name(ref.name)
+        if self.compare is not None:
+            self.thumbs.setdefault(id(job), []).append((ref.key, *compare_pair(page, None)))
         if self.fmt is None or own == ("jpeg" if self.fmt == "jpg" else self.fmt):
             return job, ref, PageResult(None, ref.name), "kept"
         return job, ref, self._encode(ref, page, to_rgb8(page.pixels)), "kept"
@@ -331,14 +374,23 @@ class _ColorizeRun:
             self.summary.kept += 1
         self.results[id(job)][ref.key] = result
         self.outcomes.setdefault(id(job), collections.Counter())[outcome] += 1
+        self._record(job, ref, "colored" if outcome == "done" else "already in color", result.name)
         self.bar.update(1)
         self._page_finished(job)
 
     def _page_failed(self, job: Job, ref: SourcePage, message: str) -> None:
-        kept = " (original kept in the output archive)" if isinstance(job, ArchiveJob) else ""
+        kept = (" (original kept in the output archive)" if isinstance(job, ArchiveJob) else
+                " (original copied to the output folder)" if getattr(job, "keep_original", False) else "")
         self.fail(message + kept)
+        self._record(job, ref, "failed", ref.name if kept else None, error=message + kept)
         self.bar.update(1)
         self._page_finished(job)
+
+    def _record(self, job: Job, ref: SourcePage, state: str, name: str | None, error: str | None = None) -> None:
+        seconds = time.perf_counter() - self.started.pop((id(job), ref.key), time.perf_counter())
+        output = None if name is None else (f"{job.target}:{name}" if isinstance(job, ArchiveJob) else str(job.target))
+        self.records.setdefault(id(job), []).append(
+            {"input": ref.label, "output": output, "status": state, "seconds": round(seconds, 3), "error": error})
 
     def _page_finished(self, job: Job) -> None:
         self.remaining[id(job)] -= 1
@@ -348,6 +400,8 @@ class _ColorizeRun:
     def _finish_job(self, job: Job) -> None:
         results = self.results.pop(id(job), {})
         outcomes = self.outcomes.pop(id(job), collections.Counter())
+        records = sorted(self.records.pop(id(job), []), key=lambda r: r["input"])
+        thumbs = self.thumbs.pop(id(job), [])
         try:
             job.finish(results)
         except (OSError, MangacolorError) as e:
@@ -356,10 +410,18 @@ class _ColorizeRun:
             self.summary.kept -= outcomes["kept"]
             message = f"{job.target}: cannot write output ({first_line(e)})" if isinstance(e, OSError) else str(e)
             self.fail(message, max(1, len(results)))
+            for r in records:
+                r.update(status="failed", output=None, error=r["error"] or message)
         else:
             for message in job.errors:
                 self.fail(message, 0)
             if results or isinstance(job, ArchiveJob):
                 self.summary.outputs.append(str(job.target))
+            if thumbs and self.compare is not None:
+                try:
+                    self.summary.comparisons.append(str(write_comparison(self.compare, job, thumbs)))
+                except OSError as e:
+                    self.fail(f"{self.compare}: cannot write the comparison for {job.target} ({first_line(e)})", 0)
         finally:
+            self.summary.pages.extend(records)
             job.close()

@@ -15,7 +15,7 @@ from trainer.images import format_of_name, natural_path_key
 
 from ..errors import InputError, OutputError, UsageError
 from .images import EXTENSION_BY_FORMAT, is_other_image_name, is_page_name
-from .sources import ARCHIVE_EXTENSIONS, RAR_EXTENSIONS, ArchiveJob, ImageJob, Job, ReportedJob
+from .sources import ARCHIVE_EXTENSIONS, RAR_EXTENSIONS, ArchiveJob, CopyJob, ImageJob, Job, ReportedJob
 
 
 def output_name(name: str, fmt: str | None) -> str:
@@ -32,6 +32,11 @@ def output_name(name: str, fmt: str | None) -> str:
 
 def is_archive_name(name: str) -> bool:
     return Path(name).suffix.lower() in ARCHIVE_EXTENSIONS
+
+
+def is_color_output_name(name: str) -> bool:
+    """``page.color.png``, ``chapter.color.cbz``: what an earlier run wrote beside its input, never an input."""
+    return Path(name).stem.lower().endswith(".color")
 
 
 def default_output(source: Path, fmt: str | None = None) -> Path:
@@ -116,6 +121,7 @@ def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
     root = folder.resolve()
     skip_dir = target_root.resolve()
     found: list[str] = []
+    others: list[str] = []
     unreadable: list[ReportedJob] = []
 
     def report(path: Path, why: str) -> None:
@@ -129,7 +135,10 @@ def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
         # Never read our own output back in when it lives inside the input folder.
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and (here / d).resolve() != skip_dir]
         for fname in filenames:
-            if fname.startswith(".") or is_temp_name(fname):
+            if fname.startswith(".") or is_temp_name(fname) or is_color_output_name(fname):
+                continue
+            if not (is_page_name(fname) or is_archive_name(fname) or is_other_image_name(fname)):
+                others.append((here / fname).relative_to(root).as_posix())  # ComicInfo.xml and the like: copied
                 continue
             if is_page_name(fname) or is_archive_name(fname):
                 kind = _file_kind(here / fname)
@@ -148,7 +157,10 @@ def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
         if is_archive_name(rel):
             jobs.append(ArchiveJob(src, target, label=str(src)))
         else:
-            jobs.append(ImageJob(src, target, label=str(src)))
+            jobs.append(ImageJob(src, target, label=str(src), keep_original=True))
+    for rel in sorted(others, key=natural_path_key):
+        if _file_kind(folder / rel) == "file":
+            jobs.append(CopyJob(folder / rel, target_root / rel, label=str(folder / rel)))
     return jobs
 
 

@@ -23,7 +23,7 @@ from typing import Callable
 from PIL import Image
 
 from models.errors import first_line
-from models.files import write_bytes_atomic
+from models.files import MAX_NAME_BYTES, fit_name, write_bytes_atomic
 from trainer.images import format_of_name, natural_path_key
 
 from ..errors import InputError, PageError
@@ -41,6 +41,8 @@ RATIO_MIN_BYTES = 2**20
 ARCHIVE_RATIO_MIN_BYTES = 64 * 2**20
 # An image file's own size limit (a folder page or a single input), like an archive entry's.
 MAX_FILE_BYTES = MAX_ENTRY_BYTES
+# Beside a folder run's page that failed and was copied as it is: a rerun tries it again.
+FAILED_MARKER_SUFFIX = ".mangacolor-failed"
 
 
 @dataclass
@@ -118,11 +120,21 @@ class ReportedJob(Job):
 
 
 class ImageJob(Job):
-    """A single image file -> a single image file."""
+    """A single image file -> a single image file.
 
-    def __init__(self, source: Path, target: Path, label: str | None = None):
+    ``keep_original`` (a page of a folder run, as in an archive run): a page that fails is copied to
+    its output as it is, and a hidden marker beside it (``.<name>.mangacolor-failed``) makes a rerun
+    try it again.
+    """
+
+    def __init__(self, source: Path, target: Path, label: str | None = None, keep_original: bool = False):
         self.source, self.target, self.errors = source, target, []
         self.label = label or str(source)
+        self.keep_original = keep_original
+
+    def failed_marker(self) -> Path:
+        name = fit_name(self.target.name, MAX_NAME_BYTES - 1 - len(FAILED_MARKER_SUFFIX))
+        return self.target.with_name(f".{name}{FAILED_MARKER_SUFFIX}")
 
     def pages(self) -> list[SourcePage]:
         return [SourcePage(0, self.source.name, self.label, self._read)]
@@ -143,6 +155,8 @@ class ImageJob(Job):
         return data
 
     def _judge_output(self) -> str:
+        if self.keep_original and self.failed_marker().exists():
+            return "unfinished"  # the original, copied when the page failed
         # Our output is an image in the format its name says; anything else is not ours to skip or replace.
         try:
             with Image.open(self.target) as img:
@@ -154,8 +168,44 @@ class ImageJob(Job):
     def finish(self, results: dict[int, PageResult]) -> None:
         result = results.get(0)
         if result is None:
-            return  # the page failed: no output, the error is reported, a rerun tries again
+            if self.keep_original:  # the folder's output stays complete; the marker says the page is not done
+                try:
+                    original = self._read()
+                except PageError:
+                    return  # unreadable (its error is already reported): nothing to keep
+                write_bytes_atomic(self.failed_marker(), b"")
+                write_bytes_atomic(self.target, original)
+            return  # the page failed: the error is reported, a rerun tries again
         write_bytes_atomic(self.target, result.data if result.data is not None else self._read())
+        if self.keep_original:
+            self.failed_marker().unlink(missing_ok=True)
+
+
+class CopyJob(Job):
+    """A file of a folder run that is not a page (ComicInfo.xml, a text file): copied to the output as it is,
+    as an archive run keeps its non-image entries."""
+
+    def __init__(self, source: Path, target: Path, label: str | None = None):
+        self.source, self.target, self.errors = source, target, []
+        self.label = label or str(source)
+
+    def pages(self) -> list[SourcePage]:
+        return []
+
+    def page_count(self) -> int:
+        return 0
+
+    def finish(self, results: dict[int, PageResult]) -> None:
+        try:
+            with open(self.source, "rb") as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+        except OSError as e:
+            self.errors.append(f"{self.label}: cannot read, not copied ({first_line(e)})")
+            return
+        if len(data) > MAX_FILE_BYTES:
+            self.errors.append(f"{self.label}: over the {MAX_FILE_BYTES >> 20} MiB file limit, not copied")
+            return
+        write_bytes_atomic(self.target, data)
 
 
 @dataclass
