@@ -22,6 +22,7 @@ PRESETS = {
     "effunet": ("full", "tiny"),
 }
 # Training speed on a CPU-only machine, for the help: which preset trains in reasonable time there. Measured
-# with benchmarks/bench_train.py (--size 128 --batch 8, fp32, one thread) on the 2-core x86 development box.
+# as benchmarks/bench_train.py does (the model's train_step on synthetic batches, data loading left out) at
+# 128 px, batch 8, fp32, one thread, on the 2-core x86 development box while another run trained beside it.
 CPU_TRAINING_SPEED = ("unet tiny ~16 images/s (minutes per 1,000 steps of batch 8), effunet tiny ~4.6, "
                       "unet small ~1.5, effunet full ~1.0 (hours), unet full ~0.1 (days)")
