@@ -153,6 +153,8 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(pages, tmp_
             self.ctx.backward_step(loss * float("nan") if calls["n"] == 5 else loss, optimizer, params)
 
     def step(self, batch, ctx):
+        if batch["gray"].is_meta:  # the size check's shape-only trace before training (ColorModel.size_problem)
+            return original(self, batch, ctx)
         calls["n"] += 1
         return original(self, batch, PoisonAtStep5(ctx))
 
