@@ -497,6 +497,64 @@ def limit_candidates(cands: list[Candidate], limit: int | None, seed: int) -> li
     return sorted(order[:limit], key=lambda c: c.key)
 
 
+# ---------------------------------------------------------------- sample chapter
+
+# Held-out figures of the sources a manga reader would recognize: inked characters, faces, objects.
+SAMPLE_SOURCES = {"comicgen": 14, "dicebear-adventurer": 5, "dicebear-micah": 5, "dicebear-open-peeps": 4,
+                  "openclipart": 14}
+SAMPLE_LICENSE_NOTE = (
+    "Synthetic black-and-white manga pages composed by mangacolor (trainer/pages) from validation-split "
+    "drawings that no mangacolor model trains on: comicgen characters by Ramya Mylavarapu (Gramener, CC0 1.0); "
+    "DiceBear avatar styles Adventurer by Lisa Wischofsky (CC BY 4.0), Micah by Micah Lanier (CC BY 4.0) and "
+    "Open Peeps by Pablo Stanley (CC0 1.0), rendered with DiceBear 9.4.3; public-domain clip art from the "
+    "Open Clip Art Library (Debian openclipart-svg), its line art synthesized from the color drawing. "
+    "This chapter is shared under CC BY 4.0; balloon text in DejaVu Sans.")
+
+
+def sample_drawings(records: list[dict], data: Path, size: int = 1024, seed: int = 7) -> list:
+    """Validation drawings of SAMPLE_SOURCES re-rendered at a size fit for 1200x1700 pages, each with
+    inked line art (its own twin, or synthesized from the high-resolution color render)."""
+    from trainer.pages.composer import Drawing
+    from trainer.pages.lineart import synthesize_line_art
+
+    renderer = svg_renderer()
+    hi = data / "drawings_hi"
+    out = []
+    for source, count in SAMPLE_SOURCES.items():
+        pool = sorted((r for r in records if r["source"] == source and r.get("split") == "val" and "dropped" not in r),
+                      key=lambda r: hashlib.sha256(f"sample:{seed}:{r['key']}".encode()).hexdigest())
+        taken = 0
+        for r in pool:
+            if taken == count:
+                break
+            safe = r["key"].replace("/", "_")
+            color = hi / source / "color" / f"{safe}.png"
+            line = hi / source / ("line" if r.get("line_svg") else "synth") / f"{safe}.png"
+            if not color.exists():
+                cand = Candidate(source, r["key"], r.get("category", ""), r["color_svg"], r.get("line_svg"),
+                                 r.get("group"))
+                if "dropped" in render_candidate((cand, str(hi), size, renderer)):
+                    continue
+            if not line.exists():
+                rgba = np.asarray(Image.open(color).convert("RGBA"))
+                line.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(synthesize_line_art(rgba), "RGBA").save(line)
+            out.append(Drawing(f"{source}/{r['key']}", str(color), str(line)))
+            taken += 1
+    return out
+
+
+def build_sample(data: Path, out: Path) -> Path:
+    """Rebuild the sample chapter (8 pages of 1200x1700, ComicInfo.xml) from held-out drawings."""
+    index = data / "drawings" / "index.json"
+    records = json.loads(index.read_text())["records"]
+    drawings = sample_drawings(records, data)
+    log(f"sample chapter: {len(drawings)} held-out drawings rendered at 1024 px")
+    composer.build_sample_chapter(drawings, out, notes=SAMPLE_LICENSE_NOTE)
+    log(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return out
+
+
 # ---------------------------------------------------------------- main
 
 def write_index(index_path: Path, records: list[dict], built: set[str], size: int,
@@ -552,6 +610,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--page-size", type=str, default="512x724", help="WxH of composed pages")
     p.add_argument("--no-pages", action="store_true", help="stop after the drawings")
     p.add_argument("--val-set-pages", type=int, default=40, help="pages per validation set (one set per source)")
+    p.add_argument("--sample-chapter", type=Path, default=None, metavar="CBZ",
+                   help="only rebuild the sample chapter from the built corpus (e.g. examples/sample_chapter.cbz)")
     p.add_argument("--v1-pages", action="store_true",
                    help="also write corpus v1's fixed page folders (data/pages/train, val, paired_*)")
     p.add_argument("--sources", type=str, default=None,
@@ -565,6 +625,9 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.time()
     data = args.data.resolve()
+    if args.sample_chapter is not None:
+        build_sample(data, args.sample_chapter)
+        return 0
     cache, drawings_dir = data / "cache", data / "drawings"
     sources = [s for s in SOURCES if not (args.no_extras and SOURCES[s].get("extra"))]
     if args.sources:

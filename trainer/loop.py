@@ -145,6 +145,19 @@ class TrainSummary:
 
 
 # ---------------------------------------------------------------------------- hardware
+def ema_average(decay: float):
+    """An EMA update whose decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates
+    (as timm's ModelEmaV3 and TF's ExponentialMovingAverage with num_updates): a fixed 0.998 would keep
+    55% of the random initial decoder in the average after 300 steps (seen: uniform pink previews)."""
+
+    def average(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+        n = float(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        return averaged * d + current * (1.0 - d)
+
+    return average
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX), read from /proc/cpuinfo."""
     try:
@@ -316,8 +329,7 @@ class _TrainingRun:
             self.model.to(memory_format=torch.channels_last)
         self.ema = None
         if cfg.ema:
-            self.ema = torch.optim.swa_utils.AveragedModel(
-                self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+            self.ema = torch.optim.swa_utils.AveragedModel(self.model, avg_fn=ema_average(cfg.ema), use_buffers=True)
         self.schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor)
                            for name, opt in self.optimizers.items()}
         if amp:

@@ -28,6 +28,10 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from models.files import atomic_path
+
+from ..images import read_image, to_rgba8
+
 PHRASES = (
     "What?!", "Wait for me!", "Let's go!", "I knew it...", "No way!", "Hey!", "Over here!",
     "It's fine.", "Run!!", "Huh?", "Look out!", "I'm hungry.", "Is that...?", "Thank you!",
@@ -365,8 +369,7 @@ class DrawingCache:
         if path not in self._images:
             if len(self._images) > 512:
                 self._images.clear()
-            with Image.open(path) as im:
-                self._images[path] = im.convert("RGBA")
+            self._images[path] = Image.fromarray(to_rgba8(read_image(path)), "RGBA")
         return self._images[path]
 
     def size(self, d: Drawing) -> tuple[int, int]:
@@ -587,10 +590,8 @@ def _make_one(job: tuple[str, int, int, int, int, str]) -> list[str]:
 
 def save_png_atomic(img: Image.Image, path: Path) -> None:
     """Write a PNG through a temporary file and a rename, so no half-written page is left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    img.save(tmp, format="PNG", compress_level=6)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG", compress_level=6)
 
 
 def build_corpus_pages(records: Sequence[dict], out_dir: Path, size: tuple[int, int] = (512, 724),
@@ -656,7 +657,7 @@ SAMPLE_NOTES = ("Synthetic black-and-white manga pages composed by mangacolor's 
 
 def build_sample_chapter(drawings: Sequence[Drawing], out_path: Path, pages: int = 8,
                          size: tuple[int, int] = (1200, 1700), seed: int = 7, quality: int = 85,
-                         preview: Path | None = None) -> list[Image.Image]:
+                         preview: Path | None = None, notes: str = SAMPLE_NOTES) -> list[Image.Image]:
     """Write a CBZ of bw manga pages (JPEG) with ComicInfo.xml, atomically; return the pages."""
     if not drawings:
         raise ValueError("no drawings with line art for the sample chapter")
@@ -668,16 +669,13 @@ def build_sample_chapter(drawings: Sequence[Drawing], out_path: Path, pages: int
                          white_rate=0.45)
         # A coarser screen than the corpus pages: it looks like printed tone and keeps the JPEGs small.
         images.append(render_page(plan, "bw", cache, tone_period=size[0] / 86))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
+    with atomic_path(out_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
         for i, img in enumerate(images):
             buf = io.BytesIO()
             img.save(buf, format="JPEG", quality=quality, optimize=True)
             z.writestr(f"{i + 1:03d}.jpg", buf.getvalue())
         z.writestr("ComicInfo.xml", comic_info_xml("Sample chapter", "mangacolor samples", pages,
-                                                   SAMPLE_NOTES, size[0], size[1]))
-    tmp.replace(out_path)
+                                                   notes, size[0], size[1]))
     if preview:
         thumbs = [im.resize((size[0] // 5, size[1] // 5), Image.LANCZOS) for im in images]
         sheet = Image.new("L", (thumbs[0].width * 4, thumbs[0].height * ((len(thumbs) + 3) // 4)), 255)

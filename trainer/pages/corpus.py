@@ -17,7 +17,10 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from .composer import Drawing, DrawingCache, page_rng
+from models.files import atomic_path
+
+from ..images import ImageDecodeError, read_image, to_rgba8
+from .composer import Drawing, DrawingCache, page_rng, save_png_atomic
 from .dataset import compose_pair, drawings_from_index
 from .lineart import synthesize_line_art
 
@@ -37,14 +40,11 @@ VAL_PAGE_SIZE = (512, 724)
 def _synth_one(job: tuple[str, str]) -> str | None:
     color, out = job
     try:
-        with Image.open(color) as im:
-            rgba = np.asarray(im.convert("RGBA"))
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(out).with_name(Path(out).name + ".tmp")
-        Image.fromarray(synthesize_line_art(rgba), "RGBA").save(tmp, format="PNG", compress_level=3)
-        tmp.replace(out)
+        rgba = to_rgba8(read_image(color))
+        with atomic_path(out) as tmp:
+            Image.fromarray(synthesize_line_art(rgba), "RGBA").save(tmp, format="PNG", compress_level=3)
         return out
-    except OSError:
+    except (ImageDecodeError, OSError):
         return None
 
 
@@ -70,17 +70,9 @@ def add_synthesized_line_art(index: str | Path, jobs: int = 2, log: Callable[[st
         with Pool(jobs) as pool:
             failed = sum(res is None for res in pool.imap_unordered(_synth_one, todo, chunksize=16))
         log(f"  done in {time.time() - start:.0f}s ({failed} failed)")
-    tmp = index.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc))
-    tmp.replace(index)
+    with atomic_path(index) as tmp:
+        tmp.write_text(json.dumps(doc))
     return count
-
-
-def _save_png(img: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    img.save(tmp, format="PNG", compress_level=6)
-    tmp.replace(path)
 
 
 def build_validation_sets(index: str | Path, out_dir: str | Path, pages: int = 40, seed: int = 0,
@@ -106,8 +98,8 @@ def build_validation_sets(index: str | Path, out_dir: str | Path, pages: int = 4
                 continue
             bw, color = compose_pair(drawings, page_rng(seed, f"val_{name}", i), cache, size[0], size[1],
                                      gray_rate=spec["gray_rate"], artefacts=True)
-            _save_png(color, color_path)
-            _save_png(bw, bw_path)
+            save_png_atomic(color, color_path)
+            save_png_atomic(bw, bw_path)
         counts[name] = pages
         log(f"val_{name}: {pages} pages from {len(drawings)} validation drawings")
     return counts
