@@ -6,18 +6,30 @@
     >>> net = models.create("unet", preset="tiny")
 """
 
-from .base import ColorModel, NullStepContext, StepContext
-from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_model, read_checkpoint, save_checkpoint
-from .registry import available, create, model_class, register
+from __future__ import annotations
 
-# Importing the architecture modules registers them (order = models.available() order).
-from . import autoencoder  # noqa: E402,F401
-from . import unet  # noqa: E402,F401
-from . import pix2pix  # noqa: E402,F401
-from . import pix2pixhd  # noqa: E402,F401
-from . import cyclegan  # noqa: E402,F401
-from . import eccv16  # noqa: E402,F401
-from . import effunet  # noqa: E402,F401
+import importlib
+
+# Everything here needs torch, so it loads on first use (PEP 562): `models.errors`, `models.files`,
+# `models.regions` and `models.compose_cpu` (the ONNX path of colorize) are torch-free.
+_LAZY = {
+    "ColorModel": ".base", "NullStepContext": ".base", "StepContext": ".base",
+    "CHECKPOINT_FORMAT": ".checkpoint", "CheckpointError": ".checkpoint", "load_model": ".checkpoint",
+    "read_checkpoint": ".checkpoint", "save_checkpoint": ".checkpoint",
+    "available": ".registry", "create": ".registry", "model_class": ".registry", "register": ".registry",
+}
+# Importing the architecture modules registers them (order = models.available() order); the registry
+# imports them before it answers.
+_ARCHITECTURES = ("autoencoder", "unet", "pix2pix", "pix2pixhd", "cyclegan", "eccv16", "effunet")
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CHECKPOINT_FORMAT", "CheckpointError", "ColorModel", "NullStepContext", "StepContext",

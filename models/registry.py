@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable, TypeVar
 
 from .base import ColorModel
@@ -23,12 +24,21 @@ def register(name: str) -> Callable[[M], M]:
     return deco
 
 
+def _register_architectures() -> None:
+    # The architecture modules register themselves on import; `models` loads lazily, so ask for them here.
+    from . import _ARCHITECTURES
+    for arch in _ARCHITECTURES:
+        importlib.import_module(f"{__package__}.{arch}")
+
+
 def available() -> list[str]:
     """Names of every registered model, in registration order."""
+    _register_architectures()
     return list(_REGISTRY)
 
 
 def model_class(name: str) -> type[ColorModel]:
+    _register_architectures()
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -27,6 +29,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     A named device is checked: ``cuda`` without a GPU torch can use is a ``DeviceError``, not a crash
     at the first tensor.
     """
+    import torch  # here, so process_ranks and DeviceError (colorize's ONNX path) load without it
+
     if isinstance(device, torch.device):
         device = str(device)
     if not _DEVICE.match(device):

@@ -14,13 +14,15 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from models.errors import first_line
+
+if TYPE_CHECKING:
+    import torch
 
 # File extension -> PIL format name, for every page format the loader reads.
 FORMAT_BY_EXTENSION = {
@@ -216,12 +218,16 @@ def to_rgb8(pixels: np.ndarray) -> np.ndarray:
 
 def tensor_to_uint8(x: torch.Tensor) -> np.ndarray:
     """``[C, H, W]`` float in [0, 1] (C = 1 or 3) -> ``uint8`` ``[H, W]`` (C = 1) or ``[H, W, 3]``."""
+    import torch  # the image loader itself stays torch-free (colorize's ONNX path)
+
     arr = (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
     return arr[0].numpy() if arr.shape[0] == 1 else arr.permute(1, 2, 0).numpy()
 
 
 def uint8_to_tensor(img: np.ndarray) -> torch.Tensor:
     """``uint8`` ``[H, W]`` or ``[H, W, 3]`` -> float ``[C, H, W]`` in [0, 1]."""
+    import torch
+
     t = torch.from_numpy(img if img.flags.writeable else img.copy()).float().div(255.0)
     return t[None] if t.dim() == 2 else t.permute(2, 0, 1)
 

@@ -4,12 +4,15 @@ a plain line at a steady interval when the output is a file or a pipe; and the s
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from typing import Any, Iterator, Mapping
 
 
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (where rich's live display does not refresh well)."""
+    if "IPython" not in sys.modules:
+        return False  # a kernel has loaded IPython long before us; importing it here costs 0.7 s of start-up
     try:
         from IPython import get_ipython  # type: ignore[import-not-found]
     except ImportError:

@@ -11,20 +11,22 @@ import copy
 import json
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from models import ColorModel
 from models.errors import first_line
 from models.files import atomic_path
 
 from .. import __version__
 from ..errors import ModelError
 from .onnx_check import check_onnx_file
+
+if TYPE_CHECKING:
+    from models import ColorModel
+# torch is imported where a function needs it: the ONNX path of colorize (load_session, meta) runs without it.
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "ab"
@@ -41,6 +43,7 @@ def export_onnx(model: ColorModel, path: str | os.PathLike, *, working_size: int
     ``meta`` items are added to the metadata as ``mangacolor.<key>`` (non-strings as JSON).
     """
     import onnx
+    import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +110,8 @@ def meta_of_session(session: Any) -> dict[str, str]:
 
 def cuda_present() -> bool:
     """True when an NVIDIA GPU is really there (driver loaded), whatever build of torch is installed."""
-    if torch.cuda.is_available():
+    torch = sys.modules.get("torch")  # asked only when already loaded: the ONNX path does not import it
+    if torch is not None and torch.cuda.is_available():
         return True
     return Path("/proc/driver/nvidia/version").exists() and Path("/dev/nvidiactl").exists()
 
@@ -160,7 +164,8 @@ def load_session(path: str | os.PathLike, device: str = "auto", *, threads: int 
 def is_out_of_memory(error: BaseException) -> bool:
     """An allocation failure: CUDA's, the CPU allocator's (``RuntimeError: ... can't allocate memory``),
     numpy's ``MemoryError``, or onnxruntime's."""
-    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+    torch = sys.modules.get("torch")
+    if isinstance(error, MemoryError) or (torch is not None and isinstance(error, torch.OutOfMemoryError)):
         return True
     text = str(error).lower()
     if isinstance(error, RuntimeError) and ("can't allocate memory" in text or "defaultcpuallocator" in text):
@@ -177,6 +182,8 @@ def estimate_macs(net: ColorModel, height: int, width: int) -> float:
 
     Counted on a small input and scaled by area: exact for fully convolutional models.
     """
+    import torch
+
     side = max(net.stride, 64 // net.stride * net.stride)
     total = 0.0
 

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
+import importlib
 import os
+import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
-import models
-from models import color
-from models import compose as page_compose
-from models.base import prepare_input
+from models import compose_cpu
 from models.errors import first_line
 from trainer.device import DeviceError, resolve_device
 from trainer.images import DecodedPage, ImageDecodeError, page_from_pil, read_image, to_rgb8, to_unit_float
@@ -30,6 +28,46 @@ from trainer.images import DecodedPage, ImageDecodeError, page_from_pil, read_im
 from ..errors import ModelError, PageError, UsageError
 from . import backends
 from .choices import BACKENDS, DEVICES
+
+if TYPE_CHECKING:
+    import models
+    import torch
+
+
+class _LazyModule:
+    """A module imported on its first attribute access: an ``.onnx`` model on gray pages never imports
+    torch (start-up, docs/PERFORMANCE.md); the torch paths below use these names as before."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+if not TYPE_CHECKING:
+    torch = _LazyModule("torch")
+    models = _LazyModule("models")
+F = _LazyModule("torch.nn.functional")
+color = _LazyModule("models.color")
+page_compose = _LazyModule("models.compose")
+
+
+def prepare_input(pixels: torch.Tensor, input_norm: str) -> torch.Tensor:
+    from models.base import prepare_input as prepare
+    return prepare(pixels, input_norm)
+
+
+def _inference_mode(fn: Callable) -> Callable:
+    # torch.inference_mode() where torch is loaded; the numpy (ONNX) path has no autograd to turn off.
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        loaded = sys.modules.get("torch")
+        if loaded is None:
+            return fn(*args, **kwargs)
+        with loaded.inference_mode():
+            return fn(*args, **kwargs)
+    return wrapper
 
 DEFAULT_SIZE = 768
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -154,7 +192,7 @@ class Colorizer:
 
     def __init__(self, model: str | os.PathLike | models.ColorModel | None = None, *, device: str = "auto",
                  backend: str = "auto", size: int | None = None, batch_size: int = 4, half: bool | None = None,
-                 recolor: bool = False, fill_paper: bool = True, fill: str = page_compose.DEFAULT_FILL,
+                 recolor: bool = False, fill_paper: bool = True, fill: str = compose_cpu.DEFAULT_FILL,
                  saturation: float = 1.0):
         if device not in DEVICES and not str(device).startswith("cuda:"):
             raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
@@ -164,8 +202,8 @@ class Colorizer:
             raise UsageError(f"--size must be at least 16, got {size}")
         if batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
-        if fill not in page_compose.FILLS:
-            raise UsageError(f"--fill must be one of {', '.join(page_compose.FILLS)}, got {fill!r}")
+        if fill not in compose_cpu.FILLS:
+            raise UsageError(f"--fill must be one of {', '.join(compose_cpu.FILLS)}, got {fill!r}")
         if not 0.0 <= saturation <= 2.0:
             raise UsageError(f"--saturation must be between 0 and 2, got {saturation}")
         self.fill = fill
@@ -178,7 +216,7 @@ class Colorizer:
         self.provider = ""
         meta_size: int | None = None
 
-        if isinstance(model, models.ColorModel):
+        if model is not None and not isinstance(model, (str, os.PathLike)) and isinstance(model, models.ColorModel):
             self.model_path, net = None, model
         else:
             self.model_path = resolve_model_path(model)
@@ -219,7 +257,7 @@ class Colorizer:
                 torch.backends.cudnn.benchmark = True
             self.provider = f"torch {self.device}{' float16' if self.half else ''}"
         else:
-            self.device = torch.device("cpu")
+            self.device = None  # torch.device("cpu") on first use: the numpy path never asks
             self.half = False
             onnx_device = "cuda" if str(device).startswith("cuda") else device
             if is_onnx:
@@ -243,7 +281,20 @@ class Colorizer:
         # Pages per model call that fit the device; halved on an out-of-memory error and kept there.
         self.fitting_batch = batch_size
         # Threads a torch model call on the CPU spreads a batch over, one page each.
-        self.cpu_workers = torch.get_num_threads()
+        self.cpu_workers = torch.get_num_threads() if self.backend == "torch" else (os.cpu_count() or 1)
+        if self.fill == "flat":
+            # scipy.ndimage (the segmentation) takes ~0.5 s to import: done beside the model's first batch.
+            _preload("scipy.ndimage")
+
+    @property
+    def device(self) -> torch.device:
+        if self._device is None:
+            self._device = torch.device("cpu")
+        return self._device
+
+    @device.setter
+    def device(self, value: torch.device | None) -> None:
+        self._device = value
 
     # ------------------------------------------------------------------ set-up helpers
     @staticmethod
@@ -279,16 +330,26 @@ class Colorizer:
         """Run the model on pages of one working shape (one batch); returns each page's ab ``[1,2,h,w]`` in Lab units."""
         return [ab for ab, _ in self.predict(pages)]
 
-    @torch.inference_mode()
-    def predict(self, pages: Sequence[PageLike]) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    @_inference_mode
+    def predict(self, pages: Sequence[PageLike], *, as_numpy: bool = False
+                ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         """``predict_ab`` with each page's confidence ``[1,1,h,w]`` in [0, 1] beside its ab, or None
         where the model gives none (a model gives one through a ``predict(x) -> (ab, confidence)``
-        method, or as a second ONNX output)."""
+        method, or as a second ONNX output).
+
+        ``as_numpy``: numpy arrays may come back (the ONNX model on 8-bit gray pages on the CPU runs
+        without torch: resize, input and output in numpy; ``compose`` takes either).
+        """
         pages = [as_page(p) for p in pages]
         shapes = {self.working_shape(p) for p in pages}
         if len(shapes) != 1:
             raise ValueError(f"predict wants pages of one working shape, got {sorted(shapes)}")
         ph, pw = shapes.pop()
+        if self._numpy_path(pages):
+            predicted = self._predict_numpy(pages, ph, pw)
+            if as_numpy:
+                return predicted
+            return [(torch.from_numpy(ab), None if c is None else torch.from_numpy(c)) for ab, c in predicted]
         inputs, sizes = [], []
         # One thread per page on the CPU: OpenMP teams stall when decode/compose threads share the cores.
         with _cpu_threads(1 if self.device.type == "cpu" else None):
@@ -307,6 +368,43 @@ class Colorizer:
         return [(ab[i:i + 1, :, :h, :w], None if conf is None else conf[i:i + 1, :, :h, :w])
                 for i, (h, w) in enumerate(sizes)]
 
+    def _numpy_path(self, pages: Sequence[DecodedPage]) -> bool:
+        return (self.session is not None and self._device is None
+                and all(p.is_gray and p.pixels.dtype == np.uint8 for p in pages))
+
+    def _predict_numpy(self, pages: Sequence[DecodedPage], ph: int, pw: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """``predict`` for 8-bit gray pages and an onnxruntime session on the CPU, in numpy (no torch).
+
+        The same input as the torch path: PIL's bilinear resize with its antialiasing (what torch's
+        ``antialias=True`` reproduces), ``prepare_input`` of a gray page, the same padding.
+        """
+        inputs, sizes = [], []
+        for page in pages:
+            h, w = _scaled_size(page, self.size)
+            x = np.asarray(Image.fromarray(page.pixels.astype(np.float32) / np.float32(255.0), mode="F")
+                           .resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+            x = np.clip(x, 0.0, 1.0)
+            if self.input_norm == "lab":
+                x = compose_cpu.gray_to_l(x) / np.float32(50.0) - np.float32(1.0)
+            elif self.input_norm != "gray01":
+                raise ValueError(f"unknown input_norm {self.input_norm!r}")
+            inputs.append(_pad_np(x, ph, pw))
+            sizes.append((h, w))
+        batch = np.stack(inputs)[:, None]
+        step = self.fitting_batch
+        out = np.concatenate([self._run_model(batch[i:i + step]) for i in range(0, len(batch), step)])
+        ab = out[:, :2] * np.float32(110.0)  # models.color.AB_SCALE
+        conf = np.clip(out[:, 2:3], 0.0, 1.0) if out.shape[1] > 2 else None
+        return [(ab[i:i + 1, :, :h, :w], None if conf is None else conf[i:i + 1, :, :h, :w])
+                for i, (h, w) in enumerate(sizes)]
+
+    def _onnx_call(self, batch: np.ndarray) -> np.ndarray:
+        outs = self.session.run(None, {self._onnx_input.name: batch.astype(self._onnx_dtype, copy=False)})
+        out = np.asarray(outs[0], dtype=np.float32)
+        if len(outs) > 1 and np.ndim(outs[1]) == 4 and np.shape(outs[1])[1] == 1:
+            out = np.concatenate([out, np.asarray(outs[1], dtype=np.float32)], axis=1)
+        return out
+
     def _net_call(self, x: torch.Tensor) -> torch.Tensor:
         """The torch model on a batch -> ab/110 ``[B,2,h,w]``, with its confidence as a third channel if it gives one."""
         predict = getattr(self.net, "predict", None)
@@ -317,6 +415,8 @@ class Colorizer:
 
     def _model_call(self, batch: torch.Tensor) -> torch.Tensor:
         """One call of the model on a normalized batch -> ab/110 (and confidence), float32 on ``self.device``."""
+        if isinstance(batch, np.ndarray):
+            return self._onnx_call(batch)
         if self.backend == "torch" and self.device.type == "cpu":
             # torch on the CPU: one page per core, each on one thread (measured 1.8x faster than one OpenMP team).
             if len(batch) == 1 or self.cpu_workers == 1:
@@ -329,13 +429,9 @@ class Colorizer:
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             return self._net_call(x)
-        outs = self.session.run(None, {self._onnx_input.name: batch.cpu().numpy().astype(self._onnx_dtype)})
-        out = torch.from_numpy(np.asarray(outs[0], dtype=np.float32))
-        if len(outs) > 1 and np.ndim(outs[1]) == 4 and np.shape(outs[1])[1] == 1:
-            out = torch.cat([out, torch.from_numpy(np.asarray(outs[1], dtype=np.float32))], dim=1)
-        return out.to(self.device)
+        return torch.from_numpy(self._onnx_call(batch.cpu().numpy())).to(self.device)
 
-    @torch.inference_mode()
+    @_inference_mode
     def _torch_call_one_thread(self, batch: torch.Tensor) -> torch.Tensor:
         with _cpu_threads(1):
             return self._net_call(batch)
@@ -351,14 +447,15 @@ class Colorizer:
                 raise ModelError(f"out of memory on one page at working size {self.size} ({first_line(e)}); "
                                  "try a smaller --size or --device cpu") from None
         # Retried outside the except block, so the failed call's tensors are freed first.
-        if torch.cuda.is_available():
+        if "torch" in sys.modules and torch.cuda.is_available():
             torch.cuda.empty_cache()
         half = (len(batch) + 1) // 2
         self.fitting_batch = min(self.fitting_batch, half)
-        return torch.cat([self._run_model(batch[:half]), self._run_model(batch[half:])])
+        parts = [self._run_model(batch[:half]), self._run_model(batch[half:])]
+        return np.concatenate(parts) if isinstance(batch, np.ndarray) else torch.cat(parts)
 
-    @torch.inference_mode()
-    def compose(self, page: PageLike, ab: torch.Tensor, *, threads: int | None = None,
+    @_inference_mode
+    def compose(self, page: PageLike, ab: torch.Tensor | np.ndarray, *, threads: int | None = None,
                 confidence: torch.Tensor | None = None, hints: Any = None) -> np.ndarray:
         """Join a working-size ab prediction to the page's full-resolution L -> ``HxWx3`` uint8 sRGB.
 
@@ -366,15 +463,31 @@ class Colorizer:
         Colorizer's ``fill``, ``saturation`` and ``fill_paper``. ``confidence``: the model's, from
         ``predict``. ``hints``: see ``colorize``. ``threads``: torch threads for this call on the CPU
         (the pipeline composes several pages at once, one thread each); None keeps torch's setting.
+
+        On the CPU (``ab`` a numpy array or a CPU tensor) the compose is ``models.compose_cpu``: the
+        same picture within 1 level, in numpy, ~5x cheaper; on a GPU ``models.compose`` in torch.
         """
         page = as_page(page)
         hints = load_hints(hints, page)
+        if isinstance(ab, np.ndarray) or ab.device.type == "cpu":
+            return self._compose_cpu(page, ab, confidence, hints)
         with _cpu_threads(threads if ab.device.type == "cpu" else None):
             L = page_lightness(page, ab.device)
             gray = page.pixels if page.is_gray and page.pixels.dtype == np.uint8 else None
             rgb = page_compose.compose(L, ab, gray=gray, fill=self.fill, saturation=self.saturation, hints=hints,
                                        confidence=confidence, fill_paper=self.fill_paper)
             return rgb.cpu().numpy()
+
+    def _compose_cpu(self, page: DecodedPage, ab, confidence, hints: np.ndarray | None) -> np.ndarray:
+        ab = ab if isinstance(ab, np.ndarray) else ab.float().numpy()
+        if confidence is not None and not isinstance(confidence, np.ndarray):
+            confidence = confidence.float().numpy()
+        if page.is_gray and page.pixels.dtype == np.uint8:
+            gray, L = page.pixels, None
+        else:
+            gray, L = None, _numpy_lightness(page)
+        return compose_cpu.compose(ab, gray=gray, L=L, fill=self.fill, saturation=self.saturation, hints=hints,
+                                   confidence=confidence, fill_paper=self.fill_paper)
 
     def colorize(self, pages: PageLike | Sequence[PageLike], hints: Any = None) -> np.ndarray | list[np.ndarray]:
         """Color one page, or a list of pages (any mix of sizes); color pages come back unchanged unless
@@ -390,7 +503,7 @@ class Colorizer:
         if hints is not None and len(hints) != len(pages):
             raise UsageError(f"hints: {len(hints)} given for {len(pages)} pages (one per page, None for none)")
         results: list[np.ndarray | None] = [None] * len(pages)
-        batcher = self.batcher(run=self.predict)
+        batcher = self.batcher(run=functools.partial(self.predict, as_numpy=True))
 
         def compose_all(predicted) -> None:
             for j, colored, (ab, conf) in predicted:
@@ -481,6 +594,39 @@ def _cpu_threads(threads: int | None) -> Iterator[None]:
 def _scaled_size(page: DecodedPage, size: int) -> tuple[int, int]:
     scale = size / max(page.height, page.width)
     return max(1, round(page.height * scale)), max(1, round(page.width * scale))
+
+
+def _numpy_lightness(page: DecodedPage) -> np.ndarray:
+    """The page's L ``[H, W]`` float32 for the CPU compose (a table for 16-bit gray; torch for color pages)."""
+    if page.is_gray and page.pixels.dtype == np.uint16:
+        return np.take(compose_cpu.gray_level_lightness(65536), page.pixels)
+    with torch.inference_mode():
+        return page_lightness(page)[0, 0].numpy()
+
+
+_PRELOADED: set[str] = set()
+
+
+def _preload(module: str) -> None:
+    """Import ``module`` in a background thread (once): its import overlaps the model's first batch."""
+    if module in _PRELOADED or module in sys.modules:
+        return
+    _PRELOADED.add(module)
+    import threading
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+    threading.Thread(target=load, name=f"import-{module}", daemon=True).start()
+
+
+def _pad_np(x: np.ndarray, h: int, w: int) -> np.ndarray:
+    """``_pad_to`` for one ``[h, w]`` numpy plane (numpy's "reflect" is torch's)."""
+    pad_h, pad_w = h - x.shape[-2], w - x.shape[-1]
+    if pad_h == 0 and pad_w == 0:
+        return x
+    mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "edge"
+    return np.pad(x, ((0, pad_h), (0, pad_w)), mode=mode)
 
 
 def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:

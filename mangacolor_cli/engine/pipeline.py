@@ -14,6 +14,7 @@ import concurrent.futures as cf
 import contextlib
 import os
 import sys
+import inspect
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ class ColorizeSummary:
     skipped: int = 0       # pages of outputs finished by an earlier run
     failed: int = 0        # pages (or whole inputs) that failed; their originals are kept in archives
     seconds: float = 0.0
+    # Of ``seconds``, the time before the first page started (planning, the model's load): pages/s leaves it out.
+    load_seconds: float = 0.0
     outputs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     model: str = ""
@@ -62,7 +65,9 @@ class ColorizeSummary:
 
     @property
     def pages_per_second(self) -> float:
-        return (self.done + self.kept) / self.seconds if self.seconds > 0 else 0.0
+        """Pages a second counted from the first page (the model's load left out: a steady rate)."""
+        busy = self.seconds - self.load_seconds
+        return (self.done + self.kept) / busy if busy > 0 else 0.0
 
     @property
     def exit_code(self) -> int:
@@ -157,6 +162,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         if on_ready:
             on_ready(colorizer)
         run = _ColorizeRun(colorizer, todo, summary, fail, show, page_format, quality, workers, hint_source)
+        summary.load_seconds = time.perf_counter() - start
         run.compare = Path(compare) if compare is not None else None
         run.run()
     summary.pages.sort(key=lambda r: natural_path_key(r["input"]))
@@ -300,7 +306,9 @@ class _ColorizeRun:
     def _predict(self, pages: list[DecodedPage]) -> list:
         """``Colorizer.predict``; an allocation failure fails this batch's pages, one line each, and the run goes on."""
         try:
-            return self.colorizer.predict(pages)
+            predict = self.colorizer.predict
+            # numpy where the Colorizer runs without torch (compose takes either); a stand-in predict as is.
+            return predict(pages, as_numpy=True) if "as_numpy" in inspect.signature(predict).parameters else predict(pages)
         except Exception as e:
             if not (backends.is_out_of_memory(e) or (isinstance(e, ModelError) and "out of memory" in str(e))):
                 raise

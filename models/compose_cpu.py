@@ -1,0 +1,427 @@
+"""The compose in numpy, for the CPU: what ``mangacolor colorize`` runs there (docs/PERFORMANCE.md, "Compose").
+
+The same picture as :func:`models.compose.compose` (within 1 level, ``tests/test_compose_cpu.py``),
+computed without torch so the ONNX path starts without importing it, and about 5x cheaper:
+
+* everything that depends on the chroma only is done at the model's working size: the fill
+  lightness (a lookup table over ab, built once), ``a/500`` and ``b/200``, the fill's ``f(Y)``;
+  the three planes are then upsampled once (bilinear, ``align_corners=False``, as torch's);
+* the page's L, ``f(Y)`` and ``Y`` come from 256-entry tables of the 8-bit gray levels;
+* the per-pixel rest (Lab -> linear RGB, the L-keeping gamut scale, the sRGB gamma as a 65536-entry
+  uint8 table) runs band by band, a few dozen rows at a time, so its float32 planes stay in the
+  cache; the output is uint8 straight from the table, nothing in float64.
+
+Pure numpy (and ``models.regions`` for the flat fill): no torch, no kornia. The constants are
+kornia's (``models.color``), term for term.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from . import regions as rg
+
+FILLS = ("flat", "soft")
+DEFAULT_FILL = "flat"
+
+# kornia's xyz_to_rgb matrix and D65 white (as models.color).
+_XYZ_TO_LINEAR_RGB = np.array([[3.2404813432005266, -1.5371515162713185, -0.4985363261688878],
+                               [-0.9692549499965682, 1.8759900014898907, 0.0415559265582928],
+                               [0.0556466391351772, -0.2040413383665112, 1.0573110696453443]])
+_WHITE_X, _WHITE_Z = 0.95047, 1.08883
+_KNEE = 0.2068966
+_SRGB_TABLE_SIZE = 65536
+# models.color.FILL_CHROMA_START / FILL_CHROMA_FULL
+FILL_CHROMA_START = 6.0
+FILL_CHROMA_FULL = 16.0
+# Rows per band of the full-resolution pass: a dozen float32 planes of 32 x 1200 stay in the cache (fastest of 8-96 measured).
+BAND_ROWS = 32
+
+
+def _f_inverse(f: np.ndarray) -> np.ndarray:
+    # CIE's f^-1 exactly as kornia.color.lab_to_rgb writes it (cube above the knee, linear below).
+    return np.where(f > _KNEE, f * f * f, (f - np.float32(4.0 / 29.0)) / np.float32(7.787))
+
+
+def _srgb_linearize(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92)
+
+
+def _lab_f(t: np.ndarray) -> np.ndarray:
+    return np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 4.0 / 29.0)
+
+
+def gray_to_l(gray: np.ndarray) -> np.ndarray:
+    """Gray sRGB values in [0, 1] (any shape) -> CIE L in [0, 100], float32 (``models.color.gray_to_l``)."""
+    g = np.clip(np.asarray(gray, dtype=np.float32), 0.0, 1.0)
+    # A neutral color's Y is its linear value (the luminance row of the matrix sums to 1).
+    return (116.0 * _lab_f(_srgb_linearize(g)) - 16.0).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=2)
+def gray_level_lightness(levels: int = 256) -> np.ndarray:
+    """L of every gray level, ``[levels]`` float32 (``models.color.gray_level_lightness`` in numpy)."""
+    g = np.arange(levels, dtype=np.float64) / (levels - 1)
+    return (116.0 * _lab_f(_srgb_linearize(g)) - 16.0).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def _gray_tables() -> tuple[np.ndarray, np.ndarray]:
+    # fy = (L + 16) / 116 and Y = f^-1(fy) of every 8-bit gray level, float32 as the per-pixel pass computes them.
+    L = gray_level_lightness(256)
+    fy = (L + np.float32(16.0)) / np.float32(116.0)
+    return fy, _f_inverse(fy).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def _srgb8_table() -> np.ndarray:
+    linear = np.linspace(0.0, 1.0, _SRGB_TABLE_SIZE, dtype=np.float64)
+    srgb = np.where(linear > 0.0031308, 1.055 * np.power(linear, 1 / 2.4) - 0.055, 12.92 * linear)
+    return np.round(np.clip(srgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def lab_to_linear_rgb(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Lab -> linear RGB ``[3, ...]`` float32, unclipped (kornia's lab_to_rgb before its gamma)."""
+    fy = (np.asarray(L, np.float32) + np.float32(16.0)) / np.float32(116.0)
+    Y = _f_inverse(fy)
+    X = _f_inverse(np.asarray(a, np.float32) / np.float32(500.0) + fy) * np.float32(_WHITE_X)
+    Z = _f_inverse(np.maximum(fy - np.asarray(b, np.float32) / np.float32(200.0), 0.0)) * np.float32(_WHITE_Z)
+    m = _XYZ_TO_LINEAR_RGB.astype(np.float32)
+    return np.stack([X * m[c, 0] + Y * m[c, 1] + Z * m[c, 2] for c in range(3)])
+
+
+def fill_lightness_exact(ab: np.ndarray, iterations: int = 14) -> np.ndarray:
+    """``models.color.fill_lightness`` in numpy: ab ``[2, ...]`` -> the highest L that holds it, ``[...]``."""
+    ab = np.asarray(ab, dtype=np.float32)
+    lo = np.zeros(ab.shape[1:], np.float32)
+    hi = np.full_like(lo, 100.0)
+    for _ in range(iterations):
+        mid = (lo + hi) / np.float32(2.0)
+        fits = lab_to_linear_rgb(mid, ab[0], ab[1]).max(axis=0) <= 1.0
+        lo = np.where(fits, mid, lo)
+        hi = np.where(fits, hi, mid)
+    return _chroma_weighted(lo, ab)
+
+
+def _chroma_weighted(lo: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    chroma = np.sqrt(ab[0] * ab[0] + ab[1] * ab[1])
+    weight = np.clip((chroma - FILL_CHROMA_START) / np.float32(FILL_CHROMA_FULL - FILL_CHROMA_START), 0.0, 1.0)
+    return (np.float32(100.0) - weight * (np.float32(100.0) - lo)).astype(np.float32)
+
+
+# The fill-lightness table: the gamut's top lightness on a 1-unit ab grid over [-160, 160] (ab/110 in [-1, 1] fits).
+_FILL_GRID_MIN, _FILL_GRID_N = -160.0, 321
+
+
+@functools.lru_cache(maxsize=1)
+def _fill_top_table() -> np.ndarray:
+    a, b = np.meshgrid(np.arange(_FILL_GRID_N, dtype=np.float32) + _FILL_GRID_MIN,
+                       np.arange(_FILL_GRID_N, dtype=np.float32) + _FILL_GRID_MIN, indexing="ij")
+    lo = np.zeros(a.shape, np.float32)
+    hi = np.full_like(lo, 100.0)
+    for _ in range(18):
+        mid = (lo + hi) / np.float32(2.0)
+        fits = lab_to_linear_rgb(mid, a, b).max(axis=0) <= 1.0
+        lo = np.where(fits, mid, lo)
+        hi = np.where(fits, hi, mid)
+    return lo
+
+
+def _fits(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    return lab_to_linear_rgb(L, ab[0], ab[1]).max(axis=0) <= 1.0
+
+
+def fill_lightness(ab: np.ndarray) -> np.ndarray:
+    """:func:`fill_lightness_exact`, started from a table: ab ``[2, ...]`` -> ``[...]`` float32.
+
+    The table (the gamut's top lightness on a 1-unit ab grid, bilinear) is within 0.25 L of the
+    answer, which picks the full search's bracket after 8 halvings; its last 6 halvings then give the
+    same L (a pixel whose bracket does not hold the answer runs the full search). ~2x cheaper.
+    """
+    ab = np.asarray(ab, dtype=np.float32)
+    colored = ab[0] * ab[0] + ab[1] * ab[1] > np.float32(FILL_CHROMA_START ** 2)
+    if not colored.all():
+        # Chroma below FILL_CHROMA_START never darkens the paper: only the other pixels are searched.
+        out = np.full(ab.shape[1:], 100.0, np.float32)
+        if colored.any():
+            out[colored] = fill_lightness(ab[:, colored])
+        return out
+    table = _fill_top_table()
+    top = _FILL_GRID_N - 1
+    u = np.clip(ab[0] - np.float32(_FILL_GRID_MIN), 0, top - 1e-3)
+    v = np.clip(ab[1] - np.float32(_FILL_GRID_MIN), 0, top - 1e-3)
+    i, j = u.astype(np.intp), v.astype(np.intp)
+    fu, fv = u - i, v - j
+    t00, t01, t10, t11 = table[i, j], table[i, j + 1], table[i + 1, j], table[i + 1, j + 1]
+    guess = (t00 * (1 - fu) + t10 * fu) * (1 - fv) + (t01 * (1 - fu) + t11 * fu) * fv
+    # The full search's bracket after 8 of its 14 halvings that holds the table's guess: when it holds
+    # the answer (its bottom fits or is 0, its top does not or is 100), the last 6 halvings test the same
+    # L values the full search does; elsewhere (the guess was off: a few pixels) the full search runs.
+    w = np.float32(100.0 / 2 ** 8)
+    lo = np.clip(np.floor(guess / w), 0, 2 ** 8 - 1).astype(np.float32) * w
+    hi = lo + w
+    missed = ~(((lo <= 0) | _fits(lo, ab)) & ((hi >= 100) | ~_fits(hi, ab)))
+    for _ in range(6):
+        mid = (lo + hi) / np.float32(2.0)
+        fits = _fits(mid, ab)
+        lo = np.where(fits, mid, lo)
+        hi = np.where(fits, hi, mid)
+    if missed.any():
+        exact_lo = np.zeros(int(missed.sum()), np.float32)
+        exact_hi = np.full_like(exact_lo, 100.0)
+        sub = ab[:, missed]
+        for _ in range(14):
+            mid = (exact_lo + exact_hi) / np.float32(2.0)
+            fits = _fits(mid, sub)
+            exact_lo = np.where(fits, mid, exact_lo)
+            exact_hi = np.where(fits, exact_hi, mid)
+        lo[missed] = exact_lo
+    return _chroma_weighted(lo, ab)
+
+
+def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # torch's bilinear, align_corners=False: source = (i + 0.5) * in / out - 0.5, clamped at 0.
+    src = np.maximum((np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    i0 = np.minimum(src.astype(np.intp), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w1 = (src - i0).astype(np.float32)
+    return i0, i1, w1
+
+
+def resize_bilinear(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``[C, h, w]`` float32 -> ``[C, H, W]``, bilinear as ``F.interpolate(align_corners=False)`` (no antialias)."""
+    cols = _axis_weights(x.shape[-1], shape[1])
+    rows = _axis_weights(x.shape[-2], shape[0])
+    return _rows(_cols(np.asarray(x, np.float32), cols), rows, 0, shape[0])
+
+
+def _cols(x: np.ndarray, cols) -> np.ndarray:
+    i0, i1, w1 = cols
+    # take along the last axis keeps the rows contiguous (fancy indexing would put the columns outermost).
+    left = np.take(x, i0, axis=-1)
+    left += (np.take(x, i1, axis=-1) - left) * w1
+    return left
+
+
+def _rows(x: np.ndarray, rows, r0: int, r1: int) -> np.ndarray:
+    i0, i1, w1 = rows
+    top = np.take(x, i0[r0:r1], axis=-2)
+    top += (np.take(x, i1[r0:r1], axis=-2) - top) * w1[r0:r1, None]
+    return top
+
+
+class _RowSampler:
+    """The vertical half of the bilinear upsampling, band by band, on column-upsampled planes ``[C, h, W]``."""
+
+    def __init__(self, wide: np.ndarray, rows):
+        i0, i1, w1 = rows
+        self.wide = wide
+        # row i1 - row i0 (0 where they are the same row, at the bottom edge), so a band is take + fma.
+        self.step = np.zeros_like(wide)
+        self.step[:, :-1] = wide[:, 1:] - wide[:, :-1]
+        self.i0, self.w1 = i0, w1[:, None]
+
+    def band(self, r0: int, r1: int) -> list[np.ndarray]:
+        i0, w1 = self.i0[r0:r1], self.w1[r0:r1]
+        out = []
+        for c in range(self.wide.shape[0]):
+            plane = np.take(self.wide[c], i0, axis=0)
+            d = np.take(self.step[c], i0, axis=0)
+            d *= w1
+            plane += d
+            out.append(plane)
+        return out
+
+
+@functools.lru_cache(maxsize=1)
+def _offset_matrix() -> np.ndarray:
+    # [X, Y, Z] (f^-1 values, before the white point) -> the linear RGB offsets from gray d = rgb - Y.
+    m = _XYZ_TO_LINEAR_RGB * np.array([_WHITE_X, 1.0, _WHITE_Z])
+    m[:, 1] -= 1.0
+    return m.astype(np.float32)
+
+
+def _f_inverse_into(f: np.ndarray, out: np.ndarray) -> None:
+    # _f_inverse without temporaries beyond one: the cube, then the linear part below the knee.
+    np.multiply(f, f, out=out)
+    out *= f
+    below = f <= _KNEE
+    if below.any():
+        np.copyto(out, (f - np.float32(4.0 / 29.0)) * np.float32(1.0 / 7.787), where=below)
+
+
+def _srgb8_band(fy: np.ndarray, Y: np.ndarray, fa: np.ndarray, fb: np.ndarray, out: np.ndarray) -> None:
+    """One band: ``fy``/``Y`` of the output L, ``fa = a/500``, ``fb = b/200`` (float32 ``[n, W]``) -> ``out`` ``[n, W, 3]``.
+
+    As ``models.color.lab_to_srgb8_keeping_l``: linear RGB = Y + k*d, d the per-channel offsets
+    from gray, k the largest scale in [0, 1] that keeps every channel in [0, 1].
+    """
+    shape = Y.shape
+    xyz = np.empty((3,) + shape, np.float32)
+    fa += fy
+    _f_inverse_into(fa, xyz[0])
+    xyz[1] = Y
+    np.subtract(fy, fb, out=fb)
+    np.maximum(fb, np.float32(0.0), out=fb)
+    _f_inverse_into(fb, xyz[2])
+    d = np.matmul(_offset_matrix(), xyz.reshape(3, -1)).reshape(xyz.shape)
+    # How far the color overshoots: above 1 (room 1 - Y) or below 0 (room Y); k = 1 / overshoot, at most 1.
+    over = d.max(axis=0)
+    room = np.subtract(np.float32(1.0), Y, out=xyz[0])
+    np.maximum(room, np.float32(1e-7), out=room)
+    over /= room
+    under = d.min(axis=0)
+    np.maximum(Y, np.float32(1e-7), out=room)
+    under /= room
+    np.negative(under, out=under)
+    k = np.maximum(over, under, out=over)
+    np.maximum(k, np.float32(1.0), out=k)
+    top = _SRGB_TABLE_SIZE - 1
+    np.divide(np.float32(top), k, out=k)
+    base = np.multiply(Y, np.float32(top), out=xyz[1])
+    base += np.float32(0.5)
+    d *= k
+    d += base
+    index = np.empty(d.shape, np.int32)
+    np.copyto(index, d, casting="unsafe")
+    table = _srgb8_table()
+    for c in range(3):
+        np.take(table, index[c], out=out[..., c], mode="clip")
+
+
+def lab_to_srgb8(fy_of: callable, ab_band_of: callable, shape: tuple[int, int]) -> np.ndarray:
+    """Drive :func:`_srgb8_band` band by band: ``fy_of(r0, r1) -> (fy, Y)``, ``ab_band_of(r0, r1) -> (fa, fb)``."""
+    H, W = shape
+    out = np.empty((H, W, 3), np.uint8)
+    for r0 in range(0, H, BAND_ROWS):
+        r1 = min(H, r0 + BAND_ROWS)
+        fy, Y = fy_of(r0, r1)
+        fa, fb = ab_band_of(r0, r1)
+        _srgb8_band(fy, Y, fa, fb, out[r0:r1])
+    return out
+
+
+def _page_tables(gray: np.ndarray | None, L: np.ndarray | None):
+    """Per band, the page's own fy and Y: from the gray-level tables, or computed from a float L."""
+    if gray is not None:
+        fy_tab, y_tab = _gray_tables()
+        return lambda r0, r1: (np.take(fy_tab, gray[r0:r1]), np.take(y_tab, gray[r0:r1]))
+
+    def from_l(r0, r1):
+        fy = (L[r0:r1].astype(np.float32) + np.float32(16.0)) / np.float32(116.0)
+        return fy, _f_inverse(fy).astype(np.float32)
+    return from_l
+
+
+def _lower(fy_page, y_page, fy_fill, y_fill):
+    # min(L_page, L_fill) as fy and Y (both increase with L).
+    return np.minimum(fy_page, fy_fill, out=fy_page), np.minimum(y_page, y_fill, out=y_page)
+
+
+def segment(gray: np.ndarray | None, L: np.ndarray | None) -> rg.Regions:
+    if gray is not None:
+        return rg.segment_regions(gray)
+    return rg.segment_regions(np.asarray(L, np.float32), lightness=True)
+
+
+def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | None = None,
+            fill: str = DEFAULT_FILL, saturation: float = 1.0, hints: np.ndarray | None = None,
+            confidence: np.ndarray | None = None, fill_paper: bool = True,
+            regions: rg.Regions | None = None) -> np.ndarray:
+    """One page -> ``HxWx3`` uint8 sRGB, as :func:`models.compose.compose` (same options).
+
+    The page: ``gray``, its ``HxW`` uint8 pixels (a gray page), or ``L``, its ``HxW`` CIE L.
+    ``ab``: ``[2,h,w]`` or ``[1,2,h,w]`` Lab units at working size covering the page;
+    ``confidence``: ``[h,w]`` (any leading ones) in [0, 1] or None.
+    """
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
+    if gray is None and L is None:
+        raise ValueError("compose needs the page's gray pixels or its L")
+    if gray is not None:
+        gray = np.ascontiguousarray(gray, dtype=np.uint8)
+    page_shape = (gray if gray is not None else L).shape
+    H, W = page_shape
+    ab = np.asarray(ab, dtype=np.float32)
+    while ab.ndim > 3:
+        ab = ab[0]
+    page_fy = _page_tables(gray, L)
+    need_regions = fill == "flat" or hints is not None
+    if need_regions and regions is None:
+        regions = segment(gray, L)
+
+    if fill == "flat":
+        colors = rg.saturate(rg.region_colors(regions, ab, confidence), saturation)
+        ids, hint_lab = rg.hint_colors(regions, hints) if hints is not None else (None, None)
+        if ids is not None:
+            colors[ids] = hint_lab[:, 1:]
+        table = np.zeros((len(colors), 4), np.float32)
+        table[:, 0] = colors[:, 0] / np.float32(500.0)
+        table[:, 1] = colors[:, 1] / np.float32(200.0)
+        fill_l = fill_lightness_exact(colors.T) if fill_paper else np.full(len(colors), 100.0, np.float32)
+        if ids is not None and fill_paper:
+            fill_l[ids] = hint_lab[:, 0]
+        fy_fill = (fill_l + np.float32(16.0)) / np.float32(116.0)
+        table[:, 2] = fy_fill
+        table[:, 3] = _f_inverse(fy_fill)
+        f = regions.factor
+        col_labels = np.take(regions.labels.astype(np.intp), np.arange(W) // f, axis=1)
+        columns = [np.ascontiguousarray(table[:, c]) for c in range(4)]
+
+        def flat_band(r0, r1):
+            lab = np.take(col_labels, np.arange(r0, r1) // f, axis=0)
+            return [np.take(col, lab) for col in columns]
+
+        bands: dict = {}
+
+        def fy_of(r0, r1):
+            fa, fb, fyf, yf = flat_band(r0, r1)
+            bands[r0] = (fa, fb)
+            fy, Y = page_fy(r0, r1)
+            return _lower(fy, Y, fyf, yf) if fill_paper else (fy, Y)
+
+        return lab_to_srgb8(fy_of, lambda r0, r1: bands.pop(r0), page_shape)
+
+    ab = rg.saturate(ab, saturation)
+    planes = [ab[0] / np.float32(500.0), ab[1] / np.float32(200.0)]
+    if fill_paper:
+        planes.append((fill_lightness(ab) + np.float32(16.0)) / np.float32(116.0))
+    planes = np.stack(planes).astype(np.float32)
+    # Exact f^-1 of the fill needs the linear branch only for fills darker than L 8 (fy at the knee).
+    fill_linear = fill_paper and (hints is not None or float(planes[2].min()) <= _KNEE)
+    cols = _axis_weights(planes.shape[-1], W)
+    rows = _axis_weights(planes.shape[-2], H)
+    sampler = _RowSampler(_cols(planes, cols), rows)  # [C, h, W]: the columns once, the rows band by band
+    hinted = None
+    if hints is not None:
+        ids, hint_lab = rg.hint_colors(regions, hints)
+        if len(ids):
+            htable = np.zeros((regions.count + 1, 4), np.float32)
+            htable[ids, 0] = hint_lab[:, 1] / 500.0
+            htable[ids, 1] = hint_lab[:, 2] / 200.0
+            htable[ids, 2] = (hint_lab[:, 0] + 16.0) / 116.0
+            htable[ids, 3] = 1.0
+            f = regions.factor
+            hinted = (htable, np.take(regions.labels.astype(np.intp), np.arange(W) // f, axis=1), f)
+    bands = {}
+
+    def soft_fy(r0, r1):
+        band = sampler.band(r0, r1)
+        if hinted is not None:
+            htable, col_labels, f = hinted
+            lab = col_labels[np.arange(r0, r1) // f]
+            mask = htable[:, 3][lab] > 0
+            if mask.any():
+                for c in range(len(band)):
+                    np.copyto(band[c], htable[:, c][lab], where=mask)
+        bands[r0] = (band[0], band[1])
+        fy, Y = page_fy(r0, r1)
+        if not fill_paper:
+            return fy, Y
+        fy_fill = band[2]
+        y_fill = _f_inverse(fy_fill) if fill_linear else fy_fill * fy_fill * fy_fill
+        return _lower(fy, Y, fy_fill, y_fill)
+
+    return lab_to_srgb8(soft_fy, lambda r0, r1: bands.pop(r0), page_shape)
