@@ -7,8 +7,18 @@ then measures, for each backend/device/precision/batch size asked for:
 2. ``model``  the model alone on batched tensors at the working size (pages/s);
 3. ``e2e``    ``mangacolor colorize`` on the chapter (pages/s, model load time, peak RSS), each
               configuration in its own process so its peak memory is its own;
-plus ``stages`` (one page, stage by stage: where the time goes) and ``knobs`` (thread counts,
-onnxruntime spinning and graph optimization). Prints tables and writes everything to JSON.
+plus ``stages`` (one page, stage by stage: where the time goes), ``knobs`` (thread counts,
+onnxruntime spinning and graph optimization), ``compose`` (the torch compose against the numpy one
+that colorize runs on the CPU, interleaved) and ``whole`` (``mangacolor colorize`` as a user runs it,
+start-up included: 16 pages and 1 page, each model and each code version in fresh processes,
+interleaved rounds, ratios to the first). Prints tables and writes everything to JSON (in the work
+folder unless ``--out``).
+
+The working size defaults to the model's own (its ONNX metadata or checkpoint). ``--model v1`` is
+the first shipped default model (U-Net base 16, depth 5, working size 320), read from git history,
+so a heavier new default does not hide what the pipeline gained:
+
+    python benchmarks/bench_colorize.py --sections whole --whole-models v1,default --baseline-commit 3792695
 
     python benchmarks/bench_colorize.py --quick
     python benchmarks/bench_colorize.py --pages 12 --batch-sizes 1,2,4,8 --out benchmarks/results/cpu.json
@@ -44,6 +54,34 @@ sys.path.insert(0, str(ROOT))
 from models.errors import first_line  # noqa: E402  (after the repo is on the path)
 
 PAGE_W, PAGE_H = 1200, 1700
+# The first shipped default model (commit fe5dd0f, mangacolor_cli/weights/default.onnx), from git history.
+V1_COMMIT, V1_PATH = "fe5dd0f", "mangacolor_cli/weights/default.onnx"
+
+
+def model_from_history(name: str, folder: Path) -> str:
+    """``v1`` -> the first shipped default model, written from git history into ``folder``; else ``name``."""
+    if name != "v1":
+        return name
+    out = folder / "default_v1.onnx"
+    if not out.exists():
+        blob = subprocess.run(["git", "-C", str(ROOT), "show", f"{V1_COMMIT}:{V1_PATH}"], capture_output=True, check=True)
+        out.write_bytes(blob.stdout)
+    return str(out)
+
+
+def model_working_size(model: str | None) -> int | None:
+    """The working size a model file carries (ONNX metadata, checkpoint meta), or None."""
+    if not model or not Path(model).is_file():
+        return None
+    try:
+        if model.endswith(".onnx"):
+            from mangacolor_cli.engine.backends import read_onnx_meta
+            size = read_onnx_meta(model).get("working_size", "")
+            return int(size) if str(size).isdigit() else None
+        from models import read_checkpoint
+        return int(read_checkpoint(model).get("meta", {}).get("working_size") or 0) or None
+    except Exception:
+        return None
 
 
 # ---------------------------------------------------------------------------- the chapter
@@ -142,6 +180,7 @@ def prepare_model(args, folder: Path) -> dict:
     from mangacolor_cli.engine.colorizer import DEFAULT_MODEL
 
     model = args.model or (str(DEFAULT_MODEL) if DEFAULT_MODEL.is_file() else None)
+    model = model_from_history(model, folder) if model else None
     if model and model.endswith(".onnx"):
         return {"torch": None, "onnx": model, "source": model}
     if model:
@@ -451,6 +490,94 @@ def hardware() -> dict:
             "python": platform.python_version(), "load_average_start": os.getloadavg()}
 
 
+def measure_compose(args, data: list[bytes]) -> list[dict]:
+    """The torch compose (models.compose, one thread) against the numpy one (models.compose_cpu), CPU time."""
+    import torch
+
+    from models import color, compose_cpu
+    from models import compose as torch_compose
+    from models import regions as rg
+    torch.set_num_threads(1)
+    rows = []
+    rng = np.random.default_rng(0)
+    for fill in ("soft", "flat"):
+        t_torch, t_numpy, worst = [], [], 0
+        for blob in data[: min(len(data), 6)]:
+            gray = np.asarray(Image.open(io.BytesIO(blob)).convert("L"))
+            H, W = gray.shape
+            h, w = round(H * args.size / max(H, W)), round(W * args.size / max(H, W))
+            coarse = rng.normal(0, 40, (2, h // 8 + 2, w // 8 + 2)).astype(np.float32)
+            ab = np.clip(compose_cpu.resize_bilinear(coarse, (h, w)), -110, 110)
+            regions = rg.segment_regions(gray)  # both get it: the segmentation is the same code
+            L = color.gray_level_lightness(256)[torch.from_numpy(gray.astype(np.int64))][None, None]
+            abt = torch.from_numpy(ab)[None]
+            for _ in range(args.repeats + 1):
+                t = time.process_time()
+                want = torch_compose.compose(L, abt, gray=gray, fill=fill, regions=regions).numpy()
+                t_torch.append(time.process_time() - t)
+                t = time.process_time()
+                got = compose_cpu.compose(ab, gray=gray, fill=fill, regions=regions)
+                t_numpy.append(time.process_time() - t)
+            worst = max(worst, int(np.abs(got.astype(int) - want.astype(int)).max()))
+        a, b = statistics.median(t_torch), statistics.median(t_numpy)
+        rows.append({"fill": fill, "torch_s": round(a, 4), "numpy_s": round(b, 4),
+                     "numpy_over_torch": round(b / a, 3), "max_level_difference": worst})
+    return rows
+
+
+_WHOLE_CODE = ("import sys; from mangacolor_cli.commands import main; sys.argv = ['mangacolor'] + sys.argv[1:]\n"
+               "try:\n    main()\nexcept SystemExit as e:\n    sys.exit(e.code)")
+
+
+def measure_whole(args, folder: Path) -> list[dict]:
+    """``mangacolor colorize PAGES -o OUT --model M`` in fresh processes, wall seconds, start-up included."""
+    codes = [("now", ROOT)]
+    if args.baseline_commit:
+        base = folder / f"code-{args.baseline_commit}"
+        if not base.exists():
+            base.mkdir(parents=True)
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline_commit],
+                                     capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        codes.insert(0, (args.baseline_commit, base))
+    from mangacolor_cli.engine.colorizer import DEFAULT_MODEL
+    model_files = {m: model_from_history(m, folder) if m != "default" else str(DEFAULT_MODEL)
+                   for m in args.whole_models.split(",")}
+    counts = [int(n) for n in args.whole_pages.split(",")]
+    inputs = {}
+    for n in counts:
+        d = folder / f"whole-{n}"
+        if not d.exists():
+            d.mkdir()
+            for i in range(n):
+                draw_manga_page(i).save(d / f"{i + 1:03d}.jpg", quality=85)
+        inputs[n] = d
+    configs = [(code, path, m, n) for n in counts for code, path in codes for m in model_files]
+    seconds: dict = {(code, m, n): [] for code, _, m, n in configs}
+    errors: dict = {}
+    for _ in range(max(1, args.repeats)):
+        for code, path, m, n in configs:  # interleaved: every configuration once a round
+            out = folder / "whole-out"
+            subprocess.run(["rm", "-rf", str(out)], check=True)
+            env = {**os.environ, "PYTHONPATH": str(path)}
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", _WHOLE_CODE, "colorize", str(inputs[n]), "-o", str(out),
+                                   "--model", model_files[m]], cwd=path, env=env, capture_output=True, text=True)
+            seconds[(code, m, n)].append(time.perf_counter() - t)
+            if proc.returncode:
+                errors[(code, m, n)] = first_line(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed")
+    rows, first = [], {}
+    for code, _, m, n in configs:
+        med = statistics.median(seconds[(code, m, n)])
+        first.setdefault(n, med)
+        row = {"code": code, "model": m, "pages": n, "seconds": round(med, 2), "s_per_page": round(med / n, 3),
+               "ratio": round(med / first[n], 3), "runs": [round(x, 2) for x in seconds[(code, m, n)]]}
+        if (code, m, n) in errors:
+            row["error"] = errors[(code, m, n)]
+        rows.append(row)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="a .pt checkpoint or .onnx file (default: the shipped default model, "
@@ -458,7 +585,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--base", type=int, default=16, help="random U-Net width (the default model is trained at 16; "
                                                         "the 'small' preset is 24)")
     p.add_argument("--depth", type=int, default=4)
-    p.add_argument("--size", type=int, default=768, help="working size (long side)")
+    p.add_argument("--size", type=int, default=None,
+                   help="working size (long side); default: the model's own, else 768")
     p.add_argument("--pages", type=int, default=12)
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32")
     p.add_argument("--e2e-batch-sizes", default="1,4,8", help="batch sizes end to end (each is a full chapter run)")
@@ -470,7 +598,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="4 pages, batch 1 and 4, one repeat, no knobs")
     p.add_argument("--workdir", default=None, help="where the chapter and models go (default: a temp folder)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "latest.json"))
+    p.add_argument("--whole-models", default="v1,default",
+                   help="models of the whole section (v1 = the first shipped default from git history)")
+    p.add_argument("--whole-pages", default="16,1", help="chapter lengths of the whole section")
+    p.add_argument("--baseline-commit", default=None,
+                   help="whole section: also run the code of this commit (git archive), for before/after ratios")
+    p.add_argument("--out", default=None, help="the JSON report (default: results.json in the work folder, "
+                                               "outside the repository)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -494,6 +628,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"hardware: {report['hardware']}", flush=True)
     chapter = build_chapter(folder, args.pages)
     data = chapter_pages(chapter)
+    if args.size is None:
+        picked = model_from_history(args.model, folder) if args.model else None
+        if picked is None:
+            from mangacolor_cli.engine.colorizer import DEFAULT_MODEL
+            picked = str(DEFAULT_MODEL)
+        args.size = model_working_size(picked) or 768
+        report["args"]["size"] = args.size
     files = prepare_model(args, folder)
     report["model"] = files["source"]
     text = [f"model: {files['source']}, working size {args.size}, {args.pages} pages of {PAGE_W}x{PAGE_H} JPEG"]
@@ -557,10 +698,22 @@ def main(argv: list[str] | None = None) -> None:
         text.append(_table("Knobs, end to end, batch 1", report["knobs"],
                            [("backend", "backend"), ("knob", "knob"), ("pages_per_s", "pages/s"),
                             ("best_pages_per_s", "best"), ("cpu_s_per_page", "CPU s/page"), ("error", "error")]))
+    if "compose" in sections:
+        report["compose"] = measure_compose(args, data)
+        text.append(_table("Compose of one 1200x1700 page, CPU seconds (median; torch on 1 thread, as colorize "
+                           "ran it before; interleaved)", report["compose"],
+                           [("fill", "fill"), ("torch_s", "torch"), ("numpy_s", "numpy"),
+                            ("numpy_over_torch", "numpy/torch"), ("max_level_difference", "max diff")]))
+    if "whole" in sections:
+        report["whole"] = measure_whole(args, folder)
+        text.append(_table("Whole process: mangacolor colorize (median seconds of interleaved rounds; "
+                           "ratio to the first row of the same page count)", report["whole"],
+                           [("code", "code"), ("model", "model"), ("pages", "pages"), ("seconds", "s"),
+                            ("s_per_page", "s/page"), ("ratio", "ratio"), ("error", "error")]))
     report["hardware"]["load_average_end"] = os.getloadavg()
     report["text"] = "\n".join(text)
     print(report["text"])
-    out = Path(args.out)
+    out = Path(args.out or folder / "results.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=str))
     print(f"\nwrote {out}")
