@@ -320,6 +320,40 @@ def _lower(fy_page, y_page, fy_fill, y_fill):
     return np.minimum(fy_page, fy_fill, out=fy_page), np.minimum(y_page, y_fill, out=y_page)
 
 
+# The flat fill on a gray page: a pixel's color depends only on its region and its gray level, so the
+# conversion runs once per (region, level) pair when there are at most this many pairs.
+FLAT_TABLE_MAX = 1 << 20
+
+
+def _flat_by_table(table: np.ndarray, regions: rg.Regions, gray: np.ndarray, fill_paper: bool) -> np.ndarray:
+    """The flat fill through a ``[regions, 256]`` color table: the same conversion (``_srgb8_band``) of
+    the same values as the per-pixel pass, so the same bytes, at a fraction of the cost."""
+    n = len(table)
+    fy_tab, y_tab = _gray_tables()
+    fy = np.repeat(fy_tab[None], n, axis=0)
+    Y = np.repeat(y_tab[None], n, axis=0)
+    if fill_paper:
+        np.minimum(fy, table[:, 2:3], out=fy)
+        np.minimum(Y, table[:, 3:4], out=Y)
+    fa = np.repeat(table[:, 0:1], 256, axis=1)
+    fb = np.repeat(table[:, 1:2], 256, axis=1)
+    lut = np.empty((n, 256, 3), np.uint8)
+    _srgb8_band(fy, Y, fa, fb, lut)
+    channels = [np.ascontiguousarray(lut[..., c]).ravel() for c in range(3)]
+    H, W = regions.shape
+    f = regions.factor
+    col_labels = np.take(regions.labels.astype(np.int32), np.arange(W) // f, axis=1)
+    out = np.empty((H, W, 3), np.uint8)
+    for r0 in range(0, H, BAND_ROWS):
+        r1 = min(H, r0 + BAND_ROWS)
+        index = np.take(col_labels, np.arange(r0, r1) // f, axis=0)
+        index <<= 8
+        index += gray[r0:r1]
+        for c in range(3):
+            np.take(channels[c], index, out=out[r0:r1, :, c])
+    return out
+
+
 def segment(gray: np.ndarray | None, L: np.ndarray | None) -> rg.Regions:
     if gray is not None:
         return rg.segment_regions(gray)
@@ -367,6 +401,8 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
         table[:, 2] = fy_fill
         table[:, 3] = _f_inverse(fy_fill)
         f = regions.factor
+        if gray is not None and len(table) * 256 <= FLAT_TABLE_MAX:
+            return _flat_by_table(table, regions, gray, fill_paper)
         col_labels = np.take(regions.labels.astype(np.intp), np.arange(W) // f, axis=1)
         columns = [np.ascontiguousarray(table[:, c]) for c in range(4)]
 

@@ -138,3 +138,15 @@ def test_colorize_with_an_onnx_model_does_not_import_torch(onnx_model, tmp_path)
 
 def test_both_composes_name_the_same_fills_and_default():
     assert compose_cpu.FILLS == torch_compose.FILLS and compose_cpu.DEFAULT_FILL == torch_compose.DEFAULT_FILL
+
+
+@pytest.mark.parametrize("fill_paper", [True, False])
+def test_the_flat_fill_by_table_gives_the_bytes_of_the_per_pixel_pass(fill_paper, monkeypatch):
+    gray = _page(seed=6)
+    ab = _chroma(84, 60, seed=7)
+    regions = rg.segment_regions(gray)
+    hints = _hints(gray.shape)
+    by_table = compose_cpu.compose(ab, gray=gray, fill="flat", regions=regions, hints=hints, fill_paper=fill_paper)
+    monkeypatch.setattr(compose_cpu, "FLAT_TABLE_MAX", 0)
+    per_pixel = compose_cpu.compose(ab, gray=gray, fill="flat", regions=regions, hints=hints, fill_paper=fill_paper)
+    assert np.array_equal(by_table, per_pixel)
