@@ -244,3 +244,20 @@ def test_transparent_pages_are_scored_on_white_paper(tmp_path):
     _save(tmp_path / "target" / "p.png", on_white)
     result = ev.evaluate_dirs(tmp_path / "pred", tmp_path / "target", device=torch.device("cpu"))
     assert result.scores["pred"]["p"]["mse"] == 0
+
+
+def test_several_eval_sets_are_scored_each_as_its_own_row_group(paired_set, tiny_checkpoint, tmp_path):
+    other = tmp_path / "val_other"
+    for i in range(2):
+        color = _photo(i + 4)
+        _save(other / "color" / f"p{i}.png", color)
+        _save(other / "bw" / f"p{i}.png", ev.derive_gray(color))
+    out = tmp_path / "sets.json"
+    res = CliRunner().invoke(app, ["eval", "-m", str(tiny_checkpoint), "--data", str(paired_set), "--data", str(other),
+                                   "--size", "32", "--device", "cpu", "--json", str(out),
+                                   "--grid", str(tmp_path / "grid.png")])
+    assert res.exit_code == 0, res.output
+    assert "set evalset" in res.output and "set val_other" in res.output
+    sets = json.loads(out.read_text())["sets"]
+    assert list(sets) == ["evalset", "val_other"]
+    assert (tmp_path / "grid_evalset.png").exists() and (tmp_path / "grid_val_other.png").exists()

@@ -22,6 +22,8 @@ Examples:
 
   mangacolor eval -m unet.pt --data eval_set/ --grid grid.png --samples 8
 
+  mangacolor eval -m default --data data/pages/val_comicgen --data data/pages/val_clipart
+
 Exit codes: 0 done, 1 nothing could be scored (or a model failed), 2 bad usage.
 """
 
@@ -32,8 +34,9 @@ def eval_command(
     target: Annotated[Optional[Path], typer.Option(help="Folder of ground-truth color pages (with --pred).")] = None,
     model: Annotated[Optional[List[str]], typer.Option(
         "--model", "-m", help="Checkpoint (.pt) or ONNX file to run; repeat to compare models.")] = None,
-    data: Annotated[Optional[Path], typer.Option(help="Eval set for --model: DIR/bw + DIR/color, or color "
-                                                      "pages.")] = None,
+    data: Annotated[Optional[List[Path]], typer.Option(
+        help="Eval set for --model: DIR/bw + DIR/color, or color pages; repeat for several sets, each scored as "
+             "its own row group (with --csv/--grid/--report, one file per set, named after it).")] = None,
     size: Annotated[Optional[int], typer.Option(help="Working size (long side) the models run at (default: each "
                                                      "model's own).")] = None,
     manga_look: Annotated[bool, typer.Option(
@@ -81,32 +84,43 @@ def eval_command(
             raise UsageError("--pred and --target go together")
         if not by_dirs and not (model and data):
             raise UsageError("give --pred DIR --target DIR, or --model M [--model M2 ...] --data PATH")
+        results: list[tuple[str, object]] = []
         try:
             if by_dirs:
-                result = scoring.evaluate_dirs(pred, target, samples=samples, device=scoring.metric_device(device),
-                                               progress=progress)
+                results.append(("", scoring.evaluate_dirs(pred, target, samples=samples,
+                                                          device=scoring.metric_device(device), progress=progress)))
             else:
-                result = scoring.evaluate_models(model, data, size=size, manga_look=manga_look, device=device,
-                                                 batch_size=batch_size, samples=samples, progress=progress, fills=fill)
+                names = _set_names(data)
+                for name, one in zip(names, data):
+                    results.append((name, scoring.evaluate_models(
+                        model, one, size=size, manga_look=manga_look, device=device, batch_size=batch_size,
+                        samples=samples, progress=progress, fills=fill)))
         finally:
             for bar in bars.values():
                 bar.close()
         out = err_console if quiet else console
-        out.print(reports.results_table(result))
-        for key in result.missing_predictions:
-            out.print(f"[yellow]missing prediction/input:[/yellow] {escape(printable(key))}")
-        for key in result.missing_targets:
-            out.print(f"[yellow]missing target:[/yellow] {escape(printable(key))}")
-        for key, message in result.errors:
-            out.print(f"[red]not scored:[/red] {escape(printable(message))}")
-        if csv_path:
-            out.print(escape(f"wrote {reports.write_csv(result, csv_path)}"))
-        if grid:
-            out.print(escape(f"wrote {reports.write_grid(result, grid)}"))
-        if report:
-            out.print(escape(f"wrote {reports.write_report(result, report, run_dir=run_dir)}"))
+        several = len(results) > 1
+        for name, result in results:
+            if several:
+                out.print(f"[bold]set {escape(printable(name))}[/bold]")
+            out.print(reports.results_table(result))
+            for key in result.missing_predictions:
+                out.print(f"[yellow]missing prediction/input:[/yellow] {escape(printable(key))}")
+            for key in result.missing_targets:
+                out.print(f"[yellow]missing target:[/yellow] {escape(printable(key))}")
+            for key, message in result.errors:
+                out.print(f"[red]not scored:[/red] {escape(printable(message))}")
+            if csv_path:
+                out.print(escape(f"wrote {reports.write_csv(result, _per_set(csv_path, name, several))}"))
+            if grid:
+                out.print(escape(f"wrote {reports.write_grid(result, _per_set(grid, name, several))}"))
+            if report:
+                out.print(escape(f"wrote {reports.write_report(result, _per_set(report, name, several), run_dir=run_dir)}"))
         if json_path:
-            text = reports.write_json(result, json_path)
+            if several:
+                text = reports.write_sets_json({name: r for name, r in results}, json_path)
+            else:
+                text = reports.write_json(results[0][1], json_path)
             if quiet:
                 typer.echo(text)
             else:
@@ -115,8 +129,26 @@ def eval_command(
         fail(e, USAGE)
     except MangacolorError as e:
         fail(e, FAILED)
-    if not result.keys:
+    if not all(result.keys for _, result in results):
         raise typer.Exit(FAILED)
+
+
+def _set_names(folders: List[Path]) -> list[str]:
+    """A short unique name per eval set: its folder name (with a number where two share one)."""
+    names: list[str] = []
+    for folder in folders:
+        base = Path(folder).resolve().name or "set"
+        name, i = base, 2
+        while name in names:
+            name, i = f"{base}-{i}", i + 1
+        names.append(name)
+    return names
+
+
+def _per_set(path: Path, name: str, several: bool) -> Path:
+    """``grid.png`` -> ``grid_val_comicgen.png`` when several sets are scored."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_{name}{path.suffix}") if several else path
 
 
 def _wide(console: Console) -> Console:

@@ -90,6 +90,14 @@ def write_json(result: EvalResult, path: str | os.PathLike) -> str:
     return text
 
 
+def write_sets_json(results: dict[str, EvalResult], path: str | os.PathLike) -> str:
+    """Several eval sets in one JSON: ``{"sets": {name: summary, ...}}``; ``-`` returns it for stdout."""
+    text = json.dumps({"sets": {name: summary_dict(r) for name, r in results.items()}}, indent=2, ensure_ascii=False)
+    if str(path) != "-":
+        _write_text(Path(path), text + "\n")
+    return text
+
+
 def write_csv(result: EvalResult, path: str | os.PathLike) -> Path:
     """One row per (page, system): page, system, and every metric."""
     buf = io.StringIO()
