@@ -5,6 +5,10 @@
 # best.pt (the EMA weights with the lowest validation CIEDE2000 on data/pages/val_mix) is what ships.
 # Needs the pretrained extra:  pip install torch==2.13.0 -e ".[pretrained]"
 # Extra arguments go to `mangacolor train` (e.g. --resume runs/effunet_v2/last.pt).
+# The shipped run was this command with --steps 1500, stopped (Ctrl-C) at step 937, resumed with
+# --steps 2300 and stopped at 965, its EMA reset to the current weights (the EMA then still held
+# the random initial decoder; trainer.loop.ema_average now warms its decay up instead), and resumed
+# with --steps 1800 to the end: MODEL_CARD.md has the timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +25,7 @@ done
 
 # Pages composed on the fly from the training drawings (one loader worker renders, the rest trains).
 mangacolor train --model effunet --preset full --data data/drawings --val-data data/pages/val_mix \
-    --out runs/effunet_v2 --size 192 --batch-size 10 --steps 1500 --lr 5e-4 --schedule cosine --warmup 100 \
+    --out runs/effunet_v2 --size 192 --batch-size 10 --steps 1800 --lr 5e-4 --schedule cosine --warmup 100 \
     --ema 0.998 --cpu-bf16 --channels-last --best-metric ciede2000 --val-every 150 --log-every 10 \
     --workers 1 --seed 0 "$@"
 
