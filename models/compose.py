@@ -1,4 +1,4 @@
-"""The one compose (DESIGN 1): a model's working-size chroma joined to a page's full-resolution lightness.
+"""The one compose (docs/ARCHITECTURE.md, "Color"): a model's working-size chroma joined to a page's full-resolution lightness.
 
 ``colorize``, ``eval`` (both through ``Colorizer.compose``) and the trainer's previews call
 :func:`compose`, so what a user sees, what eval scores and what training shows are one picture.

@@ -1,4 +1,4 @@
-"""Regions enclosed by ink, and the "flat" color fill a colorist would lay in them (DESIGN 1).
+"""Regions enclosed by ink, and the "flat" color fill a colorist would lay in them (docs/ARCHITECTURE.md, "Color").
 
 A manga page is colored the way colorists *flat* it: every area enclosed by ink takes one clean
 color, and the paper around the art (gutters, margins) and the speech balloons stay white. This
@@ -13,7 +13,7 @@ line widths stay in the same range whatever its scan resolution):
 1. **Ink** at the label resolution: a block is ink when its mean gray is below ``ink_level`` (a
    block half covered by a black line counts, so a 1-px line at full resolution stays a line).
 2. **Lines vs texture** (screentone dots and letters are small 8-connected ink components, lines
-   large ones: DESIGN 1 measured it on a real scanned spread, the sample chapter agrees; a
+   large ones: measured on a real scanned spread (docs/ARCHITECTURE.md, "Color"), the sample chapter agrees; a
    degraded copy of it, gray paper, noise and JPEG at quality 40, segments the same): an ink component is a *line* when
    its bounding box spans at least ``line_extent`` px. Dots, letters and hatching stubs are texture
    and belong to the region around them. Dark tone is the other way round (a connected ink mesh
