@@ -19,11 +19,11 @@ runner = CliRunner()
 def test_models_lists_packaged_models_and_architectures_with_presets():
     result = runner.invoke(app, ["models"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
-    for text in ("default", "unet base=16", "20.6 MB", "320", "MODEL_CARD.md", "effunet", "small: base=24"):
+    for text in ("default", "effunet anneal_t=0.38", "decoder=[128, 64, 48]", "15.2 MB", "320", "MODEL_CARD.md", "small: base=24"):
         assert text in result.output, text
     data = json.loads(runner.invoke(app, ["models", "--json"]).stdout)
     default = next(m for m in data["packaged"] if m["name"] == "default")
-    assert default["architecture"] == "unet" and default["working_size"] == 320 and default["default"]
+    assert default["architecture"] == "effunet" and default["working_size"] == 320 and default["default"]
     assert default["card"].endswith("MODEL_CARD.md") and default["bytes"] > 1e6
     import models
     assert [a["name"] for a in data["architectures"]] == models.available()

@@ -22,7 +22,7 @@ Examples:
 
   mangacolor eval -m unet.pt --data eval_set/ --grid grid.png --samples 8
 
-  mangacolor eval -m default --data data/pages/val_comicgen --data data/pages/val_clipart
+  mangacolor eval -m default --data val_comicgen/ --data val_clipart/
 
 Exit codes: 0 done, 1 nothing could be scored (or a model failed), 2 bad usage.
 """
