@@ -128,3 +128,21 @@ def test_mangacolor_train_runs_on_composed_pages_with_ema_and_a_cosine_schedule(
     assert "train" not in best  # weights (the EMA) only
     last = models.read_checkpoint(summary.last_checkpoint)
     assert "ema" in last["train"]
+
+
+def test_a_fresh_run_can_start_from_the_weights_of_a_checkpoint(tmp_path):
+    import models
+    from trainer import TrainConfig, train
+
+    index = _index(tmp_path)
+    add_synthesized_line_art(index, jobs=1, log=lambda m: None)
+    common = dict(data=str(index.parent), size=64, batch_size=2, workers=0, val_limit=2, progress=False)
+    first = train(TrainConfig(model="effunet", preset="tiny", out=str(tmp_path / "a"), steps=2, **common))
+    weights = models.read_checkpoint(first.best_checkpoint)["state_dict"]
+    second = train(TrainConfig(model="", init=str(first.best_checkpoint), out=str(tmp_path / "b"), steps=1,
+                               lr=1e-12, **common))
+    after = models.read_checkpoint(second.last_checkpoint)
+    assert after["model"] == "effunet" and after["options"]["decoder"] == [16, 8, 8]
+    for k, v in weights.items():
+        if v.is_floating_point() and "running" not in k:
+            assert torch.allclose(after["state_dict"][k], v, atol=1e-6), k

