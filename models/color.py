@@ -15,6 +15,8 @@ from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
 from kornia.color import linear_rgb_to_rgb
 from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
 
+from .cie import FILL_CHROMA_FULL, FILL_CHROMA_START, SRGB_TABLE_SIZE, WHITE_X, WHITE_Z, XYZ_TO_LINEAR_RGB
+
 # Normalization used by every model (docs/ARCHITECTURE.md, "Color"): L/50 - 1 in [-1, 1], ab/110 in [-1, 1].
 L_SCALE = 50.0
 AB_SCALE = 110.0
@@ -200,13 +202,6 @@ def rebalanced_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight:
 
 
 # ---------------------------------------------------------------- Lab -> sRGB keeping L (inference)
-# kornia's xyz_to_rgb matrix and D65 white, so the fused conversion below is kornia's lab_to_rgb term for term.
-_XYZ_TO_LINEAR_RGB = ((3.2404813432005266, -1.5371515162713185, -0.4985363261688878),
-                      (-0.9692549499965682, 1.8759900014898907, 0.0415559265582928),
-                      (0.0556466391351772, -0.2040413383665112, 1.0573110696453443))
-_WHITE_X, _WHITE_Z = 0.95047, 1.08883
-# Entries of the linear -> sRGB uint8 table: sRGB's steepest slope (12.92) keeps a step under 0.06 of a level.
-_SRGB_TABLE_SIZE = 65536
 
 
 def _lab_f_inverse(f: torch.Tensor) -> torch.Tensor:
@@ -224,10 +219,10 @@ def _chroma_keeping_l(L: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, 
     L, ab = L.float(), ab.float()
     fy = (L + 16.0) / 116.0
     Y = _lab_f_inverse(fy)
-    X = _lab_f_inverse(ab[:, :1] / 500.0 + fy).mul_(_WHITE_X)
-    Z = _lab_f_inverse((fy - ab[:, 1:] / 200.0).clamp_(min=0.0)).mul_(_WHITE_Z)
+    X = _lab_f_inverse(ab[:, :1] / 500.0 + fy).mul_(WHITE_X)
+    Z = _lab_f_inverse((fy - ab[:, 1:] / 200.0).clamp_(min=0.0)).mul_(WHITE_Z)
     offsets = []
-    for m_x, m_y, m_z in _XYZ_TO_LINEAR_RGB:
+    for m_x, m_y, m_z in XYZ_TO_LINEAR_RGB:
         offsets.append((X * m_x).add_(Y, alpha=m_y - 1.0).add_(Z, alpha=m_z))
     d_max = torch.maximum(torch.maximum(offsets[0], offsets[1]), offsets[2])
     d_min = torch.minimum(torch.minimum(offsets[0], offsets[1]), offsets[2])
@@ -251,8 +246,8 @@ def lab_to_srgb_keeping_l(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=4)
 def _srgb8_table(device: str) -> torch.Tensor:
-    # Linear RGB in [0, 1] sampled at _SRGB_TABLE_SIZE steps -> sRGB uint8, rounded once here instead of per pixel.
-    linear = torch.linspace(0.0, 1.0, _SRGB_TABLE_SIZE, dtype=torch.float64).view(1, 1, 1, -1).expand(1, 3, 1, -1)
+    # Linear RGB in [0, 1] sampled at SRGB_TABLE_SIZE steps -> sRGB uint8, rounded once here instead of per pixel.
+    linear = torch.linspace(0.0, 1.0, SRGB_TABLE_SIZE, dtype=torch.float64).view(1, 1, 1, -1).expand(1, 3, 1, -1)
     return linear_rgb_to_rgb(linear)[0, 0, 0].mul(255.0).round().to(torch.uint8).to(device)
 
 
@@ -264,7 +259,7 @@ def lab_to_srgb8_keeping_l(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """
     Y, k, offsets = _chroma_keeping_l(L, ab)
     table = _srgb8_table(str(L.device))
-    top = _SRGB_TABLE_SIZE - 1
+    top = SRGB_TABLE_SIZE - 1
     base = Y.mul_(top).add_(0.5)
     k = k.mul_(top)
     out = torch.empty(*L.shape[-2:], 3, dtype=torch.uint8, device=L.device)
@@ -274,10 +269,6 @@ def lab_to_srgb8_keeping_l(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     return out
 
 
-# Chroma below this (Lab units) never darkens a page: a faint tint on paper is noise, not a fill.
-FILL_CHROMA_START = 6.0
-# Chroma at which a fill gets the full lightness it needs.
-FILL_CHROMA_FULL = 16.0
 
 
 def fill_lightness(ab: torch.Tensor, iterations: int = 14) -> torch.Tensor:

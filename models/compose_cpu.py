@@ -22,20 +22,12 @@ import functools
 import numpy as np
 
 from . import regions as rg
+from .cie import FILL_CHROMA_FULL, FILL_CHROMA_START, SRGB_TABLE_SIZE, WHITE_X, WHITE_Z, XYZ_TO_LINEAR_RGB
 
 FILLS = ("flat", "soft")
 DEFAULT_FILL = "flat"
 
-# kornia's xyz_to_rgb matrix and D65 white (as models.color).
-_XYZ_TO_LINEAR_RGB = np.array([[3.2404813432005266, -1.5371515162713185, -0.4985363261688878],
-                               [-0.9692549499965682, 1.8759900014898907, 0.0415559265582928],
-                               [0.0556466391351772, -0.2040413383665112, 1.0573110696453443]])
-_WHITE_X, _WHITE_Z = 0.95047, 1.08883
 _KNEE = 0.2068966
-_SRGB_TABLE_SIZE = 65536
-# models.color.FILL_CHROMA_START / FILL_CHROMA_FULL
-FILL_CHROMA_START = 6.0
-FILL_CHROMA_FULL = 16.0
 # Rows per band of the full-resolution pass: a dozen float32 planes of 32 x 1200 stay in the cache (fastest of 8-96 measured).
 BAND_ROWS = 32
 
@@ -77,7 +69,7 @@ def _gray_tables() -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=1)
 def _srgb8_table() -> np.ndarray:
-    linear = np.linspace(0.0, 1.0, _SRGB_TABLE_SIZE, dtype=np.float64)
+    linear = np.linspace(0.0, 1.0, SRGB_TABLE_SIZE, dtype=np.float64)
     srgb = np.where(linear > 0.0031308, 1.055 * np.power(linear, 1 / 2.4) - 0.055, 12.92 * linear)
     return np.round(np.clip(srgb, 0.0, 1.0) * 255.0).astype(np.uint8)
 
@@ -86,9 +78,9 @@ def lab_to_linear_rgb(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
     """Lab -> linear RGB ``[3, ...]`` float32, unclipped (kornia's lab_to_rgb before its gamma)."""
     fy = (np.asarray(L, np.float32) + np.float32(16.0)) / np.float32(116.0)
     Y = _f_inverse(fy)
-    X = _f_inverse(np.asarray(a, np.float32) / np.float32(500.0) + fy) * np.float32(_WHITE_X)
-    Z = _f_inverse(np.maximum(fy - np.asarray(b, np.float32) / np.float32(200.0), 0.0)) * np.float32(_WHITE_Z)
-    m = _XYZ_TO_LINEAR_RGB.astype(np.float32)
+    X = _f_inverse(np.asarray(a, np.float32) / np.float32(500.0) + fy) * np.float32(WHITE_X)
+    Z = _f_inverse(np.maximum(fy - np.asarray(b, np.float32) / np.float32(200.0), 0.0)) * np.float32(WHITE_Z)
+    m = np.array(XYZ_TO_LINEAR_RGB, np.float32)
     return np.stack([X * m[c, 0] + Y * m[c, 1] + Z * m[c, 2] for c in range(3)])
 
 
@@ -238,7 +230,7 @@ class _RowSampler:
 @functools.lru_cache(maxsize=1)
 def _offset_matrix() -> np.ndarray:
     # [X, Y, Z] (f^-1 values, before the white point) -> the linear RGB offsets from gray d = rgb - Y.
-    m = _XYZ_TO_LINEAR_RGB * np.array([_WHITE_X, 1.0, _WHITE_Z])
+    m = np.array(XYZ_TO_LINEAR_RGB) * np.array([WHITE_X, 1.0, WHITE_Z])
     m[:, 1] -= 1.0
     return m.astype(np.float32)
 
@@ -278,7 +270,7 @@ def _srgb8_band(fy: np.ndarray, Y: np.ndarray, fa: np.ndarray, fb: np.ndarray, o
     np.negative(under, out=under)
     k = np.maximum(over, under, out=over)
     np.maximum(k, np.float32(1.0), out=k)
-    top = _SRGB_TABLE_SIZE - 1
+    top = SRGB_TABLE_SIZE - 1
     np.divide(np.float32(top), k, out=k)
     base = np.multiply(Y, np.float32(top), out=xyz[1])
     base += np.float32(0.5)

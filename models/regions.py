@@ -242,8 +242,12 @@ def _grow(mask: np.ndarray, size: int) -> np.ndarray:
 def _bboxes(lab: np.ndarray, n: int, select: np.ndarray | None = None) -> np.ndarray:
     """Per component ``[n + 1, 4]`` (row min, row max, col min, col max); ``select`` limits the pixels visited."""
     ys, xs = np.nonzero(lab if select is None else select)
-    ids = lab[ys, xs]
-    box = np.empty((n + 1, 4), dtype=np.int64)
+    return _boxes_of(ys, xs, lab[ys, xs], n + 1)
+
+
+def _boxes_of(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, count: int) -> np.ndarray:
+    """``[count, 4]`` (row min, row max, col min, col max) of the pixels ``(ys, xs)`` by their ``ids``."""
+    box = np.empty((count, 4), dtype=np.int64)
     box[:, 0] = box[:, 2] = 1 << 40
     box[:, 1] = box[:, 3] = -1
     np.minimum.at(box[:, 0], ids, ys)
@@ -310,14 +314,7 @@ def _classify(labels: np.ndarray, n: int, core: np.ndarray, ink: np.ndarray,
     if not candidates.any():
         return kind
     sel = candidates[owner[comp_ids]]
-    ys, xs, ids = ys[sel], xs[sel], comp_ids[sel]
-    box = np.empty((len(is_line), 4), dtype=np.int64)
-    box[:, 0] = box[:, 2] = 1 << 40
-    box[:, 1] = box[:, 3] = -1
-    np.minimum.at(box[:, 0], ids, ys)
-    np.maximum.at(box[:, 1], ids, ys)
-    np.minimum.at(box[:, 2], ids, xs)
-    np.maximum.at(box[:, 3], ids, xs)
+    box = _boxes_of(ys[sel], xs[sel], comp_ids[sel], len(is_line))
     for r in np.flatnonzero(candidates):
         if _looks_like_text(box[present & (owner == r)]):
             kind[r] = BALLOON

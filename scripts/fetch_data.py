@@ -514,8 +514,6 @@ SAMPLE_LICENSE_NOTE = (
 def sample_drawings(records: list[dict], data: Path, size: int = 1024, seed: int = 7) -> list:
     """Validation drawings of SAMPLE_SOURCES re-rendered at a size fit for 1200x1700 pages, each with
     inked line art (its own twin, or synthesized from the high-resolution color render)."""
-    from trainer.pages.composer import Drawing
-    from trainer.pages.lineart import synthesize_line_art
 
     renderer = svg_renderer()
     hi = data / "drawings_hi"
@@ -535,11 +533,9 @@ def sample_drawings(records: list[dict], data: Path, size: int = 1024, seed: int
                                  r.get("group"))
                 if "dropped" in render_candidate((cand, str(hi), size, renderer)):
                     continue
-            if not line.exists():
-                rgba = np.asarray(Image.open(color).convert("RGBA"))
-                line.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(synthesize_line_art(rgba), "RGBA").save(line)
-            out.append(Drawing(f"{source}/{r['key']}", str(color), str(line)))
+            if not line.exists() and corpus.synthesize_file(color, line) is None:
+                continue
+            out.append(composer.Drawing(f"{source}/{r['key']}", str(color), str(line)))
             taken += 1
     return out
 

@@ -4,7 +4,6 @@ presets in the help, a progress line when piped, normal file permissions."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import stat
 from pathlib import Path
@@ -19,7 +18,8 @@ from trainer import TrainConfig, train
 from trainer.choices import PRESETS
 from trainer.progress import ProgressBar
 
-from .test_trainer import make_color_pages
+from .test_trainer import make_color_pages, records
+from .test_trainer import tiny as trainer_tiny
 
 runner = CliRunner()
 
@@ -30,14 +30,8 @@ def pages(tmp_path_factory) -> Path:
 
 
 def tiny(pages: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(model="unet", preset="tiny", data=str(pages), out=str(out), size=32, batch_size=2, steps=4,
-                lr=3e-3, workers=0, val_every=2, log_every=1, progress=False, val_fraction=0.2, seed=7)
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-def records(run: Path, kind: str) -> list[dict]:
-    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == kind]
+    """test_trainer's tiny run, shorter: 4 steps, validated every 2."""
+    return trainer_tiny(pages, out, **{"steps": 4, "val_every": 2, **kw})
 
 
 # ---------------------------------------------------------------------------- resume

@@ -37,15 +37,19 @@ VAL_SETS: dict[str, dict] = {
 VAL_PAGE_SIZE = (512, 724)
 
 
-def _synth_one(job: tuple[str, str]) -> str | None:
-    color, out = job
+def synthesize_file(color: str | Path, out: str | Path) -> str | None:
+    """Synthesize the line art of the drawing at ``color`` into ``out`` (PNG, atomic); None if unreadable."""
     try:
         rgba = to_rgba8(read_image(color))
         with atomic_path(out) as tmp:
             Image.fromarray(synthesize_line_art(rgba), "RGBA").save(tmp, format="PNG", compress_level=3)
-        return out
+        return str(out)
     except (ImageDecodeError, OSError):
         return None
+
+
+def _synth_one(job: tuple[str, str]) -> str | None:
+    return synthesize_file(*job)
 
 
 def add_synthesized_line_art(index: str | Path, jobs: int = 2, log: Callable[[str], None] = print) -> int:
