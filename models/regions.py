@@ -3,8 +3,8 @@
 A manga page is colored the way colorists *flat* it: every area enclosed by ink takes one clean
 color, and the paper around the art (gutters, margins) and the speech balloons stay white. This
 module finds those areas on the page's own lightness and turns a model's per-pixel chroma ``ab``
-(and, where the model gives one, its confidence) into one color per area. numpy and scipy only:
-this module imports no torch (the ``models`` package's ``__init__`` still does).
+(and, where the model gives one, its confidence) into one color per area. numpy and
+scikit-image's labeling only: no torch, no scipy (the ONNX path of colorize imports neither).
 
 Pipeline of :func:`segment_regions` (``f`` = the reduction factor, 2 for a 1200x1700 page; every
 size below is at the label resolution, about 850 px on the long side, so a page's screentone and
@@ -32,11 +32,16 @@ line widths stay in the same range whatever its scan resolution):
 
 Labels map back to full resolution exactly by block repetition (:meth:`Regions.full_labels`).
 
-Why scipy.ndimage: it is already installed (scikit-image depends on it), its ``label`` and
-``maximum_filter`` are C loops over the whole page, and it keeps OpenCV (a 60 MB wheel) out of the
-dependencies. A 5x5 ``binary_dilation`` costs 5x a separable ``maximum_filter`` here, ``find_objects``
-25 ms on a half-size page and an exact nearest-label fill (``distance_transform_edt`` with
-indices) 50 ms, so all three are avoided. It is imported on first use (0.6 s to import).
+Why no scipy and no OpenCV on this path: start-up. ``scipy.ndimage`` costs 0.27 s of CPU to import
+(0.4 s against numpy's 0.13 s), a quarter of a one-page run (docs/PERFORMANCE.md, "Start-up"), and
+OpenCV is a 60 MB wheel. So the max filters are numpy's own (:func:`max_filter`: a separable running
+max over shifted views, exact, and 8x faster than ``ndimage.maximum_filter`` at these sizes: 0.45 ms
+against 3.7 ms for a 5x5 filter of a half-size page) and the connected components are scikit-image's
+compiled union-find (already a dependency; importing it alone costs nothing over numpy). Where
+``scipy.ndimage`` is already loaded (training, eval, a notebook) its ``label`` runs instead: the same
+labels in the same order (tested), 2 ms a call against scikit-image's 3-10 ms. A 5x5
+``binary_dilation`` costs 5x a separable max filter, ``find_objects`` 25 ms on a half-size page and
+an exact nearest-label fill (``distance_transform_edt`` with indices) 50 ms, so all three are avoided.
 Measured on the 2-core CPU with other jobs running (load 3.3; ``python benchmarks/bench_regions.py
 --compose``, the 8 sample-chapter pages of 1200x1700, 3 rounds): segmentation 63 ms (median, 87
 slowest), the flat fill 19 ms at the label resolution (29 ms painted at full resolution); the
@@ -51,15 +56,47 @@ agreement (how much its pixels point the same way in ab) stands in for the confi
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 
-def _ndimage():
-    # scipy.ndimage costs 0.6 s to import on this CPU: only pages that are segmented pay it.
-    from scipy import ndimage
-    return ndimage
+def label(mask: np.ndarray, eight: bool = False) -> tuple[np.ndarray, int]:
+    """Connected components of a bool mask, 4- or 8-connected: labels 1..n in raster order (0 = background), n.
+
+    ``scipy.ndimage.label`` where scipy.ndimage is already imported, else scikit-image's compiled
+    labeling (the same labels, without scipy's 0.27 s import; see the module docstring).
+    """
+    ndi = sys.modules.get("scipy.ndimage")
+    if ndi is None:
+        try:
+            from skimage.measure._ccomp import label_cython
+        except ImportError:  # a scikit-image that moved its private labeling: scipy's, imported
+            from scipy import ndimage as ndi
+        else:
+            labels, n = label_cython(mask, background=0, connectivity=2 if eight else 1, return_num=True)
+            return labels, int(n)
+    labels, n = ndi.label(mask, structure=_EIGHT if eight else None)
+    return labels, int(n)
+
+
+def max_filter(x: np.ndarray, size: int) -> np.ndarray:
+    """A ``size x size`` (odd) maximum filter of a 2-D array, borders taking the max over the window inside
+    the array: ``scipy.ndimage.maximum_filter(x, size)`` exactly (its ``reflect`` border repeats values
+    already in the window), as two separable passes of shifted ``np.maximum`` (8x faster at size 3-5)."""
+    r = size // 2
+    out = x
+    for axis in (0, 1):
+        src, out = out, out.copy()
+        for d in range(1, r + 1):
+            if axis == 0:
+                np.maximum(out[d:], src[:-d], out=out[d:])
+                np.maximum(out[:-d], src[d:], out=out[:-d])
+            else:
+                np.maximum(out[:, d:], src[:, :-d], out=out[:, d:])
+                np.maximum(out[:, :-d], src[:, d:], out=out[:, :-d])
+    return out if r else x.copy()
 
 # Region kinds.
 REGION = 0
@@ -171,7 +208,6 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     the reduction (1 = full resolution). On pages smaller than SMALL_SIDE the sizes shrink in
     proportion (lengths with the side, areas with its square).
     """
-    ndi = _ndimage()
     gray = l_to_gray8(page) if lightness else _as_gray8(page)
     H, W = gray.shape
     f = label_factor((H, W)) if factor is None else max(1, int(factor))
@@ -187,11 +223,11 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     ink = _block_sum(gray, f) < ink_level * f * f if f > 1 else gray < ink_level
 
     # 2. lines = ink components spanning line_extent px; the rest (dots, letters) is texture.
-    ink_lab, n_ink = ndi.label(ink, structure=_EIGHT)
+    ink_lab, n_ink = label(ink, eight=True)
     is_line = _spans(ink_lab, n_ink, line_extent)
     lines = is_line[ink_lab]
     # Dark tone: a connected ink mesh around small paper holes. Ink near such holes is texture ...
-    paper_lab, n_paper = ndi.label(~ink)
+    paper_lab, n_paper = label(~ink)
     small_hole = np.bincount(paper_lab.ravel(), minlength=n_paper + 1) <= hole_area
     small_hole[0] = False
     holes = small_hole[paper_lab]
@@ -204,12 +240,12 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
         if mesh.any():
             lines &= ~mesh
             # A mesh that lost its hole-adjacent ink leaves line fragments: keep only pieces that still span.
-            frag_lab, n_frag = ndi.label(lines, structure=_EIGHT)
+            frag_lab, n_frag = label(lines, eight=True)
             lines = _spans(frag_lab, n_frag, line_extent)[frag_lab]
 
     # 3. grow the lines to close small gaps; what is left is labeled into regions.
     barrier = _grow(lines, 2 * gap_radius + 1) if gap_radius else lines
-    labels, n = ndi.label(~barrier)
+    labels, n = label(~barrier)
     area = np.bincount(labels.ravel(), minlength=n + 1)
     small = area < min_region
     small[0] = True
@@ -225,7 +261,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     # The barrier (grown lines and dropped slivers) takes its nearest region's label, one pixel a round.
     for _ in range(fill_iterations):
         empty = labels == 0
-        grown = ndi.maximum_filter(labels, size=3)
+        grown = max_filter(labels, 3)
         np.copyto(labels, grown, where=empty)
     labels = labels.astype(np.int32, copy=False)
 
@@ -236,7 +272,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
 
 def _grow(mask: np.ndarray, size: int) -> np.ndarray:
     """Binary dilation by a ``size x size`` square (a separable max filter: 5x faster than binary_dilation)."""
-    return _ndimage().maximum_filter(mask.view(np.uint8), size=size).view(bool)
+    return max_filter(mask.view(np.uint8), size).view(bool)
 
 
 def _bboxes(lab: np.ndarray, n: int, select: np.ndarray | None = None) -> np.ndarray:

@@ -231,6 +231,40 @@ def test_blank_and_black_pages():
         assert np.all(out == 0)  # a blank page is paper; an all-black page has no region
 
 
+
+@pytest.mark.parametrize("size", [1, 3, 5, 7])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
+def test_max_filter_is_scipys(size, dtype):
+    from scipy import ndimage
+    rng = np.random.default_rng(size)
+    for shape in ((1, 1), (2, 9), (37, 53), (64, 3)):
+        x = rng.integers(0, 200, shape).astype(dtype)
+        assert np.array_equal(rg.max_filter(x, size), ndimage.maximum_filter(x, size=size))
+    assert rg.max_filter(x, size) is not x  # never the input itself
+
+
+def test_label_without_scipy_gives_scipys_labels(page, monkeypatch):
+    from scipy import ndimage
+    rng = np.random.default_rng(0)
+    masks = [page < 128, page >= 128, rng.random((61, 47)) < 0.5, np.zeros((5, 5), bool), np.ones((5, 5), bool)]
+    want = [(ndimage.label(m, structure=np.ones((3, 3), bool) if eight else None), eight) for m in masks
+            for eight in (False, True)]
+    monkeypatch.delitem(__import__("sys").modules, "scipy.ndimage")  # the colorize path: scipy never imported
+    for ((labels, n), eight), m in zip(want, [m for m in masks for _ in (0, 1)]):
+        got, got_n = rg.label(m, eight=eight)
+        assert got_n == n and np.array_equal(got, labels)
+
+
+def test_segmentation_is_the_same_with_and_without_scipy(page, monkeypatch):
+    import sys
+
+    from scipy import ndimage  # noqa: F401  (loaded: segment_regions labels with scipy)
+    with_scipy = rg.segment_regions(page)
+    monkeypatch.delitem(sys.modules, "scipy.ndimage")  # as in colorize: scikit-image's labeling
+    without = rg.segment_regions(page)
+    assert np.array_equal(without.labels, with_scipy.labels) and np.array_equal(without.kind, with_scipy.kind)
+    assert np.array_equal(without.core, with_scipy.core) and without.kind.tolist().count(rg.BALLOON) >= 1
+
 # ---------------------------------------------------------------- the compose (models/compose.py)
 def _lightness(rgb: np.ndarray) -> np.ndarray:
     from skimage.color import rgb2lab

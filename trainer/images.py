@@ -9,6 +9,7 @@ failure is one ``ImageDecodeError`` line naming the page.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import math
 import re
@@ -29,7 +30,8 @@ FORMAT_BY_EXTENSION = {
     ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".webp": "webp",
     ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff", ".gif": "gif", ".jfif": "jpeg",
 }
-if ".avif" in Image.registered_extensions():  # Pillow built with libavif (11.2+) reads and writes it
+if importlib.util.find_spec("PIL._avif") is not None:  # Pillow built with libavif (11.2+) reads and writes it
+    # (asked of the import system: Image.registered_extensions() loads all 40 of PIL's plugins, 40 ms of start-up)
     FORMAT_BY_EXTENSION[".avif"] = "avif"
 IMAGE_EXTENSIONS = frozenset(FORMAT_BY_EXTENSION)
 # Decompression-bomb guard: a manga page scan is 2-20 megapixels; 80 allows double-page 600 dpi scans.

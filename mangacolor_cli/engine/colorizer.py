@@ -282,9 +282,6 @@ class Colorizer:
         self.fitting_batch = batch_size
         # Threads a torch model call on the CPU spreads a batch over, one page each.
         self.cpu_workers = torch.get_num_threads() if self.backend == "torch" else (os.cpu_count() or 1)
-        if self.fill == "flat":
-            # scipy.ndimage (the segmentation) takes ~0.5 s to import: done beside the model's first batch.
-            _preload("scipy.ndimage")
 
     @property
     def device(self) -> torch.device:
@@ -602,22 +599,6 @@ def _numpy_lightness(page: DecodedPage) -> np.ndarray:
         return np.take(compose_cpu.gray_level_lightness(65536), page.pixels)
     with torch.inference_mode():
         return page_lightness(page)[0, 0].numpy()
-
-
-_PRELOADED: set[str] = set()
-
-
-def _preload(module: str) -> None:
-    """Import ``module`` in a background thread (once): its import overlaps the model's first batch."""
-    if module in _PRELOADED or module in sys.modules:
-        return
-    _PRELOADED.add(module)
-    import threading
-
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
-    threading.Thread(target=load, name=f"import-{module}", daemon=True).start()
 
 
 def _pad_np(x: np.ndarray, h: int, w: int) -> np.ndarray:
