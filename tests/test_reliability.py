@@ -11,7 +11,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from models.errors import printable
@@ -38,6 +38,8 @@ def _archive_path(root: Path, name: str) -> Path:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(archive=archive_names, members=st.lists(entry_names, min_size=1, max_size=4))
+# rich's markup escape dropped the backslash of "\\[.png" from the error naming it (a found example)
+@example(archive="0", members=[("0", ".png"), ("\\[", ".png")])
 def test_generated_names_keep_every_promise(tmp_path_factory, tiny_checkpoint, archive, members):
     tmp_path = tmp_path_factory.mktemp("names")
     cbz = _archive_path(tmp_path / "in", archive)

@@ -133,6 +133,17 @@ class ProgressBar:
             if losses:
                 self._tqdm.set_postfix({k: f"{v:.4g}" for k, v in losses.items()}, refresh=False)
 
+    def set_status(self, text: str) -> None:
+        """A note beside the bar ("loading the model..."); "" clears it. The next update's rate replaces it."""
+        if self._rich is not None:
+            self._rich.update(self._task, status=text)
+        elif self._tqdm is not None:
+            self._tqdm.set_postfix_str(text)
+
+    def restart_clock(self) -> None:
+        """Measure the rate and the ETA from now (after a start-up that did no work)."""
+        self._start = self._last_line = time.perf_counter()
+
     def set_total(self, total: int, completed: int | None = None) -> None:
         """A new total (work found on the way, as in an archive counted only when opened)."""
         self._total = total

@@ -11,7 +11,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 from typer.core import TyperOption
 
 from .. import __version__
@@ -52,13 +52,19 @@ def fail(error: BaseException | str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def labeled(label: str, style: str, text: str) -> Text:
+    """``label text`` with the label styled and ``text`` printed exactly as it is: never read as markup
+    (rich's ``escape`` drops the backslash of a name like ``\\[.png``) and no emoji codes."""
+    return Text.assemble((label, style), " " + text) if label else Text(text)
+
+
 def print_error(message: str, console: Console | None = None) -> None:
     """``error: <message>`` on one line of stderr: markup escaped, no emoji codes (``:x:``) replaced, control
     characters shown as ``\\n``: a file's name is printed as it is."""
     from models.errors import printable  # here: `import mangacolor_cli` and --help stay torch-free
 
     console = console or Console(stderr=True, soft_wrap=True, highlight=False)
-    console.print(f"[red]error:[/red] {escape(printable(message))}", soft_wrap=True, emoji=False)
+    console.print(labeled("error:", "red", printable(message)), soft_wrap=True)
 
 
 def _version(value: bool) -> None:

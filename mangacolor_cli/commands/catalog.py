@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 from rich.table import Table
 
 from .app import app
@@ -56,13 +56,13 @@ def models_command(
         card = Path(m.card).name if m.card else "-"
         if m.summary:
             card = f"{card}: {m.summary}" if m.card else m.summary
-        table.add_row(escape(name), escape(f"{m.architecture} {_options(m.options)}".strip()), _megabytes(m.bytes),
-                      str(m.working_size or "-"), escape(card))
+        table.add_row(Text(name), Text(f"{m.architecture} {_options(m.options)}".strip()), _megabytes(m.bytes),
+                      str(m.working_size or "-"), Text(card))
     console.print(table)
     table = Table(title="Architectures (train --model NAME --preset PRESET)", title_justify="left")
     for column in ("name", "presets", "what it is"):
         table.add_column(column, overflow="fold")
     for a in archs:
         presets = "\n".join(f"{p}: {_options(o)}" for p, o in a.presets.items())
-        table.add_row(a.name, escape(presets), escape(a.description))
+        table.add_row(a.name, Text(presets), Text(a.description))
     console.print(table)

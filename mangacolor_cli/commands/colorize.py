@@ -9,7 +9,7 @@ from typing import Annotated, List, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from ..engine.choices import BACKENDS, DEVICES, OUTPUT_FORMATS
 from ..errors import InputError, MangacolorError, ModelError, OutputError, UsageError
@@ -74,7 +74,9 @@ def colorize_command(
              "when the model is heavy enough to gain (--verbose says why), torch otherwise.")] = Backend.auto,
     size: Annotated[Optional[int], typer.Option(
         min=16, help="Working size: the long side the model sees, in pixels. Default: the model's own, else 768.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Pages per model call.")] = 4,
+    batch_size: Annotated[Optional[int], typer.Option(
+        "--batch-size", min=1, help="Pages per model call. Default: by the device and the page shapes "
+                                    "(one on the CPU, where it is fastest).")] = None,
     page_format: Annotated[Optional[PageFormat], typer.Option(
         "--format", case_sensitive=False,
         help="Write every page as png, jpg (or jpeg) or webp. Default: each page's own format.")] = None,
@@ -129,7 +131,7 @@ def colorize_command(
             size=size, batch_size=batch_size, page_format=page_format.value if page_format else None, quality=quality, overwrite=overwrite, recolor=recolor,
             fill_paper=fill_paper, fill=fill, saturation=saturation, hints=hints,
             on_error=lambda message: print_error(message, err),
-            on_ready=(lambda c: err.print(f"[dim]{escape(c.describe())}[/dim]", soft_wrap=True)) if verbose else None)
+            on_ready=(lambda c: err.print(Text(c.describe(), style="dim"), soft_wrap=True)) if verbose else None)
     except (UsageError, InputError, OutputError, ModelError) as e:
         fail(e, USAGE)  # the job could not start: an option, an input or the model
     except MangacolorError as e:
@@ -144,5 +146,5 @@ def colorize_command(
                   f"{summary.failed} failed in {summary.seconds:.1f} s ({summary.pages_per_second:.2f} pages/s)")
         if verbose:
             for path in summary.outputs:
-                out.print(f"  wrote {escape(printable(path))}", soft_wrap=True, emoji=False)
+                out.print(Text("  wrote " + printable(path)), soft_wrap=True)
     raise typer.Exit(summary.exit_code)

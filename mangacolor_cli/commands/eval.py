@@ -7,10 +7,10 @@ from typing import Annotated, List, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from ..errors import MangacolorError, UsageError
-from .app import FAILED, USAGE, app, fail
+from .app import FAILED, USAGE, app, fail, labeled
 
 
 EPILOG = """\
@@ -102,20 +102,20 @@ def eval_command(
         several = len(results) > 1
         for name, result in results:
             if several:
-                out.print(f"[bold]set {escape(printable(name))}[/bold]")
+                out.print(Text("set " + printable(name), style="bold"))
             out.print(reports.results_table(result))
             for key in result.missing_predictions:
-                out.print(f"[yellow]missing prediction/input:[/yellow] {escape(printable(key))}")
+                out.print(labeled("missing prediction/input:", "yellow", printable(key)))
             for key in result.missing_targets:
-                out.print(f"[yellow]missing target:[/yellow] {escape(printable(key))}")
+                out.print(labeled("missing target:", "yellow", printable(key)))
             for key, message in result.errors:
-                out.print(f"[red]not scored:[/red] {escape(printable(message))}")
+                out.print(labeled("not scored:", "red", printable(message)))
             if csv_path:
-                out.print(escape(f"wrote {reports.write_csv(result, _per_set(csv_path, name, several))}"))
+                out.print(Text(f"wrote {reports.write_csv(result, _per_set(csv_path, name, several))}"))
             if grid:
-                out.print(escape(f"wrote {reports.write_grid(result, _per_set(grid, name, several))}"))
+                out.print(Text(f"wrote {reports.write_grid(result, _per_set(grid, name, several))}"))
             if report:
-                out.print(escape(f"wrote {reports.write_report(result, _per_set(report, name, several), run_dir=run_dir)}"))
+                out.print(Text(f"wrote {reports.write_report(result, _per_set(report, name, several), run_dir=run_dir)}"))
         if json_path:
             if several:
                 text = reports.write_sets_json({name: r for name, r in results}, json_path)
@@ -124,7 +124,7 @@ def eval_command(
             if quiet:
                 typer.echo(text)
             else:
-                out.print(escape(f"wrote {json_path}"))
+                out.print(Text(f"wrote {json_path}"))
     except UsageError as e:
         fail(e, USAGE)
     except MangacolorError as e:

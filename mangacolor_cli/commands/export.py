@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from ..errors import MangacolorError, UsageError
 from .app import FAILED, USAGE, app, fail
@@ -35,7 +35,7 @@ def export_command(
 
     console = Console(soft_wrap=True, highlight=False)
     try:
-        with console.status(f"exporting {escape(checkpoint.name)} ..."):
+        with console.status(Text(f"exporting {checkpoint.name} ...")):
             result = export_checkpoint(checkpoint, output, opset=opset, half=half, working_size=size,
                                        check_image=check_image, tolerance=tolerance)
     except UsageError as e:
@@ -43,7 +43,7 @@ def export_command(
     except MangacolorError as e:
         fail(e, FAILED)
     h, w = result.check_shape
-    console.print(escape(
+    console.print(Text(
         f"wrote {result.path} ({result.model}, working size {result.working_size}, opset {result.opset}, "
         f"{'float16' if result.half else 'float32'}); max |onnx - torch| = {result.max_abs_diff:.3g} "
         f"on a {h}x{w} page (tolerance {result.tolerance:g}, {result.provider})"))

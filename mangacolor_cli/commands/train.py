@@ -9,7 +9,7 @@ from typing import Annotated, List, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 from rich.table import Table
 
 from trainer.choices import ALIGNED_INPUTS, BEST_METRICS, CPU_TRAINING_SPEED, LAYOUTS, PRESETS, SCHEDULES
@@ -192,6 +192,6 @@ def train_command(
         console.print(table)
     best = f", best {summary.best_checkpoint}" if summary.best_checkpoint else ""
     if summary.interrupted:
-        console.print(escape(f"interrupted at step {summary.step}: resume with --resume {summary.last_checkpoint}{best}"))
+        console.print(Text(f"interrupted at step {summary.step}: resume with --resume {summary.last_checkpoint}{best}"))
     else:
-        console.print(escape(f"done: {summary.last_checkpoint}{best}"))
+        console.print(Text(f"done: {summary.last_checkpoint}{best}"))

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from models import compose_cpu
+from models import regions as rg
 from models.errors import first_line
 from trainer.device import DeviceError, resolve_device
 from trainer.images import DecodedPage, ImageDecodeError, page_from_pil, read_image, to_rgb8, to_unit_float
@@ -70,6 +71,10 @@ def _inference_mode(fn: Callable) -> Callable:
     return wrapper
 
 DEFAULT_SIZE = 768
+# The automatic batch on a GPU (not measured: no GPU here): at most this many pages a call, and at most
+# this many working-size pixels (16 pages of 768x544).
+AUTO_GPU_BATCH = 16
+AUTO_GPU_BATCH_PIXELS = 16 * 768 * 544
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "default.onnx"
 # Color-page detection: a page is in color when this share of its pixels is this far from the page's tint.
@@ -142,6 +147,15 @@ def page_lightness(page: DecodedPage, device: torch.device | str = "cpu") -> tor
     return color.gray_to_l(x) if x.shape[1] == 1 else color.rgb_to_lab(x)[:, :1]
 
 
+def page_regions(page: DecodedPage, fill: str, hinted: bool = False) -> rg.Regions | None:
+    """A page's segmentation made ahead of its compose, for the pipeline to run beside the model: for an
+    8-bit gray page whose compose will segment (the flat fill, or a hint); else None (the compose
+    segments, as it would have). The same ``Regions`` the compose makes itself."""
+    if (fill == "flat" or hinted) and page.is_gray and page.pixels.dtype == np.uint8:
+        return rg.segment_regions(page.pixels)
+    return None
+
+
 def looks_colored(page: PageLike) -> bool:
     """True for a page already in color; False for gray pages, tinted/yellowed scans and JPEG chroma noise.
 
@@ -174,6 +188,23 @@ def looks_colored(page: PageLike) -> bool:
     return bool(far.float().mean() > COLOR_SHARE)
 
 
+def check_options(*, device: str = "auto", backend: str = "auto", size: int | None = None,
+                  batch_size: int | None = None, fill: str = compose_cpu.DEFAULT_FILL, saturation: float = 1.0) -> None:
+    """Raise ``UsageError`` (one line) for an option ``Colorizer`` cannot take; cheap, before any model loads."""
+    if device not in DEVICES and not str(device).startswith("cuda:"):
+        raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if size is not None and size < 16:
+        raise UsageError(f"--size must be at least 16, got {size}")
+    if batch_size is not None and batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    if fill not in compose_cpu.FILLS:
+        raise UsageError(f"--fill must be one of {', '.join(compose_cpu.FILLS)}, got {fill!r}")
+    if not 0.0 <= saturation <= 2.0:
+        raise UsageError(f"--saturation must be between 0 and 2, got {saturation}")
+
+
 class Colorizer:
     """A loaded model plus how to run it; ``colorize(pages)`` returns full-resolution RGB pages.
 
@@ -181,7 +212,8 @@ class Colorizer:
     None for the packaged default. ``device``: auto|cpu|cuda. ``backend``: auto|torch|onnx (auto =
     onnx for an ``.onnx`` file; for a torch model, onnx on the CPU when it costs at least
     ``ONNX_AUTO_MIN_MACS`` a page and exports, torch otherwise; see docs/PERFORMANCE.md). ``size``: working long side (None = the model's own
-    working size, else 768). ``half``: float16 on CUDA (None = on CUDA only).
+    working size, else 768). ``batch_size``: pages per model call (None: chosen by the device and the
+    page shapes, :meth:`pages_per_call`). ``half``: float16 on CUDA (None = on CUDA only).
     ``fill_paper``: white paper under a predicted fill color darkens just enough to hold it
     (``models.color.fill_lightness``); ink and every darker tone keep their exact L. False keeps the
     page's L everywhere, which leaves pure black-and-white pages without color.
@@ -191,24 +223,15 @@ class Colorizer:
     """
 
     def __init__(self, model: str | os.PathLike | models.ColorModel | None = None, *, device: str = "auto",
-                 backend: str = "auto", size: int | None = None, batch_size: int = 4, half: bool | None = None,
+                 backend: str = "auto", size: int | None = None, batch_size: int | None = None, half: bool | None = None,
                  recolor: bool = False, fill_paper: bool = True, fill: str = compose_cpu.DEFAULT_FILL,
                  saturation: float = 1.0):
-        if device not in DEVICES and not str(device).startswith("cuda:"):
-            raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
-        if backend not in BACKENDS:
-            raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        if size is not None and size < 16:
-            raise UsageError(f"--size must be at least 16, got {size}")
-        if batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
-        if fill not in compose_cpu.FILLS:
-            raise UsageError(f"--fill must be one of {', '.join(compose_cpu.FILLS)}, got {fill!r}")
-        if not 0.0 <= saturation <= 2.0:
-            raise UsageError(f"--saturation must be between 0 and 2, got {saturation}")
+        check_options(device=device, backend=backend, size=size, batch_size=batch_size, fill=fill,
+                      saturation=saturation)
         self.fill = fill
         self.saturation = float(saturation)
-        self.batch_size = batch_size
+        self.auto_batch = batch_size is None
+        self.batch_size = batch_size or 1  # resolved below once the device is known
         self.recolor = recolor
         self.fill_paper = fill_paper
         self.session: Any = None
@@ -278,10 +301,36 @@ class Colorizer:
             self._onnx_input = self.session.get_inputs()[0]
             self._onnx_dtype = np.float16 if "float16" in self._onnx_input.type else np.float32
         self.size = int(size or meta_size or DEFAULT_SIZE)
-        # Pages per model call that fit the device; halved on an out-of-memory error and kept there.
-        self.fitting_batch = batch_size
         # Threads a torch model call on the CPU spreads a batch over, one page each.
         self.cpu_workers = torch.get_num_threads() if self.backend == "torch" else (os.cpu_count() or 1)
+        if self.auto_batch:
+            self.batch_size = self._auto_batch_size()
+        # Pages per model call that fit the device; halved on an out-of-memory error and kept there.
+        self.fitting_batch = self.batch_size
+
+    def _auto_batch_size(self) -> int:
+        """Pages per model call when none is asked for (docs/PERFORMANCE.md, "Batch size").
+
+        On the CPU one page a call for onnxruntime (measured: a batch of 4 was 10-20 % slower end to
+        end, since the pipeline composes page i beside the model's page i + 1, and the first page waits
+        for no others); the torch model spreads a batch one page per thread, so it takes one per
+        thread. On a GPU up to ``AUTO_GPU_BATCH`` pages, fewer for large working shapes
+        (:meth:`pages_per_call`).
+        """
+        if self.on_gpu:
+            return AUTO_GPU_BATCH
+        return max(1, self.cpu_workers) if self.backend == "torch" else 1
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.provider == "CUDAExecutionProvider" or (self.backend == "torch" and self.device.type == "cuda")
+
+    def pages_per_call(self, shape: tuple[int, int]) -> int:
+        """Pages of working shape ``shape`` per model call: ``batch_size``, or with the automatic batch on a
+        GPU as many as fit ``AUTO_GPU_BATCH_PIXELS`` (a double-page spread takes half the pages)."""
+        if not (self.auto_batch and self.on_gpu):
+            return self.batch_size
+        return max(1, min(self.batch_size, AUTO_GPU_BATCH_PIXELS // max(1, shape[0] * shape[1])))
 
     @property
     def device(self) -> torch.device:
@@ -306,7 +355,7 @@ class Colorizer:
         source = self.model_path or "in-memory model"
         why = f" ({self.backend_reason})" if self.backend_reason else ""
         return (f"model {self.model_name} ({source}), backend {self.backend}{why}, {self.provider}, "
-                f"working size {self.size}, batch {self.batch_size}")
+                f"working size {self.size}, batch {self.batch_size}{' (auto)' if self.auto_batch else ''}")
 
     # ------------------------------------------------------------------ the work
     def needs_color(self, page: PageLike) -> bool:
@@ -315,7 +364,7 @@ class Colorizer:
 
     def batcher(self, run: Callable[[list[DecodedPage]], Sequence[Any]] | None = None) -> "PageBatcher":
         """A ``PageBatcher`` for this model (``run``: what each batch goes through, default ``predict_ab``)."""
-        return PageBatcher(self.batch_size, self.working_shape, run or self.predict_ab)
+        return PageBatcher(self.pages_per_call, self.working_shape, run or self.predict_ab)
 
     def working_shape(self, page: PageLike) -> tuple[int, int]:
         """The padded ``(h, w)`` the model sees for this page: long side = size, multiples of the stride."""
@@ -453,13 +502,15 @@ class Colorizer:
 
     @_inference_mode
     def compose(self, page: PageLike, ab: torch.Tensor | np.ndarray, *, threads: int | None = None,
-                confidence: torch.Tensor | None = None, hints: Any = None) -> np.ndarray:
+                confidence: torch.Tensor | None = None, hints: Any = None,
+                regions: rg.Regions | None = None) -> np.ndarray:
         """Join a working-size ab prediction to the page's full-resolution L -> ``HxWx3`` uint8 sRGB.
 
         The one compose of colorize, eval and the training previews (``models.compose``), with this
         Colorizer's ``fill``, ``saturation`` and ``fill_paper``. ``confidence``: the model's, from
         ``predict``. ``hints``: see ``colorize``. ``threads``: torch threads for this call on the CPU
         (the pipeline composes several pages at once, one thread each); None keeps torch's setting.
+        ``regions``: the page's segmentation when it was made ahead (:func:`page_regions`, beside the model).
 
         On the CPU (``ab`` a numpy array or a CPU tensor) the compose is ``models.compose_cpu``: the
         same picture within 1 level, in numpy, ~5x cheaper; on a GPU ``models.compose`` in torch.
@@ -467,15 +518,15 @@ class Colorizer:
         page = as_page(page)
         hints = load_hints(hints, page)
         if isinstance(ab, np.ndarray) or ab.device.type == "cpu":
-            return self._compose_cpu(page, ab, confidence, hints)
+            return self._compose_cpu(page, ab, confidence, hints, regions)
         with _cpu_threads(threads if ab.device.type == "cpu" else None):
             L = page_lightness(page, ab.device)
             gray = page.pixels if page.is_gray and page.pixels.dtype == np.uint8 else None
             rgb = page_compose.compose(L, ab, gray=gray, fill=self.fill, saturation=self.saturation, hints=hints,
-                                       confidence=confidence, fill_paper=self.fill_paper)
+                                       confidence=confidence, fill_paper=self.fill_paper, regions=regions)
             return rgb.cpu().numpy()
 
-    def _compose_cpu(self, page: DecodedPage, ab, confidence, hints: np.ndarray | None) -> np.ndarray:
+    def _compose_cpu(self, page: DecodedPage, ab, confidence, hints: np.ndarray | None, regions=None) -> np.ndarray:
         ab = ab if isinstance(ab, np.ndarray) else ab.float().numpy()
         if confidence is not None and not isinstance(confidence, np.ndarray):
             confidence = confidence.float().numpy()
@@ -484,7 +535,7 @@ class Colorizer:
         else:
             gray, L = None, _numpy_lightness(page)
         return compose_cpu.compose(ab, gray=gray, L=L, fill=self.fill, saturation=self.saturation, hints=hints,
-                                   confidence=confidence, fill_paper=self.fill_paper)
+                                   confidence=confidence, fill_paper=self.fill_paper, regions=regions)
 
     def colorize(self, pages: PageLike | Sequence[PageLike], hints: Any = None) -> np.ndarray | list[np.ndarray]:
         """Color one page, or a list of pages (any mix of sizes); color pages come back unchanged unless
@@ -548,22 +599,24 @@ def load_hints(hints: Any, page: DecodedPage | None = None, page_label: str = "t
 
 
 class PageBatcher:
-    """The Colorizer's one batching: pages grouped by working shape, ``size`` to a model call.
+    """The Colorizer's one batching: pages grouped by working shape, ``size`` to a model call (an int,
+    or a function of the working shape: ``Colorizer.pages_per_call``).
 
     ``add(key, page)`` returns ``(key, page, prediction)`` for every page of the batch it completed
     (run at once), else nothing; ``flush()`` runs the batches still incomplete.
     """
 
-    def __init__(self, size: int, shape_of: Callable[[DecodedPage], tuple[int, int]],
+    def __init__(self, size: int | Callable[[tuple[int, int]], int], shape_of: Callable[[DecodedPage], tuple[int, int]],
                  run: Callable[[list[DecodedPage]], Sequence[Any]]):
-        self.size, self._shape_of, self._run = size, shape_of, run
+        self._size = size if callable(size) else (lambda shape: size)
+        self._shape_of, self._run = shape_of, run
         self._buckets: dict[tuple[int, int], list[tuple[Any, DecodedPage]]] = {}
 
     def add(self, key: Any, page: DecodedPage) -> list[tuple[Any, DecodedPage, Any]]:
         shape = self._shape_of(page)
         bucket = self._buckets.setdefault(shape, [])
         bucket.append((key, page))
-        return self._run_bucket(shape) if len(bucket) >= self.size else []
+        return self._run_bucket(shape) if len(bucket) >= self._size(shape) else []
 
     def flush(self) -> list[tuple[Any, DecodedPage, Any]]:
         return [done for shape in list(self._buckets) for done in self._run_bucket(shape)]

@@ -25,7 +25,8 @@ import numpy as np
 from models.errors import first_line
 from trainer.device import process_ranks
 from trainer.images import DecodedPage, format_of_name, natural_path_key, to_rgb8
-from trainer.progress import ProgressBar, in_notebook, status
+from models.compose_cpu import DEFAULT_FILL
+from trainer.progress import ProgressBar, in_notebook
 
 from ..errors import MangacolorError, ModelError, PageError, UsageError
 from ..pages.compare import compare_pair, write_comparison
@@ -34,7 +35,7 @@ from ..pages.planning import output_name, plan_jobs
 from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
 from . import backends
 from .choices import OUTPUT_FORMATS
-from .colorizer import Colorizer, load_hints
+from .colorizer import Colorizer, check_options, load_hints, looks_colored, page_regions
 from .hints import HintSource
 
 
@@ -92,7 +93,7 @@ def shard_by_rank(jobs: list[Job]) -> list[Job]:
 
 def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | os.PathLike | None = None, *,
              model: Any = None, device: str = "auto", backend: str = "auto", size: int | None = None,
-             batch_size: int = 4, page_format: str | None = None, quality: int = 90, overwrite: bool = False,
+             batch_size: int | None = None, page_format: str | None = None, quality: int = 90, overwrite: bool = False,
              recolor: bool = False, fill_paper: bool = True, workers: int | None = None,
              progress: bool | None = None, on_error: Callable[[str], None] | None = None, on_ready: Callable[[Colorizer], None] | None = None,
              colorizer: Colorizer | None = None, fill: str | None = None, saturation: float = 1.0,
@@ -100,9 +101,10 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     """Color image files, folders and CBZ/ZIP/CBR archives; returns a ``ColorizeSummary``.
 
     ``output``: a target for one input, a folder for several (None: beside each input).
-    ``page_format``: png|jpg|webp (or jpeg) for every page (None: each page's own). ``progress``: a progress
-    bar on stderr, and a status line while the model loads (None: in a notebook, tqdm.auto's bar; elsewhere
-    when stderr is a terminal). ``compare``: a folder for before/after pictures, one side-by-side image per
+    ``batch_size``: pages per model call (None: chosen by the device and the page shapes, one on the
+    CPU). ``page_format``: png|jpg|webp (or jpeg) for every page (None: each page's own). ``progress``: a
+    progress bar on stderr that says when the model is still loading (None: in a notebook, tqdm.auto's
+    bar; elsewhere when stderr is a terminal). The model loads beside the first pages' decoding. ``compare``: a folder for before/after pictures, one side-by-side image per
     page file and one contact sheet per archive (``pages.compare``). ``fill_paper``, ``fill`` (None: the default, flat) and
     ``saturation``: see ``Colorizer``. ``hints``: a hint image for a single page, or a folder of
     them, one per page matched by page name (``engine.hints``). ``on_error`` gets each one-line error as it happens;
@@ -154,15 +156,26 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     show = (in_notebook() or sys.stderr.isatty()) if progress is None else progress
     if todo:
         if colorizer is None:
-            with status("loading the model...", enabled=show, console=_stderr_console()):
-                colorizer = Colorizer(model, device=device, backend=backend, size=size, batch_size=batch_size,
-                                      recolor=recolor, fill_paper=fill_paper, saturation=saturation,
-                                      **({} if fill is None else {"fill": fill}))
-        summary.model = colorizer.describe()
-        if on_ready:
-            on_ready(colorizer)
-        run = _ColorizeRun(colorizer, todo, summary, fail, show, page_format, quality, workers, hint_source)
-        summary.load_seconds = time.perf_counter() - start
+            # Bad options fail here, before any page is read (the model loads beside the first pages).
+            check_options(device=device, backend=backend, size=size, batch_size=batch_size,
+                          fill=DEFAULT_FILL if fill is None else fill, saturation=saturation)
+
+            def load() -> Colorizer:
+                return Colorizer(model, device=device, backend=backend, size=size, batch_size=batch_size,
+                                 recolor=recolor, fill_paper=fill_paper, saturation=saturation,
+                                 **({} if fill is None else {"fill": fill}))
+            loaded: Colorizer | Callable[[], Colorizer] = load
+            settings = {"recolor": recolor, "fill": fill or DEFAULT_FILL}
+        else:
+            loaded, settings = colorizer, {"recolor": colorizer.recolor, "fill": colorizer.fill}
+
+        def ready(c: Colorizer) -> None:
+            summary.model = c.describe()
+            summary.load_seconds = time.perf_counter() - start
+            if on_ready:
+                on_ready(c)
+        run = _ColorizeRun(loaded, todo, summary, fail, show, page_format, quality, workers, hint_source,
+                           on_ready=ready, **settings)
         run.compare = Path(compare) if compare is not None else None
         run.run()
     summary.pages.sort(key=lambda r: natural_path_key(r["input"]))
@@ -208,12 +221,22 @@ class _NotPredicted:
 
 
 class _ColorizeRun:
-    """One pass over the jobs: decode and encode thread pools beside the Colorizer's batches."""
+    """One pass over the jobs: decode and encode thread pools beside the Colorizer's batches.
 
-    def __init__(self, colorizer: Colorizer, jobs: list[Job], summary: ColorizeSummary,
+    ``colorizer``: a loaded one, or a function that loads it: it then loads in a thread beside the
+    first pages' decoding and segmentation (start-up, docs/PERFORMANCE.md), and ``on_ready`` gets it.
+    ``recolor`` and ``fill`` are the Colorizer's, known before it loads.
+    """
+
+    def __init__(self, colorizer: Colorizer | Callable[[], Colorizer], jobs: list[Job], summary: ColorizeSummary,
                  fail: Callable[..., None], show_progress: bool, fmt: str | None, quality: int, workers: int | None,
-                 hints: HintSource | None = None):
-        self.colorizer, self.jobs, self.summary, self.fail = colorizer, jobs, summary, fail
+                 hints: HintSource | None = None, *, recolor: bool = False, fill: str = DEFAULT_FILL,
+                 on_ready: Callable[[Colorizer], None] | None = None):
+        self.jobs, self.summary, self.fail = jobs, summary, fail
+        self.colorizer: Colorizer | None = None
+        # A loaded Colorizer (or a stand-in with its methods), else the function that loads one.
+        self._load = None if hasattr(colorizer, "batcher") else colorizer
+        self.recolor, self.fill, self.on_ready = recolor, fill, on_ready
         self.hints = hints or HintSource(None, jobs)
         self.show_progress = show_progress
         self.fmt, self.quality = fmt, quality
@@ -221,12 +244,30 @@ class _ColorizeRun:
         self.results: dict[int, dict[int, PageResult]] = {}
         self.remaining: dict[int, int] = {}
         self.outcomes: dict[int, collections.Counter] = {}  # per job: pages done/kept, undone if its write fails
-        self.batcher = colorizer.batcher(run=self._predict)
+        self.batcher = None
+        if self._load is None:
+            self._loaded(colorizer)
         self.encodes: collections.deque[cf.Future] = collections.deque()
         self.started: dict[tuple[int, int], float] = {}           # (job, page) -> when its reading began
         self.records: dict[int, list[dict[str, Any]]] = {}         # per job, until its output is written
         self.compare: Path | None = None
         self.thumbs: dict[int, list] = {}                           # per job: (page key, before, after)
+
+    def _loaded(self, colorizer: Colorizer) -> None:
+        self.colorizer = colorizer
+        self.batcher = colorizer.batcher(run=self._predict)
+        if self.on_ready:
+            self.on_ready(colorizer)
+
+    def _wait_for_model(self, loading: cf.Future | None) -> None:
+        """The Colorizer, once its loading thread is done (its errors raised here, before any output)."""
+        if self.colorizer is None and loading is not None:
+            if not loading.done():
+                self.bar.set_status("loading the model...")
+            colorizer = loading.result()
+            self.bar.set_status("")
+            self.bar.restart_clock()  # the rate and the ETA count from the first page, as the summary does
+            self._loaded(colorizer)
 
     def run(self) -> None:
         total = 0
@@ -235,16 +276,19 @@ class _ColorizeRun:
                 total += job.page_count()
         self.bar = ProgressBar(total or None, description="coloring", enabled=self.show_progress, echo=False,
                                unit="pages", transient=True, console=_stderr_console())
-        lookahead = self.colorizer.batch_size * 2 + self.workers
+        loader = cf.ThreadPoolExecutor(1, thread_name_prefix="load") if self._load is not None else None
         with cf.ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as self.decode_pool, \
                 cf.ThreadPoolExecutor(self.workers, thread_name_prefix="encode") as self.encode_pool:
+            loading = loader.submit(self._load) if loader is not None else None
             try:
                 decodes: collections.deque = collections.deque()
                 for item in self._page_stream():
                     self.started[(id(item[0]), item[1].key)] = time.perf_counter()
-                    decodes.append((item, self.decode_pool.submit(self._decode, item[1])))
-                    while len(decodes) > lookahead:
+                    decodes.append((item, self.decode_pool.submit(self._decode, *item)))
+                    while len(decodes) > self._lookahead():
+                        self._wait_for_model(loading)
                         self._take_decoded(*decodes.popleft())
+                self._wait_for_model(loading)
                 while decodes:
                     self._take_decoded(*decodes.popleft())
                 self._compose_all(self.batcher.flush())
@@ -253,13 +297,21 @@ class _ColorizeRun:
             except BaseException:
                 for future in self.encodes:
                     future.cancel()
+                if loading is not None:
+                    loading.cancel()
                 self.decode_pool.shutdown(wait=True, cancel_futures=True)
                 self.encode_pool.shutdown(wait=True, cancel_futures=True)
                 raise
             finally:
+                if loader is not None:
+                    loader.shutdown(wait=False)
                 self.bar.close()
                 for job in self.jobs:
                     job.close()
+
+    def _lookahead(self) -> int:
+        """Pages decoded ahead of the model: two batches and the workers' own (the workers alone while it loads)."""
+        return self.workers + (2 * self.colorizer.batch_size if self.colorizer is not None else 0)
 
     # ------------------------------------------------------------------ stages
     def _page_stream(self) -> Iterator[tuple[Job, SourcePage]]:
@@ -283,14 +335,20 @@ class _ColorizeRun:
             for ref in pages:
                 yield job, ref
 
-    def _decode(self, ref: SourcePage) -> tuple[DecodedPage, bool]:
+    def _decode(self, job: Job, ref: SourcePage) -> tuple[DecodedPage, bool, Any]:
+        """Read and decode a page; one that the model will color is segmented here too (for the flat fill,
+        or a hint), beside the model's work on the pages before it."""
         page = decode_page(ref.read(), ref.label)
-        return page, self.colorizer.needs_color(page)
+        needs_color = self.recolor or not looks_colored(page)
+        regions = None
+        if needs_color:
+            regions = page_regions(page, self.fill, hinted=self.hints.for_page(job, ref) is not None)
+        return page, needs_color, regions
 
     def _take_decoded(self, item: tuple[Job, SourcePage], future: cf.Future) -> None:
         job, ref = item
         try:
-            page, needs_color = future.result()
+            page, needs_color, regions = future.result()
         except PageError as e:
             self._page_failed(job, ref, str(e))
             return
@@ -301,7 +359,7 @@ class _ColorizeRun:
             self.encodes.append(self.encode_pool.submit(self._keep, job, ref, page))
             self._drain()
             return
-        self._compose_all(self.batcher.add((job, ref), page))
+        self._compose_all(self.batcher.add((job, ref, regions), page))
 
     def _predict(self, pages: list[DecodedPage]) -> list:
         """``Colorizer.predict``; an allocation failure fails this batch's pages, one line each, and the run goes on."""
@@ -316,22 +374,22 @@ class _ColorizeRun:
                                   "try a smaller --size")] * len(pages)
 
     def _compose_all(self, predicted: list) -> None:
-        for (job, ref), page, prediction in predicted:
+        for (job, ref, regions), page, prediction in predicted:
             if isinstance(prediction, _NotPredicted):
                 self._page_failed(job, ref, f"{ref.label}: {prediction.message}")
                 continue
             ab, confidence = prediction
-            self.encodes.append(self.encode_pool.submit(self._compose, job, ref, page, ab, confidence))
+            self.encodes.append(self.encode_pool.submit(self._compose, job, ref, page, ab, confidence, regions))
         if predicted:
             self._drain()
 
     def _compose(self, job: Job, ref: SourcePage, page: DecodedPage, ab,
-                 confidence=None) -> tuple[Job, SourcePage, PageResult | None, str]:
+                 confidence=None, regions=None) -> tuple[Job, SourcePage, PageResult | None, str]:
         try:
             hint_file = self.hints.for_page(job, ref)
             hints = None if hint_file is None else load_hints(hint_file, page, ref.label)
             # One torch thread per compose: the encode pool already runs one page per core beside the model.
-            rgb = self.colorizer.compose(page, ab, threads=1, confidence=confidence, hints=hints)
+            rgb = self.colorizer.compose(page, ab, threads=1, confidence=confidence, hints=hints, regions=regions)
             if self.compare is not None:
                 self.thumbs.setdefault(id(job), []).append((ref.key, *compare_pair(page, rgb)))
             return job, ref, self._encode(ref, page, rgb), "done"
