@@ -178,3 +178,98 @@ def test_torch_batch_spread_over_cpu_threads_gives_the_same_pages(tiny_model):
     for a, b in zip(serial.colorize(pages), spread.colorize(pages)):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
     assert torch.get_num_threads() == before
+
+
+# ---------------------------------------------------------------- the pipeline's overlap and batch choice (issue 16)
+def test_automatic_batch_is_one_page_on_the_cpu_for_onnx_and_one_per_thread_for_torch(tiny_model, tmp_path):
+    path = export_onnx(tiny_model, tmp_path / "m.onnx", working_size=32)
+    onnx_run = Colorizer(path)
+    assert onnx_run.auto_batch and onnx_run.batch_size == 1 and onnx_run.pages_per_call((320, 224)) == 1
+    torch_run = Colorizer(tiny_model, size=32, backend="torch")
+    assert torch_run.batch_size == max(1, torch_run.cpu_workers)
+    asked = Colorizer(path, batch_size=3)
+    assert not asked.auto_batch and asked.pages_per_call((2000, 2000)) == 3
+    assert "batch 1 (auto)" in onnx_run.describe()
+
+
+def test_automatic_batch_on_a_gpu_fits_the_page_shape(tiny_model, monkeypatch):
+    from mangacolor_cli.engine import colorizer as colorizer_module
+    run = Colorizer(tiny_model, size=32, backend="torch")
+    monkeypatch.setattr(Colorizer, "on_gpu", property(lambda self: True))
+    run.batch_size = run._auto_batch_size()
+    assert run.batch_size == colorizer_module.AUTO_GPU_BATCH
+    assert run.pages_per_call((768, 544)) == colorizer_module.AUTO_GPU_BATCH
+    assert run.pages_per_call((768, 1088)) == colorizer_module.AUTO_GPU_BATCH // 2  # a double-page spread
+    assert run.pages_per_call((8000, 8000)) == 1
+
+
+def test_page_batcher_takes_the_batch_size_by_shape():
+    from mangacolor_cli.engine.colorizer import PageBatcher
+    calls = []
+    batcher = PageBatcher(lambda shape: 2 if shape == (1, 1) else 3, lambda page: page.shape,
+                          lambda pages: calls.append(len(pages)) or [None] * len(pages))
+    for i in range(5):
+        batcher.add(i, np.zeros((1, 1)))
+        batcher.add(i, np.zeros((2, 2)))
+    batcher.flush()
+    assert sorted(calls) == [1, 2, 2, 2, 3]
+
+
+def test_regions_made_ahead_give_the_same_page(tiny_model):
+    from mangacolor_cli.engine.colorizer import page_regions
+    from trainer.images import DecodedPage
+    page = DecodedPage(np.asarray(draw_page(120, 160, 3)))
+    for fill in ("flat", "soft"):
+        run = Colorizer(tiny_model, size=32, backend="torch", fill=fill)
+        (ab, conf), = run.predict([page], as_numpy=True)
+        ahead = page_regions(page, fill)
+        assert (ahead is None) == (fill == "soft")
+        assert np.array_equal(run.compose(page, ab, confidence=conf, regions=ahead),
+                              run.compose(page, ab, confidence=conf))
+    rgb = DecodedPage(np.stack([np.asarray(draw_page(40, 50))] * 3, -1))
+    assert page_regions(rgb, "flat") is None  # not 8-bit gray: the compose segments from its L
+
+
+def test_a_model_that_fails_to_load_beside_the_decoding_writes_nothing(tmp_path):
+    from mangacolor_cli import colorize
+    from mangacolor_cli.errors import UsageError
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for i in range(12):
+        draw_page(48, 64, i).save(folder / f"{i:03d}.png")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07" + b"not a model" * 10)
+    with pytest.raises(ModelError, match="bad.onnx"):
+        colorize(folder, tmp_path / "out", model=bad)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(UsageError, match="--fill"):  # bad options: before any page is read
+        colorize(folder, tmp_path / "out", model=bad, fill="watercolor")
+
+
+def test_the_pipeline_loading_the_model_in_a_thread_gives_the_api_pages(tiny_checkpoint, tmp_path):
+    from PIL import Image
+
+    from mangacolor_cli import colorize
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    pages = [draw_page(96, 128, i) for i in range(5)]
+    for i, page in enumerate(pages):
+        page.save(folder / f"{i:03d}.png")
+    ready = []
+    summary = colorize(folder, tmp_path / "out", model=tiny_checkpoint, on_ready=ready.append)
+    assert summary.done == 5 and len(ready) == 1 and summary.model == ready[0].describe()
+    assert 0 < summary.load_seconds <= summary.seconds
+    want = ready[0].colorize([np.asarray(p) for p in pages])
+    for i in range(5):
+        got = np.asarray(Image.open(tmp_path / "out" / f"{i:03d}.png"))
+        assert np.abs(got.astype(int) - want[i].astype(int)).max() <= 1
+
+
+def test_progress_bar_status_and_clock():
+    from trainer.progress import ProgressBar
+    bar = ProgressBar(3, enabled=False)
+    bar.set_status("loading the model...")
+    bar.restart_clock()
+    bar.update(1)
+    assert bar.eta() is not None
+    bar.close()
