@@ -5,7 +5,7 @@ Each command lives in its own module and registers itself on ``app`` when import
 
 from __future__ import annotations
 
-from . import catalog, colorize, eval, export, train  # noqa: E402,F401  (registers the commands)
+from . import catalog, colorize, eval, export, quantize, train  # noqa: E402,F401  (registers the commands)
 from .app import app
 
 

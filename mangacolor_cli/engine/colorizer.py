@@ -237,6 +237,7 @@ class Colorizer:
         self.session: Any = None
         self.net: models.ColorModel | None = None
         self.provider = ""
+        self.precision = "float32"
         meta_size: int | None = None
 
         if model is not None and not isinstance(model, (str, os.PathLike)) and isinstance(model, models.ColorModel):
@@ -279,6 +280,7 @@ class Colorizer:
                 self.net = self.net.to(memory_format=torch.channels_last)
                 torch.backends.cudnn.benchmark = True
             self.provider = f"torch {self.device}{' float16' if self.half else ''}"
+            self.precision = "float16" if self.half else "float32"
         else:
             self.device = None  # torch.device("cpu") on first use: the numpy path never asks
             self.half = False
@@ -298,6 +300,7 @@ class Colorizer:
             if self.provider == "CUDAExecutionProvider":
                 # ONNX post-processing (upsampling, Lab -> sRGB) runs in torch; on a CPU torch build that is the CPU.
                 self.device = resolve_device("auto")
+            self.precision = meta.get("precision", "float32")  # int8: written behind a quality gate (engine.quantize)
             self._onnx_input = self.session.get_inputs()[0]
             self._onnx_dtype = np.float16 if "float16" in self._onnx_input.type else np.float32
         self.size = int(size or meta_size or DEFAULT_SIZE)
@@ -354,7 +357,8 @@ class Colorizer:
         """One line: which model, backend (and why), device/provider and working size run."""
         source = self.model_path or "in-memory model"
         why = f" ({self.backend_reason})" if self.backend_reason else ""
-        return (f"model {self.model_name} ({source}), backend {self.backend}{why}, {self.provider}, "
+        precision = "" if self.precision == "float32" or self.precision in self.provider else f" {self.precision}"
+        return (f"model {self.model_name}{precision} ({source}), backend {self.backend}{why}, {self.provider}, "
                 f"working size {self.size}, batch {self.batch_size}{' (auto)' if self.auto_batch else ''}")
 
     # ------------------------------------------------------------------ the work
@@ -424,25 +428,29 @@ class Colorizer:
         The same input as the torch path: PIL's bilinear resize with its antialiasing (what torch's
         ``antialias=True`` reproduces), ``prepare_input`` of a gray page, the same padding.
         """
-        inputs, sizes = [], []
-        for page in pages:
-            h, w = _scaled_size(page, self.size)
-            x = np.asarray(Image.fromarray(page.pixels.astype(np.float32) / np.float32(255.0), mode="F")
-                           .resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
-            x = np.clip(x, 0.0, 1.0)
-            if self.input_norm == "lab":
-                x = compose_cpu.gray_to_l(x) / np.float32(50.0) - np.float32(1.0)
-            elif self.input_norm != "gray01":
-                raise ValueError(f"unknown input_norm {self.input_norm!r}")
-            inputs.append(_pad_np(x, ph, pw))
-            sizes.append((h, w))
-        batch = np.stack(inputs)[:, None]
+        batch = np.stack([self.model_input(page, ph, pw) for page in pages])[:, None]
+        sizes = [_scaled_size(page, self.size) for page in pages]
         step = self.fitting_batch
         out = np.concatenate([self._run_model(batch[i:i + step]) for i in range(0, len(batch), step)])
         ab = out[:, :2] * np.float32(110.0)  # models.color.AB_SCALE
         conf = np.clip(out[:, 2:3], 0.0, 1.0) if out.shape[1] > 2 else None
         return [(ab[i:i + 1, :, :h, :w], None if conf is None else conf[i:i + 1, :, :h, :w])
                 for i, (h, w) in enumerate(sizes)]
+
+    def model_input(self, page: DecodedPage, ph: int | None = None, pw: int | None = None) -> np.ndarray:
+        """An 8-bit gray page as the model's ``[ph, pw]`` float32 input (resized to the working size,
+        normalized, padded; default: its own working shape), as ``predict`` feeds it to an ONNX model."""
+        if ph is None or pw is None:
+            ph, pw = self.working_shape(page)
+        h, w = _scaled_size(page, self.size)
+        x = np.asarray(Image.fromarray(page.pixels.astype(np.float32) / np.float32(255.0), mode="F")
+                       .resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+        x = np.clip(x, 0.0, 1.0)
+        if self.input_norm == "lab":
+            x = compose_cpu.gray_to_l(x) / np.float32(50.0) - np.float32(1.0)
+        elif self.input_norm != "gray01":
+            raise ValueError(f"unknown input_norm {self.input_norm!r}")
+        return _pad_np(x, ph, pw)
 
     def _onnx_call(self, batch: np.ndarray) -> np.ndarray:
         outs = self.session.run(None, {self._onnx_input.name: batch.astype(self._onnx_dtype, copy=False)})

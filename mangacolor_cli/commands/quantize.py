@@ -1,0 +1,57 @@
+"""`mangacolor quantize`: an int8 twin of an ONNX model, written only when it passes the quality gate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, List
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from ..errors import MangacolorError, UsageError
+from .app import FAILED, USAGE, app, fail, print_error
+
+
+@app.command("quantize")
+def quantize_command(
+    model: Annotated[Path, typer.Argument(help="Float32 ONNX model to quantize.", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="int8 ONNX file to write (only if it passes).",
+                                         show_default=False)],
+    data: Annotated[List[Path], typer.Option(
+        "--data", help="Validation set of the gate (DIR/bw + DIR/color, or color pages); repeat for several.",
+        show_default=False)],
+    calibrate: Annotated[Path, typer.Option(
+        help="Folder of pages to calibrate the int8 ranges on (an eval set's bw/ is used; keep it apart "
+             "from the --data sets).", show_default=False)],
+    tolerance: Annotated[float, typer.Option(min=0.0, help="Largest allowed rise of mean CIEDE2000 "
+                                                           "on any set.")] = 0.1,
+    pages: Annotated[int, typer.Option(min=1, help="Calibration pages.")] = 16,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the measurement as JSON.")] = False,
+) -> None:
+    """Quantize MODEL to int8 (onnxruntime static QDQ, per-channel), score it beside MODEL on every
+    --data set with the flat fill, and write it only if its CIEDE2000 is within --tolerance of
+    MODEL's on each: otherwise exit 1 and write nothing. int8 is never used unless you pass its file.
+
+    Example: mangacolor quantize model.onnx -o model-int8.onnx --calibrate pages/ --data val/
+    """
+    from ..engine.quantize import quantize_int8
+
+    console = Console(soft_wrap=True, highlight=False)
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
+    try:
+        with err.status("quantizing ...") as status:
+            result = quantize_int8(model, output, data, calibrate, tolerance=tolerance, pages=pages,
+                                   progress=lambda message: status.update(Text(message)))
+    except UsageError as e:
+        fail(e, USAGE)
+    except MangacolorError as e:
+        fail(e, FAILED)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    if not result.passed:
+        print_error(f"{model}: int8 refused, nothing written: {result.describe()}")
+        raise typer.Exit(FAILED)
+    if not as_json:
+        console.print(Text(f"wrote {output}: {result.describe()}"))
