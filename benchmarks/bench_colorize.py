@@ -326,8 +326,10 @@ def measure_model(args, files: dict, device: str) -> list[dict]:
         if files.get(backend) is None:
             continue
         for precision in args.precisions:
-            if backend == "onnx" and precision != "fp32":
+            if backend == "onnx" and precision not in ("fp32", "int8"):
                 continue  # the session is the float32 export; a float16 one is `export_onnx(..., half=True)`
+            if precision == "int8" and (backend != "onnx" or device != "cpu" or not files.get("int8")):
+                continue  # int8: the onnx model's ungated twin (files["int8"]), on the CPU
             if backend == "torch" and precision == "fp16" and device == "cpu":
                 continue  # no float16 convolutions worth timing on a CPU
             if backend == "torch" and device == "cpu" and precision == "fp32":
@@ -344,7 +346,7 @@ def measure_model(args, files: dict, device: str) -> list[dict]:
                     if device == "cuda":
                         torch.cuda.synchronize()
             else:
-                session, _ = load_session(files["onnx"], device)
+                session, _ = load_session(files["int8" if precision == "int8" else "onnx"], device)
 
                 def call(x, session=session):
                     session.run(None, {"input": x.cpu().numpy()})
@@ -363,6 +365,21 @@ def measure_model(args, files: dict, device: str) -> list[dict]:
                 print(f"  model {backend} {device} {precision} batch {batch}: {rows[-1]['pages_per_s']:.3f} pages/s",
                       flush=True)
     return rows
+
+
+def int8_twin(files: dict, folder: Path, data: list[bytes]) -> str:
+    """The onnx model quantized to int8 (static QDQ, per-channel, calibrated on the chapter's pages), with
+    no quality gate: for timing only (``mangacolor quantize`` gates the files users get)."""
+    from mangacolor_cli.engine.colorizer import Colorizer
+    from mangacolor_cli.engine.quantize import _quantize
+    from trainer.images import DecodedPage
+
+    out = folder / (Path(files["onnx"]).stem + "-int8.onnx")
+    if not out.exists():
+        run = Colorizer(files["onnx"], device="cpu")
+        pages = [DecodedPage(np.asarray(Image.open(io.BytesIO(blob)).convert("L"))) for blob in data[:8]]
+        _quantize(Path(files["onnx"]), out, [run.model_input(p)[None, None] for p in pages], folder)
+    return str(out)
 
 
 def _colorizer_torch_rows(args, files: dict, h: int, w: int) -> list[dict]:
@@ -525,7 +542,20 @@ def measure_compose(args, data: list[bytes]) -> list[dict]:
     return rows
 
 
-_WHOLE_CODE = ("import sys; from mangacolor_cli.commands import main; sys.argv = ['mangacolor'] + sys.argv[1:]\n"
+# ``mangacolor`` as its console script runs it; the first model call prints when it starts (the start-up:
+# interpreter, imports, options, model load, first decode), on stderr, for measure_whole.
+_WHOLE_CODE = ("import functools, sys, time\n"
+               "from mangacolor_cli.commands import main\n"
+               "from mangacolor_cli.engine.colorizer import Colorizer\n"
+               "_predict = Colorizer.predict\n"
+               "@functools.wraps(_predict)  # its signature too: colorize asks it for as_numpy\n"
+               "def _first(self, *a, **k):\n"
+               "    if not getattr(Colorizer, '_bench_seen', False):\n"
+               "        Colorizer._bench_seen = True\n"
+               "        print(f'BENCH_FIRST_PAGE {time.time():.6f}', file=sys.stderr, flush=True)\n"
+               "    return _predict(self, *a, **k)\n"
+               "Colorizer.predict = _first\n"
+               "sys.argv = ['mangacolor'] + sys.argv[1:]\n"
                "try:\n    main()\nexcept SystemExit as e:\n    sys.exit(e.code)")
 
 
@@ -554,16 +584,21 @@ def measure_whole(args, folder: Path) -> list[dict]:
         inputs[n] = d
     configs = [(code, path, m, n) for n in counts for code, path in codes for m in model_files]
     seconds: dict = {(code, m, n): [] for code, _, m, n in configs}
+    startup: dict = {(code, m, n): [] for code, _, m, n in configs}
     errors: dict = {}
     for _ in range(max(1, args.repeats)):
         for code, path, m, n in configs:  # interleaved: every configuration once a round
             out = folder / "whole-out"
             subprocess.run(["rm", "-rf", str(out)], check=True)
-            env = {**os.environ, "PYTHONPATH": str(path)}
-            t = time.perf_counter()
+            site = args.baseline_site if code != "now" and args.baseline_site else None
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(path), site]))}
+            t, wall = time.perf_counter(), time.time()
             proc = subprocess.run([sys.executable, "-c", _WHOLE_CODE, "colorize", str(inputs[n]), "-o", str(out),
                                    "--model", model_files[m]], cwd=path, env=env, capture_output=True, text=True)
             seconds[(code, m, n)].append(time.perf_counter() - t)
+            marks = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("BENCH_FIRST_PAGE ")]
+            if marks:
+                startup[(code, m, n)].append(float(marks[0]) - wall)
             if proc.returncode:
                 errors[(code, m, n)] = first_line(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed")
     rows, first = [], {}
@@ -572,6 +607,9 @@ def measure_whole(args, folder: Path) -> list[dict]:
         first.setdefault(n, med)
         row = {"code": code, "model": m, "pages": n, "seconds": round(med, 2), "s_per_page": round(med / n, 3),
                "ratio": round(med / first[n], 3), "runs": [round(x, 2) for x in seconds[(code, m, n)]]}
+        if startup[(code, m, n)]:
+            # Process start to the first model call: interpreter, imports, options, model load, first decode.
+            row["startup_s"] = round(statistics.median(startup[(code, m, n)]), 3)
         if (code, m, n) in errors:
             row["error"] = errors[(code, m, n)]
         rows.append(row)
@@ -592,7 +630,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--e2e-batch-sizes", default="1,4,8", help="batch sizes end to end (each is a full chapter run)")
     p.add_argument("--backends", default="torch,onnx")
     p.add_argument("--devices", default=None, help="cpu,cuda (default: cpu, and cuda when torch sees a GPU)")
-    p.add_argument("--precisions", default="fp32,fp16,bf16")
+    p.add_argument("--precisions", default="fp32,fp16,bf16",
+                   help="fp32, fp16, bf16 (torch), int8 (onnx on the CPU: the model's ungated int8 twin)")
     p.add_argument("--format", default=None, help="output format end to end (default: each page's own, JPEG)")
     p.add_argument("--sections", default="stages,io,model,e2e,knobs")
     p.add_argument("--repeats", type=int, default=2)
@@ -603,6 +642,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--whole-pages", default="16,1", help="chapter lengths of the whole section")
     p.add_argument("--baseline-commit", default=None,
                    help="whole section: also run the code of this commit (git archive), for before/after ratios")
+    p.add_argument("--baseline-site", default=None,
+                   help="whole section: a folder put on the baseline code's PYTHONPATH before site-packages "
+                        "(the packages it ran with, e.g. pip install --target DIR typer==0.29.2)")
     p.add_argument("--out", default=None, help="the JSON report (default: results.json in the work folder, "
                                                "outside the repository)")
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -636,6 +678,8 @@ def main(argv: list[str] | None = None) -> None:
         args.size = model_working_size(picked) or 768
         report["args"]["size"] = args.size
     files = prepare_model(args, folder)
+    if "int8" in args.precisions and files.get("onnx") and "model" in sections:
+        files["int8"] = int8_twin(files, folder, data)
     report["model"] = files["source"]
     text = [f"model: {files['source']}, working size {args.size}, {args.pages} pages of {PAGE_W}x{PAGE_H} JPEG"]
     workers = max(1, min(4, os.cpu_count() or 1))
@@ -709,7 +753,8 @@ def main(argv: list[str] | None = None) -> None:
         text.append(_table("Whole process: mangacolor colorize (median seconds of interleaved rounds; "
                            "ratio to the first row of the same page count)", report["whole"],
                            [("code", "code"), ("model", "model"), ("pages", "pages"), ("seconds", "s"),
-                            ("s_per_page", "s/page"), ("ratio", "ratio"), ("error", "error")]))
+                            ("s_per_page", "s/page"), ("ratio", "ratio"), ("startup_s", "to first page s"),
+                            ("error", "error")]))
     report["hardware"]["load_average_end"] = os.getloadavg()
     report["text"] = "\n".join(text)
     print(report["text"])
