@@ -416,11 +416,11 @@ def e2e_child(spec: dict) -> dict:
         colorizer.session, colorizer.provider = load_session(spec["model"], spec["device"], **spec["ort"])
     if spec.get("compose_threads") == "torch":
         compose = colorizer.compose
-        colorizer.compose = lambda page, ab, threads=None: compose(page, ab)
+        colorizer.compose = lambda page, ab, threads=None, **kw: compose(page, ab, **kw)
     load_s = time.perf_counter() - start
     cpu_start = resource.getrusage(resource.RUSAGE_SELF)
     summary = colorize([spec["chapter"]], spec["output"], colorizer=colorizer, overwrite=True,
-                       format=spec.get("format"), workers=spec.get("workers"), progress=False)
+                       page_format=spec.get("format"), workers=spec.get("workers"), progress=False)
     if summary.failed:
         raise SystemExit(f"e2e run failed: {summary.errors[:3]}")
     return {"load_s": load_s, "seconds": summary.seconds, "pages": summary.done,
