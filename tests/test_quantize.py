@@ -91,3 +91,15 @@ def test_cli_refuses_in_one_line_and_writes_nothing(fp32_model, val_set, tmp_pat
     missing = runner.invoke(app, ["quantize", str(fp32_model), "-o", str(tmp_path / "j.onnx"), "--data",
                                   str(val_set), "--calibrate", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1 and "nowhere" in missing.output and "Traceback" not in missing.output
+
+
+def test_calibration_pages_spread_over_the_source(val_set, tmp_path):
+    import zipfile
+    pages = q.calibration_pages(val_set, limit=16)  # its bw/: all three, gray
+    assert len(pages) == 3 and all(p.pixels.dtype == np.uint8 and p.pixels.ndim == 2 for p in pages)
+    cbz = tmp_path / "ch.cbz"
+    with zipfile.ZipFile(cbz, "w") as z:
+        for i in range(10):
+            z.writestr(f"{i:03d}.png", (val_set / "color" / f"{i % 3}.png").read_bytes())
+    assert len(q.calibration_pages(cbz, limit=16)) == 10  # every page when there are fewer than asked
+    assert len(q.calibration_pages(cbz, limit=4)) == 4

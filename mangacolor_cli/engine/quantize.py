@@ -74,7 +74,8 @@ def calibration_pages(source: str | os.PathLike, limit: int = CALIBRATION_PAGES)
             refs += job.pages()
         if not refs:
             raise InputError(f"{root}: no pages to calibrate on")
-        picked = sorted({round(i * (len(refs) - 1) / max(1, limit - 1)) for i in range(min(limit, len(refs)))})
+        n = min(limit, len(refs))
+        picked = sorted({round(i * (len(refs) - 1) / max(1, n - 1)) for i in range(n)})
         return [_gray8(decode_page(refs[i].read(), refs[i].label)) for i in picked]
     finally:
         for job in jobs:
