@@ -11,7 +11,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import functools
-import importlib
 import os
 import sys
 from pathlib import Path
@@ -24,26 +23,19 @@ from models import compose_cpu
 from models import regions as rg
 from models.errors import first_line
 from trainer.device import DeviceError, resolve_device
-from trainer.images import DecodedPage, ImageDecodeError, page_from_pil, read_image, to_rgb8, to_unit_float
+from trainer.images import DecodedPage, to_rgb8
 
-from ..errors import ModelError, PageError, UsageError
+from ..errors import ModelError, UsageError
 from . import backends
 from .choices import BACKENDS, DEVICES
+# The page work around the model; as_page, looks_colored, load_hints, page_lightness, page_regions and
+# PageBatcher are also imported from here by callers of the Colorizer.
+from .pagework import (PageBatcher, PageLike, _LazyModule, _numpy_lightness, _pad_np, _pad_to, _page_tensor,  # noqa: F401
+                       _scaled_size, as_page, load_hints, looks_colored, page_lightness, page_regions)
 
 if TYPE_CHECKING:
     import models
     import torch
-
-
-class _LazyModule:
-    """A module imported on its first attribute access: an ``.onnx`` model on gray pages never imports
-    torch (start-up, docs/PERFORMANCE.md); the torch paths below use these names as before."""
-
-    def __init__(self, name: str):
-        self._name = name
-
-    def __getattr__(self, attr: str):
-        return getattr(importlib.import_module(self._name), attr)
 
 
 if not TYPE_CHECKING:
@@ -77,15 +69,6 @@ AUTO_GPU_BATCH = 16
 AUTO_GPU_BATCH_PIXELS = 16 * 768 * 544
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "default.onnx"
-# Color-page detection: a page is in color when this share of its pixels is this far from the page's tint.
-COLOR_CHROMA = 15.0
-COLOR_SHARE = 0.02
-# How far a lightness band's tint may sit from the whole page's: a yellowed or sepia scan's bands drift a
-# little; a band whose median is a color area (a red block on line art) is not a tint.
-COLOR_TINT_SPREAD = 10.0
-_DETECT_SIDE = 256
-
-PageLike = DecodedPage | np.ndarray | Image.Image
 
 
 def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
@@ -103,89 +86,6 @@ def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
         if packaged.is_file():
             return packaged
     raise ModelError(f"{path}: no such model file (and no packaged model of that name in {WEIGHTS_DIR})")
-
-
-def as_page(page: PageLike) -> DecodedPage:
-    """Accept a DecodedPage, an ``HxW``/``HxWx3``/``HxWx4`` array (uint8, uint16 or float in [0, 1]) or a PIL image."""
-    if isinstance(page, DecodedPage):
-        return page
-    if isinstance(page, Image.Image):
-        return page_from_pil(page)
-    arr = np.asarray(page)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    if arr.ndim == 3 and arr.shape[2] == 4:
-        return DecodedPage(pixels=np.ascontiguousarray(arr[..., :3]), alpha=np.ascontiguousarray(arr[..., 3]))
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
-        raise UsageError(f"a page must be HxW, HxWx3 or HxWx4, got shape {arr.shape}")
-    return DecodedPage(pixels=arr)
-
-
-def _page_tensor(page: DecodedPage, device: torch.device) -> torch.Tensor:
-    """Pixels as ``[1, C, H, W]`` float in [0, 1] (C = 1 gray, 3 RGB) on ``device``.
-
-    To a GPU the uint8 pixels travel (a quarter of the bytes of float32) from pinned memory,
-    asynchronously, and become float there.
-    """
-    if device.type == "cuda" and page.pixels.dtype == np.uint8:
-        host = torch.empty(page.pixels.shape, dtype=torch.uint8, pin_memory=True)
-        host.numpy()[...] = page.pixels
-        arr = host.to(device, non_blocking=True).float().div_(255.0)
-    else:
-        arr = torch.from_numpy(to_unit_float(page.pixels)).to(device)
-    return arr[None, None] if arr.ndim == 2 else arr.permute(2, 0, 1)[None]
-
-
-def page_lightness(page: DecodedPage, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The page's CIE L in [0, 100] at full resolution, ``[1, 1, H, W]`` float32."""
-    device = torch.device(device)
-    if page.is_gray and page.pixels.dtype in (np.uint8, np.uint16):
-        levels = 256 if page.pixels.dtype == np.uint8 else 65536
-        index = torch.from_numpy(page.pixels.astype(np.int64)).to(device)
-        return color.gray_level_lightness(levels, str(device))[index][None, None]
-    x = _page_tensor(page, device)
-    return color.gray_to_l(x) if x.shape[1] == 1 else color.rgb_to_lab(x)[:, :1]
-
-
-def page_regions(page: DecodedPage, fill: str, hinted: bool = False) -> rg.Regions | None:
-    """A page's segmentation made ahead of its compose, for the pipeline to run beside the model: for an
-    8-bit gray page whose compose will segment (the flat fill, or a hint); else None (the compose
-    segments, as it would have). The same ``Regions`` the compose makes itself."""
-    if (fill == "flat" or hinted) and page.is_gray and page.pixels.dtype == np.uint8:
-        return rg.segment_regions(page.pixels)
-    return None
-
-
-def looks_colored(page: PageLike) -> bool:
-    """True for a page already in color; False for gray pages, tinted/yellowed scans and JPEG chroma noise.
-
-    The tint is measured per lightness band (paper and ink may be tinted differently) as the median
-    ab (held within ``COLOR_TINT_SPREAD`` of the whole page's median, so a color area is never its own
-    band's tint), and the page counts as colored when over ``COLOR_SHARE`` of its pixels sit more than
-    ``COLOR_CHROMA`` ab units away from their band's tint: a line-art page with one red block is in color.
-    """
-    page = as_page(page)
-    if page.is_gray:
-        return False
-    x = _page_tensor(page, torch.device("cpu"))
-    scale = _DETECT_SIDE / max(x.shape[-2:])
-    if scale < 1:
-        # Area averaging also averages JPEG's blocky chroma noise away.
-        x = F.interpolate(x, scale_factor=scale, mode="area")
-    lab = color.rgb_to_lab(x)[0].flatten(1)
-    L, ab = lab[0], lab[1:]
-    band = (L / 10).long().clamp(0, 9)
-    page_tint = ab.median(dim=1, keepdim=True).values
-    residual = torch.empty_like(ab)
-    for b in band.unique():
-        mask = band == b
-        # The band's tint, held within COLOR_TINT_SPREAD of the page's: a color block filling most of its
-        # lightness band would otherwise be its own "tint" and the page judged black-and-white.
-        drift = ab[:, mask].median(dim=1, keepdim=True).values - page_tint
-        drift = drift * (COLOR_TINT_SPREAD / drift.norm().clamp_min(COLOR_TINT_SPREAD))
-        residual[:, mask] = ab[:, mask] - (page_tint + drift)
-    far = residual.norm(dim=0) > COLOR_CHROMA
-    return bool(far.float().mean() > COLOR_SHARE)
 
 
 def check_options(*, device: str = "auto", backend: str = "auto", size: int | None = None,
@@ -574,67 +474,6 @@ class Colorizer:
         return results  # type: ignore[return-value]
 
 
-def load_hints(hints: Any, page: DecodedPage | None = None, page_label: str = "the page") -> np.ndarray | None:
-    """A hint image (path, PIL image or ``HxWx4``/``HxWx3`` array) -> ``HxWx4`` uint8 RGBA, checked against the page's size.
-
-    An RGB image without alpha counts its white pixels as transparent. A size that does not match
-    the page is a one-line ``PageError`` naming both.
-    """
-    if hints is None:
-        return None
-    name = "hints"
-    if isinstance(hints, (str, os.PathLike)):
-        name = str(hints)
-        try:
-            decoded = read_image(hints)
-        except ImageDecodeError as e:
-            raise PageError(f"{name}: cannot read the hint image ({e.reason})") from None
-        # An image without transparency: its white pixels count as transparent (below).
-        hints = to_rgb8(decoded.pixels) if decoded.alpha is None else np.dstack([to_rgb8(decoded.pixels), decoded.alpha])
-    if isinstance(hints, Image.Image):
-        hints = np.asarray(hints.convert("RGBA"))
-    arr = np.asarray(hints)
-    if arr.ndim == 3 and arr.shape[2] == 3:
-        alpha = np.where((arr >= 250).all(axis=2), 0, 255).astype(np.uint8)
-        arr = np.concatenate([arr.astype(np.uint8), alpha[..., None]], axis=2)
-    if arr.ndim != 3 or arr.shape[2] != 4:
-        raise PageError(f"{name}: a hint image must be RGBA (HxWx4), got shape {arr.shape}")
-    if page is not None and arr.shape[:2] != page.pixels.shape[:2]:
-        ph, pw = page.pixels.shape[:2]
-        raise PageError(f"{name} is {arr.shape[1]}x{arr.shape[0]} but {page_label} is {pw}x{ph}: "
-                        "a hint image must be the size of its page")
-    return np.ascontiguousarray(arr, dtype=np.uint8)
-
-
-class PageBatcher:
-    """The Colorizer's one batching: pages grouped by working shape, ``size`` to a model call (an int,
-    or a function of the working shape: ``Colorizer.pages_per_call``).
-
-    ``add(key, page)`` returns ``(key, page, prediction)`` for every page of the batch it completed
-    (run at once), else nothing; ``flush()`` runs the batches still incomplete.
-    """
-
-    def __init__(self, size: int | Callable[[tuple[int, int]], int], shape_of: Callable[[DecodedPage], tuple[int, int]],
-                 run: Callable[[list[DecodedPage]], Sequence[Any]]):
-        self._size = size if callable(size) else (lambda shape: size)
-        self._shape_of, self._run = shape_of, run
-        self._buckets: dict[tuple[int, int], list[tuple[Any, DecodedPage]]] = {}
-
-    def add(self, key: Any, page: DecodedPage) -> list[tuple[Any, DecodedPage, Any]]:
-        shape = self._shape_of(page)
-        bucket = self._buckets.setdefault(shape, [])
-        bucket.append((key, page))
-        return self._run_bucket(shape) if len(bucket) >= self._size(shape) else []
-
-    def flush(self) -> list[tuple[Any, DecodedPage, Any]]:
-        return [done for shape in list(self._buckets) for done in self._run_bucket(shape)]
-
-    def _run_bucket(self, shape: tuple[int, int]) -> list[tuple[Any, DecodedPage, Any]]:
-        batch = self._buckets.pop(shape, [])
-        predictions = self._run([page for _, page in batch]) if batch else []
-        return [(key, page, p) for (key, page), p in zip(batch, predictions)]
-
-
 @contextlib.contextmanager
 def _cpu_threads(threads: int | None) -> Iterator[None]:
     # torch's thread count is per calling thread under OpenMP, so a worker can narrow its own and restore it.
@@ -647,35 +486,3 @@ def _cpu_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def _scaled_size(page: DecodedPage, size: int) -> tuple[int, int]:
-    scale = size / max(page.height, page.width)
-    return max(1, round(page.height * scale)), max(1, round(page.width * scale))
-
-
-def _numpy_lightness(page: DecodedPage) -> np.ndarray:
-    """The page's L ``[H, W]`` float32 for the CPU compose (a table for 16-bit gray; torch for color pages)."""
-    if page.is_gray and page.pixels.dtype == np.uint16:
-        return np.take(compose_cpu.gray_level_lightness(65536), page.pixels)
-    with torch.inference_mode():
-        return page_lightness(page)[0, 0].numpy()
-
-
-def _pad_np(x: np.ndarray, h: int, w: int) -> np.ndarray:
-    """``_pad_to`` for one ``[h, w]`` numpy plane (numpy's "reflect" is torch's)."""
-    pad_h, pad_w = h - x.shape[-2], w - x.shape[-1]
-    if pad_h == 0 and pad_w == 0:
-        return x
-    mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "edge"
-    return np.pad(x, ((0, pad_h), (0, pad_w)), mode=mode)
-
-
-def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    pad_h, pad_w = h - x.shape[-2], w - x.shape[-1]
-    if pad_h == 0 and pad_w == 0:
-        return x
-    # Reflection continues the page's texture into the padding; it needs the pad smaller than the side.
-    mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-

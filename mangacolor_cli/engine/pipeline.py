@@ -35,7 +35,8 @@ from ..pages.planning import output_name, plan_jobs
 from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
 from . import backends
 from .choices import OUTPUT_FORMATS
-from .colorizer import Colorizer, check_options, load_hints, looks_colored, page_regions
+from .colorizer import Colorizer, check_options
+from .pagework import load_hints, looks_colored, page_regions
 from .hints import HintSource
 
 
