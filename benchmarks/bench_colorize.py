@@ -11,8 +11,9 @@ plus ``stages`` (one page, stage by stage: where the time goes), ``knobs`` (thre
 onnxruntime spinning and graph optimization), ``compose`` (the torch compose against the numpy one
 that colorize runs on the CPU, interleaved) and ``whole`` (``mangacolor colorize`` as a user runs it,
 start-up included: 16 pages and 1 page, each model and each code version in fresh processes,
-interleaved rounds, ratios to the first). Prints tables and writes everything to JSON (in the work
-folder unless ``--out``).
+interleaved rounds, ratios to the first, and the time from the process start to the first model
+call). Prints tables and writes everything to JSON (in the work folder unless ``--out``).
+``benchmarks/trace_colorize.py`` shows where one run's time goes, stage by stage and thread by thread.
 
 The working size defaults to the model's own (its ONNX metadata or checkpoint). ``--model v1`` is
 the first shipped default model (U-Net base 16, depth 5, working size 320), read from git history,
