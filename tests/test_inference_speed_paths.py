@@ -265,11 +265,49 @@ def test_the_pipeline_loading_the_model_in_a_thread_gives_the_api_pages(tiny_che
         assert np.abs(got.astype(int) - want[i].astype(int)).max() <= 1
 
 
-def test_progress_bar_status_and_clock():
+def test_progress_bar_status_clock_and_suspension():
+    import io
+
+    from rich.console import Console
+
     from trainer.progress import ProgressBar
-    bar = ProgressBar(3, enabled=False)
+    screen = io.StringIO()
+    bar = ProgressBar(3, unit="pages", transient=True, console=Console(file=screen, force_terminal=True, width=100))
     bar.set_status("loading the model...")
+    bar._rich.refresh()
+    assert "loading the model..." in screen.getvalue()
     bar.restart_clock()
     bar.update(1)
     assert bar.eta() is not None
+    with bar.suspended():  # a caller's error line prints on its own line, not into the bar
+        assert not bar._rich.live.is_started
+    assert bar._rich.live.is_started
     bar.close()
+    quiet = ProgressBar(3, enabled=False)  # a disabled bar takes every call
+    quiet.set_status("x")
+    with quiet.suspended():
+        pass
+    quiet.close()
+
+
+def test_errors_and_the_model_line_print_above_the_bar(tmp_path, tiny_checkpoint):
+    from mangacolor_cli import colorize
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for i in range(3):
+        draw_page(48, 64, i).save(folder / f"{i:03d}.png")
+    (folder / "001b.png").write_bytes(b"not a png")
+    seen = []
+    from mangacolor_cli.engine import pipeline
+    states = []
+    suspended = pipeline.ProgressBar.suspended
+
+    def spy(self):
+        states.append("suspended")
+        return suspended(self)
+    import unittest.mock as mock
+    with mock.patch.object(pipeline.ProgressBar, "suspended", spy):
+        summary = colorize(folder, tmp_path / "out", model=tiny_checkpoint, on_error=seen.append,
+                           on_ready=lambda c: seen.append("ready"))
+    assert summary.failed == 1 and "ready" in seen and any("001b.png" in m for m in seen)
+    assert len(states) >= 2  # one for the model line, one for the error

@@ -172,6 +172,27 @@ class ProgressBar:
         elif self.echo:
             print(message, flush=True)
 
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Take the bar off the screen while the block prints (a caller's own lines, on its own console),
+        then draw it again below them."""
+        if self._rich is not None:
+            self._rich.stop()
+            try:
+                yield
+            finally:
+                if self._rich is not None:
+                    self._rich.start()
+        elif self._tqdm is not None:
+            self._tqdm.clear()
+            try:
+                yield
+            finally:
+                if self._tqdm is not None:
+                    self._tqdm.refresh()
+        else:
+            yield
+
     def close(self) -> None:
         if self._plain:
             if self._done:

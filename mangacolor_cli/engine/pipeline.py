@@ -233,7 +233,7 @@ class _ColorizeRun:
                  fail: Callable[..., None], show_progress: bool, fmt: str | None, quality: int, workers: int | None,
                  hints: HintSource | None = None, *, recolor: bool = False, fill: str = DEFAULT_FILL,
                  on_ready: Callable[[Colorizer], None] | None = None):
-        self.jobs, self.summary, self.fail = jobs, summary, fail
+        self.jobs, self.summary, self._fail = jobs, summary, fail
         self.colorizer: Colorizer | None = None
         # A loaded Colorizer (or a stand-in with its methods), else the function that loads one.
         self._load = None if hasattr(colorizer, "batcher") else colorizer
@@ -254,11 +254,21 @@ class _ColorizeRun:
         self.compare: Path | None = None
         self.thumbs: dict[int, list] = {}                           # per job: (page key, before, after)
 
+    def _above_the_bar(self):
+        """What the caller's callbacks print (errors, the model line) goes above the progress bar, not into it."""
+        bar = getattr(self, "bar", None)
+        return bar.suspended() if bar is not None else contextlib.nullcontext()
+
+    def fail(self, *args, **kwargs) -> None:
+        with self._above_the_bar():
+            self._fail(*args, **kwargs)
+
     def _loaded(self, colorizer: Colorizer) -> None:
         self.colorizer = colorizer
         self.batcher = colorizer.batcher(run=self._predict)
         if self.on_ready:
-            self.on_ready(colorizer)
+            with self._above_the_bar():
+                self.on_ready(colorizer)
 
     def _wait_for_model(self, loading: cf.Future | None) -> None:
         """The Colorizer, once its loading thread is done (its errors raised here, before any output)."""
