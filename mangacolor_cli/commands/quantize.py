@@ -23,8 +23,8 @@ def quantize_command(
         "--data", help="Validation set of the gate (DIR/bw + DIR/color, or color pages); repeat for several.",
         show_default=False)],
     calibrate: Annotated[Path, typer.Option(
-        help="Folder of pages to calibrate the int8 ranges on (an eval set's bw/ is used; keep it apart "
-             "from the --data sets).", show_default=False)],
+        help="Pages to calibrate the int8 ranges on: a folder, a CBZ/ZIP or an image (an eval set's bw/ is "
+             "used); keep them apart from the --data sets.", show_default=False)],
     tolerance: Annotated[float, typer.Option(min=0.0, help="Largest allowed rise of mean CIEDE2000 "
                                                            "on any set.")] = 0.1,
     pages: Annotated[int, typer.Option(min=1, help="Calibration pages.")] = 16,
