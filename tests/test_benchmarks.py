@@ -1,0 +1,54 @@
+"""The benchmark scripts run (a smoke test on a tiny model: no speed is asserted, only that every
+section produces its rows; an e2e section once broke unnoticed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import models
+from mangacolor_cli.engine.backends import export_onnx
+from tests.conftest import draw_page
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("bench") / "tiny.onnx"
+    return export_onnx(models.create("unet", preset="tiny").eval(), path, working_size=64)
+
+
+def test_bench_colorize_every_section_gives_rows(tiny_onnx, tmp_path):
+    out = tmp_path / "results.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_colorize.py"), "--model", str(tiny_onnx),
+                          "--pages", "2", "--repeats", "1", "--sections", "io,model,e2e,compose,whole",
+                          "--backends", "onnx", "--precisions", "fp32", "--batch-sizes", "1",
+                          "--e2e-batch-sizes", "1", "--whole-models", str(tiny_onnx), "--whole-pages", "1",
+                          "--workdir", str(tmp_path / "work"), "--out", str(out)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["args"]["size"] == 64  # the model's own working size
+    assert all("pages_per_s" in row for row in report["io"] + report["model_alone"] + report["e2e"]), report["e2e"]
+    assert {row["fill"] for row in report["compose"]} == {"soft", "flat"}
+    (whole,) = report["whole"]
+    assert "error" not in whole and 0 < whole["startup_s"] < whole["seconds"]
+
+
+def test_trace_colorize_prints_the_timeline(tiny_onnx, tmp_path):
+    (tmp_path / "in").mkdir()
+    draw_page(96, 128).save(tmp_path / "in" / "001.png")
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "trace_colorize.py"), "colorize",
+                          str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", str(tiny_onnx)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for stage in ("load_session", "_ColorizeRun._decode", "Colorizer.predict", "Colorizer.compose", "command done"):
+        assert stage in run.stderr, run.stderr
+    assert (tmp_path / "out" / "001.png").exists()
