@@ -111,7 +111,7 @@ def train_command(
              "warning and ignored).", show_default=False)] = None,
     init: Annotated[Optional[Path], typer.Option(
         help="Start a fresh run from these weights (a checkpoint of the same model, e.g. "
-             "checkpoints/effunet_v2.pt; the model and its options come from it).", show_default=False)] = None,
+             "checkpoints/effunet.pt; the model and its options come from it).", show_default=False)] = None,
     workers: Annotated[int, typer.Option(min=0, help="Data loading processes (decode, crop, manga look: ~30 ms per "
                                                      "256 px crop each).")] = min(8, max(1, (os.cpu_count() or 2) - 1)),
     val_every: Annotated[Optional[int], typer.Option(
