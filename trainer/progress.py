@@ -178,20 +178,15 @@ class ProgressBar:
         then draw it again below them."""
         if self._rich is not None:
             self._rich.stop()
-            try:
-                yield
-            finally:
-                if self._rich is not None:
-                    self._rich.start()
         elif self._tqdm is not None:
             self._tqdm.clear()
-            try:
-                yield
-            finally:
-                if self._tqdm is not None:
-                    self._tqdm.refresh()
-        else:
+        try:
             yield
+        finally:
+            if self._rich is not None:
+                self._rich.start()
+            elif self._tqdm is not None:
+                self._tqdm.refresh()
 
     def close(self) -> None:
         if self._plain:

@@ -31,7 +31,7 @@ from .choices import BACKENDS, DEVICES
 # The page work around the model; as_page, looks_colored, load_hints, page_lightness, page_regions and
 # PageBatcher are also imported from here by callers of the Colorizer.
 from .pagework import (PageBatcher, PageLike, _LazyModule, _numpy_lightness, _pad_np, _pad_to, _page_tensor,  # noqa: F401
-                       _scaled_size, as_page, load_hints, looks_colored, page_lightness, page_regions)
+                       _scaled_size, as_page, load_hints, looks_colored, needs_color, page_lightness, page_regions)
 
 if TYPE_CHECKING:
     import models
@@ -264,7 +264,7 @@ class Colorizer:
     # ------------------------------------------------------------------ the work
     def needs_color(self, page: PageLike) -> bool:
         """Whether this page goes through the model (False for color pages unless ``recolor``)."""
-        return self.recolor or not looks_colored(page)
+        return needs_color(page, self.recolor)
 
     def batcher(self, run: Callable[[list[DecodedPage]], Sequence[Any]] | None = None) -> "PageBatcher":
         """A ``PageBatcher`` for this model (``run``: what each batch goes through, default ``predict_ab``)."""

@@ -103,6 +103,11 @@ def page_regions(page: DecodedPage, fill: str, hinted: bool = False) -> rg.Regio
     return None
 
 
+def needs_color(page: PageLike, recolor: bool = False) -> bool:
+    """Whether a page goes through the model: every page with ``recolor``, else those not already in color."""
+    return recolor or not looks_colored(page)
+
+
 def looks_colored(page: PageLike) -> bool:
     """True for a page already in color; False for gray pages, tinted/yellowed scans and JPEG chroma noise.
 

@@ -36,7 +36,7 @@ from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
 from . import backends
 from .choices import OUTPUT_FORMATS
 from .colorizer import Colorizer, check_options
-from .pagework import load_hints, looks_colored, page_regions
+from .pagework import load_hints, needs_color, page_regions
 from .hints import HintSource
 
 
@@ -215,6 +215,15 @@ def _refuse_colliding_names(jobs: list[Job], fmt: str) -> None:
 
 
 @dataclass
+class _Ahead:
+    """What the decode threads prepared for a page's compose: its hint file (looked up once) and its
+    segmentation (None: the compose segments, or needs none)."""
+
+    hint_file: Path | None = None
+    regions: Any = None
+
+
+@dataclass
 class _NotPredicted:
     """A batch the model could not run (an allocation failure): each of its pages fails with ``message``."""
 
@@ -346,31 +355,30 @@ class _ColorizeRun:
             for ref in pages:
                 yield job, ref
 
-    def _decode(self, job: Job, ref: SourcePage) -> tuple[DecodedPage, bool, Any]:
-        """Read and decode a page; one that the model will color is segmented here too (for the flat fill,
-        or a hint), beside the model's work on the pages before it."""
+    def _decode(self, job: Job, ref: SourcePage) -> tuple[DecodedPage, bool, _Ahead | None]:
+        """Read and decode a page; one that the model will color has its hint file found and is segmented
+        here too (for the flat fill, or a hint), beside the model's work on the pages before it."""
         page = decode_page(ref.read(), ref.label)
-        needs_color = self.recolor or not looks_colored(page)
-        regions = None
-        if needs_color:
-            regions = page_regions(page, self.fill, hinted=self.hints.for_page(job, ref) is not None)
-        return page, needs_color, regions
+        if not needs_color(page, self.recolor):
+            return page, False, None
+        hint_file = self.hints.for_page(job, ref)
+        return page, True, _Ahead(hint_file, page_regions(page, self.fill, hinted=hint_file is not None))
 
     def _take_decoded(self, item: tuple[Job, SourcePage], future: cf.Future) -> None:
         job, ref = item
         try:
-            page, needs_color, regions = future.result()
+            page, colors, ahead = future.result()
         except PageError as e:
             self._page_failed(job, ref, str(e))
             return
         except Exception as e:  # a decoder bug on one hostile page must not stop the run
             self._page_failed(job, ref, f"{ref.label}: cannot decode ({first_line(e)})")
             return
-        if not needs_color:
+        if not colors:
             self.encodes.append(self.encode_pool.submit(self._keep, job, ref, page))
             self._drain()
             return
-        self._compose_all(self.batcher.add((job, ref, regions), page))
+        self._compose_all(self.batcher.add((job, ref, ahead), page))
 
     def _predict(self, pages: list[DecodedPage]) -> list:
         """``Colorizer.predict``; an allocation failure fails this batch's pages, one line each, and the run goes on."""
@@ -385,22 +393,22 @@ class _ColorizeRun:
                                   "try a smaller --size")] * len(pages)
 
     def _compose_all(self, predicted: list) -> None:
-        for (job, ref, regions), page, prediction in predicted:
+        for (job, ref, ahead), page, prediction in predicted:
             if isinstance(prediction, _NotPredicted):
                 self._page_failed(job, ref, f"{ref.label}: {prediction.message}")
                 continue
             ab, confidence = prediction
-            self.encodes.append(self.encode_pool.submit(self._compose, job, ref, page, ab, confidence, regions))
+            self.encodes.append(self.encode_pool.submit(self._compose, job, ref, page, ab, confidence, ahead))
         if predicted:
             self._drain()
 
-    def _compose(self, job: Job, ref: SourcePage, page: DecodedPage, ab,
-                 confidence=None, regions=None) -> tuple[Job, SourcePage, PageResult | None, str]:
+    def _compose(self, job: Job, ref: SourcePage, page: DecodedPage, ab, confidence,
+                 ahead: _Ahead) -> tuple[Job, SourcePage, PageResult | None, str]:
         try:
-            hint_file = self.hints.for_page(job, ref)
-            hints = None if hint_file is None else load_hints(hint_file, page, ref.label)
+            hints = None if ahead.hint_file is None else load_hints(ahead.hint_file, page, ref.label)
             # One torch thread per compose: the encode pool already runs one page per core beside the model.
-            rgb = self.colorizer.compose(page, ab, threads=1, confidence=confidence, hints=hints, regions=regions)
+            rgb = self.colorizer.compose(page, ab, threads=1, confidence=confidence, hints=hints,
+                                         regions=ahead.regions)
             if self.compare is not None:
                 self.thumbs.setdefault(id(job), []).append((ref.key, *compare_pair(page, rgb)))
             return job, ref, self._encode(ref, page, rgb), "done"
