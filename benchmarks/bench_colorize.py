@@ -372,14 +372,14 @@ def int8_twin(files: dict, folder: Path, data: list[bytes]) -> str:
     """The onnx model quantized to int8 (static QDQ, per-channel, calibrated on the chapter's pages), with
     no quality gate: for timing only (``mangacolor quantize`` gates the files users get)."""
     from mangacolor_cli.engine.colorizer import Colorizer
-    from mangacolor_cli.engine.quantize import _quantize
+    from mangacolor_cli.engine.quantize import quantize_file
     from trainer.images import DecodedPage
 
     out = folder / (Path(files["onnx"]).stem + "-int8.onnx")
     if not out.exists():
         run = Colorizer(files["onnx"], device="cpu")
         pages = [DecodedPage(np.asarray(Image.open(io.BytesIO(blob)).convert("L"))) for blob in data[:8]]
-        _quantize(Path(files["onnx"]), out, [run.model_input(p)[None, None] for p in pages], folder)
+        quantize_file(Path(files["onnx"]), out, [run.model_input(p)[None, None] for p in pages], folder)
     return str(out)
 
 

@@ -34,12 +34,7 @@ Labels map back to full resolution exactly by block repetition (:meth:`Regions.f
 
 Why no scipy and no OpenCV on this path: start-up. ``scipy.ndimage`` costs 0.27 s of CPU to import
 (0.4 s against numpy's 0.13 s), a quarter of a one-page run (docs/PERFORMANCE.md, "Start-up"), and
-OpenCV is a 60 MB wheel. So the max filters are numpy's own (:func:`max_filter`: a separable running
-max over shifted views, exact, and 8x faster than ``ndimage.maximum_filter`` at these sizes: 0.45 ms
-against 3.7 ms for a 5x5 filter of a half-size page) and the connected components are scikit-image's
-compiled union-find (already a dependency; importing it alone costs nothing over numpy). Where
-``scipy.ndimage`` is already loaded (training, eval, a notebook) its ``label`` runs instead: the same
-labels in the same order (tested), 2 ms a call against scikit-image's 3-10 ms. A 5x5
+OpenCV is a 60 MB wheel: the max filters and the labeling are ``models.raster``'s. A 5x5
 ``binary_dilation`` costs 5x a separable max filter, ``find_objects`` 25 ms on a half-size page and
 an exact nearest-label fill (``distance_transform_edt`` with indices) 50 ms, so all three are avoided.
 Measured on the 2-core CPU with other jobs running (load 3.3; ``python benchmarks/bench_regions.py
@@ -56,47 +51,12 @@ agreement (how much its pixels point the same way in ab) stands in for the confi
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
+from .raster import label, max_filter
 
-def label(mask: np.ndarray, eight: bool = False) -> tuple[np.ndarray, int]:
-    """Connected components of a bool mask, 4- or 8-connected: labels 1..n in raster order (0 = background), n.
-
-    ``scipy.ndimage.label`` where scipy.ndimage is already imported, else scikit-image's compiled
-    labeling (the same labels, without scipy's 0.27 s import; see the module docstring).
-    """
-    ndi = sys.modules.get("scipy.ndimage")
-    if ndi is None:
-        try:
-            from skimage.measure._ccomp import label_cython
-        except ImportError:  # a scikit-image that moved its private labeling: scipy's, imported
-            from scipy import ndimage as ndi
-        else:
-            labels, n = label_cython(mask, background=0, connectivity=2 if eight else 1, return_num=True)
-            return labels, int(n)
-    labels, n = ndi.label(mask, structure=_EIGHT if eight else None)
-    return labels, int(n)
-
-
-def max_filter(x: np.ndarray, size: int) -> np.ndarray:
-    """A ``size x size`` (odd) maximum filter of a 2-D array, borders taking the max over the window inside
-    the array: ``scipy.ndimage.maximum_filter(x, size)`` exactly (its ``reflect`` border repeats values
-    already in the window), as two separable passes of shifted ``np.maximum`` (8x faster at size 3-5)."""
-    r = size // 2
-    out = x
-    for axis in (0, 1):
-        src, out = out, out.copy()
-        for d in range(1, r + 1):
-            if axis == 0:
-                np.maximum(out[d:], src[:-d], out=out[d:])
-                np.maximum(out[:-d], src[d:], out=out[:-d])
-            else:
-                np.maximum(out[:, d:], src[:, :-d], out=out[:, d:])
-                np.maximum(out[:, :-d], src[:, d:], out=out[:, :-d])
-    return out if r else x.copy()
 
 # Region kinds.
 REGION = 0
@@ -107,7 +67,6 @@ BALLOON = 2    # enclosed white region with text
 LABEL_SIDE = 900
 # Below this long side (at the label resolution) the sizes shrink with the page.
 SMALL_SIDE = 512
-_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 @dataclass
@@ -172,8 +131,9 @@ def _as_gray8(page: np.ndarray) -> np.ndarray:
     if page.ndim == 3:
         if page.shape[2] == 1:
             page = page[..., 0]
-        else:  # luma of an RGB page; only lines vs paper matter here
-            page = (page[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+        else:  # luma of an RGB page in [0, 1] (only lines vs paper matter here), made 8-bit below
+            scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(page.dtype, 1.0)
+            page = page[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / np.float32(scale)
     if page.dtype == np.uint8:
         return page
     if page.dtype == np.uint16:

@@ -97,6 +97,9 @@ def test_calibration_pages_spread_over_the_source(val_set, tmp_path):
     import zipfile
     pages = q.calibration_pages(val_set, limit=16)  # its bw/: all three, gray
     assert len(pages) == 3 and all(p.pixels.dtype == np.uint8 and p.pixels.ndim == 2 for p in pages)
+    from mangacolor_cli.evaluation.scoring import derive_gray
+    color = q.calibration_pages(val_set / "color", limit=1)[0].pixels  # a color page: eval's gray of it
+    assert np.array_equal(color, derive_gray(np.asarray(Image.open(val_set / "color" / "0.png").convert("RGB"))))
     cbz = tmp_path / "ch.cbz"
     with zipfile.ZipFile(cbz, "w") as z:
         for i in range(10):

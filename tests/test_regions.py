@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from models import raster
 from models import regions as rg
 
 H, W = 600, 440
@@ -239,8 +240,8 @@ def test_max_filter_is_scipys(size, dtype):
     rng = np.random.default_rng(size)
     for shape in ((1, 1), (2, 9), (37, 53), (64, 3)):
         x = rng.integers(0, 200, shape).astype(dtype)
-        assert np.array_equal(rg.max_filter(x, size), ndimage.maximum_filter(x, size=size))
-    assert rg.max_filter(x, size) is not x  # never the input itself
+        assert np.array_equal(raster.max_filter(x, size), ndimage.maximum_filter(x, size=size))
+    assert raster.max_filter(x, size) is not x  # never the input itself
 
 
 def test_label_without_scipy_gives_scipys_labels(page, monkeypatch):
@@ -251,7 +252,7 @@ def test_label_without_scipy_gives_scipys_labels(page, monkeypatch):
             for eight in (False, True)]
     monkeypatch.delitem(__import__("sys").modules, "scipy.ndimage")  # the colorize path: scipy never imported
     for ((labels, n), eight), m in zip(want, [m for m in masks for _ in (0, 1)]):
-        got, got_n = rg.label(m, eight=eight)
+        got, got_n = raster.label(m, eight=eight)
         assert got_n == n and np.array_equal(got, labels)
 
 
@@ -264,6 +265,13 @@ def test_segmentation_is_the_same_with_and_without_scipy(page, monkeypatch):
     without = rg.segment_regions(page)
     assert np.array_equal(without.labels, with_scipy.labels) and np.array_equal(without.kind, with_scipy.kind)
     assert np.array_equal(without.core, with_scipy.core) and without.kind.tolist().count(rg.BALLOON) >= 1
+
+
+def test_an_rgb_page_segments_as_its_gray(page):
+    want = rg.segment_regions(page)
+    for rgb in (np.stack([page] * 3, -1), np.stack([page.astype(np.uint16) * 257] * 3, -1)):
+        got = rg.segment_regions(rgb)
+        assert np.array_equal(got.labels, want.labels) and np.array_equal(got.kind, want.kind)
 
 # ---------------------------------------------------------------- the compose (models/compose.py)
 def _lightness(rgb: np.ndarray) -> np.ndarray:

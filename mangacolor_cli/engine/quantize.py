@@ -24,7 +24,7 @@ import numpy as np
 
 from models.errors import first_line
 from models.files import atomic_path
-from trainer.images import DecodedPage
+from trainer.images import DecodedPage, to_rgb8, to_uint8
 
 from ..errors import InputError, ModelError, UsageError
 from .backends import META_PREFIX
@@ -83,13 +83,10 @@ def calibration_pages(source: str | os.PathLike, limit: int = CALIBRATION_PAGES)
 
 
 def _gray8(page: DecodedPage) -> DecodedPage:
-    pixels = page.pixels
-    if not page.is_gray:
-        pixels = pixels[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    if pixels.dtype != np.uint8:
-        scale = 255.0 / 65535.0 if pixels.dtype == np.uint16 else 255.0 if pixels.dtype.kind == "f" else 1.0
-        pixels = np.clip(pixels.astype(np.float32) * scale + 0.5, 0, 255).astype(np.uint8)
-    return DecodedPage(pixels=pixels)
+    """An 8-bit gray page: gray pages rounded to 8 bits, color pages as eval derives their gray input."""
+    from ..evaluation.scoring import derive_gray
+
+    return DecodedPage(pixels=to_uint8(page.pixels) if page.is_gray else derive_gray(to_rgb8(page.pixels)))
 
 
 def quantize_int8(model: str | os.PathLike, output: str | os.PathLike, gate_sets: Sequence[str | os.PathLike],
@@ -120,7 +117,7 @@ def quantize_int8(model: str | os.PathLike, output: str | os.PathLike, gate_sets
     work = Path(tempfile.mkdtemp(prefix="mangacolor-int8-"))
     try:
         candidate = work / "int8.onnx"
-        _quantize(model, candidate, [fp32.model_input(p)[None, None] for p in calib], work)
+        quantize_file(model, candidate, [fp32.model_input(p)[None, None] for p in calib], work)
         for data in gate_sets:
             say(f"scoring float32 and int8 on {data}")
             scored = evaluate_models([model, candidate], data, device="cpu", batch_size=1, samples=0,
@@ -139,7 +136,9 @@ def quantize_int8(model: str | os.PathLike, output: str | os.PathLike, gate_sets
     return result
 
 
-def _quantize(model: Path, out: Path, inputs: list[np.ndarray], work: Path) -> None:
+def quantize_file(model: Path, out: Path, inputs: list[np.ndarray], work: Path) -> None:
+    """``model`` quantized to int8 into ``out`` (static QDQ, per-channel int8 weights, uint8 activations
+    calibrated on ``inputs``, model inputs ``[1, 1, h, w]``), with no gate; ``work``: a folder for its temp file."""
     import onnxruntime.quantization as q
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
