@@ -11,7 +11,6 @@ import copy
 import json
 import os
 import shutil
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -23,6 +22,7 @@ from models.files import atomic_path
 from .. import __version__
 from ..errors import ModelError
 from .onnx_check import check_onnx_file
+from .pagework import loaded_torch
 
 if TYPE_CHECKING:
     from models import ColorModel
@@ -110,7 +110,7 @@ def meta_of_session(session: Any) -> dict[str, str]:
 
 def cuda_present() -> bool:
     """True when an NVIDIA GPU is really there (driver loaded), whatever build of torch is installed."""
-    torch = sys.modules.get("torch")  # asked only when already loaded: the ONNX path does not import it
+    torch = loaded_torch()  # asked only when already loaded: the ONNX path does not import it
     if torch is not None and torch.cuda.is_available():
         return True
     return Path("/proc/driver/nvidia/version").exists() and Path("/dev/nvidiactl").exists()
@@ -164,7 +164,7 @@ def load_session(path: str | os.PathLike, device: str = "auto", *, threads: int 
 def is_out_of_memory(error: BaseException) -> bool:
     """An allocation failure: CUDA's, the CPU allocator's (``RuntimeError: ... can't allocate memory``),
     numpy's ``MemoryError``, or onnxruntime's."""
-    torch = sys.modules.get("torch")
+    torch = loaded_torch()
     if isinstance(error, MemoryError) or (torch is not None and isinstance(error, torch.OutOfMemoryError)):
         return True
     text = str(error).lower()

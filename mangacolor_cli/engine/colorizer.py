@@ -12,7 +12,6 @@ import concurrent.futures as cf
 import contextlib
 import functools
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
@@ -31,7 +30,7 @@ from .choices import BACKENDS, DEVICES
 # The page work around the model; as_page, looks_colored, load_hints, page_lightness, page_regions and
 # PageBatcher are also imported from here by callers of the Colorizer.
 from .pagework import (PageBatcher, PageLike, _LazyModule, _numpy_lightness, _pad_np, _pad_to, _page_tensor,  # noqa: F401
-                       _scaled_size, as_page, load_hints, looks_colored, needs_color, page_lightness, page_regions)
+                       _scaled_size, as_page, load_hints, loaded_torch, looks_colored, needs_color, page_lightness, page_regions)
 
 if TYPE_CHECKING:
     import models
@@ -55,7 +54,7 @@ def _inference_mode(fn: Callable) -> Callable:
     # torch.inference_mode() where torch is loaded; the numpy (ONNX) path has no autograd to turn off.
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        loaded = sys.modules.get("torch")
+        loaded = loaded_torch()
         if loaded is None:
             return fn(*args, **kwargs)
         with loaded.inference_mode():
@@ -401,7 +400,7 @@ class Colorizer:
                 raise ModelError(f"out of memory on one page at working size {self.size} ({first_line(e)}); "
                                  "try a smaller --size or --device cpu") from None
         # Retried outside the except block, so the failed call's tensors are freed first.
-        if "torch" in sys.modules and torch.cuda.is_available():
+        if loaded_torch() is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
         half = (len(batch) + 1) // 2
         self.fitting_batch = min(self.fitting_batch, half)

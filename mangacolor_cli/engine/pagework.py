@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
@@ -40,6 +41,18 @@ if not TYPE_CHECKING:
     torch = _LazyModule("torch")
 F = _LazyModule("torch.nn.functional")
 color = _LazyModule("models.color")
+
+
+def loaded_torch() -> Any:
+    """torch where it is imported, else None; never a torch that another thread is still importing.
+
+    A decode thread may be importing torch while the model thread asks: ``sys.modules`` holds the
+    half-initialized module then (``no attribute 'inference_mode'``), so wait for the import to finish.
+    """
+    module = sys.modules.get("torch")
+    if module is not None and getattr(getattr(module, "__spec__", None), "_initializing", False):
+        module = importlib.import_module("torch")  # blocks on the module's import lock until it is complete
+    return module
 
 # Color-page detection: a page is in color when this share of its pixels is this far from the page's tint.
 COLOR_CHROMA = 15.0
@@ -119,25 +132,29 @@ def looks_colored(page: PageLike) -> bool:
     page = as_page(page)
     if page.is_gray:
         return False
-    x = _page_tensor(page, torch.device("cpu"))
-    scale = _DETECT_SIDE / max(x.shape[-2:])
+    # numpy only: the color test runs in the decode threads, which must not import torch (start-up, races).
+    x = to_unit_float(page.pixels)
+    h, w = x.shape[:2]
+    scale = _DETECT_SIDE / max(h, w)
     if scale < 1:
         # Area averaging also averages JPEG's blocky chroma noise away.
-        x = F.interpolate(x, scale_factor=scale, mode="area")
-    lab = color.rgb_to_lab(x)[0].flatten(1)
-    L, ab = lab[0], lab[1:]
-    band = (L / 10).long().clamp(0, 9)
-    page_tint = ab.median(dim=1, keepdim=True).values
-    residual = torch.empty_like(ab)
-    for b in band.unique():
+        size = (max(1, int(w * scale)), max(1, int(h * scale)))
+        x = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(x[..., c]), mode="F").resize(size, Image.BOX))
+                      for c in range(3)], axis=-1)
+    lab = rg.srgb8_to_lab(np.clip(x, 0.0, 1.0) * 255.0).reshape(-1, 3)
+    L, ab = lab[:, 0], lab[:, 1:]
+    band = np.clip((L / 10).astype(np.int64), 0, 9)
+    page_tint = np.median(ab, axis=0)
+    residual = np.empty_like(ab)
+    for b in np.unique(band):
         mask = band == b
         # The band's tint, held within COLOR_TINT_SPREAD of the page's: a color block filling most of its
         # lightness band would otherwise be its own "tint" and the page judged black-and-white.
-        drift = ab[:, mask].median(dim=1, keepdim=True).values - page_tint
-        drift = drift * (COLOR_TINT_SPREAD / drift.norm().clamp_min(COLOR_TINT_SPREAD))
-        residual[:, mask] = ab[:, mask] - (page_tint + drift)
-    far = residual.norm(dim=0) > COLOR_CHROMA
-    return bool(far.float().mean() > COLOR_SHARE)
+        drift = np.median(ab[mask], axis=0) - page_tint
+        drift = drift * (COLOR_TINT_SPREAD / max(float(np.linalg.norm(drift)), COLOR_TINT_SPREAD))
+        residual[mask] = ab[mask] - (page_tint + drift)
+    far = np.linalg.norm(residual, axis=1) > COLOR_CHROMA
+    return bool(far.mean() > COLOR_SHARE)
 
 
 def load_hints(hints: Any, page: DecodedPage | None = None, page_label: str = "the page") -> np.ndarray | None:
