@@ -55,6 +55,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import trapped_ball as tb
 from .raster import label, max_filter
 
 
@@ -62,6 +63,9 @@ from .raster import label, max_filter
 REGION = 0
 PAPER = 1      # paper outside the art: margins, gutters
 BALLOON = 2    # enclosed white region with text
+
+# How much darker than its block's mean a thin line's darkest pixel is (gray levels).
+THIN_CONTRAST = 24
 
 # Defaults at the label resolution (about LABEL_SIDE px on the long side).
 LABEL_SIDE = 900
@@ -126,6 +130,21 @@ def _block_sum(gray: np.ndarray, f: int) -> np.ndarray:
     return out
 
 
+def _block_min(gray: np.ndarray, f: int) -> np.ndarray:
+    """Minimum of each ``f x f`` block of a uint8 page (edge blocks padded with paper)."""
+    H, W = gray.shape
+    h, w = -(-H // f), -(-W // f)
+    if (h * f, w * f) != (H, W):
+        padded = np.full((h * f, w * f), 255, dtype=np.uint8)
+        padded[:H, :W] = gray
+        gray = padded
+    out = gray[::f, ::f].copy()
+    for dy in range(f):
+        for dx in range(f):
+            np.minimum(out, gray[dy::f, dx::f], out=out)
+    return out
+
+
 def _as_gray8(page: np.ndarray) -> np.ndarray:
     page = np.asarray(page)
     if page.ndim == 3:
@@ -158,15 +177,17 @@ def label_factor(shape: tuple[int, int], label_side: int = LABEL_SIDE) -> int:
 
 
 def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | None = None,
-                    ink_level: int = 128, line_extent: int = 24, hole_area: int = 12,
-                    mesh_radius: int = 2, gap_radius: int = 2, min_region: int = 24,
-                    fill_iterations: int = 3) -> Regions:
+                    ink_level: int = 128, thin_level: int = 176, line_extent: int = 24, hole_area: int = 12,
+                    mesh_radius: int = 2, gap_radius: int = 2, ball_radii: tuple[int, ...] = (16, 8, 4),
+                    tone_step: float | None = 28.0, min_region: int = 24, fill_iterations: int = 3) -> Regions:
     """Segment a full-resolution page into regions enclosed by ink.
 
     ``page``: ``HxW`` uint8 gray (or float in [0, 1], or RGB; ``lightness=True``: CIE L in
     [0, 100]). Sizes are in label-resolution px (see the module docstring); ``factor`` overrides
     the reduction (1 = full resolution). On pages smaller than SMALL_SIDE the sizes shrink in
-    proportion (lengths with the side, areas with its square).
+    proportion (lengths with the side, areas with its square). ``ball_radii``: the trapped balls
+    that close gaps in the lines (``models.trapped_ball``); ``tone_step``: the gray-level step that
+    splits regions where no line does (None: split at ink only).
     """
     gray = l_to_gray8(page) if lightness else _as_gray8(page)
     H, W = gray.shape
@@ -179,8 +200,11 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
         hole_area = max(2, round(hole_area * s * s))
         min_region = max(4, round(min_region * s * s))
         mesh_radius, gap_radius = max(1, round(mesh_radius * s)), max(1, round(gap_radius * s))
-    # 1. ink where at least half of a block is darker than ink_level (the block's mean is below it).
-    ink = _block_sum(gray, f) < ink_level * f * f if f > 1 else gray < ink_level
+        ball_radii = tuple(max(1, round(r * s)) for r in ball_radii)
+    # 1. ink where at least half of a block is darker than ink_level (the block's mean is below it), or
+    # where a block holds a pixel darker than thin_level: a 1-px gray outline (a card's edge) stays a line.
+    block_mean = _block_sum(gray, f) / np.float32(f * f) if f > 1 else gray.astype(np.float32)
+    ink = block_mean < ink_level
 
     # 2. lines = ink components spanning line_extent px; the rest (dots, letters) is texture.
     ink_lab, n_ink = label(ink, eight=True)
@@ -202,15 +226,30 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
             # A mesh that lost its hole-adjacent ink leaves line fragments: keep only pieces that still span.
             frag_lab, n_frag = label(lines, eight=True)
             lines = _spans(frag_lab, n_frag, line_extent)[frag_lab]
+    if thin_level > ink_level and f > 1:
+        # Lines thinner than a block (a 1-px gray outline: a card's edge) vanish in the block mean: blocks
+        # holding a pixel darker than thin_level that join lines or run long are lines too. Not near
+        # texture (letters, dots, hatching stubs), which must not thicken into lines.
+        darkest = _block_min(gray, f)
+        # A block crossed by a thin line is much darker at its darkest than on average; a flat gray area is not.
+        thin = (darkest < thin_level) & (block_mean - darkest > THIN_CONTRAST) & ~_grow(ink & ~lines, 3)
+        thin_lab, n_thin = label(thin | lines, eight=True)
+        lines |= _spans(thin_lab, n_thin, line_extent)[thin_lab] & thin
 
-    # 3. grow the lines to close small gaps; what is left is labeled into regions.
-    barrier = _grow(lines, 2 * gap_radius + 1) if gap_radius else lines
-    labels, n = label(~barrier)
+    # 3. the paper left between the lines, split where its tone steps (gray-shaded art), labeled by
+    # trapped balls so a region stops at every gap narrower than its ball (models.trapped_ball).
+    paper = ~lines
+    if tone_step is not None:
+        edges = tb.tone_edges(block_mean, ~_grow(ink, 3), step=tone_step)
+        paper &= ~edges
+    labels, n = tb.trapped_ball_labels(paper, (*ball_radii, gap_radius), min_area=min_region)
+    # A region's core, where its color is measured: its pixels away from the lines.
+    labels[_grow(lines, 2 * gap_radius + 1) if gap_radius else lines] = 0
     area = np.bincount(labels.ravel(), minlength=n + 1)
-    small = area < min_region
+    small = area == 0
     small[0] = True
     if small[1:].any():
-        # Tiny regions follow their neighbors: drop them and renumber the rest 1..m.
+        # A region that is all near-line pixels has no core: it follows its neighbors.
         kept = np.flatnonzero(~small)
         remap = np.zeros(n + 1, dtype=np.int32)
         remap[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)

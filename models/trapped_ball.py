@@ -1,0 +1,128 @@
+"""Regions that do not leak: trapped-ball filling and tone edges, in numpy (used by ``models.regions``).
+
+Trapped-ball filling is how line-art fill tools (LineFiller, BasicPBC's ``paint`` module) close
+gaps in the ink: a ball of radius ``r`` rolled over the paper cannot pass a gap narrower than
+itself, so the places it reaches from one seed form a fill that stops at every gap narrower than
+``2r``. Balls of decreasing radius find the big areas first and the small ones later; the strips
+the balls did not reach (corners, the gaps themselves) join the fill they border longest. Here the
+rolling is vectorized: where a square ball of radius ``r`` fits is the paper minus the lines grown
+by ``r`` (one separable max filter), its connected components are the fills' centres, and each fill
+is its centres grown back by ``r`` (the ball's footprint), within the paper not yet filled.
+
+Tone edges split areas of different gray level that meet without a line between them (gray-shaded
+art, where colors follow the shading, not the ink): the page is smoothed over its paper and
+mid-tones only (ink, letters and screentone dots do not count, so text and tones make no edges), and
+pixels where the smoothed level steps by more than ``step`` across a few pixels become a barrier.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .raster import label, max_filter
+
+
+def grow(mask: np.ndarray, size: int) -> np.ndarray:
+    """Binary dilation by a ``size x size`` square (a separable max filter)."""
+    return max_filter(mask.view(np.uint8), size).view(bool)
+
+
+def box_sum(x: np.ndarray, r: int) -> np.ndarray:
+    """Sum over the ``(2r+1)^2`` window around each pixel (zero outside), float64, by cumulative sums."""
+    c = np.pad(x.astype(np.float64), ((r + 1, r), (r + 1, r))).cumsum(0).cumsum(1)
+    k = 2 * r + 1
+    return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
+
+
+def tone_edges(gray: np.ndarray, counted: np.ndarray, *, radius: int = 2, step: float = 28.0,
+               reach: int = 2) -> np.ndarray:
+    """Where the gray level (``[h, w]`` float, mean of each label block) steps by more than ``step``.
+
+    ``counted``: the pixels the tone is measured on (paper and mid-tones, not ink). The level is
+    the mean over a ``2*radius+1`` window of counted pixels; an edge is where the levels ``reach``
+    px either side of a pixel (across rows or columns) differ by more than ``step``.
+    """
+    weight = box_sum(counted, radius)
+    level = box_sum(np.where(counted, gray, 0.0), radius) / np.maximum(weight, 1e-9)
+    known = weight > 0.35 * (2 * radius + 1) ** 2
+    edges = np.zeros(gray.shape, dtype=bool)
+    d = reach
+    for axis in (0, 1):
+        a = np.swapaxes(level, 0, axis)
+        k = np.swapaxes(known, 0, axis)
+        e = np.swapaxes(edges, 0, axis)
+        diff = np.abs(a[2 * d:] - a[:-2 * d]) > step
+        diff &= k[2 * d:] & k[:-2 * d]
+        e[d:-d] |= diff
+    return edges & counted
+
+
+def _adjacent_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct pairs of nonzero labels that touch (4-neighbours) and how many pixel sides they share."""
+    pairs = []
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1], labels[1:])):
+        m = (a != b) & (a > 0) & (b > 0)
+        pairs.append(np.stack([a[m], b[m]], axis=1))
+    p = np.concatenate(pairs).astype(np.int64)
+    if len(p) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    p = np.concatenate([p, p[:, ::-1]])
+    n = int(labels.max()) + 1
+    uniq, counts = np.unique(p[:, 0] * n + p[:, 1], return_counts=True)
+    return uniq // n, uniq % n, counts
+
+
+def trapped_ball_labels(paper: np.ndarray, radii: tuple[int, ...], *, min_area: int = 1) -> tuple[np.ndarray, int]:
+    """Label ``paper`` (bool ``[h, w]``: where fills may go) into fills that do not pass narrow gaps.
+
+    ``radii``: ball radii in px, largest first. Returns int32 labels (0 = not paper), their count.
+    The strips no ball reached join the fill they share the longest border with; where they touch
+    no fill (a small enclosed area), they are fills of their own when at least ``min_area`` px.
+    """
+    h, w = paper.shape
+    labels = np.zeros((h, w), dtype=np.int32)
+    rank = [0]  # per label: the pass that found it (0 = largest ball)
+    unfilled = paper.copy()
+    count = 0
+    for index, r in enumerate(sorted(set(int(r) for r in radii if r > 0), reverse=True)):
+        centres = ~grow(~unfilled, 2 * r + 1)
+        comp, m = label(centres)
+        if m == 0:
+            continue
+        comp = comp.astype(np.int32)
+        comp[comp > 0] += count
+        reach = max_filter(comp, 2 * r + 1)
+        reach[~unfilled] = 0
+        labels[reach > 0] = reach[reach > 0]
+        unfilled &= reach == 0
+        count += m
+        rank += [index] * m
+    # What no ball reached: 4-connected strips, each its own label for now.
+    rest, m = label(unfilled)
+    if m:
+        labels[rest > 0] = rest[rest > 0].astype(np.int32) + count
+        rank += [len(radii)] * m
+        count += m
+    rank_of = np.asarray(rank)
+    # Merge every strip and every fill of a smaller ball into the fill of a larger ball it borders
+    # longest (a corner the big ball missed, the gap itself); merged in order of rank so a chain of
+    # leftovers ends in its larger fill.
+    parent = np.arange(count + 1)
+    a, b, shared = _adjacent_pairs(labels)
+    bigger = rank_of[b] < rank_of[a]
+    a, b, shared = a[bigger], b[bigger], shared[bigger]
+    if len(a):
+        # Per label a, the neighbour b of a smaller rank with the longest shared border.
+        order = np.lexsort((shared, a))
+        last = np.r_[a[order][1:] != a[order][:-1], True]
+        best_a, best_b = a[order][last], b[order][last]
+        parent[best_a] = best_b
+        for _ in range(len(set(rank)) + 1):  # follow chains (a strip -> a small fill -> a big fill)
+            parent = parent[parent]
+    merged = parent[labels]
+    area = np.bincount(merged.ravel(), minlength=count + 1)
+    keep = area >= min_area
+    keep[0] = False
+    remap = np.zeros(count + 1, dtype=np.int32)
+    remap[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return remap[merged], int(keep.sum())

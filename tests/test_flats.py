@@ -1,0 +1,151 @@
+"""Flats that hold: regions that do not leak through thin or open outlines, regions split where the tone
+steps, and hints that color what they touch and not the page around it (models/regions.py,
+models/trapped_ball.py, the compose)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from models import compose_cpu
+from models import regions as rg
+from models import trapped_ball as tb
+
+W, H = 1200, 1700  # a real page size: the segmentation runs at half resolution here
+MARGIN = (20, 850)
+
+
+def page_with_open_outlines(gap: int) -> tuple[np.ndarray, dict]:
+    """A page with margins and two panels. Panel 1: a face whose outline is open to the panel over
+    ``gap`` px (hair that does not close on the cheek), and a card drawn with a 1-px gray outline.
+    Panel 2: a face drawn open to the gutter (its outline stops ``gap`` px short of the panel border)."""
+    img = Image.new("L", (W, H), 255)
+    d = ImageDraw.Draw(img)
+    d.rectangle((60, 60, W - 60, 820), outline=0, width=6)          # panel 1
+    d.rectangle((60, 880, W - 60, H - 60), outline=0, width=6)      # panel 2
+    # A face: a circle of ink with an opening of `gap` px on its right side.
+    d.ellipse((200, 200, 500, 500), outline=0, width=5)
+    d.rectangle((490, 350 - gap // 2, 510, 350 + gap // 2), fill=255)
+    d.ellipse((300, 300, 315, 315), fill=0)                           # an eye
+    # A card with a 1-px mid-gray outline (thinner than a label block).
+    d.rounded_rectangle((700, 200, 1000, 700), radius=30, outline=150, width=1)
+    # Panel 2: a face whose outline is a U open at the top, ending `gap` px below the panel border.
+    top = 886 + gap
+    d.line((300, top, 300, 1400), fill=0, width=5)
+    d.line((700, top, 700, 1400), fill=0, width=5)
+    d.arc((300, 1200, 700, 1600), 0, 180, fill=0, width=5)
+    d.line((300, 1400, 300, 1400), fill=0, width=5)
+    page = np.asarray(img)
+    places = {"face": (350, 420), "outside_face": (600, 350), "card": (850, 450), "beside_card": (1080, 450),
+              "u_face": (500, 1300), "panel2": (900, 1300)}
+    return page, places
+
+
+def hint_dot(xy, rgb) -> np.ndarray:
+    hints = np.zeros((H, W, 4), np.uint8)
+    x, y = xy
+    hints[y - 4:y + 5, x - 4:x + 5] = (*rgb, 255)
+    return hints
+
+
+def colored(out: np.ndarray, page: np.ndarray) -> np.ndarray:
+    """Pixels where the output differs in color from gray."""
+    o = out.astype(int)
+    return (np.abs(o[..., 0] - o[..., 1]) + np.abs(o[..., 1] - o[..., 2])) > 12
+
+
+@pytest.fixture(scope="module")
+def narrow():
+    return page_with_open_outlines(gap=14)
+
+
+def test_a_one_pixel_gray_outline_encloses_its_region(narrow):
+    page, places = narrow
+    r = rg.segment_regions(page)
+    full = r.full_labels()
+    at = lambda name: int(full[places[name][1], places[name][0]])  # noqa: E731
+    assert at("card") != at("beside_card")
+
+
+@pytest.mark.parametrize("gap", [8, 14, 24])
+def test_a_face_open_by_several_pixels_is_its_own_region(gap):
+    page, places = page_with_open_outlines(gap)
+    r = rg.segment_regions(page)
+    full = r.full_labels()
+    at = lambda name: int(full[places[name][1], places[name][0]])  # noqa: E731
+    assert at("face") != at("outside_face")
+    assert at("u_face") != at("panel2")
+    # ... and the panel around it is still one region (the balls only split at narrow gaps).
+    assert at("outside_face") == int(full[700, 150])
+
+
+@pytest.mark.parametrize("gap", [8, 24])
+def test_a_hint_dot_on_an_open_face_colors_the_face_and_not_the_page(gap):
+    page, places = page_with_open_outlines(gap)
+    ab = np.zeros((2, 320, 226), np.float32)
+    for face, outside in (("face", "outside_face"), ("u_face", "panel2")):
+        out = compose_cpu.compose(ab, gray=page, hints=hint_dot(places[face], (240, 190, 150)))
+        mask = colored(out, page)
+        fx, fy = places[face]
+        ox, oy = places[outside]
+        assert mask[fy, fx], face
+        assert not mask[oy, ox], outside
+        assert not mask[MARGIN[1], MARGIN[0]]
+        # the margins and gutters stay exactly paper
+        assert not mask[:40].any() and not mask[:, :40].any() and not mask[840:870].any()
+        assert mask.mean() < 0.15  # the U face is 13% of the page
+
+
+def test_a_hint_inside_a_thin_outlined_card_keeps_to_the_card(narrow):
+    page, places = narrow
+    out = compose_cpu.compose(np.zeros((2, 320, 226), np.float32), gray=page,
+                              hints=hint_dot(places["beside_card"], (90, 160, 230)))
+    mask = colored(out, page)
+    cx, cy = places["card"]
+    bx, by = places["beside_card"]
+    assert mask[by, bx] and not mask[cy, cx]
+
+
+def gray_shaded_page() -> tuple[np.ndarray, dict]:
+    """Gray-shaded art: areas of different gray meeting without a line (cel shading), and a soft
+    gradient that must stay one region."""
+    page = np.full((H, W), 255, np.uint8)
+    page[100:1600, 100:1100] = 0
+    page[106:1594, 106:1094] = 255
+    page[200:800, 200:600] = 200                           # a light area ...
+    page[200:800, 600:1000] = 140                          # ... meeting a darker one, no line between
+    page[900:1500, 200:1000] = np.linspace(150, 230, 800).astype(np.uint8)[None, :]  # a soft gradient
+    page[900:1500, 196:200] = 0
+    rng = np.random.default_rng(0)
+    page = np.clip(page.astype(int) + rng.integers(-5, 6, page.shape), 0, 255).astype(np.uint8)
+    return page, {"light": (400, 500), "dark": (800, 500), "grad_left": (300, 1200), "grad_right": (900, 1200)}
+
+
+def test_regions_split_where_the_tone_steps_but_not_along_a_gradient():
+    page, places = gray_shaded_page()
+    full = rg.segment_regions(page).full_labels()
+    at = lambda name: int(full[places[name][1], places[name][0]])  # noqa: E731
+    assert at("light") != at("dark")
+    assert at("grad_left") == at("grad_right")
+    assert rg.segment_regions(page, tone_step=None).full_labels()[500, 400] == \
+        rg.segment_regions(page, tone_step=None).full_labels()[500, 800]
+
+
+def test_screentone_and_text_make_no_tone_edges():
+    page = np.full((400, 400), 255, np.uint8)
+    page[100:300, 100:300][::6, ::6] = 0                   # a dot tone
+    edges = tb.tone_edges(page.astype(np.float32), page > 128)
+    assert not edges[120:280, 120:280].any()
+
+
+def test_trapped_balls_stop_at_a_gap_narrower_than_the_ball():
+    paper = np.ones((200, 300), bool)
+    paper[:, 148:152] = False                              # a wall ...
+    paper[95:105, 148:152] = True                          # ... with a 10-px gap
+    labels, n = tb.trapped_ball_labels(paper, (8, 4, 2))
+    assert n == 2 and labels[100, 20] != labels[100, 280]
+    labels, n = tb.trapped_ball_labels(paper, (4, 2))      # a ball that fits through the gap
+    assert n == 1
+    # every paper pixel is labeled, and nothing else
+    assert ((labels > 0) == paper).all()
