@@ -203,8 +203,9 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
         ball_radii = tuple(max(1, round(r * s)) for r in ball_radii)
     # 1. ink where at least half of a block is darker than ink_level (the block's mean is below it), or
     # where a block holds a pixel darker than thin_level: a 1-px gray outline (a card's edge) stays a line.
-    block_mean = _block_sum(gray, f) / np.float32(f * f) if f > 1 else gray.astype(np.float32)
-    ink = block_mean < ink_level
+    block_total = _block_sum(gray, f) if f > 1 else gray
+    block_mean = block_total / np.float32(f * f) if f > 1 else gray
+    ink = block_total < ink_level * f * f
 
     # 2. lines = ink components spanning line_extent px; the rest (dots, letters) is texture.
     ink_lab, n_ink = label(ink, eight=True)
@@ -240,7 +241,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     # trapped balls so a region stops at every gap narrower than its ball (models.trapped_ball).
     paper = ~lines
     if tone_step is not None:
-        edges = tb.tone_edges(block_mean, ~_grow(ink, 3), step=tone_step)
+        edges = tb.tone_edges(block_total, ~_grow(ink, 3), step=tone_step * f * f)
         paper &= ~edges
     labels, n = tb.trapped_ball_labels(paper, (*ball_radii, gap_radius), min_area=min_region)
     # A region's core, where its color is measured: its pixels away from the lines.

@@ -28,24 +28,30 @@ def grow(mask: np.ndarray, size: int) -> np.ndarray:
 
 
 def box_sum(x: np.ndarray, r: int) -> np.ndarray:
-    """Sum over the ``(2r+1)^2`` window around each pixel (zero outside), float64, by cumulative sums."""
-    c = np.pad(x.astype(np.float64), ((r + 1, r), (r + 1, r))).cumsum(0).cumsum(1)
+    """Sum over the ``(2r+1)^2`` window around each pixel (zero outside), by cumulative sums (int64 for
+    integer input, so exact; float64 otherwise)."""
+    dtype = np.int64 if x.dtype.kind in "biu" else np.float64
+    c = np.zeros((x.shape[0] + 2 * r + 1, x.shape[1] + 2 * r + 1), dtype)
+    c[r + 1:r + 1 + x.shape[0], r + 1:r + 1 + x.shape[1]] = x
+    c = c.cumsum(0).cumsum(1)
     k = 2 * r + 1
     return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
 
 
-def tone_edges(gray: np.ndarray, counted: np.ndarray, *, radius: int = 2, step: float = 28.0,
+def tone_edges(level_sum: np.ndarray, counted: np.ndarray, *, radius: int = 2, step: float = 28.0,
                reach: int = 2) -> np.ndarray:
-    """Where the gray level (``[h, w]`` float, mean of each label block) steps by more than ``step``.
+    """Where the gray level steps by more than ``step`` without a line.
 
-    ``counted``: the pixels the tone is measured on (paper and mid-tones, not ink). The level is
-    the mean over a ``2*radius+1`` window of counted pixels; an edge is where the levels ``reach``
-    px either side of a pixel (across rows or columns) differ by more than ``step``.
+    ``level_sum``: integer ``[h, w]``, the gray level of each pixel (or of each label block as its
+    sum, with ``step`` scaled alike); ``counted``: the pixels the tone is measured on (paper and
+    mid-tones, not ink). The level is the mean over a ``2*radius+1`` window of counted pixels; an
+    edge is where the levels ``reach`` px either side of a pixel (across rows or columns) differ
+    by more than ``step``.
     """
-    weight = box_sum(counted, radius)
-    level = box_sum(np.where(counted, gray, 0.0), radius) / np.maximum(weight, 1e-9)
+    weight = box_sum(counted.view(np.uint8), radius)
+    level = box_sum(np.where(counted, level_sum, 0), radius) / np.maximum(weight, 1).astype(np.float32)
     known = weight > 0.35 * (2 * radius + 1) ** 2
-    edges = np.zeros(gray.shape, dtype=bool)
+    edges = np.zeros(level.shape, dtype=bool)
     d = reach
     for axis in (0, 1):
         a = np.swapaxes(level, 0, axis)
@@ -72,19 +78,15 @@ def _adjacent_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return uniq // n, uniq % n, counts
 
 
-def trapped_ball_labels(paper: np.ndarray, radii: tuple[int, ...], *, min_area: int = 1) -> tuple[np.ndarray, int]:
-    """Label ``paper`` (bool ``[h, w]``: where fills may go) into fills that do not pass narrow gaps.
+# Balls of this radius and more roll on the paper at half resolution (a quarter of the pixels), with half the radius.
+COARSE_RADIUS = 8
 
-    ``radii``: ball radii in px, largest first. Returns int32 labels (0 = not paper), their count.
-    The strips no ball reached join the fill they share the longest border with; where they touch
-    no fill (a small enclosed area), they are fills of their own when at least ``min_area`` px.
-    """
-    h, w = paper.shape
-    labels = np.zeros((h, w), dtype=np.int32)
-    rank = [0]  # per label: the pass that found it (0 = largest ball)
-    unfilled = paper.copy()
-    count = 0
-    for index, r in enumerate(sorted(set(int(r) for r in radii if r > 0), reverse=True)):
+
+def _roll(unfilled: np.ndarray, radii: list[int], labels: np.ndarray, count: int, rank: list[int],
+          first_rank: int) -> int:
+    """Each ball radius in turn: fills where it fits, grown back by its radius within ``unfilled``
+    (both updated in place); returns the new label count, ``rank`` extended per new label."""
+    for index, r in enumerate(radii):
         centres = ~grow(~unfilled, 2 * r + 1)
         comp, m = label(centres)
         if m == 0:
@@ -93,31 +95,57 @@ def trapped_ball_labels(paper: np.ndarray, radii: tuple[int, ...], *, min_area: 
         comp[comp > 0] += count
         reach = max_filter(comp, 2 * r + 1)
         reach[~unfilled] = 0
-        labels[reach > 0] = reach[reach > 0]
+        np.copyto(labels, reach, where=reach > 0)
         unfilled &= reach == 0
         count += m
-        rank += [index] * m
+        rank += [first_rank + index] * m
+    return count
+
+
+def trapped_ball_labels(paper: np.ndarray, radii: tuple[int, ...], *, min_area: int = 1) -> tuple[np.ndarray, int]:
+    """Label ``paper`` (bool ``[h, w]``: where fills may go) into fills that do not pass narrow gaps.
+
+    ``radii``: ball radii in px. Returns int32 labels (0 = not paper), their count. The strips no
+    ball reached join the fill they share the longest border with; where they touch no fill (a
+    small enclosed area), they are fills of their own when at least ``min_area`` px.
+    """
+    radii = sorted(set(int(r) for r in radii if r > 0), reverse=True)
+    coarse = [r for r in radii if r >= COARSE_RADIUS]
+    fine = [r for r in radii if r < COARSE_RADIUS]
+    h, w = paper.shape
+    labels = np.zeros((h, w), dtype=np.int32)
+    rank = [0]  # per label: the pass that found it (0 = largest ball)
+    count = 0
+    if coarse:
+        # A half-resolution pixel is paper when all four of its pixels are: no gap opens by halving.
+        p = np.zeros((-(-h // 2) * 2, -(-w // 2) * 2), bool)
+        p[:h, :w] = paper
+        half = p[::2, ::2] & p[1::2, ::2] & p[::2, 1::2] & p[1::2, 1::2]
+        half_labels = np.zeros(half.shape, np.int32)
+        count = _roll(half, [max(1, r // 2) for r in coarse], half_labels, count, rank, 0)
+        labels = np.repeat(np.repeat(half_labels, 2, axis=0), 2, axis=1)[:h, :w]
+        labels[~paper] = 0
+    unfilled = paper & (labels == 0)
+    count = _roll(unfilled, fine, labels, count, rank, len(coarse))
     # What no ball reached: 4-connected strips, each its own label for now.
     rest, m = label(unfilled)
     if m:
-        labels[rest > 0] = rest[rest > 0].astype(np.int32) + count
+        np.copyto(labels, rest.astype(np.int32) + count, where=rest > 0)
         rank += [len(radii)] * m
         count += m
     rank_of = np.asarray(rank)
     # Merge every strip and every fill of a smaller ball into the fill of a larger ball it borders
-    # longest (a corner the big ball missed, the gap itself); merged in order of rank so a chain of
-    # leftovers ends in its larger fill.
+    # longest (a corner the big ball missed, the gap itself); chains (a strip -> a small fill -> a big
+    # fill) are followed to their end.
     parent = np.arange(count + 1)
     a, b, shared = _adjacent_pairs(labels)
     bigger = rank_of[b] < rank_of[a]
     a, b, shared = a[bigger], b[bigger], shared[bigger]
     if len(a):
-        # Per label a, the neighbour b of a smaller rank with the longest shared border.
         order = np.lexsort((shared, a))
         last = np.r_[a[order][1:] != a[order][:-1], True]
-        best_a, best_b = a[order][last], b[order][last]
-        parent[best_a] = best_b
-        for _ in range(len(set(rank)) + 1):  # follow chains (a strip -> a small fill -> a big fill)
+        parent[a[order][last]] = b[order][last]
+        for _ in range(len(radii) + 1):
             parent = parent[parent]
     merged = parent[labels]
     area = np.bincount(merged.ravel(), minlength=count + 1)
