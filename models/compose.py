@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import color
+from . import color, compose_cpu
 from . import regions as rg
 
 FILLS = ("flat", "soft")
@@ -87,14 +87,17 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
         table = torch.from_numpy(colors).to(device)
         if fill_paper:
             fill_l = _table_fill_lightness(colors, device)
-            if ids is not None:
+            paper = torch.zeros_like(fill_l)
+            if ids is not None and len(ids):
                 # A hinted region's paper takes the hint's own lightness: exactly the hint's color.
-                fill_l[torch.from_numpy(ids).to(device)] = torch.from_numpy(hint_lab[:, 0]).to(device)
-            table = torch.cat([table, fill_l[:, None]], dim=1)
+                index = torch.from_numpy(ids).to(device)
+                fill_l[index] = torch.from_numpy(hint_lab[:, 0]).to(device)
+                paper[index] = torch.from_numpy(_known_paper_fy(regions, gray, L, ids)).to(device)
+            table = torch.cat([table, fill_l[:, None], paper[:, None]], dim=1)
         painted = _paint_full(regions, table)
         ab_full = painted[:, :2]
         if fill_paper:
-            L = torch.minimum(L, painted[:, 2:])
+            L, ab_full = _lay(L, ab_full, painted[:, 2:3], painted[:, 3:4])
         return color.lab_to_srgb8_keeping_l(L, ab_full)
 
     ab = rg.saturate(ab.float(), saturation)
@@ -109,15 +112,36 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
             table = np.zeros((regions.count + 1, 4), dtype=np.float32)
             table[ids, :2] = hint_lab[:, 1:]
             table[ids, 2] = hint_lab[:, 0]
-            table[ids, 3] = 1.0  # hinted
+            table[ids, 3] = _known_paper_fy(regions, gray, L, ids)  # > 0: hinted
             painted = _paint_full(regions, torch.from_numpy(table).to(device))
             hinted = painted[:, 3:] > 0
             ab_full = torch.where(hinted, painted[:, :2], ab_full)
             if fill_l is not None:
                 fill_l = torch.where(hinted, painted[:, 2:3], fill_l)
+                L, ab_full = _lay(L, ab_full, fill_l, painted[:, 3:])
+                return color.lab_to_srgb8_keeping_l(L, ab_full)
     if fill_l is not None:
         L = torch.minimum(L, fill_l)
     return color.lab_to_srgb8_keeping_l(L, ab_full)
+
+
+def _known_paper_fy(regions: rg.Regions, gray: np.ndarray | None, L: torch.Tensor, ids: np.ndarray) -> np.ndarray:
+    """fy of the paper of each hinted region (``compose_cpu``'s, from the gray pixels or from L)."""
+    page_l = None if gray is not None else L[0, 0].float().cpu().numpy()
+    return compose_cpu._paper_fy(regions, gray, page_l, ids)
+
+
+def _lay(L: torch.Tensor, ab: torch.Tensor, fill_l: torch.Tensor, paper_fy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The page's L under the fills: ``min(L, fill_l)``, and where a color is known (``paper_fy > 0``) that
+    color laid as colorists lay flats (``compose_cpu._lay_known``): fy and ab scaled by fy_page / fy_paper."""
+    lowered = torch.minimum(L, fill_l)
+    known = paper_fy > 0
+    if not bool(known.any()):
+        return lowered, ab
+    fy_page = (L + 16.0) / 116.0
+    scale = torch.clamp(fy_page / torch.where(known, paper_fy, torch.ones_like(paper_fy)), max=1.0)
+    fy = (fill_l + 16.0) / 116.0 * scale
+    return torch.where(known, 116.0 * fy - 16.0, lowered), torch.where(known, ab * scale, ab)
 
 
 def compose_batch(L: torch.Tensor, ab: torch.Tensor, *, fill: str = DEFAULT_FILL, saturation: float = 1.0,

@@ -312,6 +312,28 @@ def _lower(fy_page, y_page, fy_fill, y_fill):
     return np.minimum(fy_page, fy_fill, out=fy_page), np.minimum(y_page, y_fill, out=y_page)
 
 
+def _paper_fy(regions: rg.Regions, gray: np.ndarray | None, L: np.ndarray | None, ids: np.ndarray) -> np.ndarray:
+    """fy of the paper of each region in ``ids`` (its median gray level; ``rg.paper_levels``)."""
+    f = regions.factor
+    sampled = gray[::f, ::f] if gray is not None else rg.l_to_gray8(np.asarray(L)[::f, ::f])
+    levels = rg.paper_levels(regions, sampled, ids)
+    return _gray_tables()[0][levels]
+
+
+def _lay_known(fy, Y, fa, fb, fy_fill, fy_paper, known):
+    """Known colors laid as colorists lay flats: the region's paper takes the color itself (its own
+    lightness), darker pixels darken it in proportion (linear RGB scaled by the page's luminance
+    over the paper's: every f scales by the cube root, fy_page / fy_paper), never lighter than the
+    color. Returns ``fy, Y, fa, fb`` with the ``known`` pixels replaced; ``fy_fill`` then no longer
+    lowers them (their fy is at most it)."""
+    scale = np.minimum(fy / np.where(known, fy_paper, np.float32(1.0)), np.float32(1.0))
+    fy = np.where(known, fy_fill * scale, fy).astype(np.float32)
+    Y = np.where(known, _f_inverse(fy), Y).astype(np.float32)
+    fa = np.where(known, fa * scale, fa).astype(np.float32)
+    fb = np.where(known, fb * scale, fb).astype(np.float32)
+    return fy, Y, fa, fb
+
+
 # The flat fill on a gray page: a pixel's color depends only on its region and its gray level, so the
 # conversion runs once per (region, level) pair when there are at most this many pairs.
 FLAT_TABLE_MAX = 1 << 20
@@ -324,11 +346,15 @@ def _flat_by_table(table: np.ndarray, regions: rg.Regions, gray: np.ndarray, fil
     fy_tab, y_tab = _gray_tables()
     fy = np.repeat(fy_tab[None], n, axis=0)
     Y = np.repeat(y_tab[None], n, axis=0)
-    if fill_paper:
-        np.minimum(fy, table[:, 2:3], out=fy)
-        np.minimum(Y, table[:, 3:4], out=Y)
     fa = np.repeat(table[:, 0:1], 256, axis=1)
     fb = np.repeat(table[:, 1:2], 256, axis=1)
+    if fill_paper:
+        known = np.repeat(table[:, 4:5] > 0, 256, axis=1)
+        if known.any():
+            fy, Y, fa, fb = _lay_known(fy, Y, fa, fb, np.repeat(table[:, 2:3], 256, axis=1),
+                                       np.repeat(table[:, 4:5], 256, axis=1), known)
+        np.minimum(fy, table[:, 2:3], out=fy)
+        np.minimum(Y, table[:, 3:4], out=Y)
     lut = np.empty((n, 256, 3), np.uint8)
     _srgb8_band(fy, Y, fa, fb, lut)
     channels = [np.ascontiguousarray(lut[..., c]).ravel() for c in range(3)]
@@ -383,12 +409,14 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
         ids, hint_lab = rg.hint_colors(regions, hints) if hints is not None else (None, None)
         if ids is not None:
             colors[ids] = hint_lab[:, 1:]
-        table = np.zeros((len(colors), 4), np.float32)
+        table = np.zeros((len(colors), 5), np.float32)
         table[:, 0] = colors[:, 0] / np.float32(500.0)
         table[:, 1] = colors[:, 1] / np.float32(200.0)
         fill_l = fill_lightness_exact(colors.T) if fill_paper else np.full(len(colors), 100.0, np.float32)
-        if ids is not None and fill_paper:
+        if ids is not None and len(ids) and fill_paper:
+            # Known colors carry their own lightness, laid against the region's paper (column 4: its fy).
             fill_l[ids] = hint_lab[:, 0]
+            table[ids, 4] = _paper_fy(regions, gray, L, ids)
         fy_fill = (fill_l + np.float32(16.0)) / np.float32(116.0)
         table[:, 2] = fy_fill
         table[:, 3] = _f_inverse(fy_fill)
@@ -396,7 +424,7 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
         if gray is not None and len(table) * 256 <= FLAT_TABLE_MAX:
             return _flat_by_table(table, regions, gray, fill_paper)
         col_labels = np.take(regions.labels.astype(np.intp), np.arange(W) // f, axis=1)
-        columns = [np.ascontiguousarray(table[:, c]) for c in range(4)]
+        columns = [np.ascontiguousarray(table[:, c]) for c in range(5)]
 
         def flat_band(r0, r1):
             lab = np.take(col_labels, np.arange(r0, r1) // f, axis=0)
@@ -405,10 +433,16 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
         bands: dict = {}
 
         def fy_of(r0, r1):
-            fa, fb, fyf, yf = flat_band(r0, r1)
-            bands[r0] = (fa, fb)
+            fa, fb, fyf, yf, ref = flat_band(r0, r1)
             fy, Y = page_fy(r0, r1)
-            return _lower(fy, Y, fyf, yf) if fill_paper else (fy, Y)
+            if not fill_paper:
+                bands[r0] = (fa, fb)
+                return fy, Y
+            known = ref > 0
+            if known.any():
+                fy, Y, fa, fb = _lay_known(fy, Y, fa, fb, fyf, ref, known)
+            bands[r0] = (fa, fb)
+            return _lower(fy, Y, fyf, yf)
 
         return lab_to_srgb8(fy_of, lambda r0, r1: bands.pop(r0), page_shape)
 
@@ -430,24 +464,32 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
             htable[ids, 0] = hint_lab[:, 1] / 500.0
             htable[ids, 1] = hint_lab[:, 2] / 200.0
             htable[ids, 2] = (hint_lab[:, 0] + 16.0) / 116.0
-            htable[ids, 3] = 1.0
+            htable[ids, 3] = _paper_fy(regions, gray, L, ids)  # > 0: hinted
             f = regions.factor
             hinted = (htable, np.take(regions.labels.astype(np.intp), np.arange(W) // f, axis=1), f)
     bands = {}
 
     def soft_fy(r0, r1):
         band = sampler.band(r0, r1)
+        mask = None
         if hinted is not None:
             htable, col_labels, f = hinted
             lab = col_labels[np.arange(r0, r1) // f]
-            mask = htable[:, 3][lab] > 0
+            paper_fy = htable[:, 3][lab]
+            mask = paper_fy > 0
             if mask.any():
                 for c in range(len(band)):
                     np.copyto(band[c], htable[:, c][lab], where=mask)
-        bands[r0] = (band[0], band[1])
+            else:
+                mask = None
         fy, Y = page_fy(r0, r1)
         if not fill_paper:
+            bands[r0] = (band[0], band[1])
             return fy, Y
+        fa, fb = band[0], band[1]
+        if mask is not None:
+            fy, Y, fa, fb = _lay_known(fy, Y, fa, fb, band[2], paper_fy, mask)
+        bands[r0] = (fa, fb)
         fy_fill = band[2]
         y_fill = _f_inverse(fy_fill) if fill_linear else fy_fill * fy_fill * fy_fill
         return _lower(fy, Y, fy_fill, y_fill)

@@ -580,6 +580,31 @@ def hint_colors(regions: Regions, hints) -> tuple[np.ndarray, np.ndarray]:
     return chosen >> 24, srgb8_to_lab(rgb)
 
 
+def paper_levels(regions: Regions, gray: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The gray level of each region's paper (``ids``: labels): the median 8-bit level of its core,
+    ``[len(ids)]`` uint8 (255 for a region without core pixels). ``gray``: the page's uint8 gray at
+    the label resolution (``page[::factor, ::factor]``, the shape of ``regions.labels``).
+
+    A known color (a hint) is laid against it: the region's paper takes the color itself, and its
+    darker pixels (tones, shading, ink) darken the color in proportion (``models.compose_cpu``).
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    out = np.full(len(ids), 255, np.uint8)
+    if len(ids) == 0:
+        return out
+    sampled = np.asarray(gray)
+    position = np.full(regions.count + 1, -1, np.int64)
+    position[ids] = np.arange(len(ids))
+    where = position[regions.labels]
+    sel = regions.core & (where >= 0)
+    hist = np.bincount(where[sel] * 256 + sampled[sel], minlength=len(ids) * 256).reshape(len(ids), 256)
+    total = hist.sum(axis=1)
+    has = total > 0
+    median = (np.cumsum(hist, axis=1) * 2 >= total[:, None]).argmax(axis=1)
+    out[has] = median[has]
+    return out
+
+
 def apply_hints(regions: Regions, ab: np.ndarray, hints) -> np.ndarray:
     """Every region a hint touches takes exactly that hint's ab, whatever the model says.
 
