@@ -179,7 +179,8 @@ def label_factor(shape: tuple[int, int], label_side: int = LABEL_SIDE) -> int:
 def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | None = None,
                     ink_level: int = 128, thin_level: int = 176, line_extent: int = 24, hole_area: int = 12,
                     mesh_radius: int = 2, gap_radius: int = 2, ball_radii: tuple[int, ...] = (16, 8, 4),
-                    tone_step: float | None = 28.0, min_region: int = 24, fill_iterations: int = 3) -> Regions:
+                    tone_step: float | None = 28.0, hatch_density: float = 0.14, min_region: int = 24,
+                    fill_iterations: int = 3) -> Regions:
     """Segment a full-resolution page into regions enclosed by ink.
 
     ``page``: ``HxW`` uint8 gray (or float in [0, 1], or RGB; ``lightness=True``: CIE L in
@@ -187,7 +188,8 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     the reduction (1 = full resolution). On pages smaller than SMALL_SIDE the sizes shrink in
     proportion (lengths with the side, areas with its square). ``ball_radii``: the trapped balls
     that close gaps in the lines (``models.trapped_ball``); ``tone_step``: the gray-level step that
-    splits regions where no line does (None: split at ink only).
+    splits regions where no line does (None: split at ink only); ``hatch_density``: the share of a
+    17x17 window that thin parallel lines cover where they count as hatching (texture), 0 for never.
     """
     gray = l_to_gray8(page) if lightness else _as_gray8(page)
     H, W = gray.shape
@@ -227,6 +229,9 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
             # A mesh that lost its hole-adjacent ink leaves line fragments: keep only pieces that still span.
             frag_lab, n_frag = label(lines, eight=True)
             lines = _spans(frag_lab, n_frag, line_extent)[frag_lab]
+    hatch = _hatching(lines, hatch_density, 4 * line_extent) if hatch_density else None
+    if hatch is not None:
+        lines &= ~hatch
     if thin_level > ink_level and f > 1:
         # Lines thinner than a block (a 1-px gray outline: a card's edge) vanish in the block mean: blocks
         # holding a pixel darker than thin_level that join lines or run long are lines too. Not near
@@ -241,9 +246,15 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     # trapped balls so a region stops at every gap narrower than its ball (models.trapped_ball).
     paper = ~lines
     if tone_step is not None:
-        edges = tb.tone_edges(block_total, ~_grow(ink, 3), step=tone_step * f * f)
+        # Tone is measured on paper and mid-tones, and across hatching (shading of its own), never on
+        # letters or screentone dots, which would make edges around every word.
+        counted = ~_grow(ink, 3)
+        if hatch is not None:
+            counted |= _grow(hatch, 5)
+        edges = tb.tone_edges(block_total, counted, step=tone_step * f * f)
         paper &= ~edges
     labels, n = tb.trapped_ball_labels(paper, (*ball_radii, gap_radius), min_area=min_region)
+    touching = tb.adjacent_pairs(labels)[:2]  # fills that meet in open paper (the balls split them at a gap)
     # A region's core, where its color is measured: its pixels away from the lines.
     labels[_grow(lines, 2 * gap_radius + 1) if gap_radius else lines] = 0
     area = np.bincount(labels.ravel(), minlength=n + 1)
@@ -256,6 +267,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
         remap[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
         labels = remap[labels]
         n = len(kept)
+        touching = tuple(remap[t] for t in touching)
     labels = labels.astype(np.uint16 if n < 65535 else np.int32, copy=False)
     core = labels > 0
     # The barrier (grown lines and dropped slivers) takes its nearest region's label, one pixel a round.
@@ -266,8 +278,30 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     labels = labels.astype(np.int32, copy=False)
 
     # 4. kinds: paper outside the art, balloons.
-    kind = _classify(labels, n, core, ink, ink_lab, is_line)
+    kind = _classify(labels, n, core, ink, ink_lab, is_line, touching, max(ball_radii, default=gap_radius))
     return Regions(labels=labels, kind=kind, core=core, factor=f, shape=(H, W))
+
+
+def _hatching(lines: np.ndarray, density: float, min_area: int) -> np.ndarray:
+    """Hatching among the lines: 1-px lines (gone under a 2x2 opening; panel borders and outlines are
+    thicker) packed densely enough that a 17x17 window holds three or more (``density`` of it), over an
+    area of at least ``min_area`` px. It is shading, like screentone: the area it covers is one region,
+    not a stack of strips between lines."""
+    core = np.zeros_like(lines)
+    core[:-1, :-1] = lines[:-1, :-1] & lines[1:, :-1] & lines[:-1, 1:] & lines[1:, 1:]
+    opened = core.copy()
+    opened[1:, :] |= core[:-1, :]
+    opened[:, 1:] |= opened[:, :-1].copy()
+    thin = lines & ~opened
+    if np.count_nonzero(thin) < min_area:
+        return np.zeros_like(thin)
+    zone = tb.box_sum(thin.view(np.uint8), 8) > density * 17 * 17
+    zone_lab, n = label(zone)
+    if n == 0:
+        return zone
+    big = np.bincount(zone_lab.ravel(), minlength=n + 1) >= min_area
+    big[0] = False
+    return thin & big[zone_lab]
 
 
 def _grow(mask: np.ndarray, size: int) -> np.ndarray:
@@ -312,8 +346,9 @@ def _spans(lab: np.ndarray, n: int, extent: int) -> np.ndarray:
     return out
 
 
-def _classify(labels: np.ndarray, n: int, core: np.ndarray, ink: np.ndarray,
-              ink_lab: np.ndarray, is_line: np.ndarray) -> np.ndarray:
+def _classify(labels: np.ndarray, n: int, core: np.ndarray, ink: np.ndarray, ink_lab: np.ndarray,
+              is_line: np.ndarray, touching: tuple[np.ndarray, np.ndarray] | None = None,
+              ball: int = 0) -> np.ndarray:
     """Per label: REGION, PAPER (white, large, touching the page border) or BALLOON (enclosed, white, text)."""
     h, w = labels.shape
     kind = np.full(n + 1, REGION, dtype=np.int8)
@@ -328,6 +363,22 @@ def _classify(labels: np.ndarray, n: int, core: np.ndarray, ink: np.ndarray,
     white = ink_frac < 0.01  # a few specks (scan dust, a page number) still leave a margin white
     paper = border & white & (area >= 0.002 * h * w)
     paper[0] = False
+    if touching is not None and len(touching[0]) and paper.any():
+        # A gutter narrower than the largest ball is a fill of its own that meets the margin in open paper:
+        # white, thin (at most twice the ball across) and touching paper, it is paper too, and so on along
+        # the gutters. A white face open to the margin is thicker, and stays a region.
+        box = _bboxes(labels, n, white[labels])
+        long_side = np.maximum(box[:, 1] - box[:, 0], box[:, 3] - box[:, 2]) + 1
+        thin = white & (area <= 2 * ball * np.maximum(long_side, 1))
+        a, b = touching
+        for _ in range(8):
+            spread = np.zeros(n + 1, bool)
+            spread[a[paper[b]]] = True
+            new = spread & thin & ~paper
+            new[0] = False
+            if not new.any():
+                break
+            paper |= new
     kind[paper] = PAPER
 
     # Balloons: enclosed, and the ink inside is a few letter-sized components, the rest pure white.

@@ -149,3 +149,18 @@ def test_trapped_balls_stop_at_a_gap_narrower_than_the_ball():
     assert n == 1
     # every paper pixel is labeled, and nothing else
     assert ((labels > 0) == paper).all()
+
+
+def test_hatching_is_shading_one_region_split_from_the_white_paper_beside_it():
+    """A panel whose top half is hatched (1-px diagonal lines every 6 px, no line below it): the hatched
+    area is one region (it was a stack of strips with no core, left uncolored), apart from the white half."""
+    page = np.full((H, W), 255, np.uint8)
+    page[100:106, 100:1100] = page[1494:1500, 100:1100] = 0
+    page[100:1500, 100:106] = page[100:1500, 1094:1100] = 0
+    yy, xx = np.mgrid[106:700, 106:1094]
+    page[106:700, 106:1094][(xx + yy) % 12 < 2] = 0
+    full = rg.segment_regions(page).full_labels()
+    hatched = full[150:650, 150:1050]
+    values, counts = np.unique(hatched[hatched > 0], return_counts=True)
+    assert counts.max() > 0.9 * hatched.size
+    assert full[1200, 600] not in (0, values[counts.argmax()])
