@@ -1,14 +1,13 @@
 """How much a perfectly known color gains over the gray page: the cap the flats put on every color source.
 
 Each validation page is colored with its own target as the hint image (every region takes the
-target's most frequent color inside it: a perfect matcher), and scored against the target beside
+target's median color inside it: a perfect matcher), and scored against the target beside
 the gray page (CIEDE2000 gain over gray = 1 - dE(output) / dE(gray page), higher is better). Ways
 of laying the known colors, side by side on the same regions:
 
-* ``compose``: the product's compose (``models.compose_cpu.compose`` with the hints);
-* ``multiply``: the flats under the line art in multiply (sRGB page x flat color), as colorists lay them;
-* ``relative``: multiply against the region's own paper level (its median gray), so a gray-shaded
-  region keeps its relative shading and takes the flat's lightness on average.
+* ``compose``: the product's compose (``models.compose_cpu.compose`` with the hints): a known color
+  on its region's paper with its own lightness, darker pixels darkening it in proportion;
+* ``multiply``: the flats under the line art in plain multiply (sRGB page x flat color).
 
     python benchmarks/bench_known_colors.py data/pages/val_openmoji data/pages/val_gray ...
     python benchmarks/bench_known_colors.py --pages 20 --json out.json data/pages/val_*
@@ -36,7 +35,7 @@ from models import compose_cpu  # noqa: E402
 from models import regions as rg  # noqa: E402
 from trainer import metrics  # noqa: E402
 
-WAYS = ("compose", "multiply", "relative")
+WAYS = ("compose", "multiply")
 
 
 def _linear(x: np.ndarray) -> np.ndarray:
@@ -49,55 +48,17 @@ def _srgb(x: np.ndarray) -> np.ndarray:
 
 
 def lay(way: str, gray: np.ndarray, target: np.ndarray, regions: rg.Regions) -> np.ndarray:
-    """The page colored with the target's region colors, ``HxWx3`` uint8."""
+    """The page colored with the target's region colors (``rg.hint_colors``), ``HxWx3`` uint8."""
     hints = np.dstack([target, np.full(gray.shape, 255, np.uint8)])
     if way == "compose":
         return compose_cpu.compose(np.zeros((2, 8, 8), np.float32), gray=gray, hints=hints, regions=regions)
     ids, lab = rg.hint_colors(regions, hints)
     table = np.ones((regions.count + 1, 3), np.float64)
     if len(ids):
-        table[ids] = _region_rgb(regions, hints, ids) / 255.0
-    labels = regions.full_labels()
-    flat = _linear(table)[labels]
+        table[ids] = np.clip(compose_cpu.lab_to_linear_rgb(lab[:, 0], lab[:, 1], lab[:, 2]).T, 0.0, 1.0)
+    flat = table[regions.full_labels()]
     page = _linear(gray.astype(np.float64) / 255.0)[..., None]
-    if way == "relative":
-        # the region's paper level: the median linear gray of its core pixels
-        core = rg.upsample_blocks(regions.core, regions.factor, regions.shape)
-        ref = np.ones(regions.count + 1)
-        lab_core = labels[core]
-        vals = page[..., 0][core]
-        order = np.argsort(lab_core, kind="stable")
-        lab_sorted, vals_sorted = lab_core[order], vals[order]
-        starts = np.searchsorted(lab_sorted, np.arange(regions.count + 1))
-        ends = np.searchsorted(lab_sorted, np.arange(regions.count + 1), side="right")
-        for i in range(1, regions.count + 1):
-            if ends[i] > starts[i]:
-                ref[i] = max(float(np.median(vals_sorted[starts[i]:ends[i]])), 0.05)
-        page = np.clip(page / ref[labels][..., None], 0.0, 1.0)
     return (np.clip(_srgb(flat * page), 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def _region_rgb(regions: rg.Regions, hints: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """The most frequent hint color (sRGB) of each region in ``ids``: the rule of ``rg.hint_colors``."""
-    f = regions.factor
-    ys, xs = np.nonzero(hints[..., 3])
-    ly, lx = ys // f, xs // f
-    on_core = regions.core[ly, lx]
-    ys, xs, ly, lx = ys[on_core], xs[on_core], ly[on_core], lx[on_core]
-    lab = regions.labels[ly, lx].astype(np.int64)
-    rgb = hints[ys, xs, :3].astype(np.int64)
-    key = (lab << 24) | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
-    uniq, counts = np.unique(key, return_counts=True)
-    region_of = uniq >> 24
-    order = np.lexsort((counts, region_of))
-    last = np.r_[region_of[order][1:] != region_of[order][:-1], True]
-    chosen = uniq[order][last]
-    by_region = dict(zip((chosen >> 24).tolist(), chosen.tolist()))
-    out = np.zeros((len(ids), 3))
-    for k, i in enumerate(ids.tolist()):
-        c = by_region[i]
-        out[k] = ((c >> 16) & 255, (c >> 8) & 255, c & 255)
-    return out
 
 
 def as_tensor(rgb: np.ndarray) -> torch.Tensor:

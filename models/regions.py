@@ -63,6 +63,7 @@ from .raster import label, max_filter
 REGION = 0
 PAPER = 1      # paper outside the art: margins, gutters
 BALLOON = 2    # enclosed white region with text
+SOLID = 3      # a solid black (or dark-shaded) area: no model color shows on it, a known color does
 
 # How much darker than its block's mean a thin line's darkest pixel is (gray levels).
 THIN_CONTRAST = 24
@@ -95,7 +96,7 @@ class Regions:
 
     @property
     def neutral(self) -> np.ndarray:
-        """Per label: True where the region stays exactly neutral (label 0, paper, balloons)."""
+        """Per label: True where the model leaves the region neutral (label 0, paper, balloons, solid blacks)."""
         out = self.kind != REGION
         out[0] = True
         return out
@@ -180,7 +181,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
                     ink_level: int = 128, thin_level: int = 176, line_extent: int = 24, hole_area: int = 12,
                     mesh_radius: int = 2, gap_radius: int = 2, ball_radii: tuple[int, ...] = (16, 8, 4),
                     tone_step: float | None = 28.0, hatch_density: float = 0.14, min_region: int = 24,
-                    fill_iterations: int = 3) -> Regions:
+                    solid_area: int = 96, fill_iterations: int = 3) -> Regions:
     """Segment a full-resolution page into regions enclosed by ink.
 
     ``page``: ``HxW`` uint8 gray (or float in [0, 1], or RGB; ``lightness=True``: CIE L in
@@ -201,6 +202,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
         line_extent = max(6, round(line_extent * s))
         hole_area = max(2, round(hole_area * s * s))
         min_region = max(4, round(min_region * s * s))
+        solid_area = max(8, round(solid_area * s * s))
         mesh_radius, gap_radius = max(1, round(mesh_radius * s)), max(1, round(gap_radius * s))
         ball_radii = tuple(max(1, round(r * s)) for r in ball_radii)
     # 1. ink where at least half of a block is darker than ink_level (the block's mean is below it), or
@@ -279,6 +281,20 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
 
     # 4. kinds: paper outside the art, balloons.
     kind = _classify(labels, n, core, ink, ink_lab, is_line, touching, max(ball_radii, default=gap_radius))
+    # 5. Solid blacks and dark-shaded areas, deeper than the regrowth reaches, are regions of their own
+    # (SOLID): line art draws dark hair or a dark coat as solid black, and a known color (a hint, a
+    # reference) colors it; the model's colors never show there.
+    solid, m = label(labels == 0)
+    if m:
+        big = np.bincount(solid.ravel(), minlength=m + 1) >= solid_area
+        big[0] = False
+        if big.any():
+            ids = np.zeros(m + 1, np.int32)
+            ids[big] = np.arange(n + 1, n + 1 + int(big.sum()), dtype=np.int32)
+            new_labels = ids[solid]
+            np.copyto(labels, new_labels, where=new_labels > 0)
+            core |= new_labels > 0
+            kind = np.concatenate([kind, np.full(int(big.sum()), SOLID, kind.dtype)])
     return Regions(labels=labels, kind=kind, core=core, factor=f, shape=(H, W))
 
 
@@ -594,7 +610,7 @@ def hint_colors(regions: Regions, hints) -> tuple[np.ndarray, np.ndarray]:
     ``hints``: ``HxWx4`` RGBA (uint8) of the page's size, transparent (alpha 0) except the
     scribbles. A scribble counts where it lies on a region's core (a stroke that slips over a line
     does not color the region beyond it); a hint that touches no core at all (a dot on a line)
-    counts where it is. A region touched by several colors takes the one with most pixels.
+    counts where it is. A region touched by several colors takes their per-channel median.
     """
     hints = np.asarray(hints)
     if hints.ndim != 3 or hints.shape[2] != 4:
@@ -619,16 +635,17 @@ def hint_colors(regions: Regions, hints) -> tuple[np.ndarray, np.ndarray]:
     if not keep.any():
         return empty
     ids, ys, xs = ids[keep], ys[keep], xs[keep]
-    rgb = hints[ys, xs, :3].astype(np.int64)
-    key = (ids << 24) | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
-    uniq, counts = np.unique(key, return_counts=True)
-    region_of = uniq >> 24
-    # Per region, the most frequent color: sort by (region, count) and take each region's last.
-    order = np.lexsort((counts, region_of))
-    last = np.r_[region_of[order][1:] != region_of[order][:-1], True]
-    chosen = uniq[order][last]
-    rgb = np.stack([(chosen >> 16) & 255, (chosen >> 8) & 255, chosen & 255], axis=1).astype(np.uint8)
-    return chosen >> 24, srgb8_to_lab(rgb)
+    rgb = hints[ys, xs, :3]
+    # Per region, the median of each channel: a scribble's own color, whatever its anti-aliased rim, and
+    # the middle of a gradient where the hint image is a painting.
+    order = np.argsort(ids, kind="stable")
+    ids, rgb = ids[order], rgb[order]
+    regions_hit, start, count = np.unique(ids, return_index=True, return_counts=True)
+    out = np.empty((len(regions_hit), 3), np.uint8)
+    for c in range(3):
+        by_value = np.lexsort((rgb[:, c], ids))
+        out[:, c] = rgb[by_value, c][start + (count - 1) // 2]
+    return regions_hit, srgb8_to_lab(out)
 
 
 def paper_levels(regions: Regions, gray: np.ndarray, ids: np.ndarray) -> np.ndarray:

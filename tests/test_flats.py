@@ -164,3 +164,21 @@ def test_hatching_is_shading_one_region_split_from_the_white_paper_beside_it():
     values, counts = np.unique(hatched[hatched > 0], return_counts=True)
     assert counts.max() > 0.9 * hatched.size
     assert full[1200, 600] not in (0, values[counts.argmax()])
+
+
+def test_a_solid_black_area_takes_a_hint_but_never_a_model_color():
+    """Line art draws dark hair or a dark coat as solid black: a hint colors it with the hint's own
+    lightness; the model's colors never show there."""
+    page = np.full((H, W), 255, np.uint8)
+    page[100:106, 100:1100] = page[1494:1500, 100:1100] = 0
+    page[100:1500, 100:106] = page[100:1500, 1094:1100] = 0
+    page[400:900, 300:800] = 0                                        # a solid black coat
+    r = rg.segment_regions(page)
+    at = int(r.full_labels()[650, 550])
+    assert at > 0 and r.kind[at] == rg.SOLID
+    model_ab = np.full((2, 320, 226), 40.0, np.float32)
+    plain = compose_cpu.compose(model_ab, gray=page, regions=r)
+    assert (plain[450:850, 350:750] == 0).all()
+    navy = (30, 40, 110)
+    hinted = compose_cpu.compose(model_ab, gray=page, regions=r, hints=hint_dot((550, 650), navy))
+    assert np.abs(hinted[650, 550].astype(int) - navy).max() <= 3
