@@ -181,7 +181,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
                     ink_level: int = 128, thin_level: int = 176, line_extent: int = 24, hole_area: int = 12,
                     mesh_radius: int = 2, gap_radius: int = 2, ball_radii: tuple[int, ...] = (16, 8, 4),
                     tone_step: float | None = 28.0, hatch_density: float = 0.14, min_region: int = 24,
-                    solid_area: int = 96, fill_iterations: int = 3) -> Regions:
+                    solid_area: int = 96, solid_radius: int = 3, fill_iterations: int = 3) -> Regions:
     """Segment a full-resolution page into regions enclosed by ink.
 
     ``page``: ``HxW`` uint8 gray (or float in [0, 1], or RGB; ``lightness=True``: CIE L in
@@ -284,8 +284,14 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     # 5. Solid blacks and dark-shaded areas, deeper than the regrowth reaches, are regions of their own
     # (SOLID): line art draws dark hair or a dark coat as solid black, and a known color (a hint, a
     # reference) colors it; the model's colors never show there.
-    solid, m = label(labels == 0)
+    # Only ink a ball of radius solid_radius fits in, and its footprint: lines and panel borders joining
+    # two solid areas do not make them one.
+    rest = labels == 0
+    centres = ~_grow(~rest, 2 * solid_radius + 1)
+    solid, m = label(centres)
     if m:
+        solid = max_filter(solid.astype(np.int32), 2 * solid_radius + 1)
+        solid[~rest] = 0
         big = np.bincount(solid.ravel(), minlength=m + 1) >= solid_area
         big[0] = False
         if big.any():
@@ -311,6 +317,15 @@ def _hatching(lines: np.ndarray, density: float, min_area: int) -> np.ndarray:
     thin = lines & ~opened
     if np.count_nonzero(thin) < min_area:
         return np.zeros_like(thin)
+    # Hatching strokes are straight: a 1-px stroke's area is about its bounding box's long side (wiggly
+    # strokes of a drawing, folds of cloth, are not hatching).
+    stroke, n = label(thin, eight=True)
+    area = np.bincount(stroke.ravel(), minlength=n + 1)
+    box = _bboxes(stroke, n)
+    span = np.maximum(box[:, 1] - box[:, 0], box[:, 3] - box[:, 2]) + 1
+    straight = (span >= 12) & (area <= 1.5 * span)
+    straight[0] = False
+    thin = straight[stroke]
     zone = tb.box_sum(thin.view(np.uint8), 8) > density * 17 * 17
     zone_lab, n = label(zone)
     if n == 0:

@@ -1,0 +1,53 @@
+"""Redraw the README's hint picture from the sample chapter and its hint file, with the default model.
+
+    python scripts/readme_pictures.py          # -> docs/images/sample_001_hints.jpg
+
+Four panels of page 1: the input, the hint dots over a faded input, the default model alone, the
+default model with the hints.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mangacolor_cli import Colorizer  # noqa: E402
+
+PANEL_HEIGHT = 600
+GAP = 16
+
+
+def main() -> None:
+    with zipfile.ZipFile(ROOT / "examples" / "sample_chapter.cbz") as z:
+        page = np.asarray(Image.open(io.BytesIO(z.read("001.jpg"))).convert("L"))
+    hints = np.asarray(Image.open(ROOT / "examples" / "hints" / "001.png").convert("RGBA"))
+    colorizer = Colorizer()
+    plain = colorizer.colorize(page)
+    hinted = colorizer.colorize(page, hints=hints)
+    faded = np.repeat((255 - (255 - page.astype(np.float32)) * 0.3)[..., None], 3, axis=2)
+    # The dots, grown so they show at the picture's scale.
+    dots = Image.fromarray(hints).resize((page.shape[1] // 8, page.shape[0] // 8), Image.NEAREST)
+    dots = np.asarray(dots.resize((page.shape[1], page.shape[0]), Image.NEAREST))
+    alpha = dots[..., 3:4] / 255.0
+    with_dots = faded * (1 - alpha) + dots[..., :3] * alpha
+    panels = [np.repeat(page[..., None], 3, axis=2), with_dots, plain, hinted]
+    width = round(page.shape[1] * PANEL_HEIGHT / page.shape[0])
+    sheet = Image.new("RGB", (4 * width + 3 * GAP, PANEL_HEIGHT), "white")
+    for i, panel in enumerate(panels):
+        img = Image.fromarray(np.clip(panel, 0, 255).astype(np.uint8)).resize((width, PANEL_HEIGHT), Image.LANCZOS)
+        sheet.paste(img, (i * (width + GAP), 0))
+    out = ROOT / "docs" / "images" / "sample_001_hints.jpg"
+    sheet.save(out, quality=88)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
