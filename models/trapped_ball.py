@@ -54,7 +54,8 @@ def tone_edges(level_sum: np.ndarray, counted: np.ndarray, *, radius: int = 2, s
     """
     weight = box_sum(counted.view(np.uint8), radius)
     level = box_sum(np.where(counted, level_sum, 0), radius) / np.maximum(weight, 1).astype(np.float32)
-    known = weight > 0.35 * (2 * radius + 1) ** 2
+    # Too few counted pixels (a stipple or dense tone: mostly ink and its rims) says nothing about the tone.
+    known = weight > 0.6 * (2 * radius + 1) ** 2
     edges = np.zeros(level.shape, dtype=bool)
     d = reach
     for axis in (0, 1):

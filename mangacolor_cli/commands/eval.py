@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, List, Optional
 
@@ -11,6 +12,10 @@ from rich.text import Text
 
 from ..errors import MangacolorError, UsageError
 from .app import FAILED, USAGE, app, fail, labeled
+
+
+class HintProtocol(str, Enum):
+    dht = "dht"
 
 
 EPILOG = """\
@@ -23,6 +28,8 @@ Examples:
   mangacolor eval -m unet.pt --data eval_set/ --grid grid.png --samples 8
 
   mangacolor eval -m default --data val_comicgen/ --data val_clipart/
+
+  mangacolor eval -m default --data val_openmoji/ --hint-protocol dht --pages 10 --hint-cache .hints/
 
 Exit codes: 0 done, 1 nothing could be scored (or a model failed), 2 bad usage.
 """
@@ -56,6 +63,15 @@ def eval_command(
     report: Annotated[Optional[Path], typer.Option(help="Write one self-contained HTML report.")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(
         "--run-dir", help="Training run folder: draw its metrics.jsonl loss curves into the report.")] = None,
+    hint_protocol: Annotated[Optional[HintProtocol], typer.Option(
+        "--hint-protocol", help="Score --model's hints under the Hint-AUC protocol instead (dht: deterministic "
+                                "scribbles from each target's regions at ratios 0..1, CIEDE2000, area under the "
+                                "curve), beside Levin et al. 2004 given the same scribbles. Needs the hintauc "
+                                "package (docs/MODELS.md).")] = None,
+    pages: Annotated[Optional[int], typer.Option(
+        min=1, help="With --hint-protocol: score the first N pages of each set.")] = None,
+    hint_cache: Annotated[Optional[Path], typer.Option(
+        "--hint-cache", help="With --hint-protocol: keep each page's generated scribbles here and reuse them.")] = None,
 ) -> None:
     """Score colorized pages: MSE, PSNR, SSIM, CIEDE2000 and colorfulness, a row per model plus a gray
     baseline (the gray input taken as the prediction).
@@ -76,6 +92,10 @@ def eval_command(
                                       console=err_console)
         bars[label].set_total(total, completed=done)
 
+    if hint_protocol is not None:
+        _hint_protocol(model, data, size=size, device=device, pages=pages, cache=hint_cache, json_path=json_path,
+                       console=console, err_console=err_console)
+        return
     try:
         by_dirs = pred is not None or target is not None
         if by_dirs and (model or data):
@@ -131,6 +151,46 @@ def eval_command(
         fail(e, FAILED)
     if not all(result.keys for _, result in results):
         raise typer.Exit(FAILED)
+
+
+def _hint_protocol(model: Optional[List[str]], data: Optional[List[Path]], *, size: Optional[int], device: str,
+                   pages: Optional[int], cache: Optional[Path], json_path: Optional[str], console: Console,
+                   err_console: Console) -> None:
+    """``eval --hint-protocol dht``: each set's Hint-AUC table, Levin 2004 and the gray page beside the models."""
+    from models.errors import printable
+    from trainer.progress import ProgressBar
+
+    from ..evaluation import hint_protocol as hp
+    from ..evaluation import reports
+
+    quiet = json_path == "-"
+    out = err_console if quiet else console
+    try:
+        if not (model and data):
+            raise UsageError("--hint-protocol needs --model M [--model M2 ...] and --data DIR (bw/ + color/)")
+        results = []
+        for one in data:
+            bar = ProgressBar(0, description=f"hint protocol {printable(Path(one).name)}", echo=False, transient=True,
+                              console=err_console)
+            try:
+                result = hp.evaluate_models_with_hints(model, one, size=size, device=device, pages=pages,
+                                                       cache_dir=cache,
+                                                       progress=lambda done, total: bar.set_total(total, completed=done))
+            finally:
+                bar.close()
+            results.append(result)
+            out.print(Text("set " + printable(result.name), style="bold"))
+            out.print(reports.hint_protocol_table(result))
+        if json_path:
+            text = hp.write_json(results, json_path)
+            if quiet:
+                typer.echo(text)
+            else:
+                out.print(Text(f"wrote {json_path}"))
+    except UsageError as e:
+        fail(e, USAGE)
+    except MangacolorError as e:
+        fail(e, FAILED)
 
 
 def _set_names(folders: List[Path]) -> list[str]:

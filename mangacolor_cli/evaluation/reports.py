@@ -58,6 +58,29 @@ def results_table(result: EvalResult):
     return table
 
 
+def hint_protocol_table(result):
+    """The Hint-AUC table: a row per system, CIEDE2000 at each hint ratio, the Hint-AUC and its ratio to
+    Levin 2004's (below 1: better than the classic)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .hint_protocol import GRAY, LEVIN
+
+    table = Table(title=f"Hint-AUC (CIEDE2000, lower is better) — {escape(printable(result.name))}, "
+                        f"{result.pages} pages", title_justify="left")
+    table.add_column("system", style="bold", no_wrap=True)
+    for a in result.alphas:
+        table.add_column(f"a={a:g}", justify="right")
+    table.add_column("Hint-AUC", justify="right")
+    table.add_column("vs Levin", justify="right")
+    auc = result.auc
+    for system, curve in result.curves.items():
+        ratio = auc[system] / auc[LEVIN] if LEVIN in auc and auc[LEVIN] > 0 else None
+        table.add_row(escape(printable(system)), *(f"{curve[a]:.2f}" for a in result.alphas), f"{auc[system]:.3f}",
+                      "" if ratio is None else f"{ratio:.2f}x", style="dim" if system == GRAY else None)
+    return table
+
+
 def _json_number(value: float | None) -> float | str | None:
     # JSON has no inf/nan; PSNR of identical images is inf.
     if value is None or isinstance(value, str):
