@@ -29,7 +29,7 @@ Examples:
 
   mangacolor eval -m default --data val_comicgen/ --data val_clipart/
 
-  mangacolor eval -m default --data val_openmoji/ --hint-protocol dht --pages 10 --hint-cache .hints/
+  mangacolor eval -m default --data set/ --hint-protocol dht --pages 10
 
 Exit codes: 0 done, 1 nothing could be scored (or a model failed), 2 bad usage.
 """
