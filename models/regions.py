@@ -321,10 +321,13 @@ def _hatching(lines: np.ndarray, density: float, min_area: int) -> np.ndarray:
     # strokes of a drawing, folds of cloth, are not hatching).
     stroke, n = label(thin, eight=True)
     area = np.bincount(stroke.ravel(), minlength=n + 1)
-    box = _bboxes(stroke, n)
+    candidate = area >= 12
+    candidate[0] = False
+    box = _bboxes(stroke, n, candidate[stroke])
     span = np.maximum(box[:, 1] - box[:, 0], box[:, 3] - box[:, 2]) + 1
-    straight = (span >= 12) & (area <= 1.5 * span)
-    straight[0] = False
+    straight = candidate & (span >= 12) & (area <= 1.5 * span)
+    if area[straight].sum() < min_area:
+        return np.zeros_like(thin)
     thin = straight[stroke]
     zone = tb.box_sum(thin.view(np.uint8), 8) > density * 17 * 17
     zone_lab, n = label(zone)
@@ -398,7 +401,7 @@ def _classify(labels: np.ndarray, n: int, core: np.ndarray, ink: np.ndarray, ink
         # A gutter narrower than the largest ball is a fill of its own that meets the margin in open paper:
         # white, thin (at most twice the ball across) and touching paper, it is paper too, and so on along
         # the gutters. A white face open to the margin is thicker, and stays a region.
-        box = _bboxes(labels, n, white[labels])
+        box = _bboxes(labels, n, (white & ~paper)[labels])
         long_side = np.maximum(box[:, 1] - box[:, 0], box[:, 3] - box[:, 2]) + 1
         thin = white & (area <= 2 * ball * np.maximum(long_side, 1))
         a, b = touching
