@@ -7,7 +7,14 @@
 The packages and what each may import: docs/ARCHITECTURE.md.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# onnxruntime (1.31) writes a device id and a telemetry event queue (OS, CPU, Python path) under
+# ~/.cache/Microsoft/DeveloperTools/ as soon as it is imported; its documented switch, read at that import,
+# turns it off (docs/RELIABILITY.md, "Nothing written to your home"). A user's own setting wins.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 
 __all__ = ["colorize", "ColorizeSummary", "Colorizer", "__version__"]

@@ -532,11 +532,14 @@ def test_an_unrelated_existing_output_file_is_neither_done_nor_replaced(tmp_path
 def test_output_extension_that_disagrees_with_what_is_written_is_refused(tmp_path, indir, tiny_checkpoint):
     (indir / "1.png").write_bytes(PAGE)
     cbz = make_cbz(indir / "ch.cbz", [("1.png", PAGE)])
-    for src, out in ((indir / "1.png", "out.jpg"), (cbz, "ch.png")):
-        run = Run(tmp_path, tiny_checkpoint, [src], tmp_path / out)
+    for src, out, extra in ((indir / "1.png", "out.txt", ()), (indir / "1.png", "out.jpg", ("--format", "png")),
+                            (cbz, "ch.png", ())):
+        run = Run(tmp_path, tiny_checkpoint, [src], tmp_path / out, *extra)
         assert run.exit_code == 2 and len(run.errors) == 1 and not run.added, run.output
-    honored = Run(tmp_path, tiny_checkpoint, [indir / "1.png"], tmp_path / "out.jpg", "--format", "jpg")
-    assert honored.exit_code == 0 and Image.open(tmp_path / "out.jpg").format == "JPEG"
+    # An image extension the page can be written in is honored: it picks the format (issue 24).
+    for out, extra in (("out.jpg", ("--format", "jpg")), ("plain.jpg", ())):
+        honored = Run(tmp_path, tiny_checkpoint, [indir / "1.png"], tmp_path / out, *extra)
+        assert honored.exit_code == 0 and Image.open(tmp_path / out).format == "JPEG"
 
 
 def test_paths_over_the_system_limit_are_reported_not_skipped(tmp_path, indir, tiny_checkpoint, monkeypatch):

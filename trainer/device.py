@@ -42,3 +42,36 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DeviceError(f"--device {device} asked for, but torch sees no CUDA GPU (CPU build or no driver)")
     return torch.device(device)
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free for new tensors on ``device``: the GPU's free memory, the CPU's available RAM
+    (``MemAvailable``), or None where it cannot be told."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """An allocation failure: ``MemoryError``, CUDA's ``torch.OutOfMemoryError``, or the CPU allocator's
+    ``RuntimeError: ... DefaultCPUAllocator: can't allocate memory`` (also as a DataLoader worker re-raises it)."""
+    import torch
+
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("can't allocate memory" in text or "defaultcpuallocator" in text)

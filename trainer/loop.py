@@ -19,6 +19,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -37,7 +38,7 @@ from models.errors import first_line
 from . import metrics as metric_fns
 from .choices import BEST_METRICS, CPU_TRAINING_SPEED, SCHEDULES
 from .data import STATS_EPOCH, DataError, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
-from .device import DeviceError
+from .device import DeviceError, free_memory, is_out_of_memory
 from .distributed import DistInfo, barrier, broadcast_state, init_distributed, shutdown_distributed
 from .metrics import VALIDATION_METRICS as VAL_METRICS
 from .metrics_log import MetricsLog, curve_series
@@ -188,6 +189,11 @@ def train(config: TrainConfig) -> TrainSummary:
         torch.set_num_threads(free if free > 2 else 1)
     try:
         return _TrainingRun(config, info).run()
+    except Exception as e:  # an allocation failure (a batch or crop too large): one line, not a traceback
+        if not is_out_of_memory(e):
+            raise
+        raise ConfigError(f"out of memory training at --size {config.size} and --batch-size {config.batch_size} "
+                          f"({_worker_message(e)}); try a smaller --size, --batch-size or --preset") from None
     finally:
         torch.set_num_threads(threads)
         shutdown_distributed(info)
@@ -201,6 +207,61 @@ def _worker_message(err: Exception) -> str:
     last = lines[-1]
     prefix = f"{type(err).__module__}.{type(err).__name__}: "
     return last[len(prefix):] if last.startswith(prefix) else last
+
+
+def _option(field_name: str) -> str:
+    """The ``mangacolor train`` option of a ``TrainConfig`` field: ``batch_size`` -> ``--batch-size``."""
+    return "--" + field_name.replace("_", "-")
+
+
+def max_workers() -> int:
+    """The most data loading processes a run may start: 4 per CPU core (each one is a whole process)."""
+    return 4 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 4 * (os.cpu_count() or 1)
+
+
+def _refuse_a_file_as_run_folder(out: Path) -> None:
+    """``--out`` (or a folder above it) naming an existing file: one line before any work, not a traceback
+    from ``mkdir`` after the model and data are built."""
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ConfigError(f"{path}: is an existing file; --out is the run's folder")
+            return
+
+
+# A batch holds each crop's gray, RGB, L and ab in float32 (8 values a pixel) before the model's activations.
+BATCH_BYTES_PER_PIXEL = 32
+
+
+def _refuse_an_unaffordable_batch(cfg: TrainConfig, device: torch.device) -> None:
+    """``--batch-size 1000000`` (crops repeat to fill a batch) or ``--size 100000``: a batch that cannot fit the
+    device's free memory even before the model runs is refused in one line, before any work."""
+    need, free = cfg.batch_size * cfg.size * cfg.size * BATCH_BYTES_PER_PIXEL, free_memory(device)
+    if free is not None and need > free:
+        raise ConfigError(f"--batch-size {cfg.batch_size} at --size {cfg.size} needs over {need / 2**30:,.1f} GiB a "
+                          f"batch, and {device} has {free / 2**30:,.1f} GiB free; choose a smaller --batch-size or --size")
+
+
+# Training holds every parameter four times in float32: the weights, their gradients and Adam's two moments.
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def _refuse_an_untrainable_model(cfg: TrainConfig, device: torch.device) -> None:
+    """Options asking for a model whose parameters alone cannot be trained in the device's free memory
+    (``--opt base=200000``: trillions of weights) are refused in one line before allocating: the model is
+    counted on the ``meta`` device, which holds shapes without memory."""
+    try:
+        with warnings.catch_warnings(), torch.device("meta"):
+            warnings.simplefilter("ignore")
+            probe = models.create(cfg.model, preset=cfg.preset, **cfg.options)
+    except Exception:
+        return  # bad options: the real build says why
+    count = sum(p.numel() for p in probe.parameters())
+    need, free = count * TRAINING_BYTES_PER_PARAMETER, free_memory(device)
+    if free is not None and need > free:
+        raise ConfigError(f"model {cfg.model!r} with these options has {count:,} parameters: training them needs "
+                          f"{need / 2**30:,.1f} GiB, and {device} has {free / 2**30:,.1f} GiB free; refused before "
+                          "allocating (choose a smaller preset or --opt)")
 
 
 def _checkpoint_path(resume: str) -> Path:
@@ -231,27 +292,36 @@ class _TrainingRun:
             raise ConfigError("--data is needed unless --resume is given")
         if cfg.resume is None and not cfg.out:
             raise ConfigError("--out is needed unless --resume is given")
-        if cfg.checkpoint_minutes is not None and cfg.checkpoint_minutes <= 0:
-            raise ConfigError(f"checkpoint_minutes must be positive, got {cfg.checkpoint_minutes}")
-        for name in ("size", "batch_size", "log_every"):
-            if getattr(cfg, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(cfg, name)}")
-        for name in ("steps", "epochs", "val_every"):
+        # Written as comparisons NaN fails (NaN passes ``x <= 0``), named as the ``mangacolor train`` options.
+        if cfg.checkpoint_minutes is not None and not cfg.checkpoint_minutes > 0:
+            raise ConfigError(f"--checkpoint-minutes must be positive, got {cfg.checkpoint_minutes}")
+        for name in ("size", "batch_size", "log_every", "steps", "epochs", "val_every"):
             value = getattr(cfg, name)
             if value is not None and value < 1:
-                raise ConfigError(f"{name} must be at least 1, got {value}")
+                raise ConfigError(f"{_option(name)} must be at least 1, got {value}")
         if not 0 <= cfg.val_fraction < 1:
-            raise ConfigError(f"val_fraction must be in [0, 1), got {cfg.val_fraction}")
-        if cfg.max_scale < 1:
+            raise ConfigError(f"--val-fraction must be in [0, 1), got {cfg.val_fraction}")
+        if not cfg.max_scale >= 1:
             raise ConfigError(f"max_scale must be at least 1, got {cfg.max_scale}")
-        if cfg.lr <= 0:
-            raise ConfigError(f"lr must be positive, got {cfg.lr}")
+        # inf passes a lower bound: it would train garbage; a negative --grad-clip ascends the loss.
+        if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+            raise ConfigError(f"--lr must be a positive number, got {cfg.lr}")
+        if cfg.grad_clip is not None and not (math.isfinite(cfg.grad_clip) and cfg.grad_clip > 0):
+            raise ConfigError(f"--grad-clip must be a positive number (the largest gradient norm), got {cfg.grad_clip}")
+        if not 0 <= cfg.seed < 2**32:
+            raise ConfigError(f"--seed must be between 0 and 2**32 - 1, got {cfg.seed}")
+        if cfg.warmup < 0:
+            raise ConfigError(f"--warmup must be at least 0, got {cfg.warmup}")
+        if not 0 <= cfg.workers <= max_workers():
+            raise ConfigError(f"--workers must be between 0 and {max_workers()} (4 per CPU core), got {cfg.workers}")
         if cfg.schedule not in SCHEDULES:
-            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}")
+            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}")
         if cfg.best_metric not in BEST_METRICS:
-            raise ConfigError(f"best_metric must be l1_ab or ciede2000, got {cfg.best_metric!r}")
+            raise ConfigError(f"--best-metric must be l1_ab or ciede2000, got {cfg.best_metric!r}")
         if cfg.ema is not None and not 0 < cfg.ema < 1:
-            raise ConfigError(f"ema must be a decay in (0, 1), got {cfg.ema}")
+            raise ConfigError(f"--ema must be a decay in (0, 1), got {cfg.ema}")
+        _refuse_a_file_as_run_folder(self.out)
+        _refuse_an_unaffordable_batch(cfg, self.device)
         if cfg.resume is None and not cfg.overwrite and (self.out / "last.pt").exists():
             raise ConfigError(f"{self.out}: already holds a run (last.pt); resume it with --resume "
                               f"{self.out / 'last.pt'} or choose another --out")
@@ -289,6 +359,7 @@ class _TrainingRun:
             self.log(f"starting from the weights of {cfg.init} (step {(init.get('meta') or {}).get('step', '?')})")
         else:
             self.seed = cfg.seed
+            _refuse_an_untrainable_model(cfg, self.device)  # before seeding: the count draws no random numbers
             seed_everything(self.seed)
             try:
                 self.model = models.create(cfg.model, preset=cfg.preset, **cfg.options)

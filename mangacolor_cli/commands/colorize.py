@@ -31,7 +31,11 @@ Examples:
 
   mangacolor colorize chapter.cbz                   # -> chapter.color.cbz
 
-  mangacolor colorize pages/ -o pages_color/        # a folder, mirrored
+  mangacolor colorize pages/ -o colored/            # -> colored/001.png
+
+  mangacolor colorize ch.cbz page.png -o out/  # -> out/ch.cbz, out/page.png
+
+  mangacolor colorize 005.jpg -o 005.png            # written as PNG
 
   mangacolor colorize library/ --model unet.pt      # a whole library
 
@@ -49,6 +53,10 @@ Examples:
 
   mangacolor colorize chapter.cbz --fill soft --saturation 1.3
 \n
+-o PATH: a folder input is mirrored into PATH itself, with or without a trailing / (pages/001.png -> PATH/001.png). One file input's output is PATH when PATH names a file (out.cbz; out.png, whose extension picks the page format), else it goes into the folder PATH under the input's own name (PATH ends in /, is a folder, or has no extension). Several inputs: each one's output goes into the folder PATH under its own name.
+
+A rerun skips outputs finished with the same settings and colors again those made with other settings (model, --size, --fill, --saturation, --hints, --keep-lightness, --recolor, --format, --quality); --overwrite redoes every output.
+
 Exit codes: 0 all pages done, 1 some pages failed (originals kept in archives), 2 bad usage.
 """
 
@@ -61,8 +69,9 @@ def colorize_command(
              "archives.")],
     # A str, not a Path: Path drops the trailing slash of ``-o DIR/``, which says "a folder".
     output: Annotated[Optional[str], typer.Option(
-        "-o", "--output", metavar="PATH", help="Output file or folder. Default: beside each input (chapter.color.cbz, pages_color/, "
-                               "page.color.png). With several inputs, a folder.")] = None,
+        "-o", "--output", metavar="PATH",
+        help="Output file or folder (-o PATH, below the options). Default: beside each input (chapter.color.cbz, "
+             "pages_color/, page.color.png).")] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", metavar="NAME_OR_PATH",
         help="A .pt checkpoint, an .onnx file, or a packaged model name. Default: the packaged default model.")] = None,
@@ -81,8 +90,9 @@ def colorize_command(
         "--format", case_sensitive=False,
         help="Write every page as png, jpg (or jpeg) or webp. Default: each page's own format.")] = None,
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 90,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that already exist "
-                                                                "(default: skip them).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo every output that already exists "
+                                                                "(default: skip those finished with the same "
+                                                                "settings).")] = False,
     recolor: Annotated[bool, typer.Option("--recolor", help="Also color pages that are already in color.")] = False,
     fill_paper: Annotated[bool, typer.Option(
         "--fill-paper/--keep-lightness",
@@ -117,7 +127,7 @@ def colorize_command(
 
     The model predicts color at the working size; the output keeps every page's full resolution and its original lines: ink keeps its exact lightness, and white paper under a fill color darkens only as much as that color needs. Pages already in color are copied unchanged.
 
-    Outputs are written to a temporary name and renamed when complete, never over an input; a rerun skips finished outputs.
+    Outputs are written to a temporary name and renamed when complete, never over an input; a rerun skips outputs finished with the same settings and colors again those made with other settings.
     """
     from models.errors import printable
 

@@ -66,6 +66,11 @@ DEFAULT_SIZE = 768
 # this many working-size pixels (16 pages of 768x544).
 AUTO_GPU_BATCH = 16
 AUTO_GPU_BATCH_PIXELS = 16 * 768 * 544
+# The largest --size: the models learn at 256-768, and memory grows with the working pixels (a 600x800 page:
+# 2 GB at 2048, 4 GB and up to a minute at 3000) with no detail gained; the output keeps the page's own size.
+MAX_WORKING_SIZE = 2048
+# The largest --batch-size: the pipeline holds two batches of pages decoded ahead, so memory grows with it.
+MAX_BATCH_SIZE = 64
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "default.onnx"
 
@@ -87,6 +92,14 @@ def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
     raise ModelError(f"{path}: no such model file (and no packaged model of that name in {WEIGHTS_DIR})")
 
 
+def check_model(model: str | os.PathLike | None, backend: str = "auto") -> Path:
+    """``resolve_model_path``, and an ``.onnx`` file refused with ``--backend torch``; cheap, before any model loads."""
+    path = resolve_model_path(model)
+    if backend == "torch" and path.suffix.lower() == ".onnx":
+        raise UsageError(f"{path}: an .onnx model runs only with --backend onnx (or auto)")
+    return path
+
+
 def check_options(*, device: str = "auto", backend: str = "auto", size: int | None = None,
                   batch_size: int | None = None, fill: str = compose_cpu.DEFAULT_FILL, saturation: float = 1.0) -> None:
     """Raise ``UsageError`` (one line) for an option ``Colorizer`` cannot take; cheap, before any model loads."""
@@ -94,10 +107,11 @@ def check_options(*, device: str = "auto", backend: str = "auto", size: int | No
         raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
     if backend not in BACKENDS:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if size is not None and size < 16:
-        raise UsageError(f"--size must be at least 16, got {size}")
-    if batch_size is not None and batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    if size is not None and not 16 <= size <= MAX_WORKING_SIZE:
+        raise UsageError(f"--size must be between 16 and {MAX_WORKING_SIZE} (the long side the model sees; "
+                         f"the output keeps the page's own size), got {size}")
+    if batch_size is not None and not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise UsageError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE} (pages per model call), got {batch_size}")
     if fill not in compose_cpu.FILLS:
         raise UsageError(f"--fill must be one of {', '.join(compose_cpu.FILLS)}, got {fill!r}")
     if not 0.0 <= saturation <= 2.0:
@@ -142,11 +156,9 @@ class Colorizer:
         if model is not None and not isinstance(model, (str, os.PathLike)) and isinstance(model, models.ColorModel):
             self.model_path, net = None, model
         else:
-            self.model_path = resolve_model_path(model)
+            self.model_path = check_model(model, backend)
             net = None
         is_onnx = self.model_path is not None and self.model_path.suffix.lower() == ".onnx"
-        if backend == "torch" and is_onnx:
-            raise UsageError(f"{self.model_path}: an .onnx model runs only with --backend onnx (or auto)")
         self.backend = "onnx" if (backend == "onnx" or is_onnx) else "torch"
         self.backend_reason = "asked for" if backend != "auto" else ("an .onnx model" if is_onnx else "")
 
@@ -444,17 +456,23 @@ class Colorizer:
         return compose_cpu.compose(ab, gray=gray, L=L, fill=self.fill, saturation=self.saturation, hints=hints,
                                    confidence=confidence, fill_paper=self.fill_paper, regions=regions)
 
-    def colorize(self, pages: PageLike | Sequence[PageLike], hints: Any = None) -> np.ndarray | list[np.ndarray]:
-        """Color one page, or a list of pages (any mix of sizes); color pages come back unchanged unless
-        ``recolor``. ``HxWx3`` uint8: one array for one page, a list for a list.
+    def colorize(self, pages: PageLike | Sequence[PageLike],
+                 hints: Any = None) -> np.ndarray | Image.Image | list[np.ndarray | Image.Image]:
+        """Color one page, or a list of pages (any mix of sizes and forms); color pages come back unchanged
+        unless ``recolor``. One page in, one out; a list in, a list out.
+
+        A page is an image file's path (str or ``pathlib.Path``), a PIL image, an ``HxW``/``HxWx3``/``HxWx4``
+        array or a ``DecodedPage``. A PIL image comes back as an RGB PIL image; every other form as an
+        ``HxWx3`` uint8 array. A path that cannot be read is a one-line ``PageError`` naming it.
 
         ``hints``: one per page (or None): an RGBA image of the page's size (array, PIL image or
         PNG path), transparent except colored scribbles; every region a scribble touches takes
         exactly its color, whatever the model says. For one page, its hint alone.
         """
-        if isinstance(pages, (DecodedPage, np.ndarray, Image.Image)):
+        if isinstance(pages, (DecodedPage, np.ndarray, Image.Image, str, os.PathLike)):
             return self.colorize([pages], None if hints is None else [hints])[0]
-        pages = [as_page(p) for p in pages]
+        given = list(pages)
+        pages = [as_page(p) for p in given]
         if hints is not None and len(hints) != len(pages):
             raise UsageError(f"hints: {len(hints)} given for {len(pages)} pages (one per page, None for none)")
         results: list[np.ndarray | None] = [None] * len(pages)
@@ -470,7 +488,9 @@ class Colorizer:
             else:
                 results[i] = to_rgb8(page.pixels)
         compose_all(batcher.flush())
-        return results  # type: ignore[return-value]
+        # A notebook's PIL page comes back as a PIL page (DeOldify's habit); arrays and paths as arrays.
+        return [Image.fromarray(rgb, "RGB") if isinstance(page, Image.Image) else rgb
+                for page, rgb in zip(given, results)]
 
 
 @contextlib.contextmanager

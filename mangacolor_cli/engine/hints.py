@@ -25,6 +25,8 @@ class HintSource:
             return
         if not self.path.exists():
             raise UsageError(f"--hints {self.path}: no such file or folder")
+        if not (self.path.is_file() or self.path.is_dir()):  # a FIFO or device would be read forever, or not at all
+            raise UsageError(f"--hints {self.path}: not a regular file or folder")
         if self.path.is_file():
             pages = 0
             for job in jobs:

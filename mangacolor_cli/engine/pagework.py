@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
@@ -62,15 +63,21 @@ COLOR_SHARE = 0.02
 COLOR_TINT_SPREAD = 10.0
 _DETECT_SIDE = 256
 
-PageLike = DecodedPage | np.ndarray | Image.Image
+PageLike = DecodedPage | np.ndarray | Image.Image | str | os.PathLike
 
 
 def as_page(page: PageLike) -> DecodedPage:
-    """Accept a DecodedPage, an ``HxW``/``HxWx3``/``HxWx4`` array (uint8, uint16 or float in [0, 1]) or a PIL image."""
+    """Accept a DecodedPage, an ``HxW``/``HxWx3``/``HxWx4`` array (uint8, uint16 or float in [0, 1]), a PIL image
+    or an image file's path (str or ``pathlib.Path``: one that cannot be read is a ``PageError`` naming it)."""
     if isinstance(page, DecodedPage):
         return page
     if isinstance(page, Image.Image):
         return page_from_pil(page)
+    if isinstance(page, (str, os.PathLike)):
+        try:
+            return read_image(Path(page).expanduser())
+        except ImageDecodeError as e:
+            raise PageError(str(e)) from None
     arr = np.asarray(page)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]

@@ -35,9 +35,10 @@ from ..pages.planning import output_name, plan_jobs
 from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
 from . import backends
 from .choices import OUTPUT_FORMATS
-from .colorizer import Colorizer, check_options
+from .colorizer import Colorizer, check_model, check_options
 from .pagework import load_hints, needs_color, page_regions
 from .hints import HintSource
+from .settings import job_record, made_with_other_settings, run_settings
 
 
 @dataclass
@@ -101,7 +102,10 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
              hints: str | os.PathLike | None = None, compare: str | os.PathLike | None = None) -> ColorizeSummary:
     """Color image files, folders and CBZ/ZIP/CBR archives; returns a ``ColorizeSummary``.
 
-    ``output``: a target for one input, a folder for several (None: beside each input).
+    ``output``: as ``-o`` (``colorize --help``): a folder input is mirrored into it, one file input's output
+    is it or goes into it (a folder: ends in /, exists, or has no extension), several inputs' go into it
+    (None: beside each input). A rerun skips an output finished with the same settings and colors again
+    one made with other settings (``engine.settings``); ``overwrite`` redoes every output.
     ``batch_size``: pages per model call (None: chosen by the device and the page shapes, one on the
     CPU). ``page_format``: png|jpg|webp (or jpeg) for every page (None: each page's own). ``progress``: a
     progress bar on stderr that says when the model is still loading (None: in a notebook, tqdm.auto's
@@ -131,12 +135,22 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         summary.errors.append(message)
         report(message)
 
-    jobs = shard_by_rank(plan_jobs(list(inputs), output, page_format))
+    jobs = shard_by_rank(plan_jobs(list(inputs), output, page_format, skip=() if hints is None else (hints,)))
     if page_format is not None:
         _refuse_colliding_names(jobs, page_format)
+    # Every option is checked before anything is skipped: a rerun with a bad one fails as the first run does.
+    if colorizer is None:
+        check_options(device=device, backend=backend, size=size, batch_size=batch_size,
+                      fill=DEFAULT_FILL if fill is None else fill, saturation=saturation)
+    hint_source = HintSource(hints, jobs)
+    made_with = _run_settings(colorizer, model, backend, size=size, fill=fill, fill_paper=fill_paper,
+                              saturation=saturation, recolor=recolor, page_format=page_format, quality=quality)
     todo: list[Job] = []
     for job in jobs:
+        job.settings = job_record(made_with, hint_source, job)
         state = None if overwrite else job.output_state()
+        if state == "finished" and made_with_other_settings(job, made_with["recolor"]):
+            state = "made with other settings"  # colored again with this run's (README, "Colorize")
         if state == "finished":
             with contextlib.suppress(MangacolorError):
                 summary.skipped += job.page_count()
@@ -151,16 +165,11 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
                  "pass --overwrite to replace it, or choose another -o", pages)
             summary.record(str(job.source), None, "failed", error=summary.errors[-1])
             job.close()
-        else:  # nothing yet, or our output with failed pages: a rerun tries them again
+        else:  # nothing yet, our output with failed pages (a rerun tries them again) or made with other settings
             todo.append(job)
-    hint_source = HintSource(hints, todo)
     show = (in_notebook() or sys.stderr.isatty()) if progress is None else progress
     if todo:
         if colorizer is None:
-            # Bad options fail here, before any page is read (the model loads beside the first pages).
-            check_options(device=device, backend=backend, size=size, batch_size=batch_size,
-                          fill=DEFAULT_FILL if fill is None else fill, saturation=saturation)
-
             def load() -> Colorizer:
                 return Colorizer(model, device=device, backend=backend, size=size, batch_size=batch_size,
                                  recolor=recolor, fill_paper=fill_paper, saturation=saturation,
@@ -182,6 +191,18 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     summary.pages.sort(key=lambda r: natural_path_key(r["input"]))
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _run_settings(colorizer: Colorizer | None, model: Any, backend: str, **options: Any) -> dict[str, Any]:
+    """The settings every output of the run is colored with (``engine.settings``): a loaded ``colorizer``'s
+    own, else the options as asked. The model is found here (a missing one fails before anything is skipped)."""
+    if colorizer is not None:
+        return run_settings(model_path=colorizer.model_path, size=colorizer.size, fill=colorizer.fill,
+                            fill_paper=colorizer.fill_paper, saturation=colorizer.saturation,
+                            recolor=colorizer.recolor, page_format=options["page_format"], quality=options["quality"])
+    in_memory = model is not None and not isinstance(model, (str, os.PathLike))
+    return run_settings(model_path=None if in_memory else check_model(model, backend),
+                        **{**options, "fill": options["fill"] or DEFAULT_FILL})
 
 
 def _stderr_console():
@@ -346,6 +367,8 @@ class _ColorizeRun:
             if isinstance(job, ArchiveJob):
                 for message in job.refusals():
                     self.fail(message)
+                if not pages and not job.refusals():
+                    self._no_pages(job)
             if job.page_count() == 0 and pages:
                 self.bar.set_total(int(self.bar.total or 0) + len(pages))
             self.results[id(job)] = {}
@@ -354,6 +377,13 @@ class _ColorizeRun:
                 self._finish_job(job)
             for ref in pages:
                 yield job, ref
+
+    def _no_pages(self, job: ArchiveJob) -> None:
+        """An archive with no page and nothing refused (an empty ZIP, only folders, only text): one line naming it
+        (exit 1), never a silent "0 colored"; its output still keeps every entry it has, as any archive's does."""
+        message = f"{job.label}: no pages to color in this archive (no image entry)"
+        self.fail(message)
+        self.summary.record(job.label, None, "failed", error=message)
 
     def _decode(self, job: Job, ref: SourcePage) -> tuple[DecodedPage, bool, _Ahead | None]:
         """Read and decode a page; one that the model will color has its hint file found and is segmented
@@ -411,7 +441,7 @@ class _ColorizeRun:
                                          regions=ahead.regions)
             if self.compare is not None:
                 self.thumbs.setdefault(id(job), []).append((ref.key, *compare_pair(page, rgb)))
-            return job, ref, self._encode(ref, page, rgb), "done"
+            return job, ref, self._encode(job, ref, page, rgb), "done"
         except PageError as e:
             return job, ref, None, str(e)
         except Exception as e:  # an allocation failure on one huge page fails that page alone
@@ -429,15 +459,17 @@ class _ColorizeRun:
         own = format_of_name(ref.name)
         if self.compare is not None:
             self.thumbs.setdefault(id(job), []).append((ref.key, *compare_pair(page, None)))
-        if self.fmt is None or own == ("jpeg" if self.fmt == "jpg" else self.fmt):
+        fmt = job.fmt or self.fmt
+        if fmt is None or own == ("jpeg" if fmt == "jpg" else fmt):
             return job, ref, PageResult(None, ref.name), "kept"
-        return job, ref, self._encode(ref, page, to_rgb8(page.pixels)), "kept"
+        return job, ref, self._encode(job, ref, page, to_rgb8(page.pixels)), "kept"
 
-    def _encode(self, ref: SourcePage, page: DecodedPage, rgb: np.ndarray) -> PageResult:
-        fmt = self.fmt or format_of_name(ref.name) or page.format
+    def _encode(self, job: Job, ref: SourcePage, page: DecodedPage, rgb: np.ndarray) -> PageResult:
+        fmt = job.fmt or self.fmt or format_of_name(ref.name) or page.format
         fmt = fmt if fmt in WRITABLE_FORMATS else "png"
         try:
-            data = encode_image(rgb, fmt, alpha=page.alpha, quality=self.quality, info=page.info)
+            data = encode_image(rgb, fmt, alpha=page.alpha, quality=self.quality, info=page.info,
+                                settings=job.settings)
         except (OSError, ValueError, KeyError) as e:
             raise PageError(f"{ref.label}: cannot encode as {fmt} ({first_line(e)})") from None
         return PageResult(data, output_name(ref.name, self.fmt))

@@ -76,7 +76,7 @@ def write_cbz_atomic(target: Path, entries: Iterable[OutputEntry] | Callable[[],
             out.comment = comment[:65535]
             for entry in (entries() if callable(entries) else entries):
                 if entry.raw is not None and entry.info is not None:
-                    _write_raw_entry(out, entry.info, entry.raw)
+                    _write_raw_entry(out, entry.info, entry.raw, entry.comment)
                     continue
                 zinfo = _entry_info(entry.name, entry.info)
                 zinfo.comment = entry.comment
@@ -125,9 +125,12 @@ def raw_entry_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
     return zinfo
 
 
-def _write_raw_entry(out: zipfile.ZipFile, info: zipfile.ZipInfo, raw: bytes) -> None:
-    """Append one entry's stored bytes as they are (no decompression, no decryption)."""
+def _write_raw_entry(out: zipfile.ZipFile, info: zipfile.ZipInfo, raw: bytes, comment: bytes = b"") -> None:
+    """Append one entry's stored bytes as they are (no decompression, no decryption); ``comment``, when
+    given, replaces the entry's own (``FAILED_PAGE_COMMENT`` on a page that could not be read)."""
     zinfo = raw_entry_info(info)
+    if comment:
+        zinfo.comment = comment
     out.fp.seek(out.start_dir)
     zinfo.header_offset = out.fp.tell()
     out.fp.write(zinfo.FileHeader())

@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 import io
+import os
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from trainer import images as loader
 
@@ -60,8 +61,12 @@ def decode_page(data: bytes, name: str) -> loader.DecodedPage:
 
 
 def encode_image(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, quality: int = 92,
-                 info: dict[str, Any] | None = None) -> bytes:
-    """Encode an ``HxWx3`` uint8 sRGB page as ``fmt`` (png, jpeg/jpg, webp, bmp, tiff); alpha kept where the format can."""
+                 info: dict[str, Any] | None = None, settings: str | None = None) -> bytes:
+    """Encode an ``HxWx3`` uint8 sRGB page as ``fmt`` (png, jpeg/jpg, webp, bmp, tiff); alpha kept where the format can.
+
+    ``settings``: the record of the settings the page was colored with, kept in its metadata
+    (``settings_params``) for a rerun to compare (``read_settings``).
+    """
     fmt = "jpeg" if fmt == "jpg" else fmt
     if alpha is not None and fmt not in FORMATS_WITH_ALPHA:
         # A format without alpha: the page on white paper, as training and eval see it (never black).
@@ -69,7 +74,7 @@ def encode_image(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, 
     img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
     if alpha is not None:
         img.putalpha(Image.fromarray(np.ascontiguousarray(alpha, dtype=np.uint8), "L"))
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = settings_params(fmt, settings) if settings is not None else {}
     if info and "dpi" in info:
         params["dpi"] = info["dpi"]
     if fmt == "jpeg":
@@ -84,3 +89,40 @@ def encode_image(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, 
     buf = io.BytesIO()
     img.save(buf, format=fmt.upper(), **params)
     return buf.getvalue()
+
+
+# How an output holds the settings it was made with (engine.settings): this mark, then the record.
+SETTINGS_MARK = "mangacolor settings: "
+_EXIF_DESCRIPTION = 0x010E
+
+
+def settings_params(fmt: str, settings: str) -> dict[str, Any]:
+    """Save parameters that keep ``settings`` in an image's metadata: a PNG text chunk, a JPEG or GIF
+    comment, the EXIF image description of WebP, TIFF and AVIF; none for BMP, which has no room for it."""
+    text = SETTINGS_MARK + settings
+    if fmt == "png":
+        chunks = PngImagePlugin.PngInfo()
+        chunks.add_text("mangacolor", text)
+        return {"pnginfo": chunks}
+    if fmt in ("jpeg", "gif"):
+        return {"comment": text}
+    if fmt in ("webp", "tiff", "avif"):
+        exif = Image.Exif()
+        exif[_EXIF_DESCRIPTION] = text
+        return {"exif": exif}
+    return {}
+
+
+def read_settings(path: str | os.PathLike) -> str | None:
+    """The settings record an image file carries (``settings_params``), or None: none kept (a BMP, a page
+    copied as it was, an older mangacolor's output) or not readable as an image."""
+    try:
+        with Image.open(path) as img:
+            found = [img.info.get("mangacolor"), img.info.get("comment"), img.getexif().get(_EXIF_DESCRIPTION)]
+    except Exception:  # a truncated or hostile file: it holds no record we wrote
+        return None
+    for value in found:
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        if isinstance(text, str) and text.startswith(SETTINGS_MARK):
+            return text[len(SETTINGS_MARK):]
+    return None

@@ -14,7 +14,7 @@ from models.files import clean_stale_temps, fit_name, is_temp_name
 from trainer.images import format_of_name, natural_path_key
 
 from ..errors import InputError, OutputError, UsageError
-from .images import EXTENSION_BY_FORMAT, is_other_image_name, is_page_name
+from .images import EXTENSION_BY_FORMAT, WRITABLE_FORMATS, is_other_image_name, is_page_name
 from .sources import ARCHIVE_EXTENSIONS, RAR_EXTENSIONS, ArchiveJob, CopyJob, ImageJob, Job, ReportedJob
 
 
@@ -55,8 +55,10 @@ def _archive_target_name(name: str) -> str:
 
 
 def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None = None,
-              fmt: str | None = None) -> list[Job]:
-    """Turn input paths into jobs with their targets; raises ``InputError``/``OutputError``/``UsageError``."""
+              fmt: str | None = None, *, skip: tuple[str | os.PathLike, ...] = ()) -> list[Job]:
+    """Turn input paths into jobs with their targets; raises ``InputError``/``OutputError``/``UsageError``.
+
+    ``skip``: files and folders inside an input folder that are never read as its pages (``--hints``)."""
     if not inputs:
         raise UsageError("no input given: pass image files, folders or CBZ/ZIP/CBR archives")
     sources = [Path(p).expanduser() for p in inputs]
@@ -69,16 +71,17 @@ def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None 
             raise InputError(f"{src}: not a supported page image or archive "
                              "(PNG, JPEG, WebP, BMP, TIFF, CBZ, ZIP, CBR)")
     out = Path(output).expanduser() if output is not None else None
-    # One folder mirrors into ``out`` itself, existing or not, so a rerun finds (and skips) what the first wrote.
+    # One folder mirrors into ``out`` itself (``-o DIR`` and ``-o DIR/`` alike), existing or not, so a rerun
+    # finds (and skips) what the first wrote; never into ``out/<folder name>``.
     single_folder = len(sources) == 1 and sources[0].is_dir()
-    # ``-o DIR/``: a trailing separator always means a folder.
-    into_folder = out is not None and (len(sources) > 1 or (out.is_dir() and not single_folder)
-                                       or os.fspath(output).endswith(("/", os.sep)))
+    into_folder = out is not None and not single_folder and (len(sources) > 1 or names_a_folder(output))
     if out is not None and (single_folder or into_folder) and (out.is_file() or out.is_symlink()) \
             and not out.is_dir():
-        raise OutputError(f"{out}: is an existing file; the output of a folder or of several inputs is a folder")
+        raise OutputError(f"{out}: is an existing file; -o here is a folder (several inputs, a folder input, "
+                          "or a name without an extension)")
+    target_format = None
     if out is not None and not (single_folder or into_folder):
-        _refuse_mismatched_target(sources[0], out, fmt)
+        target_format = _target_format(sources[0], out, fmt)
     jobs: list[Job] = []
     for src in sources:
         if out is None:
@@ -92,11 +95,11 @@ def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None 
         if out is None or into_folder:
             target = target.with_name(fit_name(target.name))
         if src.is_dir():
-            jobs.extend(_folder_jobs(src, target, fmt))
+            jobs.extend(_folder_jobs(src, target, fmt, skip))
         elif is_archive_name(src.name):
             jobs.append(ArchiveJob(src, target))
         else:
-            jobs.append(ImageJob(src, target))
+            jobs.append(ImageJob(src, target, fmt=target_format))
     _refuse_overwriting_inputs(jobs, sources)
     # Temp files of killed runs (their pid dead) would otherwise pile up beside finished outputs.
     for folder in {job.target.parent for job in jobs}:
@@ -104,22 +107,38 @@ def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None 
     return jobs
 
 
-def _refuse_mismatched_target(src: Path, out: Path, fmt: str | None) -> None:
-    """``-o FILE`` for one file input: its extension must say what is written in it (never PNG bytes in
-    ``out.jpg``, never a ZIP in ``ch.png``, never an archive run "finished" by an unrelated ``notes.txt``)."""
+def names_a_folder(output: str | os.PathLike) -> bool:
+    """``-o`` for one file input names a folder (its output goes inside, under the input's own name) when it
+    ends in a separator, is an existing folder, or has no extension (an output file always has one)."""
+    text = os.fspath(output)
+    path = Path(text).expanduser()
+    return text.endswith(("/", os.sep)) or path.is_dir() or not path.suffix
+
+
+def _target_format(src: Path, out: Path, fmt: str | None) -> str | None:
+    """``-o FILE`` for one file input: its extension says what is written in it (never PNG bytes in
+    ``out.jpg``, never a ZIP in ``ch.png``, never an archive run "finished" by an unrelated ``notes.txt``).
+    For a page, the format its extension names (None: the page's own, or ``--format``'s)."""
     if is_archive_name(src.name):
         if out.suffix.lower() not in (".cbz", ".zip"):
             raise UsageError(f"-o {out}: the output of an archive is a CBZ/ZIP archive; name it .cbz or .zip")
-        return
-    written = (fmt and ("jpeg" if fmt in ("jpg", "jpeg") else fmt)) or format_of_name(src.name)
-    if format_of_name(out.name) != written:
-        raise UsageError(f"-o {out}: the page is written as {str(written).upper()}; name the output "
-                         f"{EXTENSION_BY_FORMAT.get(str(written), '.' + str(written))}, or pass --format to match it")
+        return None
+    named = format_of_name(out.name)
+    if named not in WRITABLE_FORMATS:
+        raise UsageError(f"-o {out}: not an image format mangacolor writes; name it "
+                         f"{', '.join(sorted(set(EXTENSION_BY_FORMAT.values())))} (or end it with / for a folder)")
+    forced = fmt and ("jpeg" if fmt in ("jpg", "jpeg") else fmt)
+    if forced and named != forced:
+        raise UsageError(f"-o {out}: --format {fmt} writes {forced.upper()}; name the output "
+                         f"{EXTENSION_BY_FORMAT[forced]}, or leave --format out to write {named.upper()}")
+    # The output's own extension chooses the format: page.jpg -o page.png writes a PNG.
+    return None if named == format_of_name(src.name) else named
 
 
-def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
+def _folder_jobs(folder: Path, target_root: Path, fmt: str | None,
+                 skip: tuple[str | os.PathLike, ...] = ()) -> list[Job]:
     root = folder.resolve()
-    skip_dir = target_root.resolve()
+    skip_dirs = {target_root.resolve(), *(Path(p).expanduser().resolve() for p in skip)}
     found: list[str] = []
     others: list[str] = []
     unreadable: list[ReportedJob] = []
@@ -132,10 +151,12 @@ def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error):
         here = Path(dirpath)
-        # Never read our own output back in when it lives inside the input folder.
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and (here / d).resolve() != skip_dir]
+        # Never read our own output (or the hint folder) back in when it lives inside the input folder.
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in skip_dirs]
         for fname in filenames:
             if fname.startswith(".") or is_temp_name(fname) or is_color_output_name(fname):
+                continue
+            if skip and (here / fname).resolve() in skip_dirs:  # a --hints file is a hint, not a page
                 continue
             if not (is_page_name(fname) or is_archive_name(fname) or is_other_image_name(fname)):
                 others.append((here / fname).relative_to(root).as_posix())  # ComicInfo.xml and the like: copied
@@ -148,6 +169,10 @@ def _folder_jobs(folder: Path, target_root: Path, fmt: str | None) -> list[Job]:
                     report(here / fname, f"cannot read, not colored ({kind})")
             elif is_other_image_name(fname):
                 report(here / fname, "an image format mangacolor cannot color; not colored")
+    if not found and not unreadable:
+        # Nothing to color is said in one line (exit 1), never a silent "0 colored"; nothing is copied.
+        return [ReportedJob(folder, target_root, f"{folder}: no pages to color in this folder (no image "
+                                                 "file, no CBZ/ZIP/CBR archive)")]
     found.sort(key=natural_path_key)
     jobs: list[Job] = list(unreadable)
     for rel in found:

@@ -26,9 +26,9 @@ from models.errors import first_line
 from models.files import MAX_NAME_BYTES, fit_name, write_bytes_atomic
 from trainer.images import format_of_name, natural_path_key
 
-from ..errors import InputError, PageError
+from ..errors import InputError, MangacolorError, PageError
 from .archives import FAILED_PAGE_COMMENT, OutputEntry, raw_entry_info, read_raw_entry, write_cbz_atomic
-from .images import is_other_image_name, is_page_name
+from .images import SETTINGS_MARK, is_other_image_name, is_page_name, read_settings
 
 ARCHIVE_EXTENSIONS = frozenset({".cbz", ".zip", ".cbr", ".rar"})
 RAR_EXTENSIONS = frozenset({".cbr", ".rar"})
@@ -69,6 +69,11 @@ class Job:
     source: Path
     target: Path
     errors: list[str]
+    # The format every page of the output is written in, when its target chose one (``-o page.png`` for
+    # ``page.jpg``); None: the run's ``--format``, else each page's own.
+    fmt: str | None = None
+    # The record of the settings this run colors with (``engine.settings``), kept in the output it writes.
+    settings: str | None = None
 
     def pages(self) -> list[SourcePage]:
         raise NotImplementedError
@@ -94,6 +99,15 @@ class Job:
 
     def _judge_output(self) -> str:
         return "finished"
+
+    def output_settings(self) -> str | None:
+        """The settings record the existing output carries, or None: none kept (an older mangacolor's output,
+        a BMP page, a page copied as it was, a file that is not a page)."""
+        return None
+
+    def output_is_a_copy(self) -> bool:
+        """Whether the existing output is the input byte for byte (a page already in color, kept as it was)."""
+        return False
 
     def close(self) -> None:
         pass
@@ -127,10 +141,12 @@ class ImageJob(Job):
     try it again.
     """
 
-    def __init__(self, source: Path, target: Path, label: str | None = None, keep_original: bool = False):
+    def __init__(self, source: Path, target: Path, label: str | None = None, keep_original: bool = False,
+                 fmt: str | None = None):
         self.source, self.target, self.errors = source, target, []
         self.label = label or str(source)
         self.keep_original = keep_original
+        self.fmt = fmt
 
     def failed_marker(self) -> Path:
         name = fit_name(self.target.name, MAX_NAME_BYTES - 1 - len(FAILED_MARKER_SUFFIX))
@@ -164,6 +180,17 @@ class ImageJob(Job):
         except Exception:
             return "foreign"
         return "finished" if fmt == format_of_name(self.target.name) else "foreign"
+
+    def output_settings(self) -> str | None:
+        return read_settings(self.target)
+
+    def output_is_a_copy(self) -> bool:
+        try:
+            if self.target.stat().st_size != self.source.stat().st_size:
+                return False
+            return self.target.read_bytes() == self.source.read_bytes()
+        except OSError:
+            return False
 
     def finish(self, results: dict[int, PageResult]) -> None:
         result = results.get(0)
@@ -387,7 +414,26 @@ class ArchiveJob(Job):
                 failed = any(i.comment == FAILED_PAGE_COMMENT for i in z.infolist())
         except Exception:  # not a ZIP at all
             return "foreign"
-        return "unfinished" if failed else "finished"
+        return "unfinished" if failed or self._reports_on_every_run() else "finished"
+
+    def _reports_on_every_run(self) -> bool:
+        """Whether this input has entries every run reports (refused, kept as stored: an encrypted page) or
+        no page at all: its output is never "finished", so a rerun says so again (exit 1), not "skipped"."""
+        try:
+            members = self._open()
+        except MangacolorError:
+            return True  # the run says why it cannot be read
+        return any(m.refused or m.raw_copy for m in members) or not any(m.is_page for m in members)
+
+    def output_settings(self) -> str | None:
+        # Every page entry of our archive carries the record in its comment (failed ones their mark instead).
+        mark = SETTINGS_MARK.encode()
+        try:
+            with zipfile.ZipFile(self.target) as z:
+                comments = [i.comment for i in z.infolist()]
+        except Exception:  # not a ZIP at all
+            return None
+        return next((c[len(mark):].decode("utf-8", "replace") for c in comments if c.startswith(mark)), None)
 
     # ------------------------------------------------------------------ writing
     def finish(self, results: dict[int, PageResult]) -> None:
@@ -406,10 +452,12 @@ class ArchiveJob(Job):
                 yield OutputEntry(m.name, info=m.info, data=b"")
                 continue
             result = results.get(m.page_key) if m.is_page else None
-            # A page with no result failed: its original is kept, marked so a rerun tries it again.
-            comment = FAILED_PAGE_COMMENT if m.is_page and result is None else b""
+            # A page with no result failed: its original is kept, marked so a rerun tries it again; a page
+            # done (colored or kept) carries the run's settings, for a rerun to compare.
+            comment = FAILED_PAGE_COMMENT if m.is_page and result is None else (
+                self._settings_comment() if m.is_page else b"")
             if result is not None and result.data is not None:
-                yield OutputEntry(result.name, info=m.info, data=result.data)
+                yield OutputEntry(result.name, info=m.info, data=result.data, comment=comment)
                 continue
             try:
                 data = self._reader(m)()
@@ -417,8 +465,9 @@ class ArchiveJob(Job):
                 if m.info is None:
                     self.errors.append(f"{e}, left out")
                     continue
-                # The entry cannot be decompressed (bad CRC, unknown method): keep its stored bytes.
-                entry = self._raw_entry(m)
+                # The entry cannot be decompressed (bad CRC, unknown method): keep its stored bytes, marked
+                # failed as above (every run reports it, so a rerun must not skip the archive).
+                entry = self._raw_entry(m, FAILED_PAGE_COMMENT)
                 if entry is not None:
                     self.errors.append(f"{self.label}:{m.name}: unreadable entry kept as stored ({e})")
                     yield entry
@@ -426,7 +475,10 @@ class ArchiveJob(Job):
             compress = m.info.compress_type != zipfile.ZIP_STORED if m.info is not None else not m.is_page
             yield OutputEntry(m.name, info=m.info, data=data, compress=compress, comment=comment)
 
-    def _raw_entry(self, m: _Member) -> OutputEntry | None:
+    def _settings_comment(self) -> bytes:
+        return (SETTINGS_MARK + self.settings).encode() if self.settings else b""
+
+    def _raw_entry(self, m: _Member, comment: bytes = b"") -> OutputEntry | None:
         """The entry's stored bytes to copy as they are, or None (error noted) when even those are broken."""
         try:
             raw_entry_info(m.info)
@@ -434,7 +486,7 @@ class ArchiveJob(Job):
         except (zipfile.BadZipFile, OSError, ValueError) as e:
             self.errors.append(f"{self.label}:{m.name}: entry cannot be copied ({first_line(e)}), left out")
             return None
-        return OutputEntry(m.name, info=m.info, raw=raw)
+        return OutputEntry(m.name, info=m.info, raw=raw, comment=comment)
 
     def close(self) -> None:
         if self._zip is not None:
