@@ -130,3 +130,26 @@ def test_eval_hint_protocol_on_a_small_set_with_hintauc(tmp_path):
     assert list((tmp_path / "cache").glob("*.npz"))
     again = hp.evaluate_models_with_hints(["default"], tmp_path / "set", cache_dir=tmp_path / "cache")
     assert again.curves == result.curves
+
+
+def test_hint_files_that_match_no_page_are_named_in_a_warning(tmp_path):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    page = np.full((120, 90), 255, np.uint8)
+    page[10:110, 10:14] = page[10:110, 76:80] = page[10:14, 10:80] = page[106:110, 10:80] = 0
+    for name in ("001.png", "002.png"):
+        Image.fromarray(page).save(pages / name)
+    hints = tmp_path / "hints"
+    hints.mkdir()
+    dot = np.zeros((120, 90, 4), np.uint8)
+    dot[50:60, 40:50] = (200, 40, 40, 255)
+    Image.fromarray(dot).save(hints / "001.png")
+    Image.fromarray(dot).save(hints / "01.png")       # a misspelled page name: colors nothing
+    run = subprocess.run([str(Path(sys.executable).parent / "mangacolor"), "colorize", str(pages), "-o",
+                          str(tmp_path / "out"), "--hints", str(hints)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "01.png" in warnings[0] and "001.png" not in warnings[0], run.stderr
+    out = np.asarray(Image.open(tmp_path / "out" / "001.png").convert("RGB")).astype(int)
+    assert out[55, 45, 0] > out[55, 45, 2] + 50                  # the matched hint colored its page

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from ..engine.choices import BACKENDS, DEVICES, OUTPUT_FORMATS
 from ..errors import InputError, MangacolorError, ModelError, OutputError, UsageError
-from .app import FAILED, USAGE, app, choice, fail, print_error
+from .app import FAILED, USAGE, app, choice, fail, labeled, print_error
 
 Backend = choice("Backend", BACKENDS)
 # "jpeg" is accepted as the API accepts it (written as .jpg).
@@ -149,6 +149,8 @@ def colorize_command(
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: finished outputs are kept, unfinished ones were not written")
         raise typer.Exit(130)
+    for warning in summary.warnings:
+        err.print(labeled("warning:", "yellow", printable(warning)), soft_wrap=True)
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:

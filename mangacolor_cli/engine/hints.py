@@ -21,6 +21,7 @@ class HintSource:
 
     def __init__(self, hints: str | os.PathLike | None, jobs: list[Job]):
         self.path = None if hints is None else Path(hints).expanduser()
+        self.used: set[Path] = set()  # the hint files some page was matched with
         if self.path is None:
             return
         if not self.path.exists():
@@ -52,5 +53,14 @@ class HintSource:
         candidates += [self.path / name.with_suffix(".png"), self.path / (name.stem + ".png")]
         for candidate in candidates:
             if candidate.is_file():
+                self.used.add(candidate.resolve())
                 return candidate
         return None
+
+    def unmatched(self) -> list[Path]:
+        """The hint files of a ``--hints DIR`` that no page of the run was matched with (a misspelled or
+        renumbered name colors nothing, so the run names them)."""
+        if self.path is None or not self.path.is_dir():
+            return []
+        files = (p for p in self.path.rglob("*") if p.suffix.lower() == ".png" and p.is_file())
+        return sorted(p for p in files if p.resolve() not in self.used)

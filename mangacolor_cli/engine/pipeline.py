@@ -59,6 +59,7 @@ class ColorizeSummary:
     # "already in color", "skipped", "failed"), seconds, error. Pages of one output follow each other.
     pages: list[dict[str, Any]] = field(default_factory=list)
     comparisons: list[str] = field(default_factory=list)  # --compare: the before/after images written
+    warnings: list[str] = field(default_factory=list)     # one line each: what the run could not use
 
     def record(self, input: str, output: str | None, status: str, seconds: float = 0.0,
                error: str | None = None) -> dict[str, Any]:
@@ -167,6 +168,12 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
             job.close()
         else:  # nothing yet, our output with failed pages (a rerun tries them again) or made with other settings
             todo.append(job)
+    unmatched = hint_source.unmatched()
+    if unmatched:
+        names = ", ".join(str(p.relative_to(hint_source.path)) for p in unmatched[:8])
+        more = f" and {len(unmatched) - 8} more" if len(unmatched) > 8 else ""
+        summary.warnings.append(f"--hints {hint_source.path}: {len(unmatched)} hint file(s) match no page and color "
+                                f"nothing: {names}{more} (a page NAME takes DIR/NAME.png or DIR/<archive>/NAME.png)")
     show = (in_notebook() or sys.stderr.isatty()) if progress is None else progress
     if todo:
         if colorizer is None:
