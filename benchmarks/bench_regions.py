@@ -1,4 +1,4 @@
-"""Region compose cost per page: segmentation and flat fill (models/regions.py), ms per 1200x1700 page.
+"""Region compose cost per page: segmentation (models/segmentation.py) and flat fill (models/regions.py), ms per 1200x1700 page.
 
 Pages: the sample chapter (``examples/sample_chapter.cbz``: 8 pages of 1200x1700 with panels,
 gutters, balloons with text, screentones and dark tones around line drawings), or any folder of
