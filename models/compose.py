@@ -64,7 +64,8 @@ def segment(L: torch.Tensor, gray: np.ndarray | None = None) -> rg.Regions:
 
 def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None, fill: str = DEFAULT_FILL,
             saturation: float = 1.0, hints: np.ndarray | None = None, confidence: torch.Tensor | None = None,
-            fill_paper: bool = True, regions: rg.Regions | None = None) -> torch.Tensor:
+            fill_paper: bool = True, regions: rg.Regions | None = None,
+            palette: str = rg.DEFAULT_PALETTE) -> torch.Tensor:
     """One page: L ``[1,1,H,W]`` (CIE L, full resolution) + ab ``[1,2,h,w]`` (Lab units, working size
     covering the page) -> ``HxWx3`` uint8 sRGB on L's device.
 
@@ -80,7 +81,7 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
         regions = segment(L, gray)
     if fill == "flat":
         conf = None if confidence is None else confidence.float().cpu().numpy()
-        colors = rg.saturate(rg.region_colors(regions, ab.float().cpu().numpy(), conf), saturation)
+        colors = rg.saturate(rg.region_colors(regions, ab.float().cpu().numpy(), conf, palette=palette), saturation)
         ids, hint_lab = rg.hint_colors(regions, hints) if hints is not None else (None, None)
         if ids is not None:
             colors[ids] = hint_lab[:, 1:]
@@ -100,6 +101,8 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
             L, ab_full = _lay(L, ab_full, painted[:, 2:3], painted[:, 3:4])
         return color.lab_to_srgb8_keeping_l(L, ab_full)
 
+    if rg.check_palette(palette) == "vivid":
+        ab = torch.from_numpy(rg.vivid(ab.float().cpu().numpy(), axis=1)).to(ab.device)
     ab = rg.saturate(ab.float(), saturation)
     ab_full = F.interpolate(ab, size=(H, W), mode="bilinear", align_corners=False)
     fill_l = None

@@ -381,7 +381,7 @@ def segment(gray: np.ndarray | None, L: np.ndarray | None) -> rg.Regions:
 def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | None = None,
             fill: str = DEFAULT_FILL, saturation: float = 1.0, hints: np.ndarray | None = None,
             confidence: np.ndarray | None = None, fill_paper: bool = True,
-            regions: rg.Regions | None = None) -> np.ndarray:
+            regions: rg.Regions | None = None, palette: str = rg.DEFAULT_PALETTE) -> np.ndarray:
     """One page -> ``HxWx3`` uint8 sRGB, as :func:`models.compose.compose` (same options).
 
     The page: ``gray``, its ``HxW`` uint8 pixels (a gray page), or ``L``, its ``HxW`` CIE L.
@@ -405,7 +405,7 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
         regions = segment(gray, L)
 
     if fill == "flat":
-        colors = rg.saturate(rg.region_colors(regions, ab, confidence), saturation)
+        colors = rg.saturate(rg.region_colors(regions, ab, confidence, palette=palette), saturation)
         ids, hint_lab = rg.hint_colors(regions, hints) if hints is not None else (None, None)
         if ids is not None:
             colors[ids] = hint_lab[:, 1:]
@@ -446,7 +446,7 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
 
         return lab_to_srgb8(fy_of, lambda r0, r1: bands.pop(r0), page_shape)
 
-    ab = rg.saturate(ab, saturation)
+    ab = rg.saturate(rg.vivid(ab) if rg.check_palette(palette) == "vivid" else ab, saturation)
     planes = [ab[0] / np.float32(500.0), ab[1] / np.float32(200.0)]
     if fill_paper:
         planes.append((fill_lightness(ab) + np.float32(16.0)) / np.float32(116.0))

@@ -136,3 +136,22 @@ def test_the_color_test_of_a_page_imports_no_torch():
             "print(looks_colored(rgb), looks_colored(gray), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.split() == ["True", "False", "False"]
+
+
+def colored_share(path: Path) -> float:
+    x = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    return float(((x.max(axis=-1) - x.min(axis=-1)) > 12).mean())
+
+
+def test_palette_vivid_colors_more_of_the_page_than_safe_and_a_rerun_follows_the_palette(tmp_path):
+    page = save(tmp_path / "p.png", line_art(8, 480, 640))
+    out = tmp_path / "out.png"
+    run = mangacolor("colorize", str(page), "-o", str(out), cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    safe = colored_share(out)
+    run = mangacolor("colorize", str(page), "-o", str(out), "--palette", "vivid", cwd=tmp_path)
+    assert_clean(run)
+    assert run.returncode == 0 and "1 colored" in run.stdout, run.stdout + run.stderr  # not "skipped"
+    assert colored_share(out) > max(2 * safe, 0.01)
+    bad = mangacolor("colorize", str(page), "-o", str(tmp_path / "x.png"), "--palette", "loud", cwd=tmp_path)
+    assert bad.returncode == 2

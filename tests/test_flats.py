@@ -182,3 +182,36 @@ def test_a_solid_black_area_takes_a_hint_but_never_a_model_color():
     navy = (30, 40, 110)
     hinted = compose_cpu.compose(model_ab, gray=page, regions=r, hints=hint_dot((550, 650), navy))
     assert np.abs(hinted[650, 550].astype(int) - navy).max() <= 3
+
+
+def test_vivid_commits_every_region_to_a_color_and_safe_leaves_weak_ones_gray():
+    """A region where the model is unsure (weak, pale prediction) stays gray under safe; vivid gives it its
+    color, more saturated, and still leaves paper and balloons alone."""
+    page, places = page_with_open_outlines(gap=8)
+    r = rg.segment_regions(page)
+    ab = np.zeros((2, 320, 226), np.float32)
+    ab[0] += 4.0       # a weak, pale orange everywhere: below safe's chroma floor
+    ab[1] += 3.0
+    face = int(r.full_labels()[places["face"][1], places["face"][0]])
+    safe = rg.region_colors(r, ab, palette="safe")
+    vivid = rg.region_colors(r, ab, palette="vivid")
+    assert np.hypot(*safe[face]) == 0.0
+    assert np.hypot(*vivid[face]) == pytest.approx(5.0 * rg.VIVID_CHROMA, rel=0.05)
+    assert (vivid[r.neutral] == 0).all()
+    out = compose_cpu.compose(ab, gray=page, regions=r, palette="vivid")
+    assert colored(out, page)[places["face"][1], places["face"][0]]
+    assert not colored(out, page)[MARGIN[1], MARGIN[0]]
+    with pytest.raises(ValueError):
+        rg.region_colors(r, ab, palette="loud")
+
+
+def test_vivid_chroma_is_capped():
+    ab = np.array([[40.0, 0.0], [3.0, 4.0]], np.float32)
+    out = rg.vivid(ab, axis=1)
+    assert np.hypot(*out[0]) == pytest.approx(rg.VIVID_MAX_CHROMA)
+    assert np.hypot(*out[1]) == pytest.approx(5.0 * rg.VIVID_CHROMA)
+
+
+def test_the_cli_palettes_are_the_librarys():
+    from mangacolor_cli.engine.choices import PALETTES
+    assert PALETTES == rg.PALETTES

@@ -11,11 +11,12 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from ..engine.choices import BACKENDS, DEVICES, OUTPUT_FORMATS
+from ..engine.choices import BACKENDS, DEVICES, OUTPUT_FORMATS, PALETTES
 from ..errors import InputError, MangacolorError, ModelError, OutputError, UsageError
 from .app import FAILED, USAGE, app, choice, fail, labeled, print_error
 
 Backend = choice("Backend", BACKENDS)
+Palette = choice("Palette", PALETTES)
 # "jpeg" is accepted as the API accepts it (written as .jpg).
 PageFormat = choice("PageFormat", OUTPUT_FORMATS + ("jpeg",))
 
@@ -55,7 +56,7 @@ Examples:
 \n
 -o PATH: a folder input is mirrored into PATH itself, with or without a trailing / (pages/001.png -> PATH/001.png). One file input's output is PATH when PATH names a file (out.cbz; out.png, whose extension picks the page format), else it goes into the folder PATH under the input's own name (PATH ends in /, is a folder, or has no extension). Several inputs: each one's output goes into the folder PATH under its own name.
 
-A rerun skips outputs finished with the same settings and colors again those made with other settings (model, --size, --fill, --saturation, --hints, --keep-lightness, --recolor, --format, --quality); --overwrite redoes every output.
+A rerun skips outputs finished with the same settings and colors again those made with other settings (model, --size, --fill, --palette, --saturation, --hints, --keep-lightness, --recolor, --format, --quality); --overwrite redoes every output.
 
 Exit codes: 0 all pages done, 1 some pages failed (originals kept in archives), 2 bad usage.
 """
@@ -104,6 +105,11 @@ def colorize_command(
         help="flat: each area enclosed by ink takes one color, paper outside the panels and speech balloons stay "
              "white, areas the model is unsure of stay uncolored. soft: every pixel takes its own predicted color. "
              "Default: flat (it scores better, docs/MODELS.md).")] = None,
+    palette: Annotated[Palette, typer.Option(
+        "--palette",
+        help="safe: an area takes the model's color only where the model is sure (much of a page stays gray). "
+             "vivid: every area that is not paper, a balloon or solid black takes its most likely color, more "
+             "saturated (a colored page, less often right; docs/MODELS.md, \"Palettes\").")] = Palette("safe"),
     saturation: Annotated[float, typer.Option(
         "--saturation", min=0.0, max=2.0, metavar="FACTOR",
         help="Scale the model's colors: 0 keeps the page gray, 1 as predicted, up to 2. Hints keep their "
@@ -139,7 +145,7 @@ def colorize_command(
         summary = run_colorize(
             [str(p) for p in inputs], output, model=model, device=device, backend=backend.value, compare=compare,
             size=size, batch_size=batch_size, page_format=page_format.value if page_format else None, quality=quality, overwrite=overwrite, recolor=recolor,
-            fill_paper=fill_paper, fill=fill, saturation=saturation, hints=hints,
+            fill_paper=fill_paper, fill=fill, saturation=saturation, palette=palette.value, hints=hints,
             on_error=lambda message: print_error(message, err),
             on_ready=(lambda c: err.print(Text(c.describe(), style="dim"), soft_wrap=True)) if verbose else None)
     except (UsageError, InputError, OutputError, ModelError) as e:

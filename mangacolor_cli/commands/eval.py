@@ -54,6 +54,9 @@ def eval_command(
     fill: Annotated[Optional[List[str]], typer.Option(
         metavar="flat|soft", help="How --model's color is laid (see colorize --fill); give it twice (--fill flat "
                                   "--fill soft) for a row each.")] = None,
+    palette: Annotated[Optional[List[str]], typer.Option(
+        metavar="safe|vivid", help="How boldly --model's colors are laid (see colorize --palette); give it twice "
+                                   "for a row each.")] = None,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-image metrics (a row per page and "
                                                                    "system).")] = None,
     json_path: Annotated[Optional[str], typer.Option("--json", help="Write the summary as JSON ('-' for "
@@ -114,7 +117,7 @@ def eval_command(
                 for name, one in zip(names, data):
                     results.append((name, scoring.evaluate_models(
                         model, one, size=size, manga_look=manga_look, device=device, batch_size=batch_size,
-                        samples=samples, progress=progress, fills=fill)))
+                        samples=samples, progress=progress, fills=fill, palettes=palette)))
         finally:
             for bar in bars.values():
                 bar.close()

@@ -6,3 +6,5 @@ DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "torch", "onnx")
 # Formats --format may force on every page.
 OUTPUT_FORMATS = ("png", "jpg", "webp")
+# --palette (models.regions.PALETTES, tested equal): how boldly the model's colors are laid.
+PALETTES = ("safe", "vivid")

@@ -101,7 +101,8 @@ def check_model(model: str | os.PathLike | None, backend: str = "auto") -> Path:
 
 
 def check_options(*, device: str = "auto", backend: str = "auto", size: int | None = None,
-                  batch_size: int | None = None, fill: str = compose_cpu.DEFAULT_FILL, saturation: float = 1.0) -> None:
+                  batch_size: int | None = None, fill: str = compose_cpu.DEFAULT_FILL, saturation: float = 1.0,
+                  palette: str = rg.DEFAULT_PALETTE) -> None:
     """Raise ``UsageError`` (one line) for an option ``Colorizer`` cannot take; cheap, before any model loads."""
     if device not in DEVICES and not str(device).startswith("cuda:"):
         raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
@@ -116,6 +117,8 @@ def check_options(*, device: str = "auto", backend: str = "auto", size: int | No
         raise UsageError(f"--fill must be one of {', '.join(compose_cpu.FILLS)}, got {fill!r}")
     if not 0.0 <= saturation <= 2.0:
         raise UsageError(f"--saturation must be between 0 and 2, got {saturation}")
+    if palette not in rg.PALETTES:
+        raise UsageError(f"--palette must be one of {', '.join(rg.PALETTES)}, got {palette!r}")
 
 
 class Colorizer:
@@ -132,16 +135,19 @@ class Colorizer:
     page's L everywhere, which leaves pure black-and-white pages without color.
     ``fill``: ``flat`` (one color per region enclosed by ink; paper outside the art and balloons
     stay white; see ``models.compose``) or ``soft`` (every pixel its own predicted chroma).
-    ``saturation``: scales the model's chroma, 0 (gray) to 2; 1 = as predicted.
+    ``saturation``: scales the model's chroma, 0 (gray) to 2; 1 = as predicted. ``palette``: ``safe``
+    (a region takes the model's color only where it is sure) or ``vivid`` (every region that is not
+    paper, a balloon or solid black takes its color, made more saturated; ``models.regions.PALETTES``).
     """
 
     def __init__(self, model: str | os.PathLike | models.ColorModel | None = None, *, device: str = "auto",
                  backend: str = "auto", size: int | None = None, batch_size: int | None = None, half: bool | None = None,
                  recolor: bool = False, fill_paper: bool = True, fill: str = compose_cpu.DEFAULT_FILL,
-                 saturation: float = 1.0):
+                 saturation: float = 1.0, palette: str = rg.DEFAULT_PALETTE):
         check_options(device=device, backend=backend, size=size, batch_size=batch_size, fill=fill,
-                      saturation=saturation)
+                      saturation=saturation, palette=palette)
         self.fill = fill
+        self.palette = palette
         self.saturation = float(saturation)
         self.auto_batch = batch_size is None
         self.batch_size = batch_size or 1  # resolved below once the device is known
@@ -442,7 +448,8 @@ class Colorizer:
             L = page_lightness(page, ab.device)
             gray = page.pixels if page.is_gray and page.pixels.dtype == np.uint8 else None
             rgb = page_compose.compose(L, ab, gray=gray, fill=self.fill, saturation=self.saturation, hints=hints,
-                                       confidence=confidence, fill_paper=self.fill_paper, regions=regions)
+                                       confidence=confidence, fill_paper=self.fill_paper, regions=regions,
+                                       palette=self.palette)
             return rgb.cpu().numpy()
 
     def _compose_cpu(self, page: DecodedPage, ab, confidence, hints: np.ndarray | None, regions=None) -> np.ndarray:
@@ -454,7 +461,8 @@ class Colorizer:
         else:
             gray, L = None, _numpy_lightness(page)
         return compose_cpu.compose(ab, gray=gray, L=L, fill=self.fill, saturation=self.saturation, hints=hints,
-                                   confidence=confidence, fill_paper=self.fill_paper, regions=regions)
+                                   confidence=confidence, fill_paper=self.fill_paper, regions=regions,
+                                   palette=self.palette)
 
     def colorize(self, pages: PageLike | Sequence[PageLike],
                  hints: Any = None) -> np.ndarray | Image.Image | list[np.ndarray | Image.Image]:

@@ -26,13 +26,14 @@ from models.errors import first_line
 from trainer.device import process_ranks
 from trainer.images import DecodedPage, format_of_name, natural_path_key, to_rgb8
 from models.compose_cpu import DEFAULT_FILL
+from models.regions import DEFAULT_PALETTE
 from trainer.progress import ProgressBar, in_notebook
 
 from ..errors import MangacolorError, ModelError, PageError, UsageError
-from ..pages.compare import compare_pair, write_comparison
+from ..pages.compare import compare_pair, plan_comparisons, write_comparison
 from ..pages.images import WRITABLE_FORMATS, decode_page, encode_image
 from ..pages.planning import output_name, plan_jobs
-from ..pages.sources import ArchiveJob, Job, PageResult, SourcePage
+from ..pages.sources import ArchiveJob, ImageJob, Job, PageResult, SourcePage
 from . import backends
 from .choices import OUTPUT_FORMATS
 from .colorizer import Colorizer, check_model, check_options
@@ -100,6 +101,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
              recolor: bool = False, fill_paper: bool = True, workers: int | None = None,
              progress: bool | None = None, on_error: Callable[[str], None] | None = None, on_ready: Callable[[Colorizer], None] | None = None,
              colorizer: Colorizer | None = None, fill: str | None = None, saturation: float = 1.0,
+             palette: str = DEFAULT_PALETTE,
              hints: str | os.PathLike | None = None, compare: str | os.PathLike | None = None) -> ColorizeSummary:
     """Color image files, folders and CBZ/ZIP/CBR archives; returns a ``ColorizeSummary``.
 
@@ -112,7 +114,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     progress bar on stderr that says when the model is still loading (None: in a notebook, tqdm.auto's
     bar; elsewhere when stderr is a terminal). The model loads beside the first pages' decoding. ``compare``: a folder for before/after pictures, one side-by-side image per
     page file and one contact sheet per archive (``pages.compare``). ``fill_paper``, ``fill`` (None: the default, flat) and
-    ``saturation``: see ``Colorizer``. ``hints``: a hint image for a single page, or a folder of
+    ``saturation``, ``palette``: see ``Colorizer``. ``hints``: a hint image for a single page, or a folder of
     them, one per page matched by page name (``engine.hints``). ``on_error`` gets each one-line error as it happens;
     ``on_ready`` gets the loaded Colorizer (to say which device runs). Pass ``colorizer`` to reuse
     a loaded model. Raises ``MangacolorError`` for bad usage, missing inputs or an unloadable model.
@@ -136,16 +138,21 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         summary.errors.append(message)
         report(message)
 
-    jobs = shard_by_rank(plan_jobs(list(inputs), output, page_format, skip=() if hints is None else (hints,)))
+    planned = plan_jobs(list(inputs), output, page_format, skip=() if hints is None else (hints,))
+    # Every rank names every picture, so two ranks never pick one name.
+    comparisons = {} if compare is None else plan_comparisons(Path(compare).expanduser(), planned,
+                                                              [Path(p).expanduser() for p in inputs])
+    jobs = shard_by_rank(planned)
     if page_format is not None:
         _refuse_colliding_names(jobs, page_format)
     # Every option is checked before anything is skipped: a rerun with a bad one fails as the first run does.
     if colorizer is None:
         check_options(device=device, backend=backend, size=size, batch_size=batch_size,
-                      fill=DEFAULT_FILL if fill is None else fill, saturation=saturation)
+                      fill=DEFAULT_FILL if fill is None else fill, saturation=saturation, palette=palette)
     hint_source = HintSource(hints, jobs)
     made_with = _run_settings(colorizer, model, backend, size=size, fill=fill, fill_paper=fill_paper,
-                              saturation=saturation, recolor=recolor, page_format=page_format, quality=quality)
+                              saturation=saturation, recolor=recolor, page_format=page_format, quality=quality,
+                              palette=palette)
     todo: list[Job] = []
     for job in jobs:
         job.settings = job_record(made_with, hint_source, job)
@@ -179,7 +186,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         if colorizer is None:
             def load() -> Colorizer:
                 return Colorizer(model, device=device, backend=backend, size=size, batch_size=batch_size,
-                                 recolor=recolor, fill_paper=fill_paper, saturation=saturation,
+                                 recolor=recolor, fill_paper=fill_paper, saturation=saturation, palette=palette,
                                  **({} if fill is None else {"fill": fill}))
             loaded: Colorizer | Callable[[], Colorizer] = load
             settings = {"recolor": recolor, "fill": fill or DEFAULT_FILL}
@@ -194,6 +201,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         run = _ColorizeRun(loaded, todo, summary, fail, show, page_format, quality, workers, hint_source,
                            on_ready=ready, **settings)
         run.compare = Path(compare) if compare is not None else None
+        run.comparisons = comparisons
         run.run()
     summary.pages.sort(key=lambda r: natural_path_key(r["input"]))
     summary.seconds = time.perf_counter() - start
@@ -206,7 +214,8 @@ def _run_settings(colorizer: Colorizer | None, model: Any, backend: str, **optio
     if colorizer is not None:
         return run_settings(model_path=colorizer.model_path, size=colorizer.size, fill=colorizer.fill,
                             fill_paper=colorizer.fill_paper, saturation=colorizer.saturation,
-                            recolor=colorizer.recolor, page_format=options["page_format"], quality=options["quality"])
+                            recolor=colorizer.recolor, page_format=options["page_format"], quality=options["quality"],
+                            palette=colorizer.palette)
     in_memory = model is not None and not isinstance(model, (str, os.PathLike))
     return run_settings(model_path=None if in_memory else check_model(model, backend),
                         **{**options, "fill": options["fill"] or DEFAULT_FILL})
@@ -289,6 +298,7 @@ class _ColorizeRun:
         self.started: dict[tuple[int, int], float] = {}           # (job, page) -> when its reading began
         self.records: dict[int, list[dict[str, Any]]] = {}         # per job, until its output is written
         self.compare: Path | None = None
+        self.comparisons: dict[int, Path] = {}                      # per job: where its picture goes
         self.thumbs: dict[int, list] = {}                           # per job: (page key, before, after)
 
     def _above_the_bar(self):
@@ -504,7 +514,8 @@ class _ColorizeRun:
 
     def _page_failed(self, job: Job, ref: SourcePage, message: str) -> None:
         kept = (" (original kept in the output archive)" if isinstance(job, ArchiveJob) else
-                " (original copied to the output folder)" if getattr(job, "keep_original", False) else "")
+                " (original copied to the output folder)" if isinstance(job, ImageJob) and job.copies_original()
+                else "")
         self.fail(message + kept)
         self._record(job, ref, "failed", ref.name if kept else None, error=message + kept)
         self.bar.update(1)
@@ -543,7 +554,8 @@ class _ColorizeRun:
                 self.summary.outputs.append(str(job.target))
             if thumbs and self.compare is not None:
                 try:
-                    self.summary.comparisons.append(str(write_comparison(self.compare, job, thumbs)))
+                    path = self.comparisons[id(job)]
+                    self.summary.comparisons.append(str(write_comparison(path, job, thumbs)))
                 except OSError as e:
                     self.fail(f"{self.compare}: cannot write the comparison for {job.target} ({first_line(e)})", 0)
         finally:

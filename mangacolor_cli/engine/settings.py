@@ -4,7 +4,7 @@ settings and colors again one made with other settings (``pipeline.colorize``).
 The record is one line of JSON, in every page entry's comment of an output archive and in the metadata of
 an output page (``pages.images.settings_params``). It holds what changes the picture: the model (its
 file's content, never its path: outputs are shared), the working size and page format as asked, fill,
-fill_paper, saturation, recolor, quality, and the content of the hint files the output's pages use. How
+fill_paper, palette, saturation, recolor, quality, and the content of the hint files the output's pages use. How
 the model runs (device, backend, batch size) is left out: it gives the same picture.
 """
 
@@ -37,9 +37,10 @@ def model_identity(path: Path | None) -> str:
 
 
 def run_settings(*, model_path: Path | None, size: int | None, fill: str, fill_paper: bool, saturation: float,
-                 recolor: bool, page_format: str | None, quality: int) -> dict[str, Any]:
+                 recolor: bool, page_format: str | None, quality: int, palette: str = "safe") -> dict[str, Any]:
     """The settings of a run that every output shares (the hints come per output: ``job_record``)."""
     return {"model": model_identity(model_path), "size": size, "fill": fill, "fill_paper": bool(fill_paper),
+            "palette": palette,
             # float: saturation 1 from Python and 1.0 from the CLI are one setting
             "saturation": float(saturation), "recolor": bool(recolor), "format": page_format,
             "quality": int(quality)}

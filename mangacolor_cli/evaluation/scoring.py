@@ -37,6 +37,8 @@ from trainer.images import (IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key
 from ..errors import InputError, MangacolorError, UsageError
 
 GRAY_BASELINE = "gray baseline"
+# SSIM's 7x7 window: a smaller page is listed as not scored, never a traceback.
+MIN_SCORED_SIDE = 7
 MANGA_LOOK_SEED = 1234
 PREVIEW_HEIGHT = 224
 THUMB_HEIGHT = 88
@@ -233,6 +235,10 @@ def _check_same_size(key: str, pred_path: Path, pred: np.ndarray, target_path: P
         ph, pw = pred.shape[:2]
         th, tw = target.shape[:2]
         raise InputError(f"{pred_path}: {pw}x{ph} but its target {target_path} is {tw}x{th}")
+    if min(target.shape[:2]) < MIN_SCORED_SIDE:
+        th, tw = target.shape[:2]
+        raise InputError(f"{target_path}: {tw}x{th} is too small to score (SSIM needs at least "
+                         f"{MIN_SCORED_SIDE}x{MIN_SCORED_SIDE})")
 
 
 def _threaded(fn, items: Iterable, workers: int = 2) -> Iterator:
@@ -326,16 +332,18 @@ def model_label(spec: str | os.PathLike, taken: Iterable[str]) -> str:
 def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.PathLike, *, size: int | None = None,
                     manga_look: bool = False, device: str = "auto", batch_size: int = 4, samples: int = 4,
                     report_thumbs: int = MAX_REPORT_THUMBS, progress: ProgressFn | None = None,
-                    fills: Sequence[str] | None = None) -> EvalResult:
+                    fills: Sequence[str] | None = None, palettes: Sequence[str] | None = None) -> EvalResult:
     """Run each model (a ``.pt`` checkpoint or ``.onnx`` file, through the Colorizer at working size
     ``size``) on the pages of ``data`` and score its output against the color pages, beside the gray
     baseline. Pages are decoded once and each chunk goes through every model in turn; pages/s is
     each model's own time in ``Colorizer.colorize``. ``fills``: the compose's fill (flat|soft,
     ``Colorizer``'s default when None); several give each model a row per fill ("name (flat)").
+    ``palettes``: likewise for ``--palette`` (safe|vivid), a row per fill and palette.
     """
     import copy
 
     from models import compose as page_compose
+    from models import regions as page_regions
 
     from ..engine.colorizer import Colorizer
 
@@ -347,15 +355,22 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
     for fill in fills:
         if fill not in page_compose.FILLS:
             raise UsageError(f"--fill must be one of {', '.join(page_compose.FILLS)}, got {fill!r}")
+    palettes = list(dict.fromkeys(palettes or []))
+    for palette in palettes:
+        if palette not in page_regions.PALETTES:
+            raise UsageError(f"--palette must be one of {', '.join(page_regions.PALETTES)}, got {palette!r}")
     for spec in model_specs:
         label = model_label(spec, colorizers)
         base = Colorizer(str(spec), device=device, size=size, batch_size=batch_size, recolor=True,
-                         **({"fill": fills[0]} if fills else {}))
-        if len(fills) <= 1:
+                         **({"fill": fills[0]} if fills else {}), **({"palette": palettes[0]} if palettes else {}))
+        if len(fills) <= 1 and len(palettes) <= 1:
             colorizers[label] = base
-        for fill in fills if len(fills) > 1 else []:
-            colorizers[f"{label} ({fill})"] = variant = copy.copy(base)  # one loaded model, its own fill
-            variant.fill = fill
+            continue
+        for fill in fills or [base.fill]:
+            for palette in palettes or [base.palette]:
+                named = [v for v, many in ((fill, len(fills) > 1), (palette, len(palettes) > 1)) if many]
+                colorizers[f"{label} ({', '.join(named)})"] = variant = copy.copy(base)  # one loaded model
+                variant.fill, variant.palette = fill, palette
     scorers = {name: BatchScorer(metric_device(device), batch_size) for name in [*colorizers, GRAY_BASELINE]}
     seconds = {name: 0.0 for name in colorizers}
     thumbs = _Thumbs([k for k, _, _ in pages], report_thumbs)
