@@ -132,5 +132,6 @@ def write_bytes_atomic(target: str | os.PathLike, data: bytes, *, durable: bool 
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``target`` through a temp file and a rename; returns the path."""
-    return write_bytes_atomic(target, text.encode("utf-8"))
+    """Write ``text`` (UTF-8) to ``target`` through a temp file and a rename; returns the path. A file name that
+    is not UTF-8 (its bytes as surrogate escapes) is written as ``\\udcff``, a JSON escape, never a crash."""
+    return write_bytes_atomic(target, text.encode("utf-8", "backslashreplace"))

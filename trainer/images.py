@@ -50,7 +50,8 @@ class ImageDecodeError(ValueError):
 class DecodedPage:
     """A page's pixels, upright: ``pixels`` is ``HxW`` (gray) or ``HxWx3`` (RGB), uint8, uint16 or float32 in [0, 1].
 
-    ``info``: ``dpi`` when the file has one; ``frames`` when it holds more than one (only the first is decoded).
+    ``info``: ``dpi`` and ``icc_profile`` when the file has them; ``frames`` when it holds more than one (only the
+    first is decoded).
     """
 
     pixels: np.ndarray
@@ -150,7 +151,7 @@ def page_from_pil(img: Image.Image) -> DecodedPage:
 
 
 def _to_page(img: Image.Image, fmt: str) -> DecodedPage:
-    info = {k: img.info[k] for k in ("dpi",) if k in img.info}
+    info = {k: img.info[k] for k in ("dpi", "icc_profile") if img.info.get(k)}
     mode = img.mode
     alpha = None
     if mode == "1":

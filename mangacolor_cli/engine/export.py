@@ -20,7 +20,7 @@ from models.errors import first_line
 from models.files import atomic_path
 from trainer.images import DecodedPage, ImageDecodeError, read_image
 
-from ..errors import InputError, MangacolorError, ModelError
+from ..errors import InputError, MangacolorError, ModelError, UsageError
 from .backends import export_onnx
 from .colorizer import Colorizer, PageLike
 
@@ -107,6 +107,23 @@ def compare_with_torch(model: ColorModel, onnx_path: str | os.PathLike, page: Pa
     return diff, reference.working_shape(page), exported.provider
 
 
+def exporter_opsets() -> tuple[int, int]:
+    """The lowest and highest ONNX opset torch's exporter writes."""
+    try:
+        from torch.onnx._constants import ONNX_MAX_OPSET, ONNX_MIN_OPSET
+    except ImportError:  # a torch that moved them: the range of torch 2.x
+        return 7, 20
+    return ONNX_MIN_OPSET, ONNX_MAX_OPSET
+
+
+def check_opset(opset: int) -> None:
+    """Refuse, before any work, an opset the exporter cannot write: it would fail deep inside and print its
+    whole graph (121 lines for a tiny U-Net) on the way."""
+    low, high = exporter_opsets()
+    if not low <= opset <= high:
+        raise UsageError(f"--opset {opset}: the ONNX exporter writes opsets {low} to {high}")
+
+
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, opset: int = 17,
                       half: bool = False, working_size: int | None = None,
                       check_image: str | os.PathLike | None = None,
@@ -119,6 +136,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     file is left at ``output`` (an existing file there is untouched).
     """
     checkpoint, output = Path(checkpoint), Path(output)
+    check_opset(opset)
     try:
         model = load_model(checkpoint)
     except CheckpointError as e:

@@ -52,7 +52,7 @@ class HintSource:
             candidates.append(self.path / owner / name.with_suffix(".png"))
         candidates += [self.path / name.with_suffix(".png"), self.path / (name.stem + ".png")]
         for candidate in candidates:
-            if candidate.is_file():
+            if _is_file(candidate):
                 self.used.add(candidate.resolve())
                 return candidate
         return None
@@ -64,3 +64,12 @@ class HintSource:
             return []
         files = (p for p in self.path.rglob("*") if p.suffix.lower() == ".png" and p.is_file())
         return sorted(p for p in files if p.resolve() not in self.used)
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the path cannot exist: a 300-character entry name is too long for the
+    file system (ENAMETOOLONG), so that page has no hint file."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False

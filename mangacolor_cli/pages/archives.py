@@ -117,12 +117,26 @@ def raw_entry_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
     for slot in zipfile.ZipInfo.__slots__:  # everything else as the input's entry (method, CRC, sizes, flags)
         if slot not in ("filename", "orig_filename") and hasattr(info, slot):
             setattr(zinfo, slot, copy.copy(getattr(info, slot)))
-    zinfo.extra = b""  # zip64 and local extras are rebuilt by FileHeader
+    zinfo.extra = _without_zip64(info.extra)  # FileHeader writes the zip64 record itself, when needed
     try:
         zinfo.FileHeader()
     except (struct.error, ValueError, TypeError, OverflowError) as e:
         raise zipfile.BadZipFile(f"entry header cannot be rewritten ({e})") from None
     return zinfo
+
+
+def _without_zip64(extra: bytes) -> bytes:
+    """An entry's extra fields (timestamps, Unicode path, NTFS times...) less the zip64 record; b"" when they
+    are not well-formed records."""
+    kept, pos = [], 0
+    while pos + 4 <= len(extra):
+        field_id, size = struct.unpack("<HH", extra[pos:pos + 4])
+        if pos + 4 + size > len(extra):
+            return b""
+        if field_id != 0x0001:
+            kept.append(extra[pos:pos + 4 + size])
+        pos += 4 + size
+    return b"".join(kept) if pos == len(extra) else b""
 
 
 def _write_raw_entry(out: zipfile.ZipFile, info: zipfile.ZipInfo, raw: bytes, comment: bytes = b"") -> None:

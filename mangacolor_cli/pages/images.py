@@ -23,6 +23,11 @@ EXTENSION_BY_FORMAT = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".w
 WRITABLE_FORMATS = frozenset({"png", "jpeg", "jpg", "webp", "bmp", "tiff", "gif"}
                              | ({"avif"} if ".avif" in loader.FORMAT_BY_EXTENSION else set()))
 FORMATS_WITH_ALPHA = frozenset({"png", "webp", "tiff", "avif"})
+# The longest side a format can hold: a longer page fails in one line, never written in another format
+# under this one's name.
+MAX_SIDE_BY_FORMAT = {"webp": (16383, "WebP"), "jpeg": (65535, "JPEG"), "gif": (65535, "GIF")}
+# Formats that carry an ICC profile: a page keeps its own (Adobe RGB...); BMP and GIF pages are converted to sRGB.
+FORMATS_WITH_ICC = frozenset({"png", "jpeg", "webp", "tiff", "avif"})
 # Image files colorize cannot color (not readable here): reported and kept as they are, never silently copied.
 OTHER_IMAGE_EXTENSIONS = frozenset({".heic", ".heif", ".jxl", ".jp2", ".j2k", ".psd", ".svg", ".ico", ".tga",
                                     ".pcx", ".ppm", ".pgm", ".pbm", ".qoi", ".avif", ".apng", ".dds"}) - PAGE_EXTENSIONS
@@ -57,6 +62,41 @@ def decode_page(data: bytes, name: str) -> loader.DecodedPage:
     if frames > 1:
         # Coloring the first frame would drop the rest: the page is reported and kept as it is.
         raise PageError(f"{name}: {frames} frames (animated or multi-page image); only single-frame pages are colored")
+    return _gray_in_srgb(page)
+
+
+def _profile(icc: bytes | None) -> Any:
+    """The ``ImageCms`` profile of an ICC blob, or None (none, or broken: the page is read as sRGB, as before)."""
+    if not icc:
+        return None
+    from PIL import ImageCms
+
+    try:
+        return ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    except Exception:  # a truncated or hostile profile
+        return None
+
+
+def _color_space(icc: bytes | None) -> str | None:
+    profile = _profile(icc)
+    return None if profile is None else profile.profile.xcolor_space.strip()
+
+
+def _gray_in_srgb(page: loader.DecodedPage) -> loader.DecodedPage:
+    """A gray page with a gray ICC profile (dot gain, gamma 1.8) in sRGB gray: the colored page is RGB, which
+    cannot carry a gray profile, so its lightness is converted instead of dropped (shifts of 45 levels)."""
+    icc = page.info.get("icc_profile")
+    if not (page.is_gray and page.pixels.dtype == np.uint8 and _color_space(icc) == "GRAY"):
+        return page
+    from PIL import ImageCms
+
+    try:
+        rgb = ImageCms.profileToProfile(Image.fromarray(page.pixels, "L"), _profile(icc),
+                                        ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except ImageCms.PyCMSError:
+        return page  # a profile littlecms cannot apply: read as sRGB, as before
+    page.pixels = np.asarray(rgb.convert("L"), dtype=np.uint8)
+    del page.info["icc_profile"]
     return page
 
 
@@ -68,6 +108,7 @@ def encode_image(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, 
     (``settings_params``) for a rerun to compare (``read_settings``).
     """
     fmt = "jpeg" if fmt == "jpg" else fmt
+    _check_side(rgb.shape[1], rgb.shape[0], fmt)
     if alpha is not None and fmt not in FORMATS_WITH_ALPHA:
         # A format without alpha: the page on white paper, as training and eval see it (never black).
         rgb, alpha = loader.on_paper(loader.DecodedPage(pixels=np.asarray(rgb), alpha=alpha)), None
@@ -77,6 +118,12 @@ def encode_image(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, 
     params: dict[str, Any] = settings_params(fmt, settings) if settings is not None else {}
     if info and "dpi" in info:
         params["dpi"] = info["dpi"]
+    icc = (info or {}).get("icc_profile")
+    if _color_space(icc) == "RGB":  # the page's own RGB space (Adobe RGB...): its colors read as they were
+        if fmt in FORMATS_WITH_ICC:
+            params["icc_profile"] = icc
+        else:
+            img = _in_srgb(img, icc)
     if fmt == "jpeg":
         params.update(quality=quality, optimize=True)
     elif fmt == "webp":
@@ -89,6 +136,22 @@ def encode_image(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, 
     buf = io.BytesIO()
     img.save(buf, format=fmt.upper(), **params)
     return buf.getvalue()
+
+
+def _check_side(width: int, height: int, fmt: str) -> None:
+    limit, name = MAX_SIDE_BY_FORMAT.get(fmt, (None, fmt))
+    if limit is not None and max(width, height) > limit:
+        raise ValueError(f"{width}x{height} pixels is over {name}'s limit of {limit} a side; PNG holds it")
+
+
+def _in_srgb(img: Image.Image, icc: bytes) -> Image.Image:
+    """``img``'s pixels, read in the RGB profile ``icc``, converted to sRGB (for a format without a profile)."""
+    from PIL import ImageCms
+
+    try:
+        return ImageCms.profileToProfile(img, _profile(icc), ImageCms.createProfile("sRGB"))
+    except ImageCms.PyCMSError:
+        return img
 
 
 # How an output holds the settings it was made with (engine.settings): this mark, then the record.

@@ -14,8 +14,9 @@ from models.files import clean_stale_temps, fit_name, is_temp_name
 from trainer.images import format_of_name, natural_path_key
 
 from ..errors import InputError, OutputError, UsageError
+from .compare import is_comparison
 from .images import EXTENSION_BY_FORMAT, WRITABLE_FORMATS, is_other_image_name, is_page_name
-from .sources import ARCHIVE_EXTENSIONS, RAR_EXTENSIONS, ArchiveJob, CopyJob, ImageJob, Job, ReportedJob
+from .sources import ARCHIVE_EXTENSIONS, NOT_ZIP_EXTENSIONS, ArchiveJob, CopyJob, ImageJob, Job, ReportedJob
 
 
 def output_name(name: str, fmt: str | None) -> str:
@@ -45,13 +46,13 @@ def default_output(source: Path, fmt: str | None = None) -> Path:
         return source.with_name(source.name + "_color")
     suffix = source.suffix.lower()
     if suffix in ARCHIVE_EXTENSIONS:
-        return source.with_name(source.stem + ".color" + (".cbz" if suffix in RAR_EXTENSIONS | {".cbz"} else suffix))
+        return source.with_name(source.stem + ".color" + (".cbz" if suffix in NOT_ZIP_EXTENSIONS else suffix))
     return source.with_name(output_name(source.stem + ".color" + source.suffix, fmt))
 
 
 def _archive_target_name(name: str) -> str:
     path = Path(name)
-    return path.stem + ".cbz" if path.suffix.lower() in RAR_EXTENSIONS else name
+    return path.stem + ".cbz" if path.suffix.lower() in NOT_ZIP_EXTENSIONS else name
 
 
 def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None = None,
@@ -100,7 +101,7 @@ def plan_jobs(inputs: list[str | os.PathLike], output: str | os.PathLike | None 
             jobs.append(ArchiveJob(src, target))
         else:
             jobs.append(ImageJob(src, target, fmt=target_format))
-    _refuse_overwriting_inputs(jobs, sources)
+    _refuse_overwriting_inputs(jobs, sources, [Path(h).expanduser() for h in skip])
     # Temp files of killed runs (their pid dead) would otherwise pile up beside finished outputs.
     for folder in {job.target.parent for job in jobs}:
         clean_stale_temps(folder)
@@ -156,6 +157,8 @@ def _folder_jobs(folder: Path, target_root: Path, fmt: str | None,
         for fname in filenames:
             if fname.startswith(".") or is_temp_name(fname) or is_color_output_name(fname):
                 continue
+            if is_comparison(here / fname):  # a --compare picture written into the input folder is not a page
+                continue
             if skip and (here / fname).resolve() in skip_dirs:  # a --hints file is a hint, not a page
                 continue
             if not (is_page_name(fname) or is_archive_name(fname) or is_other_image_name(fname)):
@@ -199,11 +202,15 @@ def _file_kind(path: Path) -> str:
     return "file" if stat.S_ISREG(mode) else ("other" if stat.S_ISDIR(mode) else "special")
 
 
-def _refuse_overwriting_inputs(jobs: list[Job], sources: list[Path]) -> None:
+def _refuse_overwriting_inputs(jobs: list[Job], sources: list[Path], hints: list[Path]) -> None:
     jobs = [j for j in jobs if not isinstance(j, ReportedJob)]  # they write nothing
     inputs = {j.source.resolve() for j in jobs} | {s.resolve() for s in sources if s.is_file()}
+    hint_folders = [h.resolve() for h in hints if h.is_dir()]
+    inputs |= {h.resolve() for h in hints if h.is_file()}
     for job in jobs:
-        if job.target.resolve() in inputs:
+        target = job.target.resolve()
+        # A hint file is an input too: ``-o hint.png --hints hint.png`` (or -o into the hint folder) never replaces one.
+        if target in inputs or (target.is_file() and any(target.is_relative_to(f) for f in hint_folders)):
             raise OutputError(f"{job.target}: output would overwrite an input; choose another -o")
     targets = [j.target.resolve() for j in jobs]
     if len(set(targets)) != len(targets):

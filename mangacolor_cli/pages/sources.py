@@ -30,8 +30,19 @@ from ..errors import InputError, MangacolorError, PageError
 from .archives import FAILED_PAGE_COMMENT, OutputEntry, raw_entry_info, read_raw_entry, write_cbz_atomic
 from .images import SETTINGS_MARK, is_other_image_name, is_page_name, read_settings
 
-ARCHIVE_EXTENSIONS = frozenset({".cbz", ".zip", ".cbr", ".rar"})
-RAR_EXTENSIONS = frozenset({".cbr", ".rar"})
+# Archives a folder run takes as chapters; each is opened by what its bytes are (``archive_kind``), never its name.
+NOT_ZIP_EXTENSIONS = frozenset({".cbr", ".rar", ".cb7", ".7z", ".cbt", ".tar"})
+ARCHIVE_EXTENSIONS = frozenset({".cbz", ".zip"}) | NOT_ZIP_EXTENSIONS
+# Signatures at the start of an archive; a tar says "ustar" at byte 257. Anything else is read as a ZIP
+# (zipfile finds its directory from the end, so a self-extracting ZIP works too).
+RAR_MAGIC = b"Rar!\x1a\x07"
+SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
+TAR_MAGIC, TAR_MAGIC_AT = b"ustar", 257
+# What cannot be read, one line each (the run goes on with the other inputs).
+UNSUPPORTED_ARCHIVES = {
+    "7z": "7z archives are not supported (CB7); repack it as a CBZ (ZIP) to color it",
+    "tar": "tar archives are not supported (CBT); repack it as a CBZ (ZIP) to color it",
+}
 # Archive limits (decompression-bomb guards): per entry, per archive, and compression ratio.
 MAX_ENTRY_BYTES = 256 * 2**20
 MAX_ARCHIVE_BYTES = 8 * 2**30
@@ -148,6 +159,11 @@ class ImageJob(Job):
         self.keep_original = keep_original
         self.fmt = fmt
 
+    def copies_original(self) -> bool:
+        """Whether a failed page is copied to its output as it is: only under a name that says its format
+        (never PNG bytes in ``strip.webp``; that page is reported, a rerun tries it again)."""
+        return self.keep_original and format_of_name(self.target.name) == format_of_name(self.source.name)
+
     def failed_marker(self) -> Path:
         name = fit_name(self.target.name, MAX_NAME_BYTES - 1 - len(FAILED_MARKER_SUFFIX))
         return self.target.with_name(f".{name}{FAILED_MARKER_SUFFIX}")
@@ -195,7 +211,7 @@ class ImageJob(Job):
     def finish(self, results: dict[int, PageResult]) -> None:
         result = results.get(0)
         if result is None:
-            if self.keep_original:  # the folder's output stays complete; the marker says the page is not done
+            if self.copies_original():  # the folder's output stays complete; the marker says the page is not done
                 try:
                     original = self._read()
                 except PageError:
@@ -258,15 +274,23 @@ class ArchiveJob(Job):
         self._lock = threading.Lock()
         self._extracted: Path | None = None
         self._comment = b""
+        self._archive_kind: str | None = None
 
     # ------------------------------------------------------------------ reading
     def _open(self) -> list[_Member]:
         if self._members is None:
-            if self.source.suffix.lower() in RAR_EXTENSIONS:
-                self._members = self._open_rar()
-            else:
-                self._members = self._open_zip()
+            kind = self._kind()
+            if kind in UNSUPPORTED_ARCHIVES:
+                raise InputError(f"{self.label}: {UNSUPPORTED_ARCHIVES[kind]}")
+            self._members = self._open_rar() if kind == "rar" else self._open_zip()
         return self._members
+
+    def _kind(self) -> str:
+        """What the archive is by its bytes: a ``.cbr`` that holds a ZIP is read as a ZIP, a ``.cbz`` that
+        holds a RAR needs unar (unreadable: "zip", and zipfile says why)."""
+        if self._archive_kind is None:
+            self._archive_kind = archive_kind(self.source)
+        return self._archive_kind
 
     def _open_zip(self) -> list[_Member]:
         try:
@@ -395,7 +419,7 @@ class ArchiveJob(Job):
         return refs
 
     def page_count(self) -> int:
-        if self.source.suffix.lower() in RAR_EXTENSIONS:
+        if self._kind() != "zip":
             return 0  # counting a RAR means extracting it; the progress total grows when it is opened
         return sum(1 for m in self._open() if m.is_page)
 
@@ -448,14 +472,11 @@ class ArchiveJob(Job):
                 if entry is not None:
                     yield entry
                 continue
-            if m.info is not None and m.info.is_dir():
-                yield OutputEntry(m.name, info=m.info, data=b"")
-                continue
             result = results.get(m.page_key) if m.is_page else None
             # A page with no result failed: its original is kept, marked so a rerun tries it again; a page
             # done (colored or kept) carries the run's settings, for a rerun to compare.
             comment = FAILED_PAGE_COMMENT if m.is_page and result is None else (
-                self._settings_comment() if m.is_page else b"")
+                self._settings_comment() if m.is_page else m.info.comment if m.info is not None else b"")
             if result is not None and result.data is not None:
                 yield OutputEntry(result.name, info=m.info, data=result.data, comment=comment)
                 continue
@@ -472,19 +493,27 @@ class ArchiveJob(Job):
                     self.errors.append(f"{self.label}:{m.name}: unreadable entry kept as stored ({e})")
                     yield entry
                 continue
+            if not m.is_page and m.info is not None:
+                # Not a page: read whole, then copied as stored (name bytes, flags, comment, extra fields as they were).
+                entry = self._raw_entry(m, quiet=True)
+                if entry is not None:
+                    yield entry
+                    continue
             compress = m.info.compress_type != zipfile.ZIP_STORED if m.info is not None else not m.is_page
             yield OutputEntry(m.name, info=m.info, data=data, compress=compress, comment=comment)
 
     def _settings_comment(self) -> bytes:
         return (SETTINGS_MARK + self.settings).encode() if self.settings else b""
 
-    def _raw_entry(self, m: _Member, comment: bytes = b"") -> OutputEntry | None:
-        """The entry's stored bytes to copy as they are, or None (error noted) when even those are broken."""
+    def _raw_entry(self, m: _Member, comment: bytes = b"", quiet: bool = False) -> OutputEntry | None:
+        """The entry's stored bytes to copy as they are, or None (error noted unless ``quiet``) when even those
+        are broken."""
         try:
             raw_entry_info(m.info)
             raw = read_raw_entry(self.source, m.info)
         except (zipfile.BadZipFile, OSError, ValueError) as e:
-            self.errors.append(f"{self.label}:{m.name}: entry cannot be copied ({first_line(e)}), left out")
+            if not quiet:
+                self.errors.append(f"{self.label}:{m.name}: entry cannot be copied ({first_line(e)}), left out")
             return None
         return OutputEntry(m.name, info=m.info, raw=raw, comment=comment)
 
@@ -495,6 +524,23 @@ class ArchiveJob(Job):
         if self._extracted is not None:
             shutil.rmtree(self._extracted, ignore_errors=True)
             self._extracted = None
+
+
+def archive_kind(path: Path) -> str:
+    """``"rar"``, ``"7z"``, ``"tar"`` or ``"zip"`` (everything else: zipfile says whether it is one) from the
+    file's first bytes."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(TAR_MAGIC_AT + len(TAR_MAGIC))
+    except OSError:
+        return "zip"  # opening it again says why it cannot be read
+    if head.startswith(RAR_MAGIC):
+        return "rar"
+    if head.startswith(SEVEN_ZIP_MAGIC):
+        return "7z"
+    if head[TAR_MAGIC_AT:] == TAR_MAGIC:
+        return "tar"
+    return "zip"
 
 
 def _overlapping_entries(infos: list[zipfile.ZipInfo]) -> set[int]:
