@@ -335,3 +335,35 @@ def test_eval_on_pages_under_7x7_lists_them_as_not_scored_in_one_line(tmp_path):
     text = run.stdout + run.stderr
     assert "Traceback" not in text and run.returncode == 0, text
     assert "too small to score" in text and "tiny.png" in text
+
+
+def test_an_unrelated_zip_or_a_thumbnail_at_the_output_path_is_not_finished(tmp_path):
+    """A finished output is recognised by the mark mangacolor wrote in it, not by its name: an unrelated ZIP at
+    ``ch.color.cbz`` or a 60x80 thumbnail at a page's target is neither skipped nor replaced (one line, exit 1)."""
+    page = tmp_path / "a.png"
+    save(page, line_art(9))
+    chapter = tmp_path / "ch.cbz"
+    with zipfile.ZipFile(chapter, "w") as z:
+        z.write(page, "001.png")
+        z.write(page, "002.png")
+    with zipfile.ZipFile(tmp_path / "ch.color.cbz", "w") as z:
+        z.writestr("readme.txt", "not a chapter")
+    (tmp_path / "pages").mkdir()
+    save(tmp_path / "pages" / "p.png", line_art(10))
+    (tmp_path / "out").mkdir()
+    Image.fromarray(np.zeros((80, 60, 3), np.uint8)).save(tmp_path / "out" / "p.png")
+    for args in (["colorize", str(chapter)], ["colorize", str(tmp_path / "pages"), "-o", str(tmp_path / "out")]):
+        run = mangacolor(*args, cwd=tmp_path)
+        assert_clean(run)
+        assert run.returncode == 1 and "skipped" in run.stdout and " 0 skipped" in " " + run.stdout, run.stdout
+        assert "not an output mangacolor wrote" in run.stderr
+    with zipfile.ZipFile(tmp_path / "ch.color.cbz") as z:
+        assert z.namelist() == ["readme.txt"]
+    assert Image.open(tmp_path / "out" / "p.png").size == (60, 80)
+    # ... and a run that did write them skips them next time
+    (tmp_path / "ch.color.cbz").unlink()
+    (tmp_path / "out" / "p.png").unlink()
+    for args in (["colorize", str(chapter)], ["colorize", str(tmp_path / "pages"), "-o", str(tmp_path / "out")]):
+        assert mangacolor(*args, cwd=tmp_path).returncode == 0
+        again = mangacolor(*args, cwd=tmp_path)
+        assert again.returncode == 0 and "0 colored" in again.stdout and "skipped" in again.stdout, again.stdout

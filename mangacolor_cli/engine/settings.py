@@ -71,7 +71,8 @@ def job_record(settings: dict[str, Any], hints: HintSource, job: Job) -> str:
 def made_with_other_settings(job: Job, recolor: bool) -> bool:
     """Whether a finished output was colored with settings other than this run's (``job.settings``).
 
-    An output without a record (an older mangacolor's, a BMP page) is taken as finished, as before; but a
+    An output without a record is finished only where it cannot hold one (a BMP page; ``Job.output_state``
+    calls any other "foreign"); but a
     page kept as it was (already in color, so a copy of its input) is colored under ``recolor``.
     """
     made_with = job.output_settings()

@@ -195,7 +195,13 @@ class ImageJob(Job):
                 fmt = (img.format or "").lower()
         except Exception:
             return "foreign"
-        return "finished" if fmt == format_of_name(self.target.name) else "foreign"
+        if fmt != format_of_name(self.target.name):
+            return "foreign"
+        # Finished means marked by us (the settings record), or the input copied as it was; a thumbnail or
+        # another tool's page at the target path is not. A BMP has no room for the record.
+        if fmt == "bmp" or read_settings(self.target) is not None or self.output_is_a_copy():
+            return "finished"
+        return "foreign"
 
     def output_settings(self) -> str | None:
         return read_settings(self.target)
@@ -435,10 +441,17 @@ class ArchiveJob(Job):
         # Our archive with a page marked failed is not done: a rerun must not hide that page.
         try:
             with zipfile.ZipFile(self.target) as z:
-                failed = any(i.comment == FAILED_PAGE_COMMENT for i in z.infolist())
+                comments = [i.comment for i in z.infolist()]
         except Exception:  # not a ZIP at all
             return "foreign"
-        return "unfinished" if failed or self._reports_on_every_run() else "finished"
+        failed = FAILED_PAGE_COMMENT in comments
+        # Ours when its pages carry our marks (the settings record, or the failed mark); an unrelated ZIP at
+        # the output path is not finished, and not ours to replace without --overwrite.
+        ours = failed or any(c.startswith(SETTINGS_MARK.encode()) for c in comments)
+        every_run = self._reports_on_every_run()
+        if not ours and not every_run:
+            return "foreign"
+        return "unfinished" if failed or every_run else "finished"
 
     def _reports_on_every_run(self) -> bool:
         """Whether this input has entries every run reports (refused, kept as stored: an encrypted page) or
