@@ -11,6 +11,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -367,3 +368,20 @@ def test_an_unrelated_zip_or_a_thumbnail_at_the_output_path_is_not_finished(tmp_
         assert mangacolor(*args, cwd=tmp_path).returncode == 0
         again = mangacolor(*args, cwd=tmp_path)
         assert again.returncode == 0 and "0 colored" in again.stdout and "skipped" in again.stdout, again.stdout
+
+
+def test_ctrl_c_while_the_command_is_still_loading_exits_130_without_a_traceback():
+    """Ctrl-C in the first tenths of a second (modules loading, Typer building the options) used to print a
+    traceback from inside an import: the console script's entry catches it (one line, exit 130)."""
+    code = ("import sys, types\n"
+            "fake = types.ModuleType('mangacolor_cli.commands')\n"
+            "def main():\n"
+            "    raise KeyboardInterrupt\n"
+            "fake.main = main\n"
+            "sys.modules['mangacolor_cli.commands'] = fake\n"
+            "from mangacolor_cli.entry import main as entry\n"
+            "entry()\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 130 and run.stderr.strip() == "interrupted" and "Traceback" not in run.stderr
+    script = BIN.read_text()
+    assert "mangacolor_cli.entry" in script  # the installed console script goes through it
