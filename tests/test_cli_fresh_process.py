@@ -155,3 +155,17 @@ def test_palette_vivid_colors_more_of_the_page_than_safe_and_a_rerun_follows_the
     assert colored_share(out) > max(2 * safe, 0.01)
     bad = mangacolor("colorize", str(page), "-o", str(tmp_path / "x.png"), "--palette", "loud", cwd=tmp_path)
     assert bad.returncode == 2
+
+
+def test_json_gives_each_pages_colored_area_and_a_nearly_gray_page_gets_a_suggestion(tmp_path):
+    page = save(tmp_path / "p.png", line_art(8, 480, 640))
+    run = mangacolor("colorize", str(page), "-o", str(tmp_path / "safe.png"), "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(run.stdout)
+    safe = report["pages"][0]["colored_area"]
+    assert 0.0 <= safe < 0.02
+    assert len(report["warnings"]) == 1 and "--palette vivid" in report["warnings"][0]
+    assert any(line.startswith("warning:") and "nearly gray" in line for line in run.stderr.splitlines())
+    vivid = mangacolor("colorize", str(page), "-o", str(tmp_path / "vivid.png"), "--json", "--palette", "vivid",
+                       cwd=tmp_path)
+    assert json.loads(vivid.stdout)["pages"][0]["colored_area"] > safe

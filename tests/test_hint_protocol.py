@@ -149,7 +149,7 @@ def test_hint_files_that_match_no_page_are_named_in_a_warning(tmp_path):
                           str(tmp_path / "out"), "--hints", str(hints)], capture_output=True, text=True, cwd=ROOT,
                          timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:") and "hint file" in line]
     assert len(warnings) == 1 and "01.png" in warnings[0] and "001.png" not in warnings[0], run.stderr
     out = np.asarray(Image.open(tmp_path / "out" / "001.png").convert("RGB")).astype(int)
     assert out[55, 45, 0] > out[55, 45, 2] + 50                  # the matched hint colored its page

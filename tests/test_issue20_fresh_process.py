@@ -297,7 +297,7 @@ def test_output_into_a_full_device_is_one_line_and_exit_1(tmp_path, extra):
                              stderr=subprocess.PIPE, text=True, timeout=300, stdin=subprocess.DEVNULL,
                              env={**os.environ, "HOME": str(tmp_path)})
     assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr, run.stderr
-    assert run.returncode == 1 and run.stderr.splitlines() == [
+    assert run.returncode == 1 and error_lines(run) == [
         "error: standard output: cannot write ([Errno 28] No space left on device)"], run.stderr
     assert (tmp_path / "p.color.png").is_file()  # the work itself is done and kept
 

@@ -164,6 +164,20 @@ def looks_colored(page: PageLike) -> bool:
     return bool(far.mean() > COLOR_SHARE)
 
 
+# A pixel counts as colored when its channels spread by more than this (8-bit levels): JPEG noise on gray
+# spreads by a few levels, a visible color by far more.
+COLORED_SPREAD = 12
+# A page with less than this share of its area colored "stays nearly gray": the run suggests what helps.
+NEARLY_GRAY = 0.02
+
+
+def colored_share(rgb: np.ndarray) -> float:
+    """The share of an ``HxWx3`` uint8 page whose color is visible (on every 4th pixel each way: cheap)."""
+    x = np.asarray(rgb)[::4, ::4].astype(np.int16)
+    spread = x.max(axis=-1) - x.min(axis=-1)
+    return float((spread > COLORED_SPREAD).mean()) if spread.size else 0.0
+
+
 def load_hints(hints: Any, page: DecodedPage | None = None, page_label: str = "the page") -> np.ndarray | None:
     """A hint image (path, PIL image or ``HxWx4``/``HxWx3`` array) -> ``HxWx4`` uint8 RGBA, checked against the page's size.
 

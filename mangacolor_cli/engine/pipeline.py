@@ -37,7 +37,7 @@ from ..pages.sources import ArchiveJob, ImageJob, Job, PageResult, SourcePage
 from . import backends
 from .choices import OUTPUT_FORMATS
 from .colorizer import Colorizer, check_model, check_options
-from .pagework import load_hints, needs_color, page_regions
+from .pagework import NEARLY_GRAY, colored_share, load_hints, needs_color, page_regions
 from .hints import HintSource
 from .settings import job_record, made_with_other_settings, run_settings
 
@@ -203,6 +203,12 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         run.compare = Path(compare) if compare is not None else None
         run.comparisons = comparisons
         run.run()
+        if run.nearly_gray:
+            n = len(run.nearly_gray)
+            example = run.nearly_gray[0] if n == 1 else f"{run.nearly_gray[0]} and {n - 1} more"
+            summary.warnings.append(f"{n} of {summary.done} colored page(s) stayed nearly gray (under "
+                                    f"{NEARLY_GRAY:.0%} of the page took color: {example}); the model is unsure of "
+                                    "them: --palette vivid colors every area, --hints colors what you scribble")
     summary.pages.sort(key=lambda r: natural_path_key(r["input"]))
     summary.seconds = time.perf_counter() - start
     return summary
@@ -297,6 +303,7 @@ class _ColorizeRun:
         self.encodes: collections.deque[cf.Future] = collections.deque()
         self.started: dict[tuple[int, int], float] = {}           # (job, page) -> when its reading began
         self.records: dict[int, list[dict[str, Any]]] = {}         # per job, until its output is written
+        self.nearly_gray: list[str] = []                            # pages the model left nearly gray
         self.compare: Path | None = None
         self.comparisons: dict[int, Path] = {}                      # per job: where its picture goes
         self.thumbs: dict[int, list] = {}                           # per job: (page key, before, after)
@@ -458,7 +465,9 @@ class _ColorizeRun:
                                          regions=ahead.regions)
             if self.compare is not None:
                 self.thumbs.setdefault(id(job), []).append((ref.key, *compare_pair(page, rgb)))
-            return job, ref, self._encode(job, ref, page, rgb), "done"
+            result = self._encode(job, ref, page, rgb)
+            result.colored = colored_share(rgb)
+            return job, ref, result, "done"
         except PageError as e:
             return job, ref, None, str(e)
         except Exception as e:  # an allocation failure on one huge page fails that page alone
@@ -508,7 +517,10 @@ class _ColorizeRun:
             self.summary.kept += 1
         self.results[id(job)][ref.key] = result
         self.outcomes.setdefault(id(job), collections.Counter())[outcome] += 1
-        self._record(job, ref, "colored" if outcome == "done" else "already in color", result.name)
+        self._record(job, ref, "colored" if outcome == "done" else "already in color", result.name,
+                     colored=result.colored)
+        if result.colored is not None and result.colored < NEARLY_GRAY:
+            self.nearly_gray.append(ref.label)
         self.bar.update(1)
         self._page_finished(job)
 
@@ -521,11 +533,14 @@ class _ColorizeRun:
         self.bar.update(1)
         self._page_finished(job)
 
-    def _record(self, job: Job, ref: SourcePage, state: str, name: str | None, error: str | None = None) -> None:
+    def _record(self, job: Job, ref: SourcePage, state: str, name: str | None, error: str | None = None,
+                colored: float | None = None) -> None:
         seconds = time.perf_counter() - self.started.pop((id(job), ref.key), time.perf_counter())
         output = None if name is None else (f"{job.target}:{name}" if isinstance(job, ArchiveJob) else str(job.target))
-        self.records.setdefault(id(job), []).append(
-            {"input": ref.label, "output": output, "status": state, "seconds": round(seconds, 3), "error": error})
+        record = {"input": ref.label, "output": output, "status": state, "seconds": round(seconds, 3), "error": error}
+        if colored is not None:
+            record["colored_area"] = round(colored, 4)  # the share of the page that took color
+        self.records.setdefault(id(job), []).append(record)
 
     def _page_finished(self, job: Job) -> None:
         self.remaining[id(job)] -= 1

@@ -72,6 +72,7 @@ class PageResult:
 
     data: bytes | None
     name: str
+    colored: float | None = None  # the share of the page's area that took color (None: not colored by the model)
 
 
 class Job:
