@@ -187,3 +187,18 @@ def test_half_export_leaves_the_callers_model_weights_untouched(tmp_path):
     export_onnx(net, tmp_path / "half.onnx", working_size=64, half=True)
     after = net.state_dict()
     assert all(after[k].dtype == before[k].dtype and torch.equal(after[k], before[k]) for k in before)
+
+
+def test_export_takes_a_run_folder_as_resume_does(tmp_path):
+    """``export RUN_DIR``: the run's best.pt, else its last.pt (a run stopped before its first validation);
+    a folder holding neither is one error line."""
+    run = tmp_path / "run"
+    run.mkdir()
+    _tiny_checkpoint("unet", tmp_path).rename(run / "last.pt")
+    result = export_checkpoint(run, tmp_path / "last.onnx")
+    assert result.path.is_file()
+    (run / "last.pt").rename(run / "best.pt")
+    assert export_checkpoint(run, tmp_path / "best.onnx").path.is_file()
+    (tmp_path / "empty").mkdir()
+    out = CliRunner().invoke(app, ["export", str(tmp_path / "empty"), "-o", str(tmp_path / "x.onnx")])
+    assert out.exit_code == 1 and "not a training run" in out.output and not (tmp_path / "x.onnx").exists()

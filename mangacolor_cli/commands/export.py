@@ -15,7 +15,7 @@ from .app import FAILED, USAGE, app, fail
 
 @app.command("export")
 def export_command(
-    checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.pt) to export.", show_default=False)],
+    checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.pt) to export, or a run folder (its best.pt, else last.pt).", show_default=False)],
     output: Annotated[Path, typer.Option("-o", "--output", help="ONNX file to write.", show_default=False)],
     opset: Annotated[int, typer.Option(help="ONNX opset version.")] = 17,
     half: Annotated[bool, typer.Option("--half", help="Float16 weights and I/O (for CUDA inference).")] = False,
@@ -29,7 +29,7 @@ def export_command(
     """Export CHECKPOINT to ONNX with dynamic batch/height/width and its metadata, then run onnxruntime
     and PyTorch on the same page and fail (exit 1, no file written) if they differ beyond the tolerance.
 
-    Example: mangacolor export runs/unet/best.pt -o unet.onnx
+    Example: mangacolor export runs/unet/best.pt -o unet.onnx (or: mangacolor export runs/unet -o unet.onnx)
     """
     from ..engine.export import export_checkpoint
 

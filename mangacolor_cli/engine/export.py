@@ -124,6 +124,17 @@ def check_opset(opset: int) -> None:
         raise UsageError(f"--opset {opset}: the ONNX exporter writes opsets {low} to {high}")
 
 
+def run_checkpoint(path: Path) -> Path:
+    """A checkpoint, or a training run's folder: its ``best.pt`` (the EMA weights that validated best),
+    else its ``last.pt`` (a run stopped before its first validation), as ``--resume`` takes a folder too."""
+    if not path.is_dir():
+        return path
+    for name in ("best.pt", "last.pt"):
+        if (path / name).is_file():
+            return path / name
+    raise ModelError(f"{path}: a folder, but not a training run (no best.pt or last.pt in it)")
+
+
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, opset: int = 17,
                       half: bool = False, working_size: int | None = None,
                       check_image: str | os.PathLike | None = None,
@@ -132,10 +143,11 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     page (``check_image`` or a built-in line-art page) at the working size, and the file is kept only if
     their largest absolute difference is within ``tolerance`` (1e-3 fp32, 5e-2 ``half``).
 
-    ``working_size`` defaults to the checkpoint's ``meta['working_size']``, else 512. On any failure no
+    ``checkpoint``: a ``.pt`` file or a run folder (:func:`run_checkpoint`). ``working_size`` defaults to the
+    checkpoint's ``meta['working_size']``, else 512. On any failure no
     file is left at ``output`` (an existing file there is untouched).
     """
-    checkpoint, output = Path(checkpoint), Path(output)
+    checkpoint, output = run_checkpoint(Path(checkpoint)), Path(output)
     check_opset(opset)
     try:
         model = load_model(checkpoint)
