@@ -51,3 +51,24 @@ def test_bad_input_is_a_one_line_error_without_traceback(tmp_path, args, expecte
     assert result.exit_code != 0
     assert expected in result.output
     assert "Traceback" not in result.output and not isinstance(result.exception, (ValueError, RuntimeError))
+
+
+def test_a_model_worse_than_the_gray_page_is_said_so_at_the_end_of_training():
+    from mangacolor_cli.commands.train import against_gray
+
+    worse = against_gray({"ciede2000": 12.0}, {"ciede2000": 10.0})
+    assert worse and "worse than the gray page" in worse and "+20%" in worse
+    assert against_gray({"ciede2000": 9.0}, {"ciede2000": 10.0}) is None
+    assert against_gray(None, {"ciede2000": 10.0}) is None
+
+
+def test_a_two_step_run_prints_its_validation_beside_the_gray_page(tmp_path):
+    pages = make_color_pages(tmp_path / "pages", 4)
+    result = runner.invoke(app, ["train", "--model", "unet", "--preset", "tiny", "--data", str(pages), "--out",
+                                 str(tmp_path / "run"), "--size", "32", "--batch-size", "2", "--steps", "2",
+                                 "--workers", "0", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if line.strip().startswith("│ gray") or "│ best" in line]
+    assert rows, result.output
+    # a 2-step model paints worse than gray, and the run says so in plain words
+    assert "worse than the gray page" in " ".join(result.output.split())

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from trainer.choices import ALIGNED_INPUTS, BEST_METRICS, CPU_TRAINING_SPEED, LAYOUTS, PRESETS, SCHEDULES
 
-from .app import FAILED, USAGE, app, choice, fail
+from .app import FAILED, USAGE, app, choice, fail, labeled
 
 Layout = choice("Layout", LAYOUTS)
 AlignedInput = choice("AlignedInput", ALIGNED_INPUTS)
@@ -190,8 +190,24 @@ def train_command(
             table.add_row(label, *(f"{row[n]:.4f}" if n in row else "-" for n in VALIDATION_METRICS))
     if summary.baseline or summary.last_val:
         console.print(table)
+    verdict = against_gray(summary.best_val or summary.last_val, summary.baseline)
+    if verdict:
+        console.print(labeled("note:", "yellow", verdict))
     best = f", best {summary.best_checkpoint}" if summary.best_checkpoint else ""
     if summary.interrupted:
         console.print(Text(f"interrupted at step {summary.step}: resume with --resume {summary.last_checkpoint}{best}"))
     else:
         console.print(Text(f"done: {summary.last_checkpoint}{best}"))
+
+
+def against_gray(model: dict[str, float] | None, gray: dict[str, float] | None) -> str | None:
+    """One plain line when the trained model colors worse than the gray page on CIEDE2000 (what eval judges):
+    a 10-step run saves a best.pt that paints pages worse than leaving them gray, and should say so."""
+    if not model or not gray or "ciede2000" not in model or "ciede2000" not in gray:
+        return None
+    ours, baseline = model["ciede2000"], gray["ciede2000"]
+    if ours <= baseline:
+        return None
+    return (f"this model is worse than the gray page on validation (ΔE2000 {ours:.2f} against {baseline:.2f}, "
+            f"{ours / baseline - 1:+.0%}): it colors pages wrongly more than it colors them right. Train longer "
+            "(--steps), on more data, or from a checkpoint (--init).")
