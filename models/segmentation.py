@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import trapped_ball as tb
-from .raster import label, max_filter
+from .raster import grow, label, max_filter
 
 
 # Region kinds.
@@ -103,15 +103,21 @@ def upsample_blocks(x: np.ndarray, factor: int, shape: tuple[int, int]) -> np.nd
     return out.reshape(x.shape[:-2] + (h * factor, w * factor))[..., :shape[0], :shape[1]]
 
 
-def _block_sum(gray: np.ndarray, f: int) -> np.ndarray:
-    """Sum of each ``f x f`` block of a uint8 page (edge blocks padded with paper)."""
+def _pad_to_blocks(gray: np.ndarray, f: int) -> np.ndarray:
+    """A uint8 page padded with paper to whole ``f x f`` blocks."""
     H, W = gray.shape
     h, w = -(-H // f), -(-W // f)
-    if (h * f, w * f) != (H, W):
-        padded = np.full((h * f, w * f), 255, dtype=np.uint8)
-        padded[:H, :W] = gray
-        gray = padded
-    out = np.zeros((h, w), dtype=np.uint16 if f <= 16 else np.uint32)
+    if (h * f, w * f) == (H, W):
+        return gray
+    padded = np.full((h * f, w * f), 255, dtype=np.uint8)
+    padded[:H, :W] = gray
+    return padded
+
+
+def _block_sum(gray: np.ndarray, f: int) -> np.ndarray:
+    """Sum of each ``f x f`` block of a uint8 page (edge blocks padded with paper)."""
+    gray = _pad_to_blocks(gray, f)
+    out = np.zeros((gray.shape[0] // f, gray.shape[1] // f), dtype=np.uint16 if f <= 16 else np.uint32)
     for dy in range(f):
         for dx in range(f):
             out += gray[dy::f, dx::f]
@@ -120,12 +126,7 @@ def _block_sum(gray: np.ndarray, f: int) -> np.ndarray:
 
 def _block_min(gray: np.ndarray, f: int) -> np.ndarray:
     """Minimum of each ``f x f`` block of a uint8 page (edge blocks padded with paper)."""
-    H, W = gray.shape
-    h, w = -(-H // f), -(-W // f)
-    if (h * f, w * f) != (H, W):
-        padded = np.full((h * f, w * f), 255, dtype=np.uint8)
-        padded[:H, :W] = gray
-        gray = padded
+    gray = _pad_to_blocks(gray, f)
     out = gray[::f, ::f].copy()
     for dy in range(f):
         for dx in range(f):
@@ -210,8 +211,8 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     if holes.any():
         # ... unless it also borders open paper: the edge of a line (a panel border next to dark tone) stays.
         size = 2 * mesh_radius + 1
-        near_hole = _grow(holes, size)
-        near_open = _grow(~ink & ~holes, size)
+        near_hole = grow(holes, size)
+        near_open = grow(~ink & ~holes, size)
         mesh = lines & near_hole & ~near_open
         if mesh.any():
             lines &= ~mesh
@@ -227,7 +228,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
         # texture (letters, dots, hatching stubs), which must not thicken into lines.
         darkest = _block_min(gray, f)
         # A block crossed by a thin line is much darker at its darkest than on average; a flat gray area is not.
-        thin = (darkest < thin_level) & (block_mean - darkest > THIN_CONTRAST) & ~_grow(ink & ~lines, 3)
+        thin = (darkest < thin_level) & (block_mean - darkest > THIN_CONTRAST) & ~grow(ink & ~lines, 3)
         thin_lab, n_thin = label(thin | lines, eight=True)
         lines |= _spans(thin_lab, n_thin, line_extent)[thin_lab] & thin
 
@@ -237,15 +238,15 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     if tone_step is not None:
         # Tone is measured on paper and mid-tones, and across hatching (shading of its own), never on
         # letters or screentone dots, which would make edges around every word.
-        counted = ~_grow(ink, 3)
+        counted = ~grow(ink, 3)
         if hatch is not None:
-            counted |= _grow(hatch, 5)
+            counted |= grow(hatch, 5)
         edges = tb.tone_edges(block_total, counted, step=tone_step * f * f)
         paper &= ~edges
     labels, n = tb.trapped_ball_labels(paper, (*ball_radii, gap_radius), min_area=min_region)
     touching = tb.adjacent_pairs(labels)[:2]  # fills that meet in open paper (the balls split them at a gap)
     # A region's core, where its color is measured: its pixels away from the lines.
-    labels[_grow(lines, 2 * gap_radius + 1) if gap_radius else lines] = 0
+    labels[grow(lines, 2 * gap_radius + 1) if gap_radius else lines] = 0
     area = np.bincount(labels.ravel(), minlength=n + 1)
     small = area == 0
     small[0] = True
@@ -274,7 +275,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     # Only ink a ball of radius solid_radius fits in, and its footprint: lines and panel borders joining
     # two solid areas do not make them one.
     rest = labels == 0
-    centres = ~_grow(~rest, 2 * solid_radius + 1)
+    centres = ~grow(~rest, 2 * solid_radius + 1)
     solid, m = label(centres)
     if m:
         solid = max_filter(solid.astype(np.int32), 2 * solid_radius + 1)
@@ -323,11 +324,6 @@ def _hatching(lines: np.ndarray, density: float, min_area: int) -> np.ndarray:
     big = np.bincount(zone_lab.ravel(), minlength=n + 1) >= min_area
     big[0] = False
     return thin & big[zone_lab]
-
-
-def _grow(mask: np.ndarray, size: int) -> np.ndarray:
-    """Binary dilation by a ``size x size`` square (a separable max filter: 5x faster than binary_dilation)."""
-    return max_filter(mask.view(np.uint8), size).view(bool)
 
 
 def _bboxes(lab: np.ndarray, n: int, select: np.ndarray | None = None) -> np.ndarray:

@@ -19,12 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .raster import label, max_filter
-
-
-def grow(mask: np.ndarray, size: int) -> np.ndarray:
-    """Binary dilation by a ``size x size`` square (a separable max filter)."""
-    return max_filter(mask.view(np.uint8), size).view(bool)
+from .raster import grow, label, max_filter
 
 
 def box_sum(x: np.ndarray, r: int) -> np.ndarray:

@@ -144,10 +144,7 @@ def eval_command(
                 text = reports.write_sets_json({name: r for name, r in results}, json_path)
             else:
                 text = reports.write_json(results[0][1], json_path)
-            if quiet:
-                typer.echo(text)
-            else:
-                out.print(Text(f"wrote {json_path}"))
+            _said_json(text, json_path, out)
     except UsageError as e:
         fail(e, USAGE)
     except MangacolorError as e:
@@ -185,15 +182,19 @@ def _hint_protocol(model: Optional[List[str]], data: Optional[List[Path]], *, si
             out.print(Text("set " + printable(result.name), style="bold"))
             out.print(reports.hint_protocol_table(result))
         if json_path:
-            text = hp.write_json(results, json_path)
-            if quiet:
-                typer.echo(text)
-            else:
-                out.print(Text(f"wrote {json_path}"))
+            _said_json(hp.write_json(results, json_path), json_path, out)
     except UsageError as e:
         fail(e, USAGE)
     except MangacolorError as e:
         fail(e, FAILED)
+
+
+def _said_json(text: str, json_path: str, out: Console) -> None:
+    """``--json -``: the JSON is the standard output; ``--json FILE`` (written already): say where it went."""
+    if json_path == "-":
+        typer.echo(text)
+    else:
+        out.print(Text(f"wrote {json_path}"))
 
 
 def _set_names(folders: List[Path]) -> list[str]:

@@ -35,11 +35,9 @@ def _weights(Y: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
     inside = np.pad(np.ones((h, w), bool), 1)
     vals = np.stack([pad[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in offsets])
     valid = np.stack([inside[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in offsets])
-    window = np.concatenate([vals, Y[None]])
     count = valid.sum(axis=0) + 1
     mean = (np.where(valid, vals, 0).sum(axis=0) + Y) / count
     var = (np.where(valid, (vals - mean) ** 2, 0).sum(axis=0) + (Y - mean) ** 2) / count
-    del window
     diff2 = np.where(valid, (vals - Y) ** 2, np.inf)
     sigma = var * 0.6
     # The authors' floor: at least the variance that gives the closest neighbour a weight of 0.01.
