@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -67,11 +68,14 @@ def free_memory(device: torch.device) -> int | None:
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """An allocation failure: ``MemoryError``, CUDA's ``torch.OutOfMemoryError``, or the CPU allocator's
-    ``RuntimeError: ... DefaultCPUAllocator: can't allocate memory`` (also as a DataLoader worker re-raises it)."""
-    import torch
-
-    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+    """An allocation failure: ``MemoryError``, CUDA's ``torch.OutOfMemoryError``, the CPU allocator's
+    ``RuntimeError: ... DefaultCPUAllocator: can't allocate memory`` (also as a DataLoader worker re-raises it),
+    or onnxruntime's. Imports nothing: the ONNX path of colorize never loads torch."""
+    # A torch another thread is still importing has no OutOfMemoryError yet, and raised none.
+    oom = getattr(sys.modules.get("torch"), "OutOfMemoryError", None)
+    if isinstance(error, MemoryError) or (oom is not None and isinstance(error, oom)):
         return True
     text = str(error).lower()
-    return isinstance(error, RuntimeError) and ("can't allocate memory" in text or "defaultcpuallocator" in text)
+    if isinstance(error, RuntimeError) and ("can't allocate memory" in text or "defaultcpuallocator" in text):
+        return True
+    return type(error).__module__.startswith("onnxruntime") and ("out of memory" in text or "failed to allocate" in text)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from models.errors import first_line
 from models.files import atomic_path
+from trainer.device import is_out_of_memory  # noqa: F401 (backends.is_out_of_memory: the one check)
 
 from .. import __version__
 from ..errors import ModelError
@@ -161,18 +162,6 @@ def load_session(path: str | os.PathLike, device: str = "auto", *, threads: int 
 
 
 # ---------------------------------------------------------------------- backend choice
-def is_out_of_memory(error: BaseException) -> bool:
-    """An allocation failure: CUDA's, the CPU allocator's (``RuntimeError: ... can't allocate memory``),
-    numpy's ``MemoryError``, or onnxruntime's."""
-    torch = loaded_torch()
-    if isinstance(error, MemoryError) or (torch is not None and isinstance(error, torch.OutOfMemoryError)):
-        return True
-    text = str(error).lower()
-    if isinstance(error, RuntimeError) and ("can't allocate memory" in text or "defaultcpuallocator" in text):
-        return True
-    return type(error).__module__.startswith("onnxruntime") and ("out of memory" in text or "failed to allocate" in text)
-
-
 # Auto backend: export to onnxruntime when a page costs at least this many multiply-adds (the export takes ~1 s).
 ONNX_AUTO_MIN_MACS = 1e9
 
