@@ -13,6 +13,8 @@ agreement (how much its pixels point the same way in ab) stands in for the confi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 # The segmentation's names, read from here by the compose and the engine (one place to import regions from).
@@ -207,14 +209,53 @@ def srgb8_to_lab(rgb: np.ndarray) -> np.ndarray:
     return np.stack([L, a, b], axis=-1).astype(np.float32)
 
 
+@dataclass
+class Known:
+    """Colors known ahead for some of a page's regions: ``ids`` (labels) and their ``lab`` ``[k, 3]``,
+    from hints and references (:func:`known_colors`); the compose lays them as it lays a hint image's.
+    ``from_hints``/``from_references``: how many regions each source gave."""
+
+    ids: np.ndarray
+    lab: np.ndarray
+    from_hints: int = 0
+    from_references: int = 0
+
+
+def known_colors(regions: Regions, hints=None, references=None) -> Known:
+    """Hints win over references: the colors of a hint image (see :func:`hint_colors`) and of reference
+    matches (``references``: ``(ids, lab)``, e.g. ``models.references.match``), one per region."""
+    table: dict[int, np.ndarray] = {}
+    n_ref = 0
+    if references is not None:
+        ids, lab = references
+        for i, c in zip(np.asarray(ids).tolist(), np.asarray(lab, np.float32)):
+            table[int(i)] = c
+        n_ref = len(table)
+    n_hint = 0
+    if hints is not None:
+        ids, lab = hint_colors(regions, hints)
+        for i, c in zip(ids.tolist(), lab):
+            if int(i) in table:
+                n_ref -= 1
+            table[int(i)] = c
+        n_hint = len(ids)
+    keys = np.array(sorted(table), dtype=np.int64)
+    lab = np.stack([table[k] for k in keys.tolist()]).astype(np.float32) if len(keys) else np.zeros((0, 3), np.float32)
+    return Known(keys, lab, from_hints=n_hint, from_references=n_ref)
+
+
 def hint_colors(regions: Regions, hints) -> tuple[np.ndarray, np.ndarray]:
     """The regions a hint image touches and the color each takes: ``(labels [k], Lab [k, 3])``.
+
+    ``hints`` may also be a :class:`Known` of this page's regions (returned as it is).
 
     ``hints``: ``HxWx4`` RGBA (uint8) of the page's size, transparent (alpha 0) except the
     scribbles. A scribble counts where it lies on a region's core (a stroke that slips over a line
     does not color the region beyond it); a hint that touches no core at all (a dot on a line)
     counts where it is. A region touched by several colors takes their per-channel median.
     """
+    if isinstance(hints, Known):
+        return hints.ids, hints.lab
     hints = np.asarray(hints)
     if hints.ndim != 3 or hints.shape[2] != 4:
         raise ValueError(f"hints must be an HxWx4 RGBA image, got shape {hints.shape}")

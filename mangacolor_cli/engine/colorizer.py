@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import functools
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -48,6 +49,9 @@ page_compose = _LazyModule("models.compose")
 def prepare_input(pixels: torch.Tensor, input_norm: str) -> torch.Tensor:
     from models.base import prepare_input as prepare
     return prepare(pixels, input_norm)
+
+
+logger = logging.getLogger("mangacolor")
 
 
 def _inference_mode(fn: Callable) -> Callable:
@@ -143,7 +147,7 @@ class Colorizer:
     def __init__(self, model: str | os.PathLike | models.ColorModel | None = None, *, device: str = "auto",
                  backend: str = "auto", size: int | None = None, batch_size: int | None = None, half: bool | None = None,
                  recolor: bool = False, fill_paper: bool = True, fill: str = compose_cpu.DEFAULT_FILL,
-                 saturation: float = 1.0, palette: str = rg.DEFAULT_PALETTE):
+                 saturation: float = 1.0, palette: str = rg.DEFAULT_PALETTE, references: Any = None):
         check_options(device=device, backend=backend, size=size, batch_size=batch_size, fill=fill,
                       saturation=saturation, palette=palette)
         self.fill = fill
@@ -153,6 +157,10 @@ class Colorizer:
         self.batch_size = batch_size or 1  # resolved below once the device is known
         self.recolor = recolor
         self.fill_paper = fill_paper
+        # Prepared reference pages (``set_references``): their region colors come before the model's.
+        self.references: list = []
+        if references is not None:
+            self.set_references(references)
         self.session: Any = None
         self.net: models.ColorModel | None = None
         self.provider = ""
@@ -441,7 +449,10 @@ class Colorizer:
         same picture within 1 level, in numpy, ~5x cheaper; on a GPU ``models.compose`` in torch.
         """
         page = as_page(page)
-        hints = load_hints(hints, page)
+        if not isinstance(hints, rg.Known):
+            hints = load_hints(hints, page)
+            if self.references:
+                regions, hints = self.known_colors(page, regions, hints)
         if isinstance(ab, np.ndarray) or ab.device.type == "cpu":
             return self._compose_cpu(page, ab, confidence, hints, regions)
         with _cpu_threads(threads if ab.device.type == "cpu" else None):
@@ -451,6 +462,34 @@ class Colorizer:
                                        confidence=confidence, fill_paper=self.fill_paper, regions=regions,
                                        palette=self.palette)
             return rgb.cpu().numpy()
+
+    def set_references(self, references: Any, warn: Callable[[str], None] | None = None) -> list:
+        """Colored pages whose region colors carry to the pages this Colorizer colors (``--reference``):
+        paths (images, folders, archives), PIL images or arrays, one or a list. Hints win over them,
+        they win over the model. A page that cannot serve is left out with a warning (``warn``, else
+        the ``mangacolor`` logger). Returns the prepared references."""
+        from . import references as reference_pages
+        if references is None:
+            self.references = []
+            return self.references
+        if isinstance(references, (str, os.PathLike, Image.Image, np.ndarray)):
+            references = [references]
+        self.references = reference_pages.load_references(references, warn or logger.warning)
+        return self.references
+
+    def known_colors(self, page: DecodedPage, regions: rg.Regions | None,
+                     hints: np.ndarray | None) -> tuple[rg.Regions, rg.Known]:
+        """The page's regions (segmented here if not given) and the colors known for them: the matches
+        of this Colorizer's references, under the page's hint image (``hints``, RGBA, or None)."""
+        from . import references as reference_pages
+        if page.is_gray and page.pixels.dtype == np.uint8:
+            gray = page.pixels
+        else:
+            gray = rg.l_to_gray8(_numpy_lightness(page))
+        if regions is None:
+            regions = rg.segment_regions(gray)
+        f = regions.factor
+        return regions, reference_pages.page_known(regions, gray[::f, ::f], self.references, hints)
 
     def _compose_cpu(self, page: DecodedPage, ab, confidence, hints: np.ndarray | None, regions=None) -> np.ndarray:
         ab = ab if isinstance(ab, np.ndarray) else ab.float().numpy()
@@ -464,8 +503,8 @@ class Colorizer:
                                    confidence=confidence, fill_paper=self.fill_paper, regions=regions,
                                    palette=self.palette)
 
-    def colorize(self, pages: PageLike | Sequence[PageLike],
-                 hints: Any = None) -> np.ndarray | Image.Image | list[np.ndarray | Image.Image]:
+    def colorize(self, pages: PageLike | Sequence[PageLike], hints: Any = None,
+                 references: Any = None) -> np.ndarray | Image.Image | list[np.ndarray | Image.Image]:
         """Color one page, or a list of pages (any mix of sizes and forms); color pages come back unchanged
         unless ``recolor``. One page in, one out; a list in, a list out.
 
@@ -476,7 +515,13 @@ class Colorizer:
         ``hints``: one per page (or None): an RGBA image of the page's size (array, PIL image or
         PNG path), transparent except colored scribbles; every region a scribble touches takes
         exactly its color, whatever the model says. For one page, its hint alone.
+
+        ``references``: colored pages of the same characters (paths, folders, archives, PIL images or
+        arrays; see ``set_references``): each region of a page takes the color of its match in them
+        where the match is confident. Kept for later calls; ``None`` keeps the Colorizer's own.
         """
+        if references is not None:
+            self.set_references(references)
         if isinstance(pages, (DecodedPage, np.ndarray, Image.Image, str, os.PathLike)):
             return self.colorize([pages], None if hints is None else [hints])[0]
         given = list(pages)
