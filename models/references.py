@@ -24,6 +24,9 @@ from .regions import BALLOON, PAPER, REGION, SOLID, Regions, paper_levels, segme
 # Regions smaller than this share of their figure's box are not matched (specks, line fragments),
 # and neither taken from a reference.
 MIN_SHARE = 2e-4
+# Two regions are neighbours when they lie this many label pixels apart across a row or a column
+# (a line between them is ink deeper than the regrowth: label 0).
+NEIGHBOUR_REACH = (1, 3, 6)
 # Feature weights of the token distance (each feature is in units of about one "typical difference").
 WEIGHTS = {
     "position": 3.0,   # centroid in the figure's box, 0..1 (two features)
@@ -98,11 +101,12 @@ def _art_box(regions: Regions) -> tuple[float, float, float]:
 
 
 def _neighbours(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs of labels that touch (4-connected, both > 0), each pair once in both orders."""
+    """Pairs of labels that meet across at most a line (both > 0), each pair once in both orders."""
     pairs = []
-    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
-        sel = (a != b) & (a > 0) & (b > 0)
-        pairs.append(a[sel].astype(np.int64) * (n + 1) + b[sel])
+    for k in NEIGHBOUR_REACH:
+        for a, b in ((labels[:, :-k], labels[:, k:]), (labels[:-k, :], labels[k:, :])):
+            sel = (a != b) & (a > 0) & (b > 0)
+            pairs.append(a[sel].astype(np.int64) * (n + 1) + b[sel])
     code = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
     i, j = code // (n + 1), code % (n + 1)
     return np.concatenate([i, j]), np.concatenate([j, i])
@@ -137,11 +141,13 @@ def describe(regions: Regions, gray: np.ndarray) -> Tokens:
     keep[0] = False
     keep &= share >= MIN_SHARE
     tone = paper_levels(regions, gray, np.arange(n + 1)).astype(np.float64) / 255.0
-    # Context: the area-weighted mean tone and position of the touching regions.
+    # Context, what a color reference and its line art share: how much of a region's neighbourhood
+    # (area-weighted) is dark (solid black, dark tones) and how much is paper outside the art.
     i, j = _neighbours(labels, n)
     w = area[j]
     wsum = np.maximum(np.bincount(i, weights=w, minlength=n + 1), 1e-9)
-    ctx_tone = np.bincount(i, weights=w * tone[j], minlength=n + 1) / wsum
+    ctx_dark = np.bincount(i, weights=w * (tone[j] < TONE_BLACK), minlength=n + 1) / wsum
+    ctx_paper = np.bincount(i, weights=w * (regions.kind[j] == PAPER), minlength=n + 1) / wsum
     ctx_count = np.log1p(np.bincount(i, minlength=n + 1).astype(np.float64))
     W = WEIGHTS
     feats = np.stack([
@@ -150,7 +156,8 @@ def describe(regions: Regions, gray: np.ndarray) -> Tokens:
         W["area"] * np.log(np.maximum(share, 1e-6)) / 3.0,
         W["shape"] * elong,
         W["shape"] * fill,
-        W["context"] * ctx_tone,
+        W["context"] * ctx_dark,
+        W["context"] * ctx_paper,
         W["context"] * 0.3 * ctx_count,
     ], axis=1).astype(np.float32)
     ids = np.flatnonzero(keep)

@@ -18,7 +18,7 @@ import inspect
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -39,6 +39,7 @@ from .choices import OUTPUT_FORMATS
 from .colorizer import Colorizer, check_model, check_options
 from .pagework import NEARLY_GRAY, colored_share, load_hints, needs_color, page_regions
 from .hints import HintSource
+from .references import fingerprint as reference_fingerprint
 from .settings import job_record, made_with_other_settings, run_settings
 
 
@@ -102,7 +103,8 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
              progress: bool | None = None, on_error: Callable[[str], None] | None = None, on_ready: Callable[[Colorizer], None] | None = None,
              colorizer: Colorizer | None = None, fill: str | None = None, saturation: float = 1.0,
              palette: str = DEFAULT_PALETTE,
-             hints: str | os.PathLike | None = None, compare: str | os.PathLike | None = None) -> ColorizeSummary:
+             hints: str | os.PathLike | None = None, compare: str | os.PathLike | None = None,
+             references: Sequence[str | os.PathLike] | None = None) -> ColorizeSummary:
     """Color image files, folders and CBZ/ZIP/CBR archives; returns a ``ColorizeSummary``.
 
     ``output``: as ``-o`` (``colorize --help``): a folder input is mirrored into it, one file input's output
@@ -115,7 +117,9 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     bar; elsewhere when stderr is a terminal). The model loads beside the first pages' decoding. ``compare``: a folder for before/after pictures, one side-by-side image per
     page file and one contact sheet per archive (``pages.compare``). ``fill_paper``, ``fill`` (None: the default, flat) and
     ``saturation``, ``palette``: see ``Colorizer``. ``hints``: a hint image for a single page, or a folder of
-    them, one per page matched by page name (``engine.hints``). ``on_error`` gets each one-line error as it happens;
+    them, one per page matched by page name (``engine.hints``). ``references``: colored pages (images,
+    folders, archives; ``engine.references``) whose region colors carry to every page, under the hints and
+    over the model; a page that cannot serve is left out with a warning. ``on_error`` gets each one-line error as it happens;
     ``on_ready`` gets the loaded Colorizer (to say which device runs). Pass ``colorizer`` to reuse
     a loaded model. Raises ``MangacolorError`` for bad usage, missing inputs or an unloadable model.
     """
@@ -150,9 +154,16 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         check_options(device=device, backend=backend, size=size, batch_size=batch_size,
                       fill=DEFAULT_FILL if fill is None else fill, saturation=saturation, palette=palette)
     hint_source = HintSource(hints, jobs)
+    references = [references] if isinstance(references, (str, os.PathLike)) else list(references or [])
+    for path in references:
+        if isinstance(path, (str, os.PathLike)) and not Path(path).expanduser().exists():
+            raise UsageError(f"--reference {path}: no such file or folder")
+    references = [Path(p).expanduser() if isinstance(p, (str, os.PathLike)) else p for p in references]
     made_with = _run_settings(colorizer, model, backend, size=size, fill=fill, fill_paper=fill_paper,
                               saturation=saturation, recolor=recolor, page_format=page_format, quality=quality,
                               palette=palette)
+    if references:
+        made_with["references"] = reference_fingerprint(references)
     todo: list[Job] = []
     for job in jobs:
         job.settings = job_record(made_with, hint_source, job)
@@ -185,13 +196,19 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     if todo:
         if colorizer is None:
             def load() -> Colorizer:
-                return Colorizer(model, device=device, backend=backend, size=size, batch_size=batch_size,
-                                 recolor=recolor, fill_paper=fill_paper, saturation=saturation, palette=palette,
-                                 **({} if fill is None else {"fill": fill}))
+                c = Colorizer(model, device=device, backend=backend, size=size, batch_size=batch_size,
+                              recolor=recolor, fill_paper=fill_paper, saturation=saturation, palette=palette,
+                              **({} if fill is None else {"fill": fill}))
+                if references:
+                    c.set_references(references, warn=summary.warnings.append)
+                return c
             loaded: Colorizer | Callable[[], Colorizer] = load
             settings = {"recolor": recolor, "fill": fill or DEFAULT_FILL}
         else:
+            if references:
+                colorizer.set_references(references, warn=summary.warnings.append)
             loaded, settings = colorizer, {"recolor": colorizer.recolor, "fill": colorizer.fill}
+        settings["referenced"] = bool(references)
 
         def ready(c: Colorizer) -> None:
             summary.model = c.describe()
@@ -208,7 +225,8 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
             example = run.nearly_gray[0] if n == 1 else f"{run.nearly_gray[0]} and {n - 1} more"
             summary.warnings.append(f"{n} of {summary.done} colored page(s) stayed nearly gray (under "
                                     f"{NEARLY_GRAY:.0%} of the page took color: {example}); the model is unsure of "
-                                    "them: --palette vivid colors every area, --hints colors what you scribble")
+                                    "them: --palette vivid colors every area, --hints colors what you scribble, "
+                                    "--reference takes the colors of a colored page of the same characters")
     summary.pages.sort(key=lambda r: natural_path_key(r["input"]))
     summary.seconds = time.perf_counter() - start
     return summary
@@ -284,12 +302,13 @@ class _ColorizeRun:
     def __init__(self, colorizer: Colorizer | Callable[[], Colorizer], jobs: list[Job], summary: ColorizeSummary,
                  fail: Callable[..., None], show_progress: bool, fmt: str | None, quality: int, workers: int | None,
                  hints: HintSource | None = None, *, recolor: bool = False, fill: str = DEFAULT_FILL,
-                 on_ready: Callable[[Colorizer], None] | None = None):
+                 on_ready: Callable[[Colorizer], None] | None = None, referenced: bool = False):
         self.jobs, self.summary, self._fail = jobs, summary, fail
         self.colorizer: Colorizer | None = None
         # A loaded Colorizer (or a stand-in with its methods), else the function that loads one.
         self._load = None if hasattr(colorizer, "batcher") else colorizer
         self.recolor, self.fill, self.on_ready = recolor, fill, on_ready
+        self.referenced = referenced  # reference pages given: every page is segmented ahead
         self.hints = hints or HintSource(None, jobs)
         self.show_progress = show_progress
         self.fmt, self.quality = fmt, quality
@@ -416,7 +435,8 @@ class _ColorizeRun:
         if not needs_color(page, self.recolor):
             return page, False, None
         hint_file = self.hints.for_page(job, ref)
-        return page, True, _Ahead(hint_file, page_regions(page, self.fill, hinted=hint_file is not None))
+        return page, True, _Ahead(hint_file, page_regions(page, self.fill,
+                                                          hinted=hint_file is not None or self.referenced))
 
     def _take_decoded(self, item: tuple[Job, SourcePage], future: cf.Future) -> None:
         job, ref = item
@@ -460,6 +480,10 @@ class _ColorizeRun:
                  ahead: _Ahead) -> tuple[Job, SourcePage, PageResult | None, str]:
         try:
             hints = None if ahead.hint_file is None else load_hints(ahead.hint_file, page, ref.label)
+            known = None
+            if self.colorizer.references:
+                regions, known = self.colorizer.known_colors(page, ahead.regions, hints)
+                ahead.regions, hints = regions, known
             # One torch thread per compose: the encode pool already runs one page per core beside the model.
             rgb = self.colorizer.compose(page, ab, threads=1, confidence=confidence, hints=hints,
                                          regions=ahead.regions)
@@ -467,6 +491,8 @@ class _ColorizeRun:
                 self.thumbs.setdefault(id(job), []).append((ref.key, *compare_pair(page, rgb)))
             result = self._encode(job, ref, page, rgb)
             result.colored = colored_share(rgb)
+            if known is not None:
+                result.from_references = known.from_references
             return job, ref, result, "done"
         except PageError as e:
             return job, ref, None, str(e)
@@ -518,7 +544,7 @@ class _ColorizeRun:
         self.results[id(job)][ref.key] = result
         self.outcomes.setdefault(id(job), collections.Counter())[outcome] += 1
         self._record(job, ref, "colored" if outcome == "done" else "already in color", result.name,
-                     colored=result.colored)
+                     colored=result.colored, from_references=result.from_references)
         if result.colored is not None and result.colored < NEARLY_GRAY:
             self.nearly_gray.append(ref.label)
         self.bar.update(1)
@@ -534,12 +560,14 @@ class _ColorizeRun:
         self._page_finished(job)
 
     def _record(self, job: Job, ref: SourcePage, state: str, name: str | None, error: str | None = None,
-                colored: float | None = None) -> None:
+                colored: float | None = None, from_references: int | None = None) -> None:
         seconds = time.perf_counter() - self.started.pop((id(job), ref.key), time.perf_counter())
         output = None if name is None else (f"{job.target}:{name}" if isinstance(job, ArchiveJob) else str(job.target))
         record = {"input": ref.label, "output": output, "status": state, "seconds": round(seconds, 3), "error": error}
         if colored is not None:
             record["colored_area"] = round(colored, 4)  # the share of the page that took color
+        if from_references is not None:
+            record["reference_regions"] = from_references  # regions colored from --reference pages
         self.records.setdefault(id(job), []).append(record)
 
     def _page_finished(self, job: Job) -> None:

@@ -73,6 +73,7 @@ class PageResult:
     data: bytes | None
     name: str
     colored: float | None = None  # the share of the page's area that took color (None: not colored by the model)
+    from_references: int | None = None  # regions colored from reference pages (None: no references)
 
 
 class Job:

@@ -1,0 +1,211 @@
+"""Reference pages (``--reference``): a colored page's region colors carry to the B/W pages of the same
+figure. The CLI is run as users run it, in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from models import references as refs
+from models import regions as rg
+
+SKIN, SHIRT, PANTS, HAIR = (240, 200, 160), (60, 90, 200), (40, 140, 60), (200, 60, 40)
+
+
+def figure(color: bool, *, size=(600, 800), scale=1.0, dx=0, dy=0, arms_up=False) -> Image.Image:
+    """A simple inked figure: hair, head, shirt, two arms, pants; flat colors or white (line art)."""
+    img = Image.new("RGB", size, "white")
+    d = ImageDraw.Draw(img)
+    cx, top = size[0] // 2 + dx, 80 + dy
+
+    def s(v):
+        return int(round(v * scale))
+
+    def fill(c):
+        return c if color else (255, 255, 255)
+
+    ink = dict(outline=(0, 0, 0), width=max(3, s(5)))
+    d.rectangle([cx - s(70), top, cx + s(70), top + s(60)], fill=fill(HAIR), **ink)
+    d.ellipse([cx - s(60), top + s(30), cx + s(60), top + s(170)], fill=fill(SKIN), **ink)
+    d.rectangle([cx - s(90), top + s(180), cx + s(90), top + s(380)], fill=fill(SHIRT), **ink)
+    ay = top + (s(60) if arms_up else s(190))
+    d.rectangle([cx - s(150), ay, cx - s(100), ay + s(170)], fill=fill(SKIN), **ink)
+    d.rectangle([cx + s(100), ay, cx + s(150), ay + s(170)], fill=fill(SKIN), **ink)
+    d.rectangle([cx - s(85), top + s(390), cx + s(85), top + s(600)], fill=fill(PANTS), **ink)
+    return img
+
+
+def gray(img: Image.Image) -> Image.Image:
+    return img.convert("L")
+
+
+def _lab(rgb):
+    return rg.srgb8_to_lab(np.array(rgb, np.uint8))
+
+
+def _share_close(out: np.ndarray, truth: Image.Image, color, tol=12.0) -> float:
+    """Share of the pixels that are ``color`` in ``truth`` whose output lies within ``tol`` (CIE76) of it."""
+    t = np.asarray(truth)
+    mask = (np.abs(t.astype(int) - np.array(color)).sum(axis=2) < 6)
+    lab = rg.srgb8_to_lab(out[mask])
+    return float((np.sqrt(((lab - _lab(color)) ** 2).sum(axis=1)) < tol).mean())
+
+
+def test_regions_of_a_moved_and_scaled_figure_take_their_reference_colors():
+    reference = refs.prepare_reference(np.asarray(figure(True)))
+    target = gray(figure(False, scale=0.8, dx=40, dy=30))
+    page = np.asarray(target)
+    regions = rg.segment_regions(page)
+    m = refs.match(regions, page[::regions.factor, ::regions.factor], [reference])
+    assert len(m.ids) >= 4
+    from models import compose_cpu
+    out = compose_cpu.compose(np.zeros((2, 8, 8), np.float32), gray=page, hints=rg.Known(m.ids, m.lab),
+                              regions=regions)
+    truth = figure(True, scale=0.8, dx=40, dy=30)
+    for c in (SKIN, SHIRT, PANTS, HAIR):
+        assert _share_close(out, truth, c) > 0.8, c
+
+
+def test_a_gray_page_keeps_its_own_lightness_under_reference_colors():
+    reference = refs.prepare_reference(np.asarray(figure(True)))
+    page = np.asarray(gray(figure(True, scale=0.9)))
+    regions = rg.segment_regions(page)
+    m = refs.match(regions, page[::regions.factor, ::regions.factor], [reference])
+    assert len(m.ids)
+    from models.compose_cpu import gray_to_l
+    levels = rg.paper_levels(regions, page[::regions.factor, ::regions.factor], m.ids)
+    toned = levels < 0.85 * 255
+    assert toned.any()
+    np.testing.assert_allclose(m.lab[toned, 0], gray_to_l(levels[toned] / 255.0), atol=0.5)
+
+
+def test_hints_win_over_references_region_by_region():
+    page = np.asarray(gray(figure(False)))
+    regions = rg.segment_regions(page)
+    f = regions.factor
+    reference = refs.prepare_reference(np.asarray(figure(True)))
+    m = refs.match(regions, page[::f, ::f], [reference])
+    hint = np.zeros(page.shape + (4,), np.uint8)
+    hy, hx = 80 + 300, 300  # the middle of the shirt
+    hint[hy - 3:hy + 3, hx - 3:hx + 3] = (250, 0, 250, 255)
+    known = rg.known_colors(regions, hint, (m.ids, m.lab))
+    shirt = regions.labels[hy // f, hx // f]
+    row = list(known.ids).index(shirt)
+    np.testing.assert_allclose(known.lab[row], _lab((250, 0, 250)), atol=0.5)
+    assert known.from_hints == 1 and known.from_references == len(m.ids) - (shirt in set(m.ids.tolist()))
+
+
+def test_no_reference_or_an_empty_one_changes_nothing():
+    page = np.asarray(gray(figure(False)))
+    regions = rg.segment_regions(page)
+    m = refs.match(regions, page[::regions.factor, ::regions.factor], [])
+    assert len(m.ids) == 0 and m.tried > 0
+
+
+def test_the_reference_that_fits_a_page_is_chosen_among_several():
+    # Another figure (other proportions, other colors) beside the right one.
+    other = Image.new("RGB", (600, 800), "white")
+    d = ImageDraw.Draw(other)
+    for k, c in enumerate([(250, 240, 0), (0, 200, 200), (120, 0, 160)]):
+        d.ellipse([100 + 40 * k, 100 + 200 * k, 500 - 40 * k, 260 + 200 * k], fill=c, outline=(0, 0, 0), width=5)
+    references = [refs.prepare_reference(np.asarray(other)), refs.prepare_reference(np.asarray(figure(True)))]
+    page = np.asarray(gray(figure(False, scale=0.9)))
+    regions = rg.segment_regions(page)
+    m = refs.match(regions, page[::regions.factor, ::regions.factor], references)
+    right = np.concatenate([references[1].lab])
+    # Every color taken comes from the right reference.
+    for lab in m.lab:
+        assert np.sqrt(((right - lab) ** 2).sum(axis=1)).min() < 1.0
+
+
+# ------------------------------------------------------------------ the command, in a fresh process
+def run(args, cwd):
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "mangacolor_cli", *args], cwd=cwd, capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+@pytest.fixture()
+def pages(tmp_path):
+    figure(True).save(tmp_path / "ref.png")
+    gray(figure(False, scale=0.85, dx=20)).save(tmp_path / "page.png")
+    return tmp_path
+
+
+def _colorfulness(path) -> float:
+    rgb = np.asarray(Image.open(path).convert("RGB")).astype(float)
+    return float(np.abs(rgb - rgb.mean(axis=2, keepdims=True)).mean())
+
+
+def test_colorize_with_a_reference_colors_the_page_and_says_how_many_regions(pages):
+    plain = run(["colorize", "page.png", "-o", "plain.png"], pages)
+    assert plain.returncode == 0, plain.stderr
+    r = run(["colorize", "page.png", "--reference", "ref.png", "-o", "out.png", "--json"], pages)
+    assert r.returncode == 0, r.stderr
+    record = json.loads(r.stdout)["pages"][0]
+    assert record["status"] == "colored" and record["reference_regions"] >= 4
+    assert _colorfulness(pages / "out.png") > 3 * _colorfulness(pages / "plain.png") + 1
+    out = np.asarray(Image.open(pages / "out.png").convert("RGB"))
+    assert _share_close(out, figure(True, scale=0.85, dx=20), SHIRT) > 0.8
+    # Another reference is another setting: the rerun colors the page again.
+    figure(True).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(pages / "ref2.png")
+    again = run(["colorize", "page.png", "--reference", "ref2.png", "-o", "out.png", "--json"], pages)
+    assert json.loads(again.stdout)["colored"] == 1
+
+
+def test_bad_references_give_one_line_each_and_the_page_is_still_colored(pages):
+    (pages / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    gray(figure(False)).save(pages / "bw_ref.png")
+    Image.new("RGB", (20, 20), (255, 0, 0)).save(pages / "tiny.png")
+    Image.new("RGB", (600, 800), (30, 200, 90)).save(pages / "flat.png")  # unrelated: no regions to match
+    with zipfile.ZipFile(pages / "gray.cbz", "w") as z:
+        buf = pages / "g.png"
+        gray(figure(False)).save(buf)
+        z.write(buf, "001.png")
+    before = {p.name: p.read_bytes() for p in pages.iterdir()}
+    r = run(["colorize", "page.png", "-o", "out.png", "--reference", "broken.png", "--reference", "bw_ref.png",
+             "--reference", "tiny.png", "--reference", "flat.png", "--reference", "gray.cbz"], pages)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning: --reference")]
+    for name in ("broken.png", "bw_ref.png", "tiny.png", "gray.cbz"):
+        assert sum(name in w for w in warnings) == 1, (name, r.stderr)
+    assert (pages / "out.png").exists()
+    assert all((pages / n).read_bytes() == b for n, b in before.items())  # no input changed
+
+
+def test_a_missing_reference_is_a_usage_error_before_any_work(pages):
+    r = run(["colorize", "page.png", "-o", "out.png", "--reference", "nothere.png"], pages)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == "error: --reference nothere.png: no such file or folder"
+    assert not (pages / "out.png").exists()
+
+
+def test_a_chapter_colors_its_black_and_white_pages_from_its_own_color_page(pages):
+    with zipfile.ZipFile(pages / "chapter.cbz", "w") as z:
+        for name, img in [("001.png", figure(True)), ("002.png", gray(figure(False, scale=0.8))),
+                          ("003.png", gray(figure(False, scale=0.9, dx=-30, arms_up=True)))]:
+            img.save(pages / "tmp.png")
+            z.write(pages / "tmp.png", name)
+    r = run(["colorize", "chapter.cbz", "--reference", "chapter.cbz", "--json"], pages)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["colored"] == 2 and summary["already_in_color"] == 1
+    records = {p["input"].split(":")[-1]: p for p in summary["pages"]}
+    assert all(records[n]["reference_regions"] >= 4 for n in ("002.png", "003.png"))
+
+
+def test_python_api_takes_references_as_images():
+    from mangacolor_cli import Colorizer
+    c = Colorizer()
+    out = c.colorize(gray(figure(False, scale=0.85)), references=[figure(True)])
+    assert isinstance(out, Image.Image)
+    assert _share_close(np.asarray(out), figure(True, scale=0.85), SKIN) > 0.8
