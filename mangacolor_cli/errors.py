@@ -8,7 +8,7 @@ class MangacolorError(Exception):
 
 
 class UsageError(MangacolorError):
-    """Bad options or arguments (exit code 2)."""
+    """Bad options or arguments (exit code 2, as for the input, model and output kinds below)."""
 
 
 class InputError(MangacolorError):
@@ -25,3 +25,8 @@ class ModelError(MangacolorError):
 
 class OutputError(MangacolorError):
     """An output that cannot be written (would overwrite an input, unwritable folder)."""
+
+
+class JobError(MangacolorError):
+    """Work that failed once under way: a check that refused its result (export's comparison with PyTorch),
+    a step that broke on this model (exit code 1, where the kinds above stop a command before any work: 2)."""

@@ -1,38 +1,78 @@
 """Raster primitives of the segmentation (``models.regions``) in numpy, without scipy.
 
 ``scipy.ndimage`` costs 0.27 s of CPU to import, a quarter of a one-page colorize run
-(docs/PERFORMANCE.md, "Start-up"), so its two calls here have stand-ins: :func:`max_filter` (exact,
+(docs/PERFORMANCE.md, "Start-up"), so its two calls here are numpy's own: :func:`max_filter` (exact,
 and 8x faster: 0.45 ms against 3.7 ms for a 5x5 filter of a half-size page) and :func:`label`
-(scikit-image's compiled labeling, whose import costs nothing over numpy, 3-10 ms a call; or scipy's,
-2 ms, where scipy.ndimage is already loaded: the same labels in the same order, tested).
+(``scipy.ndimage.label``'s labels in its order, tested; on the sample chapter's masks 1.1 ms a call
+against scikit-image's compiled labeling's 3.4 and scipy's 1.1; a dense screentone 1.2x scikit-image's).
 """
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
-
-_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 def label(mask: np.ndarray, eight: bool = False) -> tuple[np.ndarray, int]:
-    """Connected components of a bool mask, 4- or 8-connected: labels 1..n in raster order (0 = background), n.
+    """Connected components of a 2-D bool mask, 4- or 8-connected: int32 labels 1..n numbered in raster
+    order of each component's first pixel (0 = background), and n; ``scipy.ndimage.label``'s result.
 
-    ``scipy.ndimage.label`` where scipy.ndimage is already imported, else scikit-image's compiled
-    labeling (the same labels, without scipy's 0.27 s import).
+    Union-find over the mask's horizontal runs, all in array operations: each run joins the runs of the
+    next row it touches, then trees are merged by pointing roots at smaller roots until none changes.
     """
-    ndi = sys.modules.get("scipy.ndimage")
-    if ndi is None:
-        try:
-            from skimage.measure._ccomp import label_cython
-        except ImportError:  # a scikit-image that moved its private labeling: scipy's, imported
-            from scipy import ndimage as ndi
-        else:
-            labels, n = label_cython(mask, background=0, connectivity=2 if eight else 1, return_num=True)
-            return labels, int(n)
-    labels, n = ndi.label(mask, structure=_EIGHT if eight else None)
-    return labels, int(n)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2:
+        raise ValueError(f"label takes a 2-D mask, got shape {mask.shape}")
+    h, w = mask.shape
+    if mask.size == 0:
+        return np.zeros((h, w), np.int32), 0
+    k = w + 1  # each row and a False column after it: a run never reaches into the next row
+    padded = np.zeros((h, k), bool)
+    padded[:, :w] = mask
+    flat = padded.ravel()
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1  # a run's first key, then the key one past its end
+    if flat[0]:
+        change = np.concatenate(([0], change))
+    if change.size == 0:
+        return np.zeros((h, w), np.int32), 0
+    start, end = change[0::2], change[1::2]  # keys row * k + column, in raster order
+    n = start.size
+    # The runs of the next row that touch run i are a contiguous range [lo, lo + count) of the runs.
+    reach = 1 if eight else 0
+    lo = np.searchsorted(end, start + k - reach, side="right")
+    count = np.searchsorted(start, end + k + reach, side="left") - lo
+    above, below = [], []
+    a = np.flatnonzero(count > 0)
+    b, left = lo[a], count[a]
+    while a.size:  # most runs touch one or two below: a pass per extra touch, never a loop per run
+        above.append(a)
+        below.append(b)
+        more = left > 1
+        a, b, left = a[more], b[more] + 1, left[more] - 1
+    parent = np.arange(n)
+    if above:
+        a, b = np.concatenate(above), np.concatenate(below)
+        np.minimum.at(parent, b, a)  # each run hangs from the first run above it that it touches
+        while True:
+            up = parent[parent]
+            while not np.array_equal(up, parent):  # point every run at its tree's root
+                parent, up = up, up[up]
+            pa, pb = parent[a], parent[b]
+            differ = pa != pb
+            if not differ.any():
+                break
+            a, b, pa, pb = a[differ], b[differ], pa[differ], pb[differ]
+            np.minimum.at(parent, np.maximum(pa, pb), np.minimum(pa, pb))  # a root joins a smaller root
+    # Roots only ever point lower, so a component's root is its first run: numbering roots in run order
+    # is numbering components by their first pixel, as scipy does.
+    root = parent == np.arange(n)
+    labels = np.cumsum(root, dtype=np.int32)[parent]
+    row = start // k
+    bounds = np.empty(2 * n + 2, np.int64)  # gap, run, gap, ..., run, gap: as positions of the unpadded page
+    bounds[0], bounds[-1] = 0, h * w
+    bounds[1:-1:2], bounds[2:-1:2] = start - row, end - row
+    values = np.zeros(2 * n + 1, np.int32)
+    values[1::2] = labels
+    return np.repeat(values, np.diff(bounds)).reshape(h, w), int(root.sum())
 
 
 def max_filter(x: np.ndarray, size: int) -> np.ndarray:

@@ -31,5 +31,5 @@ mangacolor train --model effunet --preset full --data data/drawings --val-data d
 
 mangacolor export runs/effunet_v2/best.pt -o mangacolor_cli/weights/default.onnx --size 320
 for s in comicgen dicebear openmoji clipart gray; do
-  mangacolor eval -m mangacolor_cli/weights/default.onnx --data "data/pages/val_$s" --json "docs/eval/default_val_$s.json"
+  mangacolor eval -m mangacolor_cli/weights/default.onnx --data "data/pages/val_$s" --json-out "docs/eval/default_val_$s.json"
 done

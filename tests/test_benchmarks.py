@@ -19,18 +19,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory):
+def bench_onnx(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("bench") / "tiny.onnx"
     return export_onnx(models.create("unet", preset="tiny").eval(), path, working_size=64)
 
 
-def test_bench_colorize_every_section_gives_rows(tiny_onnx, tmp_path):
+@pytest.mark.slow  # runs every benchmark section in a subprocess: ~10 s
+def test_bench_colorize_every_section_gives_rows(bench_onnx, tmp_path):
     out = tmp_path / "results.json"
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_colorize.py"), "--model", str(tiny_onnx),
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_colorize.py"), "--model", str(bench_onnx),
                           "--pages", "2", "--repeats", "1", "--sections", "io,model,e2e,compose,whole",
                           "--backends", "onnx", "--precisions", "fp32", "--batch-sizes", "1",
-                          "--e2e-batch-sizes", "1", "--whole-models", str(tiny_onnx), "--whole-pages", "1",
+                          "--e2e-batch-sizes", "1", "--whole-models", str(bench_onnx), "--whole-pages", "1",
                           "--workdir", str(tmp_path / "work"), "--out", str(out)],
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -42,11 +43,11 @@ def test_bench_colorize_every_section_gives_rows(tiny_onnx, tmp_path):
     assert "error" not in whole and 0 < whole["startup_s"] < whole["seconds"]
 
 
-def test_trace_colorize_prints_the_timeline(tiny_onnx, tmp_path):
+def test_trace_colorize_prints_the_timeline(bench_onnx, tmp_path):
     (tmp_path / "in").mkdir()
     draw_page(96, 128).save(tmp_path / "in" / "001.png")
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "trace_colorize.py"), "colorize",
-                          str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", str(tiny_onnx)],
+                          str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", str(bench_onnx)],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     for stage in ("load_session", "_ColorizeRun._decode", "Colorizer.predict", "Colorizer.compose", "command done"):

@@ -123,7 +123,7 @@ def test_cli_colors_an_image_and_prints_json(tmp_path, tiny_checkpoint):
                                       "--format", "webp", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["done"] == 1 and summary["failed"] == 0
+    assert summary["colored"] == 1 and summary["failed"] == 0
     assert Image.open(tmp_path / "page.color.webp").size == (48, 64)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 
@@ -25,6 +26,7 @@ from mangacolor_cli.evaluation import scoring as ev
 H, W = 40, 52
 
 
+@functools.lru_cache(maxsize=None)  # skimage decodes its 512-pixel photos from disk: once, not 137 times
 def _photo(i: int) -> np.ndarray:
     src = [skdata.astronaut(), skdata.coffee(), skdata.chelsea(), skdata.rocket()][i % 4]
     return np.asarray(Image.fromarray(src).resize((W, H), Image.BILINEAR))
@@ -207,7 +209,7 @@ def test_report_files_are_written_and_self_contained(pred_target, tmp_path):
 
 def test_cli_eval_prints_the_table_and_json_to_stdout(pred_target):
     pred, target = pred_target
-    res = CliRunner().invoke(app, ["eval", "--pred", str(pred), "--target", str(target), "--json", "-",
+    res = CliRunner().invoke(app, ["eval", "--pred", str(pred), "--target", str(target), "--json",
                                    "--device", "cpu"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
@@ -224,7 +226,7 @@ def test_cli_eval_lists_missing_pairs_and_bad_usage_is_one_line(pred_target):
     bad = runner.invoke(app, ["eval", "--pred", str(pred)])
     assert bad.exit_code == 2 and "--target" in bad.output and "Traceback" not in bad.output
     missing = runner.invoke(app, ["eval", "--pred", str(pred / "nope"), "--target", str(target)])
-    assert missing.exit_code == 1 and "nope" in missing.output
+    assert missing.exit_code == 2 and "nope" in missing.output  # a missing folder: the command could not start
 
 
 def test_unknown_or_missing_metric_device_is_a_usage_error():
@@ -254,7 +256,7 @@ def test_several_eval_sets_are_scored_each_as_its_own_row_group(paired_set, tiny
         _save(other / "bw" / f"p{i}.png", ev.derive_gray(color))
     out = tmp_path / "sets.json"
     res = CliRunner().invoke(app, ["eval", "-m", str(tiny_checkpoint), "--data", str(paired_set), "--data", str(other),
-                                   "--size", "32", "--device", "cpu", "--json", str(out),
+                                   "--size", "32", "--device", "cpu", "--json-out", str(out),
                                    "--grid", str(tmp_path / "grid.png")])
     assert res.exit_code == 0, res.output
     assert "set evalset" in res.output and "set val_other" in res.output

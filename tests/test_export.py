@@ -140,7 +140,7 @@ def test_cli_export_prints_the_difference_and_fails_cleanly(tmp_path):
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"not a checkpoint")
     fail = runner.invoke(app, ["export", str(bad), "-o", str(tmp_path / "b.onnx")])
-    assert fail.exit_code == 1
+    assert fail.exit_code == 2  # a checkpoint that does not load: the command could not start
     assert "broken.pt" in fail.output and "Traceback" not in fail.output
     assert not (tmp_path / "b.onnx").exists()
 
@@ -201,4 +201,4 @@ def test_export_takes_a_run_folder_as_resume_does(tmp_path):
     assert export_checkpoint(run, tmp_path / "best.onnx").path.is_file()
     (tmp_path / "empty").mkdir()
     out = CliRunner().invoke(app, ["export", str(tmp_path / "empty"), "-o", str(tmp_path / "x.onnx")])
-    assert out.exit_code == 1 and "not a training run" in out.output and not (tmp_path / "x.onnx").exists()
+    assert out.exit_code == 2 and "not a training run" in out.output and not (tmp_path / "x.onnx").exists()

@@ -365,7 +365,7 @@ def test_unwritable_output_folder_fails_with_exit_1_and_writes_nothing(tmp_path,
         out.chmod(0o755)
     assert run.exit_code == 1 and len(run.errors) == 2 and not run.added
     assert all("cannot write output" in line and "Permission denied" in line for line in run.errors)
-    assert '"done": 0' in run.output and '"failed": 2' in run.output
+    assert '"colored": 0' in run.output and '"failed": 2' in run.output
 
 
 def test_write_error_in_the_middle_of_an_archive_leaves_no_output_and_other_jobs_finish(
@@ -422,7 +422,7 @@ def test_a_page_partly_in_color_is_kept_not_recolored_gray(tmp_path, indir, tiny
     data = encoded(page)
     cbz = make_cbz(indir / "ch.cbz", [("1.png", data), ("2.png", PAGE)])
     run = Run(tmp_path, tiny_checkpoint, [cbz], tmp_path / "out.cbz", "--json")
-    assert run.exit_code == 0 and '"kept": 1' in run.output, run.output
+    assert run.exit_code == 0 and '"already_in_color": 1' in run.output, run.output
     assert dict(entries(tmp_path / "out.cbz"))["1.png"] == data
 
 
@@ -458,7 +458,7 @@ def test_gif_jfif_and_avif_pages_are_colored_not_copied_silently(tmp_path, indir
         pages["c.avif"] = encoded(gray.convert("RGB"), "AVIF")
     cbz = make_cbz(indir / "odd.cbz", list(pages.items()))
     run = Run(tmp_path, tiny_checkpoint, [cbz], tmp_path / "out.cbz", "--json")
-    assert run.exit_code == 0 and f'"done": {len(pages)}' in run.output, run.output
+    assert run.exit_code == 0 and f'"colored": {len(pages)}' in run.output, run.output
     out = dict(entries(tmp_path / "out.cbz"))
     for name in pages:
         img = Image.open(io.BytesIO(out[name]))

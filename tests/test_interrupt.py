@@ -88,10 +88,10 @@ def rerun(args: list[str]):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
-def test_interrupted_cbz_run_leaves_no_partial_output_and_the_next_run_finishes(tmp_path, tiny_checkpoint, sig):
+def test_interrupted_cbz_run_leaves_no_partial_output_and_the_next_run_finishes(tmp_path, tiny_onnx, sig):
     chapter = make_chapter(tmp_path / "chapter.cbz")
     out_dir = tmp_path / "out"
-    args = [str(chapter), "-o", str(out_dir / "chapter.cbz"), "--model", str(tiny_checkpoint), "--size", "32"]
+    args = [str(chapter), "-o", str(out_dir / "chapter.cbz"), "--model", str(tiny_onnx), "--size", "32"]
     proc, stderr, seconds = start_and_interrupt(args, out_dir / "chapter.cbz", sig)
     assert_interrupted(proc, stderr, seconds, sig)
     finished = assert_complete_or_absent(out_dir / "chapter.cbz")
@@ -105,14 +105,14 @@ def test_interrupted_cbz_run_leaves_no_partial_output_and_the_next_run_finishes(
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
-def test_interrupted_folder_run_keeps_finished_pages_whole_and_the_next_run_finishes(tmp_path, tiny_checkpoint, sig):
+def test_interrupted_folder_run_keeps_finished_pages_whole_and_the_next_run_finishes(tmp_path, tiny_onnx, sig):
     library = tmp_path / "library"
     library.mkdir()
     for i in range(6):
         draw_page(seed=i).save(library / f"p{i + 1}.png")
     make_chapter(library / "z.cbz")  # natural order: the pages first, then the chapter
     out_dir = tmp_path / "out"
-    args = [str(library), "-o", str(out_dir), "--model", str(tiny_checkpoint), "--size", "32"]
+    args = [str(library), "-o", str(out_dir), "--model", str(tiny_onnx), "--size", "32"]
     proc, stderr, seconds = start_and_interrupt(args, out_dir / "z.cbz", sig)
     assert_interrupted(proc, stderr, seconds, sig)
     pages = sorted(p.name for p in out_dir.glob("*.png"))

@@ -279,7 +279,7 @@ def test_eval_with_page_names_that_are_not_utf8_writes_json_and_csv_and_prints_t
         save(tmp_path / folder / os.fsdecode(b"p\xff.png"), np.full((32, 32, 3), 100 if folder == "pred" else 120,
                                                                       np.uint8))
     save(tmp_path / "pred" / os.fsdecode(b"q\xfe.png"), np.full((32, 32, 3), 90, np.uint8))  # no target
-    run = mangacolor("eval", "--pred", "pred", "--target", "target", "--json", "r.json", "--csv", "r.csv",
+    run = mangacolor("eval", "--pred", "pred", "--target", "target", "--json-out", "r.json", "--csv", "r.csv",
                      cwd=tmp_path)
     assert_clean(run)
     assert run.returncode == 0, run.stdout + run.stderr

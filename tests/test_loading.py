@@ -49,14 +49,15 @@ def page(tmp_path):
 
 
 def assert_refused_everywhere(path: Path, page: Path, tmp_path: Path, *words: str) -> None:
-    """``colorize --model path`` and ``export path`` both fail with one line naming the file; nothing written."""
+    """``colorize --model path`` and ``export path`` both fail with one line naming the file and exit 2 (the
+    command could not start); nothing written."""
     before = set(tmp_path.rglob("*"))
     result, errors = cli("colorize", str(page), "--model", str(path), "--size", "32")
     assert result.exit_code == 2 and len(errors) == 1 and str(path) in errors[0], result.output
     assert all(w in errors[0] for w in words), errors[0]
     if path.suffix != ".onnx":
         result, errors = cli("export", str(path), "-o", str(tmp_path / "x.onnx"))
-        assert result.exit_code == 1 and len(errors) == 1 and str(path) in errors[0], result.output
+        assert result.exit_code == 2 and len(errors) == 1 and str(path) in errors[0], result.output
     assert set(tmp_path.rglob("*")) == before
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -151,3 +152,82 @@ def test_metrics_on_cuda_equal_cpu():
     for key in cpu:
         assert gpu[key].device.type == "cuda"
         assert gpu[key].cpu().item() == pytest.approx(cpu[key].item(), abs=TOL), key
+
+
+# ------------------------------------------------------------------------------------ TargetMetrics (8-bit pages)
+def _uint8_pairs() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(1)
+    a, b = ((x * 255).round().astype(np.uint8) for x in _real_pair())
+    noisy = np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
+    flat = np.full((40, 52, 3), 255, np.uint8)  # a manga-like page: paper, flat fills, ink lines
+    flat[5:20, 5:30] = (210, 40, 50)
+    flat[25:35, 10:45] = (40, 90, 200)
+    flat[::9, :] = 0
+    flat_pred = flat.copy()
+    flat_pred[5:20, 5:30] = (180, 60, 60)
+    return [
+        ("random", rng.integers(0, 256, (33, 41, 3), dtype=np.uint8),
+         rng.integers(0, 256, (33, 41, 3), dtype=np.uint8)),
+        ("real_vs_real", a, b),
+        ("real_vs_noisy", noisy, a),
+        ("gray_vs_color", a.mean(axis=2).round().astype(np.uint8), a),
+        ("flat_page", flat_pred, flat),
+        ("smallest", rng.integers(0, 256, (7, 7, 3), dtype=np.uint8), rng.integers(0, 256, (7, 7, 3), dtype=np.uint8)),
+    ]
+
+
+@pytest.mark.parametrize("name,pred,target", _uint8_pairs(), ids=[p[0] for p in _uint8_pairs()])
+def test_target_metrics_of_8bit_pages_equal_skimage_and_compute_all(name, pred, target):
+    got = metrics.TargetMetrics(target).score(pred)
+    assert list(got) == list(metrics.METRICS)
+    p64 = (np.repeat(pred[..., None], 3, axis=2) if pred.ndim == 2 else pred).astype(np.float64) / 255
+    t64 = target.astype(np.float64) / 255
+    assert got["mse"] == pytest.approx(mean_squared_error(t64, p64), abs=1e-12)
+    assert got["psnr"] == pytest.approx(peak_signal_noise_ratio(t64, p64, data_range=1.0), abs=1e-9)
+    assert got["ssim"] == pytest.approx(structural_similarity(t64, p64, channel_axis=-1, data_range=1.0), abs=1e-7)
+    assert got["ciede2000"] == pytest.approx(deltaE_ciede2000(rgb2lab(t64), rgb2lab(p64)).mean(), abs=1e-9)
+    as_tensor = lambda x: torch.from_numpy(np.ascontiguousarray(x if x.ndim == 3 else x[..., None])).permute(
+        2, 0, 1)[None].double() / 255
+    expected = metrics.compute_all(as_tensor(pred), as_tensor(target))
+    for key in metrics.METRICS:
+        assert got[key] == pytest.approx(expected[key].item(), abs=1e-7), key
+
+
+def test_target_metrics_score_many_predictions_of_one_target_alike():
+    _, pred, target = _uint8_pairs()[2]
+    on_target = metrics.TargetMetrics(target)
+    first = on_target.score(pred)
+    on_target.score(target)
+    assert on_target.score(pred) == first == metrics.TargetMetrics(target).score(pred)
+    same = on_target.score(target)
+    assert same["mse"] == 0 and math.isinf(same["psnr"]) and same["ssim"] == pytest.approx(1.0, abs=1e-12)
+    assert same["ciede2000"] == 0 and same["colorfulness"] == pytest.approx(same["colorfulness_target"])
+    gray = pred.mean(axis=2).round().astype(np.uint8)
+    assert on_target.score(gray) == on_target.score(np.repeat(gray[..., None], 3, axis=2)) | {"colorfulness": 0.0}
+
+
+def test_target_metrics_refuse_other_sizes_types_and_tiny_pages():
+    target = np.zeros((20, 30, 3), np.uint8)
+    with pytest.raises(ValueError, match="does not match"):
+        metrics.TargetMetrics(target).score(np.zeros((20, 31, 3), np.uint8))
+    with pytest.raises(ValueError, match="does not match"):
+        metrics.TargetMetrics(target).score(np.zeros((20, 30, 3), np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        metrics.TargetMetrics(target.astype(np.uint16))
+    with pytest.raises(ValueError, match="at least 7x7"):
+        metrics.TargetMetrics(np.zeros((6, 30, 3), np.uint8))
+
+
+def test_target_metrics_score_a_large_page_in_a_fraction_of_the_tensor_time():
+    # A 1200x1700 page took 10 s per system as float64 tensors on a 2-core CPU; a flat-colored page
+    # has ~10^4 distinct color pairs, so CIEDE2000 per pair is far cheaper than per pixel.
+    rng = np.random.default_rng(2)
+    target = np.full((1700, 1200, 3), 255, np.uint8)
+    for _ in range(40):
+        y, x = rng.integers(0, 1600), rng.integers(0, 1100)
+        target[y:y + 100, x:x + 100] = rng.integers(0, 256, 3)
+    pred = np.clip(target.astype(int) + rng.integers(-3, 4, target.shape), 0, 255).astype(np.uint8)
+    started = time.perf_counter()
+    got = metrics.TargetMetrics(target).score(pred)
+    assert time.perf_counter() - started < 5.0
+    assert 0 < got["ciede2000"] < 5 and got["ssim"] > 0.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 
@@ -65,9 +66,15 @@ def test_tiny_preset_colorizes_to_ab_in_range_at_input_size(name):
     assert torch.isfinite(ab).all() and ab.abs().max() <= 1.0 + 1e-5
 
 
+# Counting needs shapes only: the meta device builds a full preset without memory or weight init. eccv16's ab
+# bins need torch.unique (no meta kernel) and effunet copies its pretrained encoder in: those two small ones are real.
+BUILT_FOR_REAL = {"eccv16", "effunet"}
+
+
 @pytest.mark.parametrize("name", models.available())
 def test_full_preset_has_the_papers_parameter_count(name):
-    model = models.create(name, preset="full")
+    with contextlib.nullcontext() if name in BUILT_FOR_REAL else torch.device("meta"):
+        model = models.create(name, preset="full")
     millions = sum(p.numel() for p in model.parameters()) / 1e6
     lo, hi = FULL_PARAMS_M[name]
     assert lo <= millions <= hi, f"{name}: {millions:.1f}M parameters"

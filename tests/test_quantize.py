@@ -90,7 +90,7 @@ def test_cli_refuses_in_one_line_and_writes_nothing(fp32_model, val_set, tmp_pat
     assert "wrote" in passed.output and (tmp_path / "i8.onnx").exists()
     missing = runner.invoke(app, ["quantize", str(fp32_model), "-o", str(tmp_path / "j.onnx"), "--data",
                                   str(val_set), "--calibrate", str(tmp_path / "nowhere")])
-    assert missing.exit_code == 1 and "nowhere" in missing.output and "Traceback" not in missing.output
+    assert missing.exit_code == 2 and "nowhere" in missing.output and "Traceback" not in missing.output
 
 
 def test_calibration_pages_spread_over_the_source(val_set, tmp_path):

@@ -256,12 +256,30 @@ def test_label_without_scipy_gives_scipys_labels(page, monkeypatch):
         assert got_n == n and np.array_equal(got, labels)
 
 
+def test_label_gives_scipys_labels_on_shapes_that_stress_its_run_union_find():
+    from scipy import ndimage
+    rng = np.random.default_rng(1)
+    comb = np.zeros((60, 40), bool)  # 20 long teeth joined only by the last row
+    comb[:, ::2] = comb[-1] = True
+    snake = np.zeros((41, 30), bool)  # one path through every row, turning at alternate ends
+    snake[::2] = snake[1::4, -1] = snake[3::4, 0] = True
+    stairs = np.eye(30, dtype=bool)  # 30 pixels 4-connected, one component 8-connected
+    masks = [comb, comb[::-1], snake, snake[::-1, ::-1], stairs, stairs[::-1], np.zeros((0, 4), bool),
+             np.zeros((4, 0), bool), np.ones((1, 9), bool), np.ones((9, 1), bool),
+             *(rng.random(rng.integers(1, 50, 2)) < rng.random() for _ in range(60))]
+    for m in masks:
+        for eight in (False, True):
+            want, n = ndimage.label(m, structure=np.ones((3, 3), bool) if eight else None)
+            got, got_n = raster.label(m, eight=eight)
+            assert got_n == n and np.array_equal(got, want), (m.shape, eight)
+
+
 def test_segmentation_is_the_same_with_and_without_scipy(page, monkeypatch):
     import sys
 
-    from scipy import ndimage  # noqa: F401  (loaded: segment_regions labels with scipy)
+    from scipy import ndimage  # noqa: F401  (loaded, as in training and eval)
     with_scipy = rg.segment_regions(page)
-    monkeypatch.delitem(sys.modules, "scipy.ndimage")  # as in colorize: scikit-image's labeling
+    monkeypatch.delitem(sys.modules, "scipy.ndimage")  # as in colorize: scipy never imported
     without = rg.segment_regions(page)
     assert np.array_equal(without.labels, with_scipy.labels) and np.array_equal(without.kind, with_scipy.kind)
     assert np.array_equal(without.core, with_scipy.core) and without.kind.tolist().count(rg.BALLOON) >= 1
@@ -459,7 +477,7 @@ def test_cli_eval_scores_flat_and_soft_side_by_side(tmp_path, page, tiny_checkpo
         Image.fromarray(page).save(tmp_path / "set" / "bw" / f"p{i}.png")
         Image.fromarray(target).save(tmp_path / "set" / "color" / f"p{i}.png")
     result = CliRunner().invoke(app, ["eval", "-m", str(tiny_checkpoint), "--data", str(tmp_path / "set"), "--size", "64",
-                                      "--fill", "flat", "--fill", "soft", "--device", "cpu", "--json", "-"])
+                                      "--fill", "flat", "--fill", "soft", "--device", "cpu", "--json"])
     assert result.exit_code == 0, result.output
     systems = json.loads(result.stdout[result.stdout.index("{"):])["systems"]
     name = tiny_checkpoint.stem

@@ -168,6 +168,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(pages, tmp_
 
 
 # ---------------------------------------------------------------------------- distributed
+@pytest.mark.slow  # torchrun starts two ranks that each import torch: ~10 s; test_trainer_distributed covers the step
 def test_ddp_with_two_gloo_processes_trains_and_rank_0_alone_writes(pages, tmp_path):
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

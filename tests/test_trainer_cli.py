@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import typer
@@ -12,6 +13,7 @@ import models
 from mangacolor_cli.commands import app
 from mangacolor_cli.commands.train import parse_model_options
 
+from .test_hostile_fresh_process import TRAIN_REFUSALS
 from .test_trainer import make_color_pages
 
 runner = CliRunner()
@@ -51,6 +53,19 @@ def test_bad_input_is_a_one_line_error_without_traceback(tmp_path, args, expecte
     assert result.exit_code != 0
     assert expected in result.output
     assert "Traceback" not in result.output and not isinstance(result.exception, (ValueError, RuntimeError))
+
+
+@pytest.mark.parametrize("extra,expected", TRAIN_REFUSALS, ids=[" ".join(a) for a, _ in TRAIN_REFUSALS])
+def test_train_options_that_cannot_work_are_one_line_errors_before_any_work(tmp_path, monkeypatch, extra, expected):
+    monkeypatch.chdir(tmp_path)
+    make_color_pages(tmp_path / "data", 4)
+    shutil.copy(tmp_path / "data" / "page00.png", tmp_path / "data" / "0.png")
+    result = runner.invoke(app, ["train", "--model", "unet", "--preset", "tiny", "--size", "32", "--data", "data",
+                                 "--steps", "1", "--workers", "0", "--device", "cpu", "--out", "run", *extra])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert expected in lines[0], lines[0]
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_model_worse_than_the_gray_page_is_said_so_at_the_end_of_training():

@@ -120,8 +120,8 @@ def test_mangacolor_train_runs_on_composed_pages_with_ema_and_a_cosine_schedule(
     add_synthesized_line_art(index, jobs=1, log=lambda m: None)
     summary = train(TrainConfig(model="effunet", preset="tiny", data=str(index.parent), out=str(tmp_path / "run"),
                                 size=64, batch_size=2, steps=3, workers=0, val_limit=2, val_every=3, progress=False,
-                                ema=0.9, schedule="cosine", warmup=1, cpu_bf16=True, channels_last=True,
-                                best_metric="ciede2000"))
+                                stats_batches=2, ema=0.9, schedule="cosine", warmup=1, cpu_bf16=True,
+                                channels_last=True, best_metric="ciede2000"))
     assert summary.step == 3 and summary.best_checkpoint is not None
     import models
     best = models.read_checkpoint(summary.best_checkpoint)
@@ -136,7 +136,8 @@ def test_a_fresh_run_can_start_from_the_weights_of_a_checkpoint(tmp_path):
 
     index = _index(tmp_path)
     add_synthesized_line_art(index, jobs=1, log=lambda m: None)
-    common = dict(data=str(index.parent), size=64, batch_size=2, workers=0, val_limit=2, progress=False)
+    common = dict(data=str(index.parent), size=64, batch_size=2, workers=0, val_limit=2, progress=False,
+                  stats_batches=2)  # each stats batch composes its pages: 8 of them were most of the test's time
     first = train(TrainConfig(model="effunet", preset="tiny", out=str(tmp_path / "a"), steps=2, **common))
     weights = models.read_checkpoint(first.best_checkpoint)["state_dict"]
     second = train(TrainConfig(model="", init=str(first.best_checkpoint), out=str(tmp_path / "b"), steps=1,

@@ -63,6 +63,11 @@ class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
 
 
+class TrainingDataError(DataError):
+    """An image that failed to load once the run was under way (a ``DataError`` before the first step is the
+    data named wrongly; this one stops a run that had started)."""
+
+
 @dataclass
 class TrainConfig:
     """Everything a run needs; the ``mangacolor train`` options map onto these fields one to one.
@@ -175,7 +180,8 @@ def train(config: TrainConfig) -> TrainSummary:
     """Train ``config.model`` on ``config.data``; returns a :class:`TrainSummary`.
 
     Raises ``ConfigError``/``DataError``/``models.CheckpointError`` (one-line messages) for bad
-    input and ``TrainingDiverged`` when a loss becomes NaN/inf. Under ``torchrun`` every rank calls
+    input before any step, ``TrainingDataError`` for an image failing during the run and
+    ``TrainingDiverged`` when a loss becomes NaN/inf. Under ``torchrun`` every rank calls
     it; rank 0 writes the run folder.
     """
     try:
@@ -661,7 +667,7 @@ class _TrainingRun:
                 raise
             interrupted = True
         except DataError as e:
-            raise DataError(_worker_message(e)) from None
+            raise TrainingDataError(_worker_message(e)) from None
         finally:
             self.progress.close()
         if interrupted and saved_step != self.step:

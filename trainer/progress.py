@@ -25,6 +25,16 @@ def format_losses(losses: Mapping[str, float]) -> str:
     return " ".join(f"{k} {v:.4g}" for k, v in losses.items())
 
 
+def format_rate(per_second: float, unit: str = "it") -> str:
+    """``12.50 steps/s``, or under one a second ``12.3 s/step``: a slow CPU's rate stays readable (not ``0.00``)."""
+    if not per_second > 0 or per_second == float("inf"):
+        return f"- {unit}/s"
+    if per_second >= 1:
+        return f"{per_second:.2f} {unit}/s"
+    one = unit[:-1] if unit.endswith("s") and len(unit) > 1 else unit  # "steps" -> "s/step"
+    return f"{1 / per_second:.1f} s/{one}"
+
+
 def format_eta(seconds: float | None) -> str:
     """``h:mm:ss`` (``-:--:--`` while unknown)."""
     if seconds is None or seconds != seconds or seconds == float("inf"):
@@ -58,7 +68,7 @@ class ProgressBar:
 
     ``enabled=False`` (non-zero ranks, tests, output that is not a terminal) makes every call a no-op
     except ``log``'s print when ``echo`` is set. ``unit``: with a name ("pages"), the bar shows
-    that many per second. ``transient``: the bar disappears when closed. ``console``: the rich
+    that many per second (seconds per one when under one a second, ``format_rate``). ``transient``: the bar disappears when closed. ``console``: the rich
     console to draw on (default: stdout's). ``plain_every``: when that console is not a terminal
     (output piped to a file), print one line every this many seconds instead of a bar (None: nothing).
 
@@ -110,7 +120,7 @@ class ProgressBar:
     def _plain_line(self, losses: Mapping[str, float] | None = None) -> str:
         done = self._initial + self._done
         of = f"/{self._total} ({100 * done / self._total:.0f}%)" if self._total else ""
-        rate = f"{self._rate():.2f} {self.unit or 'it'}/s"
+        rate = format_rate(self._rate(), self.unit or "it")
         extra = f"  {format_losses(losses)}" if losses else ""
         return f"{self._description} {done}{of}  {rate}  eta {format_eta(self.eta())}{extra}"
 
@@ -126,7 +136,7 @@ class ProgressBar:
         elif self._rich is not None:
             status = format_losses(losses or {})
             if self.unit and not status:
-                status = f"{self._rate():.2f} {self.unit}/s"
+                status = format_rate(self._rate(), self.unit)
             self._rich.update(self._task, advance=steps, status=status, eta=format_eta(self.eta()))
         elif self._tqdm is not None:
             self._tqdm.update(steps)

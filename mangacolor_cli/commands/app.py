@@ -1,7 +1,8 @@
 """The Typer application object, and how every command reports an error and exits.
 
-Exit codes, the same in every command: 0 done, 1 the work failed (some pages, a broken input, a
-failed check), 2 bad usage (options that cannot work; Typer's own option errors are 2 as well).
+Exit codes, one rule for every command (``exit_code``; README, "Scripts: JSON and exit codes"):
+0 done; 1 the work started and failed, in whole or in part; 2 the command could not start (nothing was
+done): an option that cannot work, or a file or folder it names that is missing or unusable.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ from typer.core import TyperOption
 
 from .. import __version__
 
-USAGE = 2
-FAILED = 1
+DONE = 0
+FAILED = 1  # the work started and failed: pages that failed, nothing scored, a refused check, a diverged run
+USAGE = 2   # the command could not start: an option, or a path it names (input, model, data) missing or unusable
+
+# The rule as every command's --help ends with it (README, "Scripts: JSON and exit codes").
+EXIT_CODES = ("Exit codes, the same in every command: 0 done; 1 the work failed once under way (pages that failed, "
+              "nothing scored, a refused check, a diverged run); 2 the command could not start and did nothing (a "
+              "bad option, or an input, model, checkpoint, data folder or output that is missing or unusable).")
 
 
 def _flag_type(display_type_rich):
@@ -45,10 +52,32 @@ def choice(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
     return enum.Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
 
-def fail(error: BaseException | str, code: int) -> NoReturn:
+def exit_code(error: BaseException) -> int:
+    """The exit code of an error that stops a command, the one rule of every command: ``USAGE`` (2) for what
+    stops it before any work (a bad option; an input, model, checkpoint, data folder or output that is missing
+    or unusable), ``FAILED`` (1) for the work failing once under way (Typer's own option errors are 2 too)."""
+    from ..errors import InputError, MangacolorError, ModelError, OutputError, UsageError
+
+    if isinstance(error, (UsageError, InputError, ModelError, OutputError)):
+        return USAGE
+    if isinstance(error, MangacolorError) or type(error).__module__.split(".")[0] not in ("trainer", "models"):
+        return FAILED
+    # The training layers' own kinds; loaded already, since they raised it.
+    from models import CheckpointError
+    from trainer.data import DataError
+    from trainer.loop import ConfigError, TrainingDataError
+
+    if isinstance(error, TrainingDataError):
+        return FAILED
+    return USAGE if isinstance(error, (ConfigError, DataError, CheckpointError)) else FAILED
+
+
+def fail(error: BaseException | str, code: int | None = None) -> NoReturn:
     """Print ``error: <one line>`` on stderr (user text is never read as markup, control characters are
-    shown escaped) and exit with ``code``."""
+    shown escaped) and exit with ``code`` (default: ``exit_code(error)``, the one rule)."""
     print_error(str(error))
+    if code is None:
+        code = FAILED if isinstance(error, str) else exit_code(error)
     raise typer.Exit(code)
 
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 from rich.table import Table
 
-from .app import app
+from .app import EXIT_CODES, app
 
 EPILOG = """\
 Examples:
@@ -22,8 +22,7 @@ Examples:
 
   mangacolor colorize chapter.cbz --model default     # a packaged model by name
 
-Exit codes: 0 done.
-"""
+""" + EXIT_CODES
 
 
 def _megabytes(n: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, List, Optional
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..errors import MangacolorError, UsageError
-from .app import FAILED, USAGE, app, fail, labeled
+from .app import EXIT_CODES, FAILED, app, fail, labeled
 
 
 class HintProtocol(str, Enum):
@@ -23,6 +24,8 @@ Examples:
 
   mangacolor eval --pred out/ --target color/ --csv per_image.csv
 
+  mangacolor eval --pred out/ --target color/ --json | jq '.systems'
+
   mangacolor eval -m unet.pt -m pix2pix.onnx --data set/ --report r.html
 
   mangacolor eval -m unet.pt --data eval_set/ --grid grid.png --samples 8
@@ -31,12 +34,15 @@ Examples:
 
   mangacolor eval -m default --data set/ --hint-protocol dht --pages 10
 
-Exit codes: 0 done, 1 nothing could be scored (or a model failed), 2 bad usage.
-"""
+--json prints the summary as JSON on stdout (the table then goes to stderr), as colorize --json does; --json-out FILE writes it to FILE.
+
+""" + EXIT_CODES
 
 
-@app.command("eval", epilog=EPILOG)
+# `eval --json FILE`, the spelling before --json became a flag, arrives as one extra argument.
+@app.command("eval", epilog=EPILOG, context_settings={"allow_extra_args": True})
 def eval_command(
+    ctx: typer.Context,
     pred: Annotated[Optional[Path], typer.Option(help="Folder of colored pages to score (with --target).")] = None,
     target: Annotated[Optional[Path], typer.Option(help="Folder of ground-truth color pages (with --pred).")] = None,
     model: Annotated[Optional[List[str]], typer.Option(
@@ -59,8 +65,10 @@ def eval_command(
                                    "for a row each.")] = None,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-image metrics (a row per page and "
                                                                    "system).")] = None,
-    json_path: Annotated[Optional[str], typer.Option("--json", help="Write the summary as JSON ('-' for "
-                                                                    "stdout).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout (for scripts); the "
+                                                         "table goes to stderr.")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json-out", metavar="FILE",
+                                                     help="Write the summary as JSON to FILE.")] = None,
     grid: Annotated[Optional[Path], typer.Option(help="Write a PNG grid: input | each model | target.")] = None,
     samples: Annotated[int, typer.Option(min=0, help="Pages in the grid.")] = 4,
     report: Annotated[Optional[Path], typer.Option(help="Write one self-contained HTML report.")] = None,
@@ -80,24 +88,20 @@ def eval_command(
     baseline (the gray input taken as the prediction).
     """
     from models.errors import printable
-    from trainer.progress import ProgressBar
 
     from ..evaluation import reports, scoring
 
     console = _wide(Console(soft_wrap=True, highlight=False))
     err_console = _wide(Console(stderr=True, soft_wrap=True, highlight=False))
-    quiet = json_path == "-"
-    bars: dict[str, ProgressBar] = {}
-
-    def progress(label: str, done: int, total: int) -> None:
-        if label not in bars:
-            bars[label] = ProgressBar(total, description=f"scoring {label}", echo=False, transient=True,
-                                      console=err_console)
-        bars[label].set_total(total, completed=done)
+    try:
+        as_json, json_out = _old_json_spelling(ctx.args, as_json, json_out, err_console)
+    except UsageError as e:
+        fail(e)
+    quiet = as_json
 
     if hint_protocol is not None:
-        _hint_protocol(model, data, size=size, device=device, pages=pages, cache=hint_cache, json_path=json_path,
-                       console=console, err_console=err_console)
+        _hint_protocol(model, data, size=size, device=device, pages=pages, cache=hint_cache, as_json=as_json,
+                       json_out=json_out, console=console, err_console=err_console)
         return
     try:
         by_dirs = pred is not None or target is not None
@@ -107,55 +111,53 @@ def eval_command(
             raise UsageError("--pred and --target go together")
         if not by_dirs and not (model and data):
             raise UsageError("give --pred DIR --target DIR, or --model M [--model M2 ...] --data PATH")
-        results: list[tuple[str, object]] = []
-        try:
-            if by_dirs:
-                results.append(("", scoring.evaluate_dirs(pred, target, samples=samples,
-                                                          device=scoring.metric_device(device), progress=progress)))
-            else:
-                names = _set_names(data)
-                for name, one in zip(names, data):
-                    results.append((name, scoring.evaluate_models(
-                        model, one, size=size, manga_look=manga_look, device=device, batch_size=batch_size,
-                        samples=samples, progress=progress, fills=fill, palettes=palette)))
-        finally:
-            for bar in bars.values():
-                bar.close()
+        if by_dirs:
+            sets = [("", lambda shown: scoring.evaluate_dirs(pred, target, samples=samples,
+                                                             device=scoring.metric_device(device), progress=shown))]
+        else:
+            sets = [(name, lambda shown, one=one: scoring.evaluate_models(
+                model, one, size=size, manga_look=manga_look, device=device, batch_size=batch_size,
+                samples=samples, progress=shown, fills=fill, palettes=palette))
+                for name, one in zip(_set_names(data), data)]
         out = err_console if quiet else console
-        several = len(results) > 1
-        for name, result in results:
+        several = len(sets) > 1
+        results: list[tuple[str, object]] = []
+        for name, evaluate in sets:
+            # One bar per set from its first page to its last file: the table follows at once.
+            shown = _SetProgress(name, err_console)
+            try:
+                result = evaluate(shown)
+                written = _write_files(result, name, several, shown.note, csv_path=csv_path, grid=grid, report=report,
+                                       run_dir=run_dir)
+            finally:
+                shown.close()
+            results.append((name, result))
             if several:
                 out.print(Text("set " + printable(name), style="bold"))
-            out.print(reports.results_table(result))
+            out.print(reports.results_table(result), soft_wrap=False)  # the title wraps at the table's width
             for key in result.missing_predictions:
                 out.print(labeled("missing prediction/input:", "yellow", printable(key)))
             for key in result.missing_targets:
                 out.print(labeled("missing target:", "yellow", printable(key)))
             for key, message in result.errors:
                 out.print(labeled("not scored:", "red", printable(message)))
-            if csv_path:
-                out.print(Text(f"wrote {reports.write_csv(result, _per_set(csv_path, name, several))}"))
-            if grid:
-                out.print(Text(f"wrote {reports.write_grid(result, _per_set(grid, name, several))}"))
-            if report:
-                out.print(Text(f"wrote {reports.write_report(result, _per_set(report, name, several), run_dir=run_dir)}"))
-        if json_path:
+            for path in written:
+                out.print(Text(f"wrote {path}"))
+        if as_json or json_out:
             if several:
-                text = reports.write_sets_json({name: r for name, r in results}, json_path)
+                text = reports.write_sets_json({name: r for name, r in results}, json_out or "-")
             else:
-                text = reports.write_json(results[0][1], json_path)
-            _said_json(text, json_path, out)
-    except UsageError as e:
-        fail(e, USAGE)
+                text = reports.write_json(results[0][1], json_out or "-")
+            _said_json(text, as_json, json_out, out)
     except MangacolorError as e:
-        fail(e, FAILED)
+        fail(e)
     if not all(result.keys for _, result in results):
         raise typer.Exit(FAILED)
 
 
 def _hint_protocol(model: Optional[List[str]], data: Optional[List[Path]], *, size: Optional[int], device: str,
-                   pages: Optional[int], cache: Optional[Path], json_path: Optional[str], console: Console,
-                   err_console: Console) -> None:
+                   pages: Optional[int], cache: Optional[Path], as_json: bool, json_out: Optional[Path],
+                   console: Console, err_console: Console) -> None:
     """``eval --hint-protocol dht``: each set's Hint-AUC table, Levin 2004 and the gray page beside the models."""
     from models.errors import printable
     from trainer.progress import ProgressBar
@@ -163,8 +165,7 @@ def _hint_protocol(model: Optional[List[str]], data: Optional[List[Path]], *, si
     from ..evaluation import hint_protocol as hp
     from ..evaluation import reports
 
-    quiet = json_path == "-"
-    out = err_console if quiet else console
+    out = err_console if as_json else console
     try:
         if not (model and data):
             raise UsageError("--hint-protocol needs --model M [--model M2 ...] and --data DIR (bw/ + color/)")
@@ -181,20 +182,74 @@ def _hint_protocol(model: Optional[List[str]], data: Optional[List[Path]], *, si
             results.append(result)
             out.print(Text("set " + printable(result.name), style="bold"))
             out.print(reports.hint_protocol_table(result))
-        if json_path:
-            _said_json(hp.write_json(results, json_path), json_path, out)
-    except UsageError as e:
-        fail(e, USAGE)
+        if as_json or json_out:
+            _said_json(hp.write_json(results, json_out or "-"), as_json, json_out, out)
     except MangacolorError as e:
-        fail(e, FAILED)
+        fail(e)
 
 
-def _said_json(text: str, json_path: str, out: Console) -> None:
-    """``--json -``: the JSON is the standard output; ``--json FILE`` (written already): say where it went."""
-    if json_path == "-":
+def _said_json(text: str, as_json: bool, json_out: Optional[Path], out: Console) -> None:
+    """``--json``: the JSON is the standard output; ``--json-out FILE`` (written already): say where it went."""
+    if json_out is not None:
+        out.print(Text(f"wrote {json_out}"))
+    if as_json:
         typer.echo(text)
-    else:
-        out.print(Text(f"wrote {json_path}"))
+
+
+def _old_json_spelling(extra: List[str], as_json: bool, json_out: Optional[Path],
+                       err_console: Console) -> tuple[bool, Optional[Path]]:
+    """``--json -`` and ``--json FILE``, from when --json took a path, still do what they did: ``-`` is
+    ``--json``, ``FILE`` is ``--json-out FILE`` (with a warning); any other extra argument is an error."""
+    if not extra:
+        return as_json, json_out
+    if not as_json or len(extra) != 1 or (extra[0] != "-" and json_out is not None):
+        raise UsageError(f"unexpected argument {extra[0]!r} (eval takes options only; see --help)")
+    if extra[0] == "-":
+        return True, json_out
+    err_console.print(labeled("warning:", "yellow", "--json FILE is now --json-out FILE (--json alone prints the JSON "
+                                                    "on stdout)"), soft_wrap=True)
+    return False, Path(extra[0])
+
+
+class _SetProgress:
+    """``progress(label, done, total)`` for one eval set: a bar on stderr ("scoring val_comicgen"), shown
+    from the set's first page to its last file written."""
+
+    def __init__(self, name: str, console: Console):
+        self.name, self.console, self.bar = name, console, None
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if self.bar is None:
+            from trainer.progress import ProgressBar
+
+            self.bar = ProgressBar(total, description=f"scoring {self.name or label}", echo=False, transient=True,
+                                   console=self.console)
+        self.bar.set_total(total, completed=done)
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_status(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _write_files(result, name: str, several: bool, note, *, csv_path: Optional[Path], grid: Optional[Path],
+                 report: Optional[Path], run_dir: Optional[Path]) -> list[Path]:
+    """One set's --csv, --grid and --report (named after the set when there are several), each said on its bar."""
+    from functools import partial
+
+    from ..evaluation import reports
+
+    written = []
+    for path, write in ((csv_path, reports.write_csv), (grid, reports.write_grid),
+                        (report, partial(reports.write_report, run_dir=run_dir))):
+        if path:
+            path = _per_set(path, name, several)
+            note(f"writing {path.name}")
+            written.append(write(result, path))
+    return written
 
 
 def _set_names(folders: List[Path]) -> list[str]:
@@ -216,7 +271,8 @@ def _per_set(path: Path, name: str, several: bool) -> Path:
 
 
 def _wide(console: Console) -> Console:
-    # Piped output defaults to 80 columns, too narrow for the metric table.
-    if not console.is_terminal and console.width < 120:
+    # Piped output defaults to 80 columns: 120 keeps a log's titles and long model names on one line.
+    # A width the user set (COLUMNS) is kept; the table fits 80.
+    if not console.is_terminal and console.width < 120 and "COLUMNS" not in os.environ:
         console.width = 120
     return console

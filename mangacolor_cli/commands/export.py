@@ -9,11 +9,11 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from ..errors import MangacolorError, UsageError
-from .app import FAILED, USAGE, app, fail
+from ..errors import MangacolorError
+from .app import EXIT_CODES, app, fail
 
 
-@app.command("export")
+@app.command("export", epilog=EXIT_CODES)
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.pt) to export, or a run folder (its best.pt, else last.pt).", show_default=False)],
     output: Annotated[Path, typer.Option("-o", "--output", help="ONNX file to write.", show_default=False)],
@@ -38,10 +38,8 @@ def export_command(
         with console.status(Text(f"exporting {checkpoint.name} ...")):
             result = export_checkpoint(checkpoint, output, opset=opset, half=half, working_size=size,
                                        check_image=check_image, tolerance=tolerance)
-    except UsageError as e:
-        fail(e, USAGE)
     except MangacolorError as e:
-        fail(e, FAILED)
+        fail(e)
     h, w = result.check_shape
     console.print(Text(
         f"wrote {result.path} ({result.model}, working size {result.working_size}, opset {result.opset}, "

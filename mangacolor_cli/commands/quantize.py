@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from ..errors import MangacolorError, UsageError
-from .app import FAILED, USAGE, app, fail, print_error
+from ..errors import MangacolorError
+from .app import EXIT_CODES, FAILED, app, fail, print_error
 
 
-@app.command("quantize")
+@app.command("quantize", epilog=EXIT_CODES)
 def quantize_command(
     model: Annotated[Path, typer.Argument(help="Float32 ONNX model to quantize.", show_default=False)],
     output: Annotated[Path, typer.Option("-o", "--output", help="int8 ONNX file to write (only if it passes).",
@@ -44,10 +44,8 @@ def quantize_command(
         with err.status("quantizing ...") as status:
             result = quantize_int8(model, output, data, calibrate, tolerance=tolerance, pages=pages,
                                    progress=lambda message: status.update(Text(message)))
-    except UsageError as e:
-        fail(e, USAGE)
     except MangacolorError as e:
-        fail(e, FAILED)
+        fail(e)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     if not result.passed:

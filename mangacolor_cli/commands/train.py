@@ -14,7 +14,7 @@ from rich.table import Table
 
 from trainer.choices import ALIGNED_INPUTS, BEST_METRICS, CPU_TRAINING_SPEED, LAYOUTS, PRESETS, SCHEDULES
 
-from .app import FAILED, USAGE, app, choice, fail, labeled
+from .app import EXIT_CODES, app, choice, fail, labeled
 
 Layout = choice("Layout", LAYOUTS)
 AlignedInput = choice("AlignedInput", ALIGNED_INPUTS)
@@ -65,8 +65,9 @@ Examples:
 
   torchrun --nproc-per-node 2 -m mangacolor_cli train --data p/ --out r/
 
-Exit codes: 0 done (or interrupted and saved), 1 the run failed (data, checkpoint, a diverged loss), 2 bad usage.
-"""
+Ctrl-C saves last.pt and exits 0.
+
+""" + EXIT_CODES
 
 
 @app.command("train", epilog=EPILOG)
@@ -151,6 +152,7 @@ def train_command(
     from trainer import ConfigError, DataError, TrainConfig, TrainingDiverged, train
     from trainer.device import process_ranks
     from trainer.metrics import METRIC_LABELS, VALIDATION_METRICS
+    from trainer.progress import format_rate
 
     if model is None and resume is None and init is None:
         raise typer.BadParameter(f"needed unless --resume or --init is given; one of: {_model_names()}",
@@ -173,15 +175,14 @@ def train_command(
         best_metric=best_metric.value, checkpoint_minutes=checkpoint_minutes, given=given)
     try:
         summary = train(config)
-    except ConfigError as e:
-        fail(e, USAGE)
-    except (DataError, CheckpointError, TrainingDiverged) as e:
-        fail(e, FAILED)
+    except (ConfigError, DataError, CheckpointError, TrainingDiverged) as e:
+        fail(e)
     if process_ranks()[0] != 0:
         return
     console = Console(soft_wrap=True, highlight=False)
     table = Table(title=f"{summary.model}: step {summary.step}/{summary.total_steps}, "
-                        f"{summary.images_per_s:.1f} images/s" + (f" on {summary.world} processes" if summary.world > 1 else ""))
+                        f"{format_rate(summary.images_per_s, 'images')}"
+                        + (f" on {summary.world} processes" if summary.world > 1 else ""))
     table.add_column("validation")
     for name in VALIDATION_METRICS:
         table.add_column(METRIC_LABELS[name], justify="right")

@@ -157,6 +157,9 @@ def load_session(path: str | os.PathLike, device: str = "auto", *, threads: int 
         raise ModelError(f"{path}: not a loadable ONNX model ({first_line(e)})") from None
     provider = session.get_providers()[0]
     if device == "cuda" and provider != "CUDAExecutionProvider":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise ModelError(f"{path}: --device cuda asked for, but the installed onnxruntime is its CPU build "
+                             f"(README, \"Install\": swap in onnxruntime-gpu)")
         raise ModelError(f"{path}: --device cuda asked for, but onnxruntime's CUDA provider did not load")
     return session, provider
 

@@ -20,7 +20,7 @@ from models.errors import first_line
 from models.files import atomic_path
 from trainer.images import DecodedPage, ImageDecodeError, read_image
 
-from ..errors import InputError, MangacolorError, ModelError, UsageError
+from ..errors import InputError, JobError, MangacolorError, ModelError, UsageError
 from .backends import export_onnx
 from .colorizer import Colorizer, PageLike
 
@@ -30,7 +30,7 @@ FP32_TOLERANCE = 1e-3
 HALF_TOLERANCE = 5e-2
 
 
-class ExportCheckError(ModelError):
+class ExportCheckError(JobError):
     """The exported graph's output differs from PyTorch's by more than the tolerance."""
 
 
@@ -174,7 +174,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     except MangacolorError:
         raise
     except Exception as e:  # tracing and the exporter raise many types; the user needs one line
-        raise ModelError(f"{checkpoint}: ONNX export failed ({type(e).__name__}: {first_line(e)})") from None
+        raise JobError(f"{checkpoint}: ONNX export failed ({type(e).__name__}: {first_line(e)})") from None
     return ExportResult(path=output, model=model.name, working_size=working_size, opset=opset, half=half,
                         check_shape=check_shape, max_abs_diff=diff, tolerance=tolerance,
                         provider=provider)

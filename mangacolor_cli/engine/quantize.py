@@ -26,7 +26,7 @@ from models.errors import first_line
 from models.files import atomic_path
 from trainer.images import DecodedPage, to_rgb8, to_uint8
 
-from ..errors import InputError, ModelError, UsageError
+from ..errors import InputError, JobError, UsageError
 from .backends import META_PREFIX
 
 # The gate: int8's mean CIEDE2000 at most this much above fp32's, on every validation set.
@@ -95,9 +95,10 @@ def quantize_int8(model: str | os.PathLike, output: str | os.PathLike, gate_sets
     """Quantize the float32 ONNX ``model`` to int8 (calibrated on ``pages`` gray pages of ``calibrate``),
     score both on each of ``gate_sets`` (eval sets: ``DIR/bw`` + ``DIR/color``, or color pages) and
     write ``output`` only when the gate passes. Returns the measurement either way; raises
-    ``ModelError`` for a model that cannot be quantized, ``UsageError`` for bad arguments.
+    ``UsageError``, ``InputError`` or ``ModelError`` before any work (bad arguments, a missing or empty
+    set, a model that does not load) and ``JobError`` for a model that cannot be quantized.
     """
-    from ..evaluation.scoring import evaluate_models
+    from ..evaluation.scoring import data_pairs, evaluate_models
     from .colorizer import Colorizer
 
     say = progress or (lambda message: None)
@@ -108,6 +109,8 @@ def quantize_int8(model: str | os.PathLike, output: str | os.PathLike, gate_sets
         raise UsageError("give at least one --data validation set for the quality gate")
     if output.resolve() == model.resolve():
         raise UsageError(f"{output}: the int8 model must not replace its float32 source")
+    for data in gate_sets:
+        data_pairs(data)  # a --data set that is missing or holds no pages stops it before the work, not after
     fp32 = Colorizer(model, device="cpu", batch_size=1)
     if fp32.precision != "float32":
         raise UsageError(f"{model}: a {fp32.precision} model; quantize takes a float32 one")
@@ -155,7 +158,7 @@ def quantize_file(model: Path, out: Path, inputs: list[np.ndarray], work: Path) 
         q.quantize_static(str(prepared), str(out), Pages(), quant_format=q.QuantFormat.QDQ, per_channel=True,
                           activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8)
     except Exception as e:  # onnx/onnxruntime raise their own untyped errors for graphs they cannot quantize
-        raise ModelError(f"{model}: cannot be quantized to int8 ({type(e).__name__}: {first_line(e)})") from None
+        raise JobError(f"{model}: cannot be quantized to int8 ({type(e).__name__}: {first_line(e)})") from None
 
 
 def _set_meta(path: Path, items: dict[str, str]) -> None:

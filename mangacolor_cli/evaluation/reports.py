@@ -39,23 +39,58 @@ def grid_columns(result: EvalResult) -> list[str]:
     return ["input", *result.models, "target"]
 
 
-def results_table(result: EvalResult):
-    """The rich table: a row per system (the gray baseline last), the metric means and pages/s."""
-    from rich.markup import escape
-    from rich.table import Table
+# The table's metrics: every one but the targets' colorfulness, the same in each row, said below it.
+TABLE_METRICS = tuple(m for m in METRICS if m != "colorfulness_target")
 
-    # Paths and model names are the user's: never read as markup (a folder named "[/]" would crash rich).
-    table = Table(title=f"mangacolor eval — {escape(printable(result.description))}", title_justify="left")
-    table.add_column("system", style="bold", no_wrap=True)
-    table.add_column("pages", justify="right")
-    for name in METRICS:
-        table.add_column(metric_header(name), justify="right")
-    table.add_column("pages/s", justify="right")
-    for system in result.systems:
-        row = result.summary[system]
-        table.add_row(escape(printable(system)), str(int(row["n"])), *(_fmt(row[c], c) for c in METRICS),
-                      _fmt(row.get("pages_per_s"), "pages_per_s"), style="dim" if system == GRAY_BASELINE else None)
-    return table
+
+def results_table(result: EvalResult):
+    """The rich table: a row per system (the gray baseline last), the metric means and pages/s; below it the
+    pages scored and the targets' colorfulness. It fits 80 columns (long system names wrap, numbers never
+    do); on a narrower console it comes as two tables of half the columns each."""
+    return _ResultsTable(result)
+
+
+class _ResultsTable:
+    # A column's share of the table beside its text: "│ " before it, " " after, and the last "│".
+    BORDERS = 3
+
+    def __init__(self, result: EvalResult):
+        self.result = result
+        self.headers = {c: "pages/s" if c == "pages_per_s" else metric_header(c)
+                        for c in [*TABLE_METRICS, "pages_per_s"]}
+        self.cells = {s: {c: _fmt(result.summary[s].get(c), c) for c in self.headers} for s in result.systems}
+
+    def __rich_console__(self, console, options):
+        from rich.cells import cell_len
+
+        columns = list(self.headers)
+        # The system column folds down to the gray baseline's name; the numbers never shrink.
+        widths = [max(cell_len(self.headers[c]), *(cell_len(row[c]) for row in self.cells.values())) for c in columns]
+        if len(GRAY_BASELINE) + sum(widths) + self.BORDERS * (len(columns) + 1) + 1 <= options.max_width:
+            yield self._table(columns, title=True, caption=True)
+            return
+        half = (len(columns) + 1) // 2
+        yield self._table(columns[:half], title=True, caption=False)
+        yield self._table(columns[half:], title=False, caption=True)
+
+    def _table(self, columns: list[str], *, title: bool, caption: bool):
+        from rich.markup import escape
+        from rich.table import Table
+
+        result = self.result
+        baseline = result.summary.get(GRAY_BASELINE, {})
+        # Paths and model names are the user's: never read as markup (a folder named "[/]" would crash rich).
+        table = Table(title=f"mangacolor eval — {escape(printable(result.description))}" if title else None,
+                      title_justify="left", caption_justify="left",
+                      caption=f"{int(baseline.get('n', 0))} pages scored; the targets' colorfulness: "
+                              f"{_fmt(baseline.get('colorfulness_target'), 'colorfulness')}" if caption else None)
+        table.add_column("system", style="bold", overflow="fold")
+        for c in columns:
+            table.add_column(self.headers[c], justify="right", no_wrap=True)
+        for system in result.systems:
+            table.add_row(escape(printable(system)), *(self.cells[system][c] for c in columns),
+                          style="dim" if system == GRAY_BASELINE else None)
+        return table
 
 
 def hint_protocol_table(result):

@@ -17,7 +17,7 @@ import io
 import os
 import time
 import zlib
-from collections import defaultdict
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,38 +146,34 @@ def metric_device(device: str) -> torch.device:
         raise UsageError(str(e)) from None
 
 
-class BatchScorer:
-    """Collects (key, prediction, target) and scores them in same-size batches on ``device``."""
+class PageScorer:
+    """Scores every system's prediction of a page against its target as the page arrives, so the
+    progress shown is the work done: on the CPU through ``trainer.metrics.TargetMetrics`` (exact
+    integer sums; the target's share computed once for all systems), on a GPU through
+    ``compute_all``, one batch per page. ``scores[system][key]`` is a dict of metric -> float."""
 
-    def __init__(self, device: torch.device | None = None, batch_size: int = 8):
+    def __init__(self, systems: Sequence[str], device: torch.device | None = None):
         self.device = device or resolve_device("auto")
-        self.batch_size = batch_size
-        self._pending: dict[tuple, list[tuple[str, torch.Tensor, torch.Tensor]]] = defaultdict(list)
-        self.scores: dict[str, dict[str, float]] = {}
+        self.scores: dict[str, dict[str, dict[str, float]]] = {system: {} for system in systems}
 
-    def add(self, key: str, pred: np.ndarray, target: np.ndarray) -> None:
-        p, t = uint8_to_tensor(pred), uint8_to_tensor(target)
-        if p.shape[0] == 1:
-            p = p.expand(3, -1, -1)
-        shape = tuple(t.shape)
-        self._pending[shape].append((key, p, t))
-        if len(self._pending[shape]) >= self.batch_size:
-            self._flush(shape)
+    def add(self, key: str, target: np.ndarray, preds: dict[str, np.ndarray]) -> None:
+        """Score ``preds`` (system -> ``uint8 [H, W, 3]`` or gray ``[H, W]``) against ``target`` ``uint8 [H, W, 3]``."""
+        if self.device.type == "cpu":
+            on_target = M.TargetMetrics(target)
+            scores = {system: on_target.score(pred) for system, pred in preds.items()}
+        else:
+            scores = tensor_scores(target, preds, self.device)
+        for system, values in scores.items():
+            self.scores[system][key] = values
 
-    def finish(self) -> dict[str, dict[str, float]]:
-        for shape in list(self._pending):
-            self._flush(shape)
-        return self.scores
 
-    def _flush(self, shape: tuple) -> None:
-        items = self._pending.pop(shape, [])
-        if not items:
-            return
-        preds = torch.stack([p for _, p, _ in items]).to(self.device)
-        targets = torch.stack([t for _, _, t in items]).to(self.device)
-        values = {k: v.cpu().tolist() for k, v in M.compute_all(preds, targets).items()}
-        for i, (key, _, _) in enumerate(items):
-            self.scores[key] = {k: float(values[k][i]) for k in METRICS}
+def tensor_scores(target: np.ndarray, preds: dict[str, np.ndarray],
+                  device: torch.device) -> dict[str, dict[str, float]]:
+    """``PageScorer``'s way on a GPU: every system's prediction of a page in one ``compute_all`` batch."""
+    batch = torch.stack([uint8_to_tensor(p).expand(3, -1, -1) for p in preds.values()]).to(device)
+    targets = uint8_to_tensor(target).to(device)[None].expand(len(preds), -1, -1, -1)
+    values = {k: v.cpu().tolist() for k, v in M.compute_all(batch, targets).items()}
+    return {system: {k: float(values[k][i]) for k in METRICS} for i, system in enumerate(preds)}
 
 
 def summarize(scores: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -210,24 +206,35 @@ def choose_samples(keys: Sequence[str], n: int) -> list[str]:
     return [keys[i] for i in sorted(set(idx.tolist()))]
 
 
-class _Thumbs:
-    """Small previews for the report's per-page rows, encoded as pages stream past (first ``limit`` pages)."""
+class _Previews:
+    """The grid's and the report's small pictures, encoded as pages stream past: a thumbnail row for
+    each of the first ``report_thumbs`` pages, a preview for each page ``choose_samples`` picks."""
 
-    def __init__(self, keys: Sequence[str], limit: int):
-        self._keys = set(list(keys)[:limit])
-        self.thumbs: dict[str, dict[str, bytes]] = defaultdict(dict)
+    def __init__(self, keys: Sequence[str], samples: int, report_thumbs: int):
+        self.samples = samples
+        self._thumb_keys = set(list(keys)[:report_thumbs])
+        self._sample_keys = set(choose_samples(list(keys), samples))
+        self.thumbs: dict[str, dict[str, bytes]] = {}
+        self.previews: dict[str, dict[str, bytes]] = {}
 
-    def add(self, key: str, column: str, img: np.ndarray) -> None:
-        if key in self._keys:
-            self.thumbs[key][column] = _encode_jpeg(img, THUMB_HEIGHT)
+    def add(self, key: str, columns: dict[str, np.ndarray]) -> None:
+        """``columns``: 'input', each system's prediction, 'target'."""
+        if key in self._thumb_keys:
+            self.thumbs[key] = {column: _encode_jpeg(img, THUMB_HEIGHT) for column, img in columns.items()}
+        if key in self._sample_keys:
+            self.previews[key] = {column: _encode_jpeg(img, PREVIEW_HEIGHT) for column, img in columns.items()}
 
-
-def _sample_previews(keys: Sequence[str], samples: int,
-                     render: Callable[[str], dict[str, np.ndarray]]) -> tuple[list[str], dict[str, dict[str, bytes]]]:
-    # Samples are drawn from the pages that scored, so a failed page never leaves a hole in the grid;
-    # re-reading (and re-running) a handful of pages is cheaper than keeping every page's preview.
-    chosen = choose_samples(list(keys), samples)
-    return chosen, {k: {col: _encode_jpeg(img, PREVIEW_HEIGHT) for col, img in render(k).items()} for k in chosen}
+    def samples_of(self, scored: Sequence[str], render: Callable[[str], dict[str, np.ndarray]],
+                   tick: Callable[[int, int], None]) -> tuple[list[str], dict[str, dict[str, bytes]]]:
+        """The sample keys and their previews, drawn from the pages that scored so that a failed page never
+        leaves a hole in the grid: a page picked in place of a failed one is rendered again (``render``,
+        ``tick(i, n)`` after each), none when every page scored."""
+        chosen = choose_samples(list(scored), self.samples)
+        again = [k for k in chosen if k not in self.previews]
+        for i, key in enumerate(again, 1):
+            self.previews[key] = {column: _encode_jpeg(img, PREVIEW_HEIGHT) for column, img in render(key).items()}
+            tick(i, len(again))
+        return chosen, {k: self.previews[k] for k in chosen}
 
 
 def _check_same_size(key: str, pred_path: Path, pred: np.ndarray, target_path: Path, target: np.ndarray) -> None:
@@ -241,65 +248,71 @@ def _check_same_size(key: str, pred_path: Path, pred: np.ndarray, target_path: P
                          f"{MIN_SCORED_SIDE}x{MIN_SCORED_SIDE})")
 
 
-def _threaded(fn, items: Iterable, workers: int = 2) -> Iterator:
-    # Decoding in threads beside the metric math; results keep input order.
+def _threaded(fn, items: Iterable, workers: int = 2, ahead: int = 4) -> Iterator:
+    # Decoding in threads beside the metric math, a few pages ahead (never the whole set in memory);
+    # results keep input order.
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(fn, items)
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def evaluate_dirs(pred_dir: str | os.PathLike, target_dir: str | os.PathLike, *, samples: int = 4,
                   report_thumbs: int = MAX_REPORT_THUMBS, device: torch.device | None = None,
-                  batch_size: int = 8, progress: ProgressFn | None = None) -> EvalResult:
+                  progress: ProgressFn | None = None) -> EvalResult:
     """Score the images in ``pred_dir`` against ``target_dir`` (paired by relative path).
 
     The gray baseline is the target's luminance (``models.color.rgb_to_gray``) taken as the prediction.
     A pair that cannot be read or differs in size is listed in ``errors`` and left out of the means.
+    ``progress(system, done, total)`` follows every page's reading, scoring and previews.
     """
     pred_root, target_root = Path(pred_dir), Path(target_dir)
     pairs, only_pred, only_target = pair_files(pred_root, target_root)
     system = pred_root.name or "pred"
     if system == GRAY_BASELINE:
         system = "pred"
-    scorer, baseline = BatchScorer(device, batch_size), BatchScorer(device, batch_size)
-    thumbs = _Thumbs([k for k, _, _ in pairs], report_thumbs)
+    scorer = PageScorer([system, GRAY_BASELINE], device)
+    previews = _Previews([k for k, _, _ in pairs], samples, report_thumbs)
     errors: list[tuple[str, str]] = []
-
-    def load(pair):
-        key, p, t = pair
-        try:
-            pred, target = read_rgb(p), read_rgb(t)
-            _check_same_size(key, p, pred, t, target)
-            return key, pred, target, None
-        except MangacolorError as e:
-            return key, None, None, str(e)
-
-    done = 0
-    for key, pred, target, err in _threaded(load, pairs):
-        done += 1
-        if err is None:
-            gray = derive_gray(target)
-            scorer.add(key, pred, target)
-            baseline.add(key, gray, target)
-            for column, img in (("input", gray), (system, pred), ("target", target)):
-                thumbs.add(key, column, img)
-        else:
-            errors.append((key, err))
-        if progress:
-            progress(system, done, len(pairs))
-    scores = {system: scorer.finish(), GRAY_BASELINE: baseline.finish()}
-    ok_keys = [k for k, _, _ in pairs if k in scores[system]]
     paths = {k: (p, t) for k, p, t in pairs}
 
-    def render(key: str) -> dict[str, np.ndarray]:
-        target = read_rgb(paths[key][1])
-        return {"input": derive_gray(target), system: read_rgb(paths[key][0]), "target": target}
+    def load(key: str) -> dict[str, np.ndarray]:
+        pred_path, target_path = paths[key]
+        pred, target = read_rgb(pred_path), read_rgb(target_path)
+        _check_same_size(key, pred_path, pred, target_path, target)
+        return {"input": derive_gray(target), system: pred, "target": target}
 
-    sample_keys, previews = _sample_previews(ok_keys, samples, render)
+    def load_or_error(pair) -> tuple[str, dict[str, np.ndarray] | None, str | None]:
+        try:
+            return pair[0], load(pair[0]), None
+        except MangacolorError as e:
+            return pair[0], None, str(e)
+
+    def tick(done: int, total: int) -> None:
+        if progress:
+            progress(system, done, total)
+
+    tick(0, len(pairs))
+    for done, (key, columns, err) in enumerate(_threaded(load_or_error, pairs), 1):
+        if err is None:
+            scorer.add(key, columns["target"], {system: columns[system], GRAY_BASELINE: columns["input"]})
+            previews.add(key, columns)
+        else:
+            errors.append((key, err))
+        tick(done, len(pairs))
+    scores = scorer.scores
+    ok_keys = [k for k, _, _ in pairs if k in scores[system]]
+    sample_keys, sample_previews = previews.samples_of(
+        ok_keys, load, lambda i, n: tick(len(pairs) + i, len(pairs) + n))
     return EvalResult(
         systems=[system, GRAY_BASELINE], keys=ok_keys, scores=scores,
         summary={s: summarize(v) for s, v in scores.items()},
         missing_predictions=only_target, missing_targets=only_pred, errors=errors,
-        sample_keys=sample_keys, previews=previews, thumbs=dict(thumbs.thumbs),
+        sample_keys=sample_keys, previews=sample_previews, thumbs=previews.thumbs,
         description=f"predictions {pred_root} vs targets {target_root}")
 
 
@@ -335,8 +348,9 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
                     fills: Sequence[str] | None = None, palettes: Sequence[str] | None = None) -> EvalResult:
     """Run each model (a ``.pt`` checkpoint or ``.onnx`` file, through the Colorizer at working size
     ``size``) on the pages of ``data`` and score its output against the color pages, beside the gray
-    baseline. Pages are decoded once and each chunk goes through every model in turn; pages/s is
-    each model's own time in ``Colorizer.colorize``. ``fills``: the compose's fill (flat|soft,
+    baseline. Pages are decoded once and each chunk goes through every model in turn, then is scored
+    (``progress("pages", done, total)`` after each page); pages/s is each model's own time in
+    ``Colorizer.colorize``. ``fills``: the compose's fill (flat|soft,
     ``Colorizer``'s default when None); several give each model a row per fill ("name (flat)").
     ``palettes``: likewise for ``--palette`` (safe|vivid), a row per fill and palette.
     """
@@ -371,13 +385,14 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
                 named = [v for v, many in ((fill, len(fills) > 1), (palette, len(palettes) > 1)) if many]
                 colorizers[f"{label} ({', '.join(named)})"] = variant = copy.copy(base)  # one loaded model
                 variant.fill, variant.palette = fill, palette
-    scorers = {name: BatchScorer(metric_device(device), batch_size) for name in [*colorizers, GRAY_BASELINE]}
+    systems = [*colorizers, GRAY_BASELINE]
+    scorer = PageScorer(systems, metric_device(device))
     seconds = {name: 0.0 for name in colorizers}
-    thumbs = _Thumbs([k for k, _, _ in pages], report_thumbs)
+    previews = _Previews([k for k, _, _ in pages], samples, report_thumbs)
     errors: list[tuple[str, str]] = []
-    total = len(pages)
+    by_key = {page[0]: page for page in pages}
 
-    def load(page):
+    def load(page) -> tuple[str, np.ndarray | None, np.ndarray | None, str | None]:
         key, bw_path, color_path = page
         try:
             target = read_rgb(color_path)
@@ -390,58 +405,58 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
         except MangacolorError as e:
             return key, None, None, str(e)
 
+    def tick(done: int, total: int) -> None:
+        if progress:
+            progress("pages", done, total)
+
     done = 0
     chunk: list[tuple[str, np.ndarray, np.ndarray]] = []
 
     def run_chunk() -> None:
+        nonlocal done
+        outputs = {}
         for name, colorizer in colorizers.items():
             t0 = time.perf_counter()
-            preds = colorizer.colorize([g for _, g, _ in chunk])
+            outputs[name] = colorizer.colorize([g for _, g, _ in chunk])
             seconds[name] += time.perf_counter() - t0
-            for (key, _, target), pred in zip(chunk, preds):
-                scorers[name].add(key, pred, target)
-                thumbs.add(key, name, pred)
-        for key, gray, target in chunk:
-            scorers[GRAY_BASELINE].add(key, gray, target)
-            thumbs.add(key, "input", gray)
-            thumbs.add(key, "target", target)
+        for i, (key, gray, target) in enumerate(chunk):
+            preds = {name: outputs[name][i] for name in colorizers}
+            scorer.add(key, target, {**preds, GRAY_BASELINE: gray})
+            previews.add(key, {"input": gray, **preds, "target": target})
+            done += 1
+            tick(done + len(errors), len(pages))
         chunk.clear()
 
+    tick(0, len(pages))
     for key, gray, target, err in _threaded(load, pages):
         if err is not None:
             errors.append((key, err))
+            tick(done + len(errors), len(pages))
         else:
             chunk.append((key, gray, target))
         if len(chunk) >= batch_size:
-            done += len(chunk)
             run_chunk()
-        if progress:
-            progress("pages", done + len(errors), total)
-    done += len(chunk)
     if chunk:
         run_chunk()
-    if progress:
-        progress("pages", total, total)
 
-    systems = [*colorizers, GRAY_BASELINE]
-    scores = {name: scorers[name].finish() for name in systems}
+    scores = scorer.scores
     summary = {name: summarize(scores[name]) for name in systems}
     for name in colorizers:
         n = summary[name]["n"]
         summary[name]["pages_per_s"] = n / seconds[name] if seconds[name] > 0 else float("nan")
     ok_keys = [k for k, _, _ in pages if k in scores[GRAY_BASELINE]]
-    by_key = {page[0]: page for page in pages}
 
     def render(key: str) -> dict[str, np.ndarray]:
         _, gray, target, _ = load(by_key[key])
         return {"input": gray, **{name: c.colorize([gray])[0] for name, c in colorizers.items()}, "target": target}
 
-    sample_keys, previews = _sample_previews(ok_keys, samples, render)
+    sample_keys, sample_previews = previews.samples_of(
+        ok_keys, render, lambda i, n: tick(len(pages) + i, len(pages) + n))
     gray_from = "bw/ pages" if layout == "paired" else ("manga look" if manga_look else "luminance")
     sizes = {c.size for c in colorizers.values()}
     return EvalResult(
         systems=systems, keys=ok_keys, scores=scores, summary=summary,
         missing_predictions=only_color, missing_targets=only_bw, errors=errors,
-        sample_keys=sample_keys, previews=previews, thumbs=dict(thumbs.thumbs),
+        sample_keys=sample_keys, previews=sample_previews, thumbs=previews.thumbs,
         description=f"{Path(data)} ({len(pages)} pages, gray input from {gray_from}, "
                     f"working size {', '.join(str(s) for s in sorted(sizes))})")
