@@ -19,8 +19,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .compose_cpu import gray_to_l
+from .raster import label
 from .regions import BALLOON, PAPER, REGION, SOLID, Regions, paper_levels, segment_regions, srgb8_to_lab
 
+# Regions larger than this share of the page are backgrounds (a panel's sky, a screentoned wall): they
+# change from page to page, are never matched, and split the page into figures.
+BACKGROUND_SHARE = 0.03
+BACKGROUND_BOX = 0.09  # ... and whose bounding box covers this share of the page (a figure's coat does not)
+BACKGROUND_EDGE = 0.6  # ... and that fills this share of its box's rim (a panel), or is solid black
+BACKGROUND_RIM = 0.05  # the rim's width, a share of the box's shorter side
 # Regions smaller than this share of their figure's box are not matched (specks, line fragments),
 # and neither taken from a reference.
 MIN_SHARE = 2e-4
@@ -43,6 +50,14 @@ COLOR_SPLIT = 12.0
 # A reference whose median token distance to the page exceeds the best reference's by this factor
 # is left out for that page.
 FIT_SLACK = 1.15
+# ``match(max_fit=...)``: a reference whose median token distance to the page exceeds it is left out
+# whatever the others. Off by default: on held-out single figures the right reference's median lies
+# near 0.3-0.4 and another character's near 0.45-1.0, but on composed manga pages (panels, tones,
+# balloons) the right reference's lies at 0.58-0.90, so no threshold keeps the right one and drops
+# the wrong one (docs/MODELS.md, "Reference pages").
+MAX_FIT = float("inf")
+# Reference colors below this chroma (Lab units) are neutral: not taken.
+NEUTRAL_CHROMA = 4.0
 # Tone: paper at or above TONE_WHITE counts as white; a reference luma under TONE_BLACK as black;
 # a toned region's level may differ from its reference's luma by TONE_SLACK for free.
 TONE_WHITE = 0.85
@@ -83,21 +98,65 @@ class Reference:
     extra: dict = field(default_factory=dict)
 
 
-def _art_box(regions: Regions) -> tuple[float, float, float]:
-    """(y0, x0, side) of the box around everything that is not paper outside the art, at label resolution."""
-    outside = (regions.kind == PAPER) | (regions.kind == BALLOON)
+def _figures(regions: Regions, area: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each label's figure box: ``(y0, x0, side, background)`` per label, at label resolution.
+
+    A figure is a connected piece of the art once the paper outside it, balloons and backgrounds
+    (regions larger than BACKGROUND_SHARE of the page spread over BACKGROUND_BOX of it: a panel's sky,
+    a screentoned wall) are taken
+    away; its box runs from its top down its height, centered across on its mass (arms spread or not,
+    the body stays in the middle). A page of several panels and figures thus places each region in
+    its own figure, as a single drawing on a page places it in the drawing.
+    """
+    n = regions.count
+    labels = regions.labels
+    ly, lx = np.nonzero(labels)
+    lab = labels[ly, lx]
+    box = np.zeros((4, n + 1), np.int64)
+    box[0], box[1] = labels.shape[0], labels.shape[1]
+    np.minimum.at(box[0], lab, ly)
+    np.minimum.at(box[1], lab, lx)
+    np.maximum.at(box[2], lab, ly)
+    np.maximum.at(box[3], lab, lx)
+    box_area = np.maximum(box[2] - box[0] + 1, 0) * np.maximum(box[3] - box[1] + 1, 0)
+    background = ((area > BACKGROUND_SHARE * labels.size) & (box_area > BACKGROUND_BOX * labels.size)
+                  & ((regions.kind == REGION) | (regions.kind == SOLID)))
+    # ... and fills the rim of its box (a panel, up to its frame); a large round face does not.
+    for k in np.flatnonzero(background & (regions.kind == REGION)):
+        y0b, x0b, y1b, x1b = box[:, k]
+        inside = labels[y0b:y1b + 1, x0b:x1b + 1] == k
+        w = max(2, int(BACKGROUND_RIM * min(inside.shape)))
+        ring = np.concatenate([inside[:w].ravel(), inside[-w:].ravel(), inside[:, :w].ravel(), inside[:, -w:].ravel()])
+        background[k] = ring.mean() > BACKGROUND_EDGE
+    outside = (regions.kind == PAPER) | (regions.kind == BALLOON) | background
     outside[0] = False
-    art = ~outside[regions.labels]
-    ys = np.flatnonzero(art.any(axis=1))
-    xs = np.flatnonzero(art.any(axis=0))
-    if len(ys) == 0:
-        h, w = regions.labels.shape
-        return 0.0, 0.0, float(max(h, w))
-    y0, y1 = ys[0], ys[-1] + 1
-    side = float(max(y1 - y0, 1))
-    # Across, centered on the art's mass: arms spread or not, the body stays in the middle.
-    cx = float(np.nonzero(art)[1].mean())
-    return float(y0), cx - side / 2.0, side
+    art = ~outside[labels]
+    comp, m = label(art, eight=True)
+    y0 = np.zeros(n + 1)
+    x0 = np.zeros(n + 1)
+    side = np.ones(n + 1)
+    if m == 0:
+        return y0, x0, side, background
+    ys, xs = np.nonzero(art)
+    c = comp[ys, xs]
+    top = np.full(m + 1, np.iinfo(np.int64).max)
+    bottom = np.zeros(m + 1, np.int64)
+    np.minimum.at(top, c, ys)
+    np.maximum.at(bottom, c, ys)
+    count = np.maximum(np.bincount(c, minlength=m + 1), 1)
+    cx = np.bincount(c, weights=xs, minlength=m + 1) / count
+    height = np.maximum(bottom - top + 1, 1).astype(np.float64)
+    # Each label's figure: the component most of its pixels lie in.
+    pair = labels[ys, xs].astype(np.int64) * (m + 1) + c
+    codes, counts = np.unique(pair, return_counts=True)
+    order = np.lexsort((-counts, codes // (m + 1)))
+    codes = codes[order]
+    first = np.unique(codes // (m + 1), return_index=True)[1]
+    lab_of, comp_of = codes[first] // (m + 1), codes[first] % (m + 1)
+    y0[lab_of] = top[comp_of]
+    side[lab_of] = height[comp_of]
+    x0[lab_of] = cx[comp_of] - height[comp_of] / 2.0
+    return y0, x0, side, background
 
 
 def _neighbours(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +178,6 @@ def describe(regions: Regions, gray: np.ndarray) -> Tokens:
     """
     n = regions.count
     labels = regions.labels
-    y0, x0, side = _art_box(regions)
     ys, xs = np.indices(labels.shape, dtype=np.float64)
     flat = labels.ravel()
     area = np.bincount(flat, minlength=n + 1).astype(np.float64)
@@ -136,10 +194,11 @@ def describe(regions: Regions, gray: np.ndarray) -> Tokens:
     elong = 0.25 * np.log(l1 / l2)
     # How much of an ellipse of those moments the region fills (1 for a solid blob, low for a ring).
     fill = np.clip(area / (4.0 * np.pi * np.sqrt(l1 * l2) + 1.0), 0.0, 1.5)
+    y0, x0, side, background = _figures(regions, area)
     share = area / side ** 2
     keep = (regions.kind == REGION) | (regions.kind == SOLID)
     keep[0] = False
-    keep &= share >= MIN_SHARE
+    keep &= (share >= MIN_SHARE) & ~background
     tone = paper_levels(regions, gray, np.arange(n + 1)).astype(np.float64) / 255.0
     # Context, what a color reference and its line art share: how much of a region's neighbourhood
     # (area-weighted) is dark (solid black, dark tones) and how much is paper outside the art.
@@ -219,7 +278,7 @@ class Matches:
 
 
 def match(regions: Regions, gray: np.ndarray, references: list[Reference], *,
-          max_distance: float = MAX_DISTANCE, margin: float = MARGIN) -> Matches:
+          max_distance: float = MAX_DISTANCE, margin: float = MARGIN, max_fit: float = MAX_FIT) -> Matches:
     """Each colorable region of a page takes the color of its nearest reference token, when confident.
 
     ``gray``: the page's uint8 gray at the label resolution. Confident: the nearest token lies within
@@ -240,14 +299,18 @@ def match(regions: Regions, gray: np.ndarray, references: list[Reference], *,
     # reference's fit is the median distance from the page's tokens to their nearest in it; those
     # clearly worse than the best are left out.
     owner = np.concatenate([np.full(len(r.tokens.ids), k) for k, r in enumerate(refs)])
-    if len(refs) > 1:
-        fit = np.array([np.median(d[:, owner == k].min(axis=1)) for k in range(len(refs))])
-        d = np.where((fit <= fit.min() * FIT_SLACK)[owner][None, :], d, np.inf)
+    fit = np.array([np.median(d[:, owner == k].min(axis=1)) for k in range(len(refs))])
+    usable = (fit <= fit.min() * FIT_SLACK) & (fit <= max_fit)
+    if not usable.any():
+        return Matches(empty.ids, empty.lab, empty.distance, len(target.ids))
+    d = np.where(usable[owner][None, :], d, np.inf)
     best = d.argmin(axis=1)
     best_d = d[np.arange(len(best)), best]
     color_gap = np.sqrt(((lab[best][:, None, :] - lab[None, :, :]) ** 2).sum(-1))
     rival = np.where(color_gap > COLOR_SPLIT, d, np.inf).min(axis=1)
     ok = (best_d <= max_distance) & (rival >= margin * best_d)
+    # A neutral reference color (white, gray, black) adds nothing the page does not show.
+    ok &= np.hypot(lab[best][:, 1], lab[best][:, 2]) >= NEUTRAL_CHROMA
     taken = lab[best[ok]].copy()
     # A toned region (gray shading, screentone, solid black) keeps the page's lightness and takes the
     # reference's hue and chroma only: the page already says how dark it is. White paper takes the

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.text import Text
 
 from ..engine.choices import BACKENDS, DEVICES, OUTPUT_FORMATS, PALETTES
-from ..errors import InputError, MangacolorError, ModelError, OutputError, UsageError
-from .app import FAILED, USAGE, app, choice, fail, labeled, print_error
+from ..errors import MangacolorError
+from .app import EXIT_CODES, app, choice, fail, labeled, print_error
 
 Backend = choice("Backend", BACKENDS)
 Palette = choice("Palette", PALETTES)
@@ -52,14 +52,19 @@ Examples:
 
   mangacolor colorize chapter.cbz --hints hints/    # hints/001.png: page 001
 
+  mangacolor colorize chapter.cbz --reference cover.png  # cover's colors
+
   mangacolor colorize chapter.cbz --fill soft --saturation 1.3
 \n
 -o PATH: a folder input is mirrored into PATH itself, with or without a trailing / (pages/001.png -> PATH/001.png). One file input's output is PATH when PATH names a file (out.cbz; out.png, whose extension picks the page format), else it goes into the folder PATH under the input's own name (PATH ends in /, is a folder, or has no extension). Several inputs: each one's output goes into the folder PATH under its own name.
 
-A rerun skips outputs finished with the same settings and colors again those made with other settings (model, --size, --fill, --palette, --saturation, --hints, --keep-lightness, --recolor, --format, --quality); --overwrite redoes every output.
+A rerun skips outputs finished with the same settings and colors again those made with other settings (model, --size, --fill, --palette, --saturation, --hints, --reference, --keep-lightness, --recolor, --format, --quality); --overwrite redoes every output.
 
-Exit codes: 0 all pages done, 1 some pages failed (originals kept in archives), 2 bad usage.
-"""
+--json prints one JSON document on stdout: the counts (colored, already_in_color, skipped, failed) and a record per page; warnings and errors go to stderr.
+
+An input that exists but cannot be read, or holds no pages, fails alone (exit 1) and the other inputs are colored; a page that fails keeps its original in an archive.
+
+""" + EXIT_CODES
 
 
 @app.command("colorize", epilog=EPILOG)
@@ -119,13 +124,24 @@ def colorize_command(
         help="Color hints: a PNG the size of the page, transparent except colored scribbles; every area a "
              "scribble touches takes exactly its color. For a folder or archive, a DIR with one hint file per page, "
              "matched by page name (DIR/001.png for page 001.jpg; DIR/<archive name>/001.png first).")] = None,
+    reference: Annotated[Optional[list[Path]], typer.Option(
+        "--reference", metavar="PATH",
+        help="A colored page of the same characters (an image, a folder or an archive of them; repeatable): "
+             "each region of a B/W page takes the color of the region it matches there, where the match is "
+             "confident. Hints win over references, references over the model. B/W pages of a folder or "
+             "archive are left out, so a chapter can be its own reference.")] = None,
+    chapter_references: Annotated[bool, typer.Option(
+        "--chapter-references/--no-chapter-references",
+        help="An archive's own color pages (a chapter's opening pages, a cover) serve as references for its "
+             "B/W pages (off by default: color pages of other characters color wrongly).")] = False,
     compare: Annotated[Optional[Path], typer.Option(
         "--compare", metavar="DIR",
         help="Also write before/after pictures into DIR: a side-by-side JPEG per page file, a contact sheet per "
              "archive (NAME.compare.jpg).")] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the summary as JSON (for scripts): the counts, and a record per page (input, output, "
-                       "status: colored, already in color, skipped or failed; seconds; error).")] = False,
+                       "status: colored, already in color, skipped or failed; seconds; error; colored_area; "
+                       "reference_regions with --reference).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which model, device, backend and "
                                                                   "provider run.")] = False,
 ) -> None:
@@ -146,12 +162,11 @@ def colorize_command(
             [str(p) for p in inputs], output, model=model, device=device, backend=backend.value, compare=compare,
             size=size, batch_size=batch_size, page_format=page_format.value if page_format else None, quality=quality, overwrite=overwrite, recolor=recolor,
             fill_paper=fill_paper, fill=fill, saturation=saturation, palette=palette.value, hints=hints,
+            references=reference or None, chapter_references=chapter_references,
             on_error=lambda message: print_error(message, err),
             on_ready=(lambda c: err.print(Text(c.describe(), style="dim"), soft_wrap=True)) if verbose else None)
-    except (UsageError, InputError, OutputError, ModelError) as e:
-        fail(e, USAGE)  # the job could not start: an option, an input or the model
     except MangacolorError as e:
-        fail(e, FAILED)
+        fail(e)  # 2 when the job could not start (an option, an input, the model), else 1
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: finished outputs are kept, unfinished ones were not written")
         raise typer.Exit(130)
@@ -160,8 +175,11 @@ def colorize_command(
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
+        from trainer.progress import format_rate
+
+        rate = f" ({format_rate(summary.pages_per_second, 'pages')})" if summary.done + summary.kept else ""
         out.print(f"{summary.done} colored, {summary.kept} already in color, {summary.skipped} skipped, "
-                  f"{summary.failed} failed in {summary.seconds:.1f} s ({summary.pages_per_second:.2f} pages/s)")
+                  f"{summary.failed} failed in {summary.seconds:.1f} s{rate}")
         if verbose:
             for path in summary.outputs:
                 out.print(Text("  wrote " + printable(path)), soft_wrap=True)

@@ -477,10 +477,11 @@ class Colorizer:
         self.references = reference_pages.load_references(references, warn or logger.warning)
         return self.references
 
-    def known_colors(self, page: DecodedPage, regions: rg.Regions | None,
-                     hints: np.ndarray | None) -> tuple[rg.Regions, rg.Known]:
+    def known_colors(self, page: DecodedPage, regions: rg.Regions | None, hints: np.ndarray | None,
+                     references: list | None = None) -> tuple[rg.Regions, rg.Known]:
         """The page's regions (segmented here if not given) and the colors known for them: the matches
-        of this Colorizer's references, under the page's hint image (``hints``, RGBA, or None)."""
+        of this Colorizer's references (or of ``references``, prepared ones), under the page's hint image
+        (``hints``, RGBA, or None)."""
         from . import references as reference_pages
         if page.is_gray and page.pixels.dtype == np.uint8:
             gray = page.pixels
@@ -489,7 +490,8 @@ class Colorizer:
         if regions is None:
             regions = rg.segment_regions(gray)
         f = regions.factor
-        return regions, reference_pages.page_known(regions, gray[::f, ::f], self.references, hints)
+        return regions, reference_pages.page_known(regions, gray[::f, ::f],
+                                                   self.references if references is None else references, hints)
 
     def _compose_cpu(self, page: DecodedPage, ab, confidence, hints: np.ndarray | None, regions=None) -> np.ndarray:
         ab = ab if isinstance(ab, np.ndarray) else ab.float().numpy()

@@ -39,6 +39,7 @@ from .choices import OUTPUT_FORMATS
 from .colorizer import Colorizer, check_model, check_options
 from .pagework import NEARLY_GRAY, colored_share, load_hints, needs_color, page_regions
 from .hints import HintSource
+from .references import chapter_references as chapter_color_pages
 from .references import fingerprint as reference_fingerprint
 from .settings import job_record, made_with_other_settings, run_settings
 
@@ -81,12 +82,13 @@ class ColorizeSummary:
         return 1 if self.failed or self.errors else 0
 
     def to_dict(self) -> dict[str, Any]:
+        """What ``colorize --json`` prints: each count once, under the words of the text summary and the page
+        records' status ("3 colored, 1 already in color, ..."): ``done`` is ``colored``, ``kept`` ``already_in_color``."""
         d = asdict(self)
+        d = {"colored": d.pop("done"), "already_in_color": d.pop("kept"), **d}
         d["seconds"] = round(self.seconds, 3)
         d["pages_per_second"] = round(self.pages_per_second, 3)
         d["exit_code"] = self.exit_code
-        # The words the text summary uses ("3 colored, 1 already in color, ...").
-        d["colored"], d["already_in_color"] = self.done, self.kept
         return d
 
 
@@ -104,7 +106,8 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
              colorizer: Colorizer | None = None, fill: str | None = None, saturation: float = 1.0,
              palette: str = DEFAULT_PALETTE,
              hints: str | os.PathLike | None = None, compare: str | os.PathLike | None = None,
-             references: Sequence[str | os.PathLike] | None = None) -> ColorizeSummary:
+             references: Sequence[str | os.PathLike] | None = None,
+             chapter_references: bool = False) -> ColorizeSummary:
     """Color image files, folders and CBZ/ZIP/CBR archives; returns a ``ColorizeSummary``.
 
     ``output``: as ``-o`` (``colorize --help``): a folder input is mirrored into it, one file input's output
@@ -119,7 +122,9 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     ``saturation``, ``palette``: see ``Colorizer``. ``hints``: a hint image for a single page, or a folder of
     them, one per page matched by page name (``engine.hints``). ``references``: colored pages (images,
     folders, archives; ``engine.references``) whose region colors carry to every page, under the hints and
-    over the model; a page that cannot serve is left out with a warning. ``on_error`` gets each one-line error as it happens;
+    over the model; a page that cannot serve is left out with a warning. ``chapter_references``: an
+    archive's own color pages serve as references for its B/W pages too (off by default: measured, color
+    pages that show other characters cost more than they give, docs/MODELS.md, "Reference pages"). ``on_error`` gets each one-line error as it happens;
     ``on_ready`` gets the loaded Colorizer (to say which device runs). Pass ``colorizer`` to reuse
     a loaded model. Raises ``MangacolorError`` for bad usage, missing inputs or an unloadable model.
     """
@@ -164,6 +169,8 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
                               palette=palette)
     if references:
         made_with["references"] = reference_fingerprint(references)
+    if chapter_references:
+        made_with["chapter_references"] = True
     todo: list[Job] = []
     for job in jobs:
         job.settings = job_record(made_with, hint_source, job)
@@ -209,6 +216,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
                 colorizer.set_references(references, warn=summary.warnings.append)
             loaded, settings = colorizer, {"recolor": colorizer.recolor, "fill": colorizer.fill}
         settings["referenced"] = bool(references)
+        settings["chapter_references"] = chapter_references
 
         def ready(c: Colorizer) -> None:
             summary.model = c.describe()
@@ -302,13 +310,16 @@ class _ColorizeRun:
     def __init__(self, colorizer: Colorizer | Callable[[], Colorizer], jobs: list[Job], summary: ColorizeSummary,
                  fail: Callable[..., None], show_progress: bool, fmt: str | None, quality: int, workers: int | None,
                  hints: HintSource | None = None, *, recolor: bool = False, fill: str = DEFAULT_FILL,
-                 on_ready: Callable[[Colorizer], None] | None = None, referenced: bool = False):
+                 on_ready: Callable[[Colorizer], None] | None = None, referenced: bool = False,
+                 chapter_references: bool = False):
         self.jobs, self.summary, self._fail = jobs, summary, fail
         self.colorizer: Colorizer | None = None
         # A loaded Colorizer (or a stand-in with its methods), else the function that loads one.
         self._load = None if hasattr(colorizer, "batcher") else colorizer
         self.recolor, self.fill, self.on_ready = recolor, fill, on_ready
         self.referenced = referenced  # reference pages given: every page is segmented ahead
+        self.chapter_references = chapter_references
+        self.job_references: dict[int, cf.Future] = {}  # per archive: its color pages, prepared as references
         self.hints = hints or HintSource(None, jobs)
         self.show_progress = show_progress
         self.fmt, self.quality = fmt, quality
@@ -416,6 +427,8 @@ class _ColorizeRun:
                 self.bar.set_total(int(self.bar.total or 0) + len(pages))
             self.results[id(job)] = {}
             self.remaining[id(job)] = len(pages)
+            if self.chapter_references and isinstance(job, ArchiveJob) and len(pages) > 1:
+                self.job_references[id(job)] = self.decode_pool.submit(chapter_color_pages, pages)
             if not pages:
                 self._finish_job(job)
             for ref in pages:
@@ -481,8 +494,11 @@ class _ColorizeRun:
         try:
             hints = None if ahead.hint_file is None else load_hints(ahead.hint_file, page, ref.label)
             known = None
-            if self.colorizer.references:
-                regions, known = self.colorizer.known_colors(page, ahead.regions, hints)
+            references = list(self.colorizer.references)
+            if id(job) in self.job_references:
+                references += self.job_references[id(job)].result()
+            if references:
+                regions, known = self.colorizer.known_colors(page, ahead.regions, hints, references)
                 ahead.regions, hints = regions, known
             # One torch thread per compose: the encode pool already runs one page per core beside the model.
             rgb = self.colorizer.compose(page, ab, threads=1, confidence=confidence, hints=hints,

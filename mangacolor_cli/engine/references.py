@@ -140,6 +140,41 @@ def load_references(paths: Iterable[Any], warn: Callable[[str], None] = lambda m
     return out
 
 
+# Image modes that hold no color: a page in one of them is never a reference (no decoding needed).
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+def chapter_references(pages: Iterable[Any], warn: Callable[[str], None] = lambda m: None) -> list[refs.Reference]:
+    """The color pages of a chapter (its ``SourcePage``s), prepared as references for its B/W pages.
+
+    Cheap on a chapter without color: a page stored gray is known B/W from its header, a JPEG is
+    judged on a reduced decode (``draft``), and only a page that looks colored is decoded whole.
+    """
+    import io
+
+    out: list[refs.Reference] = []
+    for page in pages:
+        if len(out) >= MAX_REFERENCES:
+            break
+        try:
+            data = page.read()
+            with Image.open(io.BytesIO(data)) as im:
+                if im.mode in GRAY_MODES:
+                    continue
+                if im.format == "JPEG":
+                    im.draft("RGB", (max(1, im.width // 4), max(1, im.height // 4)))
+                small = np.asarray(im.convert("RGB"))
+            if not looks_colored(small):
+                continue
+            decoded = decode_page(data, page.label)
+        except (PageError, OSError, ValueError, Image.DecompressionBombError):
+            continue  # the page fails on its own when the run reaches it
+        r = prepare(decoded, page.label, warn, from_collection=True)
+        if r is not None:
+            out.append(r)
+    return out
+
+
 def fingerprint(paths: Iterable[Any]) -> str | None:
     """A short digest of the reference files (name, size, modification time) for the settings record."""
     items = []
