@@ -213,3 +213,22 @@ def test_python_api_takes_references_as_images():
     out = c.colorize(gray(figure(False, scale=0.85)), references=[figure(True)])
     assert isinstance(out, Image.Image)
     assert _share_close(np.asarray(out), figure(True, scale=0.85), SKIN) > 0.8
+
+
+def test_eval_scores_references_beside_the_run_without_with_segment_accuracy(tmp_path):
+    for sub in ("bw", "color"):
+        (tmp_path / "set" / sub).mkdir(parents=True)
+    for i, (scale, dx) in enumerate([(0.85, 20), (0.8, -30)]):
+        figure(True, scale=scale, dx=dx).save(tmp_path / "set" / "color" / f"{i:03d}.png")
+        gray(figure(False, scale=scale, dx=dx)).save(tmp_path / "set" / "bw" / f"{i:03d}.png")
+    figure(True).save(tmp_path / "ref.png")
+    model = Path(__file__).resolve().parents[1] / "mangacolor_cli" / "weights" / "default.onnx"
+    r = run(["eval", "-m", str(model), "--data", "set", "--reference", "ref.png", "--json"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)["systems"]
+    plain, referenced, baseline = summary["default"], summary["default + references"], summary["gray baseline"]
+    assert referenced["ciede2000"] < 0.5 * baseline["ciede2000"]
+    assert referenced["segment_accuracy"] > plain["segment_accuracy"] + 0.5
+    assert 0.0 <= baseline["pixel_accuracy"] <= 1.0
+    bad = run(["eval", "--pred", "set/color", "--target", "set/color", "--reference", "ref.png"], tmp_path)
+    assert bad.returncode == 2 and "--reference" in bad.stderr

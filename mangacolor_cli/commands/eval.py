@@ -74,6 +74,11 @@ def eval_command(
     report: Annotated[Optional[Path], typer.Option(help="Write one self-contained HTML report.")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(
         "--run-dir", help="Training run folder: draw its metrics.jsonl loss curves into the report.")] = None,
+    reference: Annotated[Optional[List[Path]], typer.Option(
+        "--reference", metavar="PATH",
+        help="Colored reference pages (an image, a folder or an archive; repeatable): each model gets a twin row "
+             "colored with them (\"NAME + references\"), and every row segment and pixel accuracy (regions, and "
+             "their area, within CIEDE2000 5 of the target).")] = None,
     hint_protocol: Annotated[Optional[HintProtocol], typer.Option(
         "--hint-protocol", help="Score --model's hints under the Hint-AUC protocol instead (dht: deterministic "
                                 "scribbles from each target's regions at ratios 0..1, CIEDE2000, area under the "
@@ -109,6 +114,8 @@ def eval_command(
             raise UsageError("use either --pred/--target or --model/--data, not both")
         if by_dirs and (pred is None or target is None):
             raise UsageError("--pred and --target go together")
+        if by_dirs and reference:
+            raise UsageError("--reference scores models (--model/--data), not --pred/--target folders")
         if not by_dirs and not (model and data):
             raise UsageError("give --pred DIR --target DIR, or --model M [--model M2 ...] --data PATH")
         if by_dirs:
@@ -117,7 +124,8 @@ def eval_command(
         else:
             sets = [(name, lambda shown, one=one: scoring.evaluate_models(
                 model, one, size=size, manga_look=manga_look, device=device, batch_size=batch_size,
-                samples=samples, progress=shown, fills=fill, palettes=palette))
+                samples=samples, progress=shown, fills=fill, palettes=palette, references=reference,
+                warn=lambda message: err_console.print(labeled("warning:", "yellow", printable(message)))))
                 for name, one in zip(_set_names(data), data)]
         out = err_console if quiet else console
         several = len(sets) > 1

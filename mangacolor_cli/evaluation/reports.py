@@ -41,6 +41,8 @@ def grid_columns(result: EvalResult) -> list[str]:
 
 # The table's metrics: every one but the targets' colorfulness, the same in each row, said below it.
 TABLE_METRICS = tuple(m for m in METRICS if m != "colorfulness_target")
+# eval --reference: the paint-bucket measures (evaluation.segments), higher is better.
+SEGMENT_HEADERS = {"segment_accuracy": "seg acc ↑", "pixel_accuracy": "pix acc ↑"}
 
 
 def results_table(result: EvalResult):
@@ -56,8 +58,9 @@ class _ResultsTable:
 
     def __init__(self, result: EvalResult):
         self.result = result
-        self.headers = {c: "pages/s" if c == "pages_per_s" else metric_header(c)
-                        for c in [*TABLE_METRICS, "pages_per_s"]}
+        segments = [c for c in SEGMENT_HEADERS if any(c in result.summary[s] for s in result.systems)]
+        self.headers = {c: "pages/s" if c == "pages_per_s" else SEGMENT_HEADERS.get(c) or metric_header(c)
+                        for c in [*TABLE_METRICS, *segments, "pages_per_s"]}
         self.cells = {s: {c: _fmt(result.summary[s].get(c), c) for c in self.headers} for s in result.systems}
 
     def __rich_console__(self, console, options):

@@ -21,7 +21,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from trainer.images import (IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key
                             uint8_to_tensor)
 
 from ..errors import InputError, MangacolorError, UsageError
+from .segments import SEGMENT_METRICS, segment_score
 
 GRAY_BASELINE = "gray baseline"
 # SSIM's 7x7 window: a smaller page is listed as not scored, never a traceback.
@@ -345,7 +346,9 @@ def model_label(spec: str | os.PathLike, taken: Iterable[str]) -> str:
 def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.PathLike, *, size: int | None = None,
                     manga_look: bool = False, device: str = "auto", batch_size: int = 4, samples: int = 4,
                     report_thumbs: int = MAX_REPORT_THUMBS, progress: ProgressFn | None = None,
-                    fills: Sequence[str] | None = None, palettes: Sequence[str] | None = None) -> EvalResult:
+                    fills: Sequence[str] | None = None, palettes: Sequence[str] | None = None,
+                    references: Sequence[Any] | None = None,
+                    warn: Callable[[str], None] | None = None) -> EvalResult:
     """Run each model (a ``.pt`` checkpoint or ``.onnx`` file, through the Colorizer at working size
     ``size``) on the pages of ``data`` and score its output against the color pages, beside the gray
     baseline. Pages are decoded once and each chunk goes through every model in turn, then is scored
@@ -353,6 +356,10 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
     ``Colorizer.colorize``. ``fills``: the compose's fill (flat|soft,
     ``Colorizer``'s default when None); several give each model a row per fill ("name (flat)").
     ``palettes``: likewise for ``--palette`` (safe|vivid), a row per fill and palette.
+    ``references``: colored reference pages (``--reference``; paths, images or prepared ones): every row
+    gets a twin "+ references" colored with them, and every row, the gray page's too, the paint-bucket
+    measures (``evaluation.segments``: segment and pixel accuracy). ``warn`` gets a line for each
+    reference left out.
     """
     import copy
 
@@ -385,6 +392,20 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
                 named = [v for v, many in ((fill, len(fills) > 1), (palette, len(palettes) > 1)) if many]
                 colorizers[f"{label} ({', '.join(named)})"] = variant = copy.copy(base)  # one loaded model
                 variant.fill, variant.palette = fill, palette
+    if references:
+        from ..engine.references import load_references
+
+        prepared = load_references(references, warn or (lambda message: None))
+        if not prepared:
+            raise UsageError("--reference: no color page to take colors from")
+        with_references = {}
+        for name, colorizer in colorizers.items():
+            colorizer.references = []
+            twin = copy.copy(colorizer)  # the same loaded model
+            twin.references = prepared
+            with_references[name] = colorizer
+            with_references[f"{name} + references"] = twin
+        colorizers = with_references
     systems = [*colorizers, GRAY_BASELINE]
     scorer = PageScorer(systems, metric_device(device))
     seconds = {name: 0.0 for name in colorizers}
@@ -422,6 +443,13 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
         for i, (key, gray, target) in enumerate(chunk):
             preds = {name: outputs[name][i] for name in colorizers}
             scorer.add(key, target, {**preds, GRAY_BASELINE: gray})
+            if references:
+                regions = page_regions.segment_regions(gray)
+                for name, pred in {**preds, GRAY_BASELINE: gray}.items():
+                    rgb = pred if pred.ndim == 3 else np.repeat(pred[..., None], 3, axis=2)
+                    seg = segment_score(gray, rgb, target, regions)
+                    scorer.scores[name][key].update(segment_accuracy=seg.segment_accuracy,
+                                                    pixel_accuracy=seg.pixel_accuracy)
             previews.add(key, {"input": gray, **preds, "target": target})
             done += 1
             tick(done + len(errors), len(pages))
@@ -441,6 +469,11 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
 
     scores = scorer.scores
     summary = {name: summarize(scores[name]) for name in systems}
+    if references:
+        for name in systems:
+            for col in SEGMENT_METRICS:
+                vals = [s[col] for s in scores[name].values() if col in s and not np.isnan(s[col])]
+                summary[name][col] = float(np.mean(vals)) if vals else float("nan")
     for name in colorizers:
         n = summary[name]["n"]
         summary[name]["pages_per_s"] = n / seconds[name] if seconds[name] > 0 else float("nan")

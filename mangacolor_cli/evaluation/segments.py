@@ -17,6 +17,8 @@ from models import references as refs
 from models import regions as rg
 
 SEGMENT_TOLERANCE = 5.0
+# The names eval reports them under (``eval --reference``).
+SEGMENT_METRICS = ("segment_accuracy", "pixel_accuracy")
 
 
 @dataclass
