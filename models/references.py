@@ -56,6 +56,8 @@ FIT_SLACK = 1.15
 # balloons) the right reference's lies at 0.58-0.90, so no threshold keeps the right one and drops
 # the wrong one (docs/MODELS.md, "Reference pages").
 MAX_FIT = float("inf")
+# A match must also be among the MUTUAL_K nearest page tokens of the reference token (0: not asked).
+MUTUAL_K = 3
 # Reference colors below this chroma (Lab units) are neutral: not taken.
 NEUTRAL_CHROMA = 4.0
 # Tone: paper at or above TONE_WHITE counts as white; a reference luma under TONE_BLACK as black;
@@ -278,7 +280,8 @@ class Matches:
 
 
 def match(regions: Regions, gray: np.ndarray, references: list[Reference], *,
-          max_distance: float = MAX_DISTANCE, margin: float = MARGIN, max_fit: float = MAX_FIT) -> Matches:
+          max_distance: float = MAX_DISTANCE, margin: float = MARGIN, max_fit: float = MAX_FIT,
+          mutual_k: int = MUTUAL_K) -> Matches:
     """Each colorable region of a page takes the color of its nearest reference token, when confident.
 
     ``gray``: the page's uint8 gray at the label resolution. Confident: the nearest token lies within
@@ -309,6 +312,13 @@ def match(regions: Regions, gray: np.ndarray, references: list[Reference], *,
     color_gap = np.sqrt(((lab[best][:, None, :] - lab[None, :, :]) ** 2).sum(-1))
     rival = np.where(color_gap > COLOR_SPLIT, d, np.inf).min(axis=1)
     ok = (best_d <= max_distance) & (rival >= margin * best_d)
+    # Mutual: the reference token is among the MUTUAL_K nearest page tokens of its own (a panel's
+    # background cut into strips by speed lines offers many near copies of one token; a figure's part
+    # offers one per figure).
+    if mutual_k:
+        finite = np.where(np.isfinite(d), d, np.inf)
+        kth = np.sort(finite, axis=0)[min(mutual_k, len(finite)) - 1]
+        ok &= best_d <= kth[best]
     # A neutral reference color (white, gray, black) adds nothing the page does not show.
     ok &= np.hypot(lab[best][:, 1], lab[best][:, 2]) >= NEUTRAL_CHROMA
     taken = lab[best[ok]].copy()
