@@ -372,7 +372,7 @@ def int8_twin(files: dict, folder: Path, data: list[bytes]) -> str:
     """The onnx model quantized to int8 (static QDQ, per-channel, calibrated on the chapter's pages), with
     no quality gate: for timing only (``mangacolor quantize`` gates the files users get)."""
     from mangacolor_cli.engine.colorizer import Colorizer
-    from mangacolor_cli.engine.quantize import quantize_file
+    from mangacolor_cli.delivery.quantize import quantize_file
     from trainer.images import DecodedPage
 
     out = folder / (Path(files["onnx"]).stem + "-int8.onnx")

@@ -9,7 +9,7 @@ The packages and what each may import: docs/ARCHITECTURE.md.
 
 import os
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # onnxruntime (1.31) writes a device id and a telemetry event queue (OS, CPU, Python path) under
 # ~/.cache/Microsoft/DeveloperTools/ as soon as it is imported; its documented switch, read at that import,

@@ -118,17 +118,25 @@ def _refuse_oversized(path: str | os.PathLike, payload: dict[str, Any]) -> None:
                               f"but it holds {held:,} weights; refused before allocating it")
 
 
-def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> ColorModel:
-    """Rebuild the model a checkpoint holds, weights loaded, in eval mode, from one read of the file.
-
-    The checkpoint's ``meta`` (working size, training config, ...) comes with it as ``model.meta``.
-    """
-    payload = read_checkpoint(path, map_location)
+def rebuild_model(path: str | os.PathLike, payload: dict[str, Any]) -> ColorModel:
+    """The one guarded rebuild: the model a checkpoint's ``payload`` (from :func:`read_checkpoint` of ``path``)
+    holds, weights loaded, left in training mode. Options asking for far more than the file's weights are
+    refused before allocating; any failure is a one-line CheckpointError naming ``path``."""
     _refuse_oversized(path, payload)
     try:
         model = create(payload["model"], **payload.get("options", {}))
         model.load_state_dict(payload["state_dict"])
     except Exception as e:  # unknown name, bad options, mismatched weights: the model cannot be rebuilt
         raise CheckpointError(f"{path}: cannot rebuild model {payload['model']!r} ({first_line(e)})") from None
+    return model
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> ColorModel:
+    """Rebuild the model a checkpoint holds, weights loaded, in eval mode, from one read of the file.
+
+    The checkpoint's ``meta`` (working size, training config, ...) comes with it as ``model.meta``.
+    """
+    payload = read_checkpoint(path, map_location)
+    model = rebuild_model(path, payload)
     model.meta = dict(payload.get("meta") or {})
     return model.eval()

@@ -34,6 +34,110 @@ def test_imports_flow_one_way(package):
         assert not wrong, f"{path.relative_to(ROOT)} imports {sorted(wrong)}, above {package}"
 
 
+# Inside mangacolor_cli, each part may import only the parts below it (docs/ARCHITECTURE.md): delivery (export,
+# quantize) runs models through engine and scores them through evaluation, so it sits above both.
+# The package's own __init__, entry and __main__ are the top.
+INSIDE_BELOW = {
+    "commands": {"delivery", "evaluation", "engine", "pages", "errors", "version"},
+    "delivery": {"evaluation", "engine", "pages", "errors", "version"},
+    "evaluation": {"engine", "pages", "errors", "version"},
+    "engine": {"pages", "errors", "version"},
+    "pages": {"errors", "version"},
+    "errors": set(),
+    "version": set(),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(path): path for package in BELOW for path in sorted((ROOT / package).rglob("*.py"))}
+
+
+def _imported_modules(path: Path, known: dict[str, Path]) -> set[str]:
+    """Our modules ``path`` imports, anywhere in it (a lazy import inside a function counts too)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+    def ours(module: str) -> str | None:  # the longest prefix of ``module`` that is one of our modules
+        while module and module not in known:
+            module = module.rpartition(".")[0]
+        return module or None
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {ours(alias.name) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            for alias in node.names:  # `from . import x` imports the module x; `from .. import name`, the package
+                found.add(ours(f"{module}.{alias.name}") if f"{module}.{alias.name}" in known else ours(module))
+    return found - {None, name}
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    known = _modules()
+    graph = {name: _imported_modules(path, known) for name, path in known.items()}
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            cycle = path[path.index(name):] + [name]
+            pytest.fail("import cycle: " + " -> ".join(cycle))
+        if name in done:
+            return
+        for imported in sorted(graph[name]):
+            visit(imported, path + [name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+
+
+def test_inside_mangacolor_cli_imports_flow_down_from_commands_to_errors():
+    known = _modules()
+    part = lambda module: module.split(".")[1] if module.count(".") else "the package itself"
+    for name, path in known.items():
+        if not name.startswith("mangacolor_cli.") or part(name) not in INSIDE_BELOW:
+            continue  # the package's __init__, entry and __main__: the top
+        imported = {part(m) for m in _imported_modules(path, known) if m.split(".")[0] == "mangacolor_cli"}
+        wrong = imported - INSIDE_BELOW[part(name)] - {part(name)}
+        assert not wrong, f"{path.relative_to(ROOT)} imports {sorted(wrong)}, not below {part(name)}"
+
+
+def test_the_version_lives_in_a_module_that_imports_nothing_and_matches_pyproject():
+    import mangacolor_cli
+    from mangacolor_cli import version
+
+    tree = ast.parse((ROOT / "mangacolor_cli" / "version.py").read_text(encoding="utf-8"))
+    assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    expected = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert mangacolor_cli.__version__ == version.__version__ == expected
+
+
+# The display: the progress bar (rich, tqdm.auto in a notebook) and the scripts' own command lines.
+MAY_PRINT = {"trainer/progress.py"}
+
+
+def test_library_code_never_prints_it_logs_returns_or_calls_back():
+    library = [ROOT / "mangacolor_cli" / part for part in ("engine", "evaluation", "delivery", "pages")]
+    library += [ROOT / "trainer", ROOT / "models"]
+    for path in sorted(p for folder in library for p in folder.rglob("*.py")):
+        name = path.relative_to(ROOT).as_posix()
+        if name in MAY_PRINT or path.name == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            called = ast.unparse(node.func)
+            assert called != "print", f"{name}:{node.lineno} prints (log it, return it or take a callback)"
+            assert called.split(".")[-1] != "Console", f"{name}:{node.lineno} makes a rich console (the commands do)"
+            assert called not in ("sys.stdout.write", "sys.stderr.write"), f"{name}:{node.lineno} calls {called}"
+
 def test_public_api_loads_from_the_package():
     from mangacolor_cli import ColorizeSummary, Colorizer, colorize
 

@@ -165,7 +165,7 @@ def test_color_only_folder_derives_gray_by_luminance_or_a_fixed_manga_look(paire
 
 
 def test_two_models_give_two_rows_plus_the_baseline(paired_set, tiny_checkpoint, tmp_path):
-    from mangacolor_cli.engine.export import export_checkpoint
+    from mangacolor_cli.delivery.export import export_checkpoint
 
     onnx_path = export_checkpoint(tiny_checkpoint, tmp_path / "unet_tiny.onnx").path
     result = ev.evaluate_models([tiny_checkpoint, onnx_path], paired_set, size=32, device="cpu")

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 import models
 from mangacolor_cli.commands import app
-from mangacolor_cli.engine import export as export_mod
+from mangacolor_cli.delivery import export as export_mod
 from mangacolor_cli.engine.backends import read_onnx_meta
 from mangacolor_cli.engine.colorizer import Colorizer
-from mangacolor_cli.engine.export import ExportCheckError, export_checkpoint, synthetic_page
+from mangacolor_cli.delivery.export import ExportCheckError, export_checkpoint, synthetic_page
 from mangacolor_cli.errors import MangacolorError
 
 WORKING_SIZE = 64

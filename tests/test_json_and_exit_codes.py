@@ -166,7 +166,7 @@ def test_a_usage_error_of_typer_itself_exits_2_in_every_command(tmp_path):
 def test_the_exit_code_follows_the_kind_of_error_in_one_place():
     from models import CheckpointError
     from mangacolor_cli.commands.app import FAILED, USAGE, exit_code
-    from mangacolor_cli.engine.export import ExportCheckError
+    from mangacolor_cli.delivery.export import ExportCheckError
     from mangacolor_cli.errors import InputError, JobError, ModelError, OutputError, PageError, UsageError
     from trainer.data import DataError
     from trainer.loop import ConfigError, TrainingDataError, TrainingDiverged

@@ -81,6 +81,22 @@ def test_psnr_of_constant_offset(offset, expected_db):
     assert metrics.mse(target - offset, target) == pytest.approx(torch.full((2,), offset ** 2), rel=1e-4)
 
 
+def test_ssim_and_psnr_of_each_image_in_a_batch_equal_skimage_where_kornias_would_not():
+    # Why trainer.metrics keeps its own SSIM and PSNR: kornia's SSIM is Gaussian-windowed (another number than
+    # skimage's default) and its PSNR pools the batch's MSE; ours give skimage's number for every image.
+    import kornia.metrics
+
+    a, b = (x.astype(np.float64) for x in _real_pair())
+    preds, targets = _to_torch(a, b).double(), _to_torch(b, b * 0.9).double()
+    ssims, psnrs = metrics.ssim(preds, targets), metrics.psnr(preds, targets)
+    for i, (p, t) in enumerate([(a, b), (b, b * 0.9)]):
+        assert ssims[i].item() == pytest.approx(structural_similarity(t, p, channel_axis=-1, data_range=1.0), abs=TOL)
+        assert psnrs[i].item() == pytest.approx(peak_signal_noise_ratio(t, p, data_range=1.0), abs=TOL)
+    gaussian = kornia.metrics.ssim(preds[:1], targets[:1], 7, padding="valid").mean().item()
+    assert abs(gaussian - ssims[0].item()) > 0.01
+    assert kornia.metrics.psnr(preds, targets, 1.0).dim() == 0  # one number for the whole batch
+
+
 # Sharma, Wu, Dalal (2005), "The CIEDE2000 color-difference formula", Table 1 (first pairs and
 # the hue wrap-around and achromatic cases).
 SHARMA = [

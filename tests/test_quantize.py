@@ -1,4 +1,4 @@
-"""int8 behind the quality gate (engine.quantize, `mangacolor quantize`): written only when it passes.
+"""int8 behind the quality gate (delivery.quantize, `mangacolor quantize`): written only when it passes.
 
 A tiny random model on tiny pages: the gate's arithmetic and the files, not quality (that is measured
 on the validation sets, docs/PERFORMANCE.md).
@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import models
 from mangacolor_cli.commands import app
-from mangacolor_cli.engine import quantize as q
+from mangacolor_cli.delivery import quantize as q
 from mangacolor_cli.engine.backends import export_onnx, read_onnx_meta
 from mangacolor_cli.engine.colorizer import Colorizer
 from mangacolor_cli.errors import UsageError

@@ -93,6 +93,17 @@ def test_best_pt_holds_weights_only_with_or_without_ema(pages, tmp_path, ema):
     models.load_model(run / "best.pt")
 
 
+@pytest.mark.parametrize("how", ["resume", "init"])
+def test_resume_and_init_refuse_a_checkpoint_asking_for_an_absurd_model_before_allocating(pages, tmp_path, how):
+    import torch
+    absurd = tmp_path / "absurd.pt"
+    torch.save({"format": 1, "model": "unet", "options": {"base": 4096}, "state_dict": {"w": torch.zeros(4)},
+                "train": {"step": 0, "seed": 7}}, absurd)
+    assert absurd.stat().st_size < 4096
+    with pytest.raises(models.CheckpointError, match="refused before allocating"):
+        train(tiny(pages, tmp_path / "run", **{how: str(absurd)}))
+
+
 @pytest.fixture
 def min_val_steps_5(monkeypatch):
     """The README's 50 steps apart, scaled down to 5 so a run shows the rule in a few steps."""

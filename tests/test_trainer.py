@@ -88,6 +88,27 @@ def test_run_folder_holds_metrics_baseline_previews_curve_and_checkpoints(pages,
     assert isinstance(models.load_model(run / "best.pt"), UNet)
 
 
+def test_the_gray_baseline_is_the_gray_input_page_scored_as_eval_scores_it(tmp_path):
+    from trainer.data import build_datasets
+    from trainer.metrics import TargetMetrics, gray_baseline
+
+    # Paired pages of the training size: the bw page (black outlines, white fills) is the gray input, far
+    # from the color target's luminance, which the baseline must not use.
+    color = make_color_pages(tmp_path / "set" / "color", 5, size=32)
+    (tmp_path / "set" / "bw").mkdir()
+    for page in color.iterdir():
+        arr = np.asarray(Image.open(page).convert("L")).copy()
+        arr[arr > 10] = 255
+        Image.fromarray(arr[:, :32]).save(tmp_path / "set" / "bw" / page.name)
+        Image.open(page).crop((0, 0, 32, 32)).save(page)
+    summary = train(tiny(tmp_path / "set", tmp_path / "run", steps=1, val_every=1))
+    (val_page,) = build_datasets(tmp_path / "set", size=32, seed=7, val_fraction=0.2).val.pages
+    gray, target = np.asarray(Image.open(val_page.gray)), np.asarray(Image.open(val_page.color).convert("RGB"))
+    expected = TargetMetrics(target).score(gray_baseline(gray))  # what mangacolor eval scores on the CPU
+    for metric in ("psnr", "ssim", "ciede2000", "colorfulness"):
+        assert summary.baseline[metric] == pytest.approx(expected[metric], rel=1e-3, abs=1e-6), metric
+
+
 def test_an_existing_run_is_not_overwritten_without_resume(pages, tmp_path):
     train(tiny(pages, tmp_path / "run", steps=1, val_every=1))
     with pytest.raises(ConfigError, match="--resume"):

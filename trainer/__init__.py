@@ -6,8 +6,9 @@ shared building blocks (image loading, device, progress) that ``mangacolor_cli``
 """
 
 _EXPORTS = {
-    "DataError": "data", "build_datasets": "data", "load_rgb": "data", "manga_look": "data",
-    "ConfigError": "loop", "TrainConfig": "loop", "TrainSummary": "loop", "TrainingDiverged": "loop", "train": "loop",
+    "DataError": "data", "build_datasets": "data", "load_rgb": "data", "manga_look": "transforms",
+    "ConfigError": "config", "TrainConfig": "config",
+    "TrainSummary": "loop", "TrainingDiverged": "loop", "train": "loop",
 }
 
 

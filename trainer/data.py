@@ -13,30 +13,34 @@ Layouts, picked by :func:`build_datasets` (``layout='auto'`` looks at the folder
                their gray input, so the numbers compare with the paired layouts.
 
 Every sample is drawn with a numpy Generator seeded by ``(seed, epoch, position)``, so a batch is a
-function of the seed and the step alone: the same with 0 or 8 workers, and after a resume.
+function of the seed and the step alone: the same with 0 or 8 workers, and after a resume
+(``trainer.sampling``). Without a gray twin, the gray input is the color page's manga look (``trainer.transforms``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import math
-import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from models.color import gray_to_l, normalize_l, rgb_to_ab_norm, rgb_to_gray
 from models.errors import first_line
 
 from .choices import ALIGNED_INPUTS, LAYOUTS
-from .images import IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key, on_paper, read_image, tensor_to_uint8
+from .images import IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key, on_paper, read_image
+from .transforms import manga_look
+# Re-exported: tests, eval and scripts import these from trainer.data.
+from .sampling import EpochSampler, worker_init
+
+__all__ = ["COMPOSED_EPOCH_PAGES", "DEFAULT_MAX_SCALE", "STATS_EPOCH", "DataError", "DataSplit", "EpochSampler",
+           "PageDataset", "PageRef", "UnpairedDataset", "build_datasets", "detect_layout", "image_to_tensor",
+           "list_images", "load_rgb", "make_batch", "manga_look", "split_by_source", "worker_init"]
 
 # Pages a "composed" epoch holds: each is composed anew, so this only sets the validation cadence.
 COMPOSED_EPOCH_PAGES = 2000
@@ -96,94 +100,6 @@ def image_to_tensor(img: Image.Image) -> torch.Tensor:
     """PIL RGB -> float ``[3, H, W]`` in [0, 1]."""
     arr = np.asarray(img, dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
-
-
-# ---------------------------------------------------------------------------- manga look
-def _box_mean(x: torch.Tensor, k: int) -> torch.Tensor:
-    return F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
-
-
-def _screentone(g: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Replace flat mid-tone regions by an amplitude-modulated dot screen of the same mean tone."""
-    mean = _box_mean(g, 7)
-    std = (_box_mean(g * g, 7) - mean * mean).clamp_min(0).sqrt()
-    flat = ((std < 0.04) & (mean > 0.15) & (mean < 0.88)).float()
-    flat = _box_mean(flat, 5)
-    period = float(rng.uniform(3.0, 7.0))
-    angle = math.radians(45.0 if rng.random() < 0.6 else float(rng.uniform(0.0, 90.0)))
-    H, W = g.shape[-2:]
-    yy, xx = torch.meshgrid(torch.arange(H, dtype=g.dtype), torch.arange(W, dtype=g.dtype), indexing="ij")
-    u = xx * math.cos(angle) + yy * math.sin(angle)
-    v = -xx * math.sin(angle) + yy * math.cos(angle)
-    screen = 0.5 + 0.25 * (torch.cos(2 * math.pi * u / period) + torch.cos(2 * math.pi * v / period))
-    sharpness = float(rng.uniform(10.0, 40.0))
-    tone = torch.sigmoid((mean - screen) * sharpness)
-    return flat * tone + (1 - flat) * g
-
-
-def _ink(g: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Thicken and darken the dark lines, as heavy inking and photocopies do."""
-    ink_level = float(rng.uniform(0.3, 0.5))
-    if rng.random() < 0.6:
-        spread = -F.max_pool2d(-g, 3, stride=1, padding=1)
-        amount = float(rng.uniform(0.4, 1.0))
-        g = torch.where(spread < ink_level, torch.lerp(g, spread, amount), g)
-    darken = float(rng.uniform(0.3, 0.9))
-    return torch.where(g < ink_level, g * darken, g)
-
-
-def _paper(g: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Off-white paper and scanner noise."""
-    white = float(rng.uniform(0.88, 1.0))
-    g = g * white + float(rng.uniform(0.0, 0.03))
-    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    sigma = float(rng.uniform(0.005, 0.035))
-    return g + sigma * torch.randn(g.shape, generator=gen, dtype=g.dtype)
-
-
-def _jpeg(g: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    arr = tensor_to_uint8(g[0])
-    buf = io.BytesIO()
-    Image.fromarray(arr, "L").save(buf, format="JPEG", quality=int(rng.integers(30, 91)))
-    buf.seek(0)
-    out = np.asarray(Image.open(buf).convert("L"), dtype=np.float32) / 255.0
-    return torch.from_numpy(out.copy())[None, None].to(g.dtype)
-
-
-def _contrast(g: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    gamma = math.exp(float(rng.uniform(-0.3, 0.3)))
-    contrast = float(rng.uniform(0.85, 1.25))
-    return ((g.clamp(0, 1) ** gamma - 0.5) * contrast + 0.5).clamp(0, 1)
-
-
-def manga_look(rgb: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Gray page the way a printed, scanned manga page looks, derived from a color page.
-
-    ``rgb``: sRGB in [0, 1], ``[3, H, W]`` or ``[B, 3, H, W]``. Returns gray in [0, 1] with one
-    channel and the same size (``[1, H, W]`` or ``[B, 1, H, W]``). Starts from the luminance
-    (``models.color.rgb_to_gray``) and applies, each at random: contrast/gamma shift, screentone
-    dots in flat mid-tone regions, darkened/thickened lines, paper tint and noise, JPEG artefacts.
-    The same ``rng`` state gives the same output.
-    """
-    single = rgb.dim() == 3
-    batch = rgb[None] if single else rgb
-    out = []
-    for page in rgb_to_gray(batch.float()).split(1):
-        g = page
-        if rng.random() < 0.5:
-            g = _contrast(g, rng)
-        if rng.random() < 0.5:
-            g = _screentone(g, rng)
-        if rng.random() < 0.5:
-            g = _ink(g, rng)
-        if rng.random() < 0.5:
-            g = _paper(g, rng)
-        g = g.clamp(0, 1)
-        if rng.random() < 0.3:
-            g = _jpeg(g, rng)
-        out.append(g)
-    gray = torch.cat(out).clamp(0, 1)
-    return gray[0] if single else gray
 
 
 # ---------------------------------------------------------------------------- batches
@@ -303,60 +219,6 @@ class UnpairedDataset(Dataset):
         gray = self.a._sample(self.a.pages[index % len(self.a)], rng, True)["gray"]
         rgb = self.b._sample(self.b.pages[int(rng.integers(len(self.b)))], rng, True)["rgb"]
         return {"gray": gray, "rgb": rgb}
-
-
-# ---------------------------------------------------------------------------- sampling
-class EpochSampler(Sampler):
-    """Yields ``(index, epoch, position)`` keys for one rank; each epoch's order is a function of (seed, epoch).
-
-    An epoch is a permutation of the dataset, cycled to a whole number of global batches
-    (``batch_size * world`` items each); global batch ``b`` gives rank ``r`` the positions
-    ``[b*B*W + r*B, b*B*W + (r+1)*B)``. ``set_epoch(epoch, start_batch)`` starts mid-epoch (resume);
-    with ``num_batches`` set, iteration runs on through the following epochs for that many batches,
-    so one DataLoader (and its workers) serves a whole run.
-    """
-
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
-        if n <= 0:
-            raise ValueError("EpochSampler needs a non-empty dataset")
-        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
-        self.epoch, self.start_batch, self.num_batches = 0, 0, None
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return math.ceil(self.n / (self.batch_size * self.world))
-
-    def set_epoch(self, epoch: int, start_batch: int = 0, num_batches: int | None = None) -> None:
-        """Start at batch ``start_batch`` of ``epoch``; yield ``num_batches`` batches (default: to the epoch's end)."""
-        self.epoch, self.start_batch, self.num_batches = epoch, start_batch, num_batches
-
-    def _order(self, epoch: int) -> list[int]:
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        perm = torch.randperm(self.n, generator=gen)
-        total = self.batches_per_epoch * self.batch_size * self.world
-        return perm.repeat(math.ceil(total / self.n))[:total].tolist()
-
-    def __iter__(self) -> Iterator[tuple[int, int, int]]:
-        B, W, per_epoch = self.batch_size, self.world, self.batches_per_epoch
-        epoch, b = self.epoch, self.start_batch
-        order = self._order(epoch)
-        for _ in range(len(self) // B):
-            if b == per_epoch:
-                epoch, b = epoch + 1, 0
-                order = self._order(epoch)
-            start = b * B * W + self.rank * B
-            for pos in range(start, start + B):
-                yield (order[pos], epoch, pos)
-            b += 1
-
-    def __len__(self) -> int:
-        batches = self.num_batches if self.num_batches is not None else self.batches_per_epoch - self.start_batch
-        return batches * self.batch_size
-def worker_init(_worker_id: int) -> None:
-    """DataLoader workers: one thread each; Ctrl-C and SIGTERM are left to the main process (it saves, then stops)."""
-    torch.set_num_threads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 # ---------------------------------------------------------------------------- splits and layouts

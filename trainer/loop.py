@@ -14,13 +14,10 @@ and the step, so ``resume`` continues exactly where an uninterrupted run would b
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
 import time
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -30,33 +27,30 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 import models
-from models.checkpoint import read_checkpoint, save_checkpoint
-from models.color import denormalize_ab, gray_to_l, join_lab, rgb_to_lab
-from models.compose import compose_batch
+from models.checkpoint import rebuild_model
 from models.errors import first_line
 
-from . import metrics as metric_fns
-from .choices import BEST_METRICS, CPU_TRAINING_SPEED, SCHEDULES
-from .data import STATS_EPOCH, DataError, DataSplit, EpochSampler, build_datasets, make_batch, worker_init
-from .device import DeviceError, free_memory, is_out_of_memory
+from .checkpoints import read_init, read_resumable, restore_training_state, run_meta, save_best, save_last
+from .choices import CPU_TRAINING_SPEED
+from .config import DEFAULT_EPOCHS, ConfigError, TrainConfig, check_config, checkpoint_path, refuse_an_untrainable_model
+from .data import STATS_EPOCH, DataError, DataSplit, build_datasets, make_batch
+from .device import DeviceError, is_out_of_memory
 from .distributed import DistInfo, barrier, broadcast_state, init_distributed, shutdown_distributed
-from .metrics import VALIDATION_METRICS as VAL_METRICS
 from .metrics_log import MetricsLog, curve_series
-from .plots import draw_loss_curve, preview_grid
+from .plots import draw_loss_curve
 from .progress import ProgressBar, format_losses
 from .resume import resumed_config
-from .run_state import StopRequest, capture_rng, restore_rng, seed_everything
+from .run_state import StopRequest, seed_everything
+from .sampling import EpochSampler, worker_init
 from .step import NonFiniteLoss, TrainStepContext
+from .validation import Validation, best_from_log
 
-DEFAULT_EPOCHS = 10
+__all__ = ["ConfigError", "TrainConfig", "TrainSummary", "TrainingDataError", "TrainingDiverged", "train"]
+
 # The default validation cadence (every epoch) never runs more often than this many steps.
 MIN_VAL_STEPS = 50
 # Training a model over this many parameters on a CPU says, in one line, what a smaller preset gains.
 CPU_NOTE_PARAMETERS = 10_000_000
-
-
-class ConfigError(ValueError):
-    """Training options that cannot work together; ``str(err)`` is one line."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -66,70 +60,6 @@ class TrainingDiverged(RuntimeError):
 class TrainingDataError(DataError):
     """An image that failed to load once the run was under way (a ``DataError`` before the first step is the
     data named wrongly; this one stops a run that had started)."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs; the ``mangacolor train`` options map onto these fields one to one.
-
-    ``steps`` or ``epochs`` bound the run (``epochs`` defaults to 10 when neither is given);
-    ``val_every`` is in steps (default: every epoch); ``val_data`` is a separate validation folder. ``options`` are the model's constructor
-    options on top of ``preset``. ``amp`` applies on CUDA only (bf16 where supported, else fp16
-    with a GradScaler); the CPU trains in fp32. ``resume`` is a ``last.pt`` (or its run folder).
-    """
-
-    model: str
-    data: str
-    out: str
-    data_b: str | None = None
-    val_data: str | None = None
-    layout: str = "auto"
-    aligned_input: str = "left"
-    preset: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    size: int = 256
-    batch_size: int = 16
-    epochs: int | None = None
-    steps: int | None = None
-    lr: float = 2e-4
-    amp: bool = True
-    seed: int = 0
-    resume: str | None = None
-    # A fresh run that starts from these weights (a checkpoint of the same model; its options win).
-    init: str | None = None
-    workers: int = 2
-    val_every: int | None = None
-    val_fraction: float = 0.1
-    val_limit: int = 64
-    device: str = "auto"
-    grad_clip: float | None = None
-    manga_look: bool = True
-    max_scale: float = 2.0
-    log_every: int = 10
-    preview_count: int = 6
-    stats_batches: int = 8
-    progress: bool = True
-    overwrite: bool = False
-    # Compute on a CPU: bf16 autocast where the CPU has bf16 instructions (AVX512-BF16/AMX), NHWC tensors.
-    cpu_bf16: bool = False
-    channels_last: bool = False
-    # An exponential moving average of the weights (decay per step), validated and kept in best.pt.
-    ema: float | None = None
-    # Learning rate: "constant", or "cosine" (linear warm-up over ``warmup`` steps, then cosine to lr/20).
-    schedule: str = "constant"
-    warmup: int = 0
-    # The validation metric that picks best.pt (lower is better; "ciede2000" or "l1_ab").
-    best_metric: str = "l1_ab"
-    # Checkpoint cadence (docs/ARCHITECTURE.md, "Checkpoint format"): without ``val_every``, validation and
-    # last.pt come every epoch but at least MIN_VAL_STEPS steps and ``val_min_seconds`` apart; whatever the
-    # cadence, last.pt is also written once ``checkpoint_minutes`` have passed since the last one.
-    checkpoint_minutes: float | None = 30.0
-    val_min_seconds: float = 60.0
-    # Without a terminal (output piped to a file), one progress line every this many seconds.
-    progress_seconds: float = 30.0
-    # The fields the caller set (the CLI's options on its command line); with ``resume`` every other
-    # setting comes from the checkpoint (``trainer.resume``). None: the fields that differ from the defaults.
-    given: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -215,66 +145,6 @@ def _worker_message(err: Exception) -> str:
     return last[len(prefix):] if last.startswith(prefix) else last
 
 
-def _option(field_name: str) -> str:
-    """The ``mangacolor train`` option of a ``TrainConfig`` field: ``batch_size`` -> ``--batch-size``."""
-    return "--" + field_name.replace("_", "-")
-
-
-def max_workers() -> int:
-    """The most data loading processes a run may start: 4 per CPU core (each one is a whole process)."""
-    return 4 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 4 * (os.cpu_count() or 1)
-
-
-def _refuse_a_file_as_run_folder(out: Path) -> None:
-    """``--out`` (or a folder above it) naming an existing file: one line before any work, not a traceback
-    from ``mkdir`` after the model and data are built."""
-    for path in (out, *out.parents):
-        if path.exists():
-            if not path.is_dir():
-                raise ConfigError(f"{path}: is an existing file; --out is the run's folder")
-            return
-
-
-# A batch holds each crop's gray, RGB, L and ab in float32 (8 values a pixel) before the model's activations.
-BATCH_BYTES_PER_PIXEL = 32
-
-
-def _refuse_an_unaffordable_batch(cfg: TrainConfig, device: torch.device) -> None:
-    """``--batch-size 1000000`` (crops repeat to fill a batch) or ``--size 100000``: a batch that cannot fit the
-    device's free memory even before the model runs is refused in one line, before any work."""
-    need, free = cfg.batch_size * cfg.size * cfg.size * BATCH_BYTES_PER_PIXEL, free_memory(device)
-    if free is not None and need > free:
-        raise ConfigError(f"--batch-size {cfg.batch_size} at --size {cfg.size} needs over {need / 2**30:,.1f} GiB a "
-                          f"batch, and {device} has {free / 2**30:,.1f} GiB free; choose a smaller --batch-size or --size")
-
-
-# Training holds every parameter four times in float32: the weights, their gradients and Adam's two moments.
-TRAINING_BYTES_PER_PARAMETER = 16
-
-
-def _refuse_an_untrainable_model(cfg: TrainConfig, device: torch.device) -> None:
-    """Options asking for a model whose parameters alone cannot be trained in the device's free memory
-    (``--opt base=200000``: trillions of weights) are refused in one line before allocating: the model is
-    counted on the ``meta`` device, which holds shapes without memory."""
-    try:
-        with warnings.catch_warnings(), torch.device("meta"):
-            warnings.simplefilter("ignore")
-            probe = models.create(cfg.model, preset=cfg.preset, **cfg.options)
-    except Exception:
-        return  # bad options: the real build says why
-    count = sum(p.numel() for p in probe.parameters())
-    need, free = count * TRAINING_BYTES_PER_PARAMETER, free_memory(device)
-    if free is not None and need > free:
-        raise ConfigError(f"model {cfg.model!r} with these options has {count:,} parameters: training them needs "
-                          f"{need / 2**30:,.1f} GiB, and {device} has {free / 2**30:,.1f} GiB free; refused before "
-                          "allocating (choose a smaller preset or --opt)")
-
-
-def _checkpoint_path(resume: str) -> Path:
-    p = Path(resume)
-    return p / "last.pt" if p.is_dir() else p
-
-
 class _TrainingRun:
     """One training run: the model, data, optimizers and the loop over steps."""
 
@@ -282,7 +152,7 @@ class _TrainingRun:
         self.cfg, self.info = cfg, info
         self.device = info.device
         self.out = Path(cfg.out)
-        self._check_config()
+        check_config(cfg, self.out, self.device)
         self.progress = ProgressBar(1, enabled=False, echo=info.is_main)
 
     def log(self, message: str) -> None:
@@ -290,82 +160,35 @@ class _TrainingRun:
             self.progress.log(message)
 
     # -------------------------------------------------------------- setup
-    def _check_config(self) -> None:
-        cfg = self.cfg
-        if cfg.steps is not None and cfg.epochs is not None:
-            raise ConfigError("give --steps or --epochs, not both")
-        if cfg.resume is None and not cfg.data:
-            raise ConfigError("--data is needed unless --resume is given")
-        if cfg.resume is None and not cfg.out:
-            raise ConfigError("--out is needed unless --resume is given")
-        # Written as comparisons NaN fails (NaN passes ``x <= 0``), named as the ``mangacolor train`` options.
-        if cfg.checkpoint_minutes is not None and not cfg.checkpoint_minutes > 0:
-            raise ConfigError(f"--checkpoint-minutes must be positive, got {cfg.checkpoint_minutes}")
-        for name in ("size", "batch_size", "log_every", "steps", "epochs", "val_every"):
-            value = getattr(cfg, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{_option(name)} must be at least 1, got {value}")
-        if not 0 <= cfg.val_fraction < 1:
-            raise ConfigError(f"--val-fraction must be in [0, 1), got {cfg.val_fraction}")
-        if not cfg.max_scale >= 1:
-            raise ConfigError(f"max_scale must be at least 1, got {cfg.max_scale}")
-        # inf passes a lower bound: it would train garbage; a negative --grad-clip ascends the loss.
-        if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-            raise ConfigError(f"--lr must be a positive number, got {cfg.lr}")
-        if cfg.grad_clip is not None and not (math.isfinite(cfg.grad_clip) and cfg.grad_clip > 0):
-            raise ConfigError(f"--grad-clip must be a positive number (the largest gradient norm), got {cfg.grad_clip}")
-        if not 0 <= cfg.seed < 2**32:
-            raise ConfigError(f"--seed must be between 0 and 2**32 - 1, got {cfg.seed}")
-        if cfg.warmup < 0:
-            raise ConfigError(f"--warmup must be at least 0, got {cfg.warmup}")
-        if not 0 <= cfg.workers <= max_workers():
-            raise ConfigError(f"--workers must be between 0 and {max_workers()} (4 per CPU core), got {cfg.workers}")
-        if cfg.schedule not in SCHEDULES:
-            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}")
-        if cfg.best_metric not in BEST_METRICS:
-            raise ConfigError(f"--best-metric must be l1_ab or ciede2000, got {cfg.best_metric!r}")
-        if cfg.ema is not None and not 0 < cfg.ema < 1:
-            raise ConfigError(f"--ema must be a decay in (0, 1), got {cfg.ema}")
-        _refuse_a_file_as_run_folder(self.out)
-        _refuse_an_unaffordable_batch(cfg, self.device)
-        if cfg.resume is None and not cfg.overwrite and (self.out / "last.pt").exists():
-            raise ConfigError(f"{self.out}: already holds a run (last.pt); resume it with --resume "
-                              f"{self.out / 'last.pt'} or choose another --out")
-
     def _build_model(self) -> None:
         cfg = self.cfg
         self.payload = None
         if cfg.resume is not None:
-            path = _checkpoint_path(cfg.resume)
-            self.payload = read_checkpoint(path)
-            if "train" not in self.payload:
-                raise ConfigError(f"{path}: holds weights only, no training state to resume from")
+            path = checkpoint_path(cfg.resume)
+            self.payload = read_resumable(path)
             # The run's own settings come back; only what may change is taken from this call.
             self.cfg, warning = resumed_config(cfg, (self.payload.get("meta") or {}).get("config"), path)
             cfg = self.cfg
             self.out = Path(cfg.out)
-            self._check_config()
+            check_config(cfg, self.out, self.device)
             if warning:
                 self.log(warning)
             if cfg.model and cfg.model != self.payload["model"]:
                 raise ConfigError(f"{path}: is a {self.payload['model']!r} checkpoint, not {cfg.model!r}")
             self.seed = int(self.payload["train"].get("seed", cfg.seed))
             seed_everything(self.seed)
-            self.model = models.create(self.payload["model"], **self.payload.get("options", {}))
-            self.model.load_state_dict(self.payload["state_dict"])
+            self.model = rebuild_model(path, self.payload)
         elif cfg.init is not None:
             self.seed = cfg.seed
             seed_everything(self.seed)
-            init = read_checkpoint(_checkpoint_path(cfg.init))
-            if cfg.model and cfg.model != init["model"]:
-                raise ConfigError(f"{cfg.init}: is a {init['model']!r} checkpoint, not {cfg.model!r}")
+            path = checkpoint_path(cfg.init)
+            init = read_init(cfg, path)
             # Its own options: the architecture must match the weights (and no pretrained wheel is read).
-            self.model = models.create(init["model"], **init.get("options", {}))
-            self.model.load_state_dict(init["state_dict"])
+            self.model = rebuild_model(path, init)
             self.log(f"starting from the weights of {cfg.init} (step {(init.get('meta') or {}).get('step', '?')})")
         else:
             self.seed = cfg.seed
-            _refuse_an_untrainable_model(cfg, self.device)  # before seeding: the count draws no random numbers
+            refuse_an_untrainable_model(cfg, self.device)  # before seeding: the count draws no random numbers
             seed_everything(self.seed)
             try:
                 self.model = models.create(cfg.model, preset=cfg.preset, **cfg.options)
@@ -389,7 +212,8 @@ class _TrainingRun:
         self.sampler = EpochSampler(len(self.data.train), cfg.batch_size, self.seed, self.info.rank, self.info.world)
         self.steps_per_epoch = self.sampler.batches_per_epoch
         self.total_steps = cfg.steps if cfg.steps is not None else (cfg.epochs or DEFAULT_EPOCHS) * self.steps_per_epoch
-        self._val_cache: list[dict[str, torch.Tensor]] | None = None
+        self.validation = Validation(self.data.val, batch_size=cfg.batch_size, workers=cfg.workers, seed=self.seed,
+                                     to_batch=self._to_batch, preview_count=cfg.preview_count)
 
     def _loader(self, sampler, dataset=None, workers: int | None = None) -> DataLoader:
         workers = self.cfg.workers if workers is None else workers
@@ -429,28 +253,9 @@ class _TrainingRun:
         self.step, self.best_value, self.best_step = 0, math.inf, -1
         self.metrics_log = MetricsLog(self.out / "metrics.jsonl", self.info.is_main)
         if self.payload is not None:
-            st = self.payload["train"]
-            for name, opt in self.optimizers.items():
-                opt.load_state_dict(st["optimizers"][name])
-            for name, scaler in self.scalers.items():
-                if name in st.get("scalers", {}):
-                    scaler.load_state_dict(st["scalers"][name])
-            self.step = int(st["step"])
-            for name, sched in self.schedulers.items():
-                sched.last_epoch = self.step
-                for group, base in zip(self.optimizers[name].param_groups, sched.base_lrs):
-                    group["lr"] = base * self._lr_factor(self.step)
-            if self.ema is not None and "ema" in st:
-                self.ema.module.load_state_dict(st["ema"])
-                self.ema.n_averaged.fill_(max(1, self.step))
-            self.best_value = float(st.get("best_value", math.inf))
-            self.best_step = int(st.get("best_step", -1))
-            rngs = st.get("rng", [])
-            if len(rngs) != self.info.world:
-                self.log(f"note: checkpoint was written by {len(rngs)} process(es), this run has {self.info.world}; "
-                         "random streams of the extra ranks restart")
-            if rngs:
-                restore_rng(rngs[self.info.rank] if self.info.rank < len(rngs) else rngs[0])
+            self.step, self.best_value, self.best_step = restore_training_state(
+                self.payload["train"], optimizers=self.optimizers, scalers=self.scalers, schedulers=self.schedulers,
+                ema=self.ema, lr_factor=self._lr_factor, info=self.info, log=self.log)
             self.metrics_log.load(self.step)
             self.payload = None  # free the weights' copy
         else:
@@ -483,98 +288,29 @@ class _TrainingRun:
                 break
             yield self._to_batch(raw)
 
-    # -------------------------------------------------------------- validation
-    def _val_batches(self) -> list[dict[str, torch.Tensor]]:
-        if self._val_cache is None:
-            loader = DataLoader(self.data.val, batch_size=self.cfg.batch_size, shuffle=False,
-                                num_workers=min(self.cfg.workers, 2),
-                                worker_init_fn=worker_init if self.cfg.workers else None,
-                                generator=torch.Generator().manual_seed(self.seed))
-            self._val_cache = list(loader)
-        return self._val_cache
-
-    @torch.no_grad()
-    def _evaluate(self, predict) -> tuple[dict[str, float], tuple[torch.Tensor, ...] | None]:
-        """Mean validation metrics of ``predict(batch) -> ab_norm``; also the first rows for a preview."""
-        sums: dict[str, float] = {}
-        count = 0
-        preview = None
-        for raw in self._val_batches():
-            batch = self._to_batch(raw)
-            ab = predict(batch).float()
-            target_L = rgb_to_lab(batch["rgb"])[:, :1]
-            pred_rgb = join_lab(target_L, denormalize_ab(ab))
-            per_image = {k: v.double() for k, v in metric_fns.compute_all(pred_rgb, batch["rgb"]).items()}
-            per_image["l1_ab"] = (ab - batch["ab"]).abs().flatten(1).mean(1).double()
-            for k, v in per_image.items():
-                sums[k] = sums.get(k, 0.0) + float(v.sum())
-            count += ab.shape[0]
-            if preview is None:
-                n = self.cfg.preview_count
-                # What colorize would show: the one compose (models.compose), with its default fill.
-                shown = compose_batch(gray_to_l(batch["gray"][:n].float()), denormalize_ab(ab[:n]))
-                preview = (batch["gray"][:n].cpu(), shown.cpu(), batch["rgb"][:n].cpu())
-        return {k: sums[k] / count for k in VAL_METRICS if k in sums}, preview
+    # -------------------------------------------------------------- validation and checkpoints
+    def _net(self):
+        """The weights validated and kept in best.pt: the EMA average with --ema, else the model."""
+        return self.ema.module if self.ema is not None else self.model
 
     def _predict(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        net = self.ema.module if self.ema is not None else self.model
+        net = self._net()
         with self.ctx.autocast():
             return net.colorize(net.model_input(batch))
 
     def _validate(self, epoch: int) -> dict[str, float] | None:
-        if self.data.val is None:
-            return None
-        net = self.ema.module if self.ema is not None else self.model
-        net.eval()
-        try:
-            values, preview = self._evaluate(self._predict)
-        finally:
-            net.train()
-        record = {"kind": "val", "step": self.step, "epoch": epoch, **values}
-        self.metrics_log.append(record)
-        if preview is not None:
-            caption = f"step {self.step}  epoch {epoch}  gray | prediction | target"
-            preview_grid(*preview, self.out / "previews" / f"epoch{epoch:03d}_step{self.step:07d}.png", caption=caption)
-            preview_grid(*preview, self.out / "preview.png", caption=caption)
-        return values
+        return self.validation.validate(self._net(), self._predict, step=self.step, epoch=epoch,
+                                        log=self.metrics_log, out=self.out)
 
-    def _baseline(self) -> dict[str, float] | None:
-        existing = self.metrics_log.of_kind("baseline")
-        if existing:
-            return {k: existing[-1][k] for k in VAL_METRICS if k in existing[-1]}
-        if self.data.val is None:
-            return None
-        values, _ = self._evaluate(lambda batch: torch.zeros_like(batch["ab"]))
-        self.metrics_log.append({"kind": "baseline", "step": 0, "what": "gray (target L, zero chroma)", **values})
-        return values
-
-    # -------------------------------------------------------------- checkpoints
     def _save(self, name: str, val: dict[str, float] | None) -> Path | None:
-        rng = capture_rng()
-        if self.info.enabled:
-            gathered: list[Any] = [None] * self.info.world
-            dist.all_gather_object(gathered, rng)
-        else:
-            gathered = [rng]
-        if not self.info.is_main:
-            return None
-        train_state = {
-            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
-            "scalers": {n: s.state_dict() for n, s in self.scalers.items()},
-            "step": self.step, "epoch": self.step // self.steps_per_epoch, "seed": self.seed,
-            "batches_per_epoch": self.steps_per_epoch, "world": self.info.world,
-            "best_value": self.best_value, "best_step": self.best_step, "rng": gathered,
-        }
-        if self.ema is not None:
-            train_state["ema"] = self.ema.module.state_dict()
-        return save_checkpoint(self.out / name, self.model, train=train_state, meta=self._meta(val))
+        facts = {"step": self.step, "epoch": self.step // self.steps_per_epoch, "seed": self.seed,
+                 "batches_per_epoch": self.steps_per_epoch, "world": self.info.world,
+                 "best_value": self.best_value, "best_step": self.best_step}
+        return save_last(self.out / name, self.model, optimizers=self.optimizers, scalers=self.scalers, ema=self.ema,
+                         info=self.info, facts=facts, meta=self._meta(val))
 
     def _meta(self, val: dict[str, float] | None) -> dict[str, Any]:
-        cfg = self.cfg
-        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items() if k != "given"}
-        working = getattr(self.data.train, "working", None) or 2 * cfg.size
-        return {"working_size": working, "train_size": cfg.size, "layout": self.data.layout,
-                "step": self.step, "val": val, "config": json.loads(json.dumps(config, default=str))}
+        return run_meta(self.cfg, self.data, self.step, val)
 
     def _draw_curves(self) -> None:
         series, _, _ = curve_series(self.metrics_log.records)
@@ -597,7 +333,7 @@ class _TrainingRun:
                      "a smaller --preset trains in reasonable time")
         if self.step >= self.total_steps:
             self.log(f"already at step {self.step} of {self.total_steps}: nothing to train (raise --steps/--epochs)")
-        baseline = self._baseline() if info.is_main else None
+        baseline = self.validation.baseline(self.metrics_log) if info.is_main else None
         if baseline:
             self.log("gray baseline: " + format_losses(baseline))
         last_val: dict[str, float] | None = None
@@ -684,8 +420,8 @@ class _TrainingRun:
             epoch=self.step // self.steps_per_epoch, images_per_s=images / train_time if train_time else 0.0,
             last_checkpoint=self.out / "last.pt" if saved_step >= 0 else None,
             best_checkpoint=best if best.exists() else None, last_val=last_val,
-            best_val=best_val or self._best_from_log(), baseline=baseline, last_losses=last_losses,
-            interrupted=interrupted, world=info.world)
+            best_val=best_val or best_from_log(self.metrics_log, self.cfg.best_metric), baseline=baseline,
+            last_losses=last_losses, interrupted=interrupted, world=info.world)
 
     def _checkpoint_due(self) -> bool:
         """Validate and write last.pt now? ``val_every`` steps exactly when given; else every epoch, at least
@@ -735,19 +471,8 @@ class _TrainingRun:
         self._save("last.pt", val)
         self._saved_at = time.monotonic()
         if improved and self.info.is_main:
-            # best.pt: the weights inference uses (the average with --ema) and the run's facts, no training
-            # state: a fraction of last.pt's size (the optimizer's moments are twice the weights).
-            best_state = {"best_step": self.best_step, "best_value": self.best_value}
-            save_checkpoint(self.out / "best.pt", self.ema.module if self.ema is not None else self.model,
-                            meta={**self._meta(val), **best_state})
+            save_best(self.out / "best.pt", self._net(), self._meta(val), self.best_step, self.best_value)
         if self.info.is_main:
             self._draw_curves()
         barrier(self.info)
         return val, best_val
-
-    def _best_from_log(self) -> dict[str, float] | None:
-        vals = self.metrics_log.of_kind("val")
-        if not vals:
-            return None
-        best = min(vals, key=lambda r: r.get(self.cfg.best_metric, r["l1_ab"]))
-        return {k: best[k] for k in VAL_METRICS if k in best}

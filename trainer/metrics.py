@@ -11,6 +11,11 @@ on the inputs' device. Internally they compute in float64 so that the numbers eq
 ``TargetMetrics`` gives the same numbers for 8-bit pages on the CPU, the way ``mangacolor eval``
 scores: from exact integer sums, and CIEDE2000 once per distinct pair of colors (docs/ARCHITECTURE.md,
 "Metrics").
+
+SSIM and PSNR are written here, not taken from a library: ``kornia.metrics.ssim`` is another measure (a
+Gaussian window, not skimage's uniform 7x7 with the sample covariance) and ``kornia.metrics.psnr`` pools a
+batch's MSE into one number; ``skimage.metrics`` is per image, numpy on the CPU (no GPU batches during
+training), and slower on a page than ``TargetMetrics``. Tests hold both copies equal to skimage.
 """
 
 from __future__ import annotations
@@ -37,12 +42,25 @@ METRIC_LABELS = {"l1_ab": "L1 ab", "mse": "MSE", "psnr": "PSNR", "ssim": "SSIM",
                  "colorfulness": "colorful.", "colorfulness_target": "colorful. target"}
 # Which way is better (colorfulness has no better side: it should be near the target's).
 LOWER_IS_BETTER = {"l1_ab": True, "mse": True, "psnr": False, "ssim": False, "ciede2000": True}
+# The row every colorization is read beside, in training validation and in eval alike (``gray_baseline``).
+GRAY_BASELINE = "gray baseline"
 
 
 def metric_header(name: str) -> str:
     """A table header: the metric's label with ↓ (lower is better) or ↑ (higher is better)."""
     arrow = {True: "↓", False: "↑"}.get(LOWER_IS_BETTER.get(name), "")
     return METRIC_LABELS[name] + arrow
+
+
+def gray_baseline(gray):
+    """The one definition of what the gray baseline scores: the gray input page itself taken as the prediction,
+    what colorize gives with no color (the compose keeps the page's lightness and adds no chroma), read by
+    every metric as a neutral color. Not the target's luminance: the input's own tones, screentone and scan
+    noise count against it as they count against a model. ``gray``: a page ``uint8 [H, W]`` (eval) or a
+    batch ``[B, 1, H, W]`` in [0, 1] (training validation); returned as it is, gray."""
+    if not (gray.ndim == 2 or (gray.ndim == 4 and gray.shape[1] == 1)):
+        raise ValueError(f"the gray baseline is a gray page [H, W] or batch [B, 1, H, W], not {tuple(gray.shape)}")
+    return gray
 
 
 def _as_batch(x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +101,10 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
 
     Identical images give ``inf``, as skimage does.
     """
-    err = mse(pred, target)
+    return _decibels(mse(pred, target), data_range)
+
+
+def _decibels(err: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     return 10.0 * torch.log10(data_range ** 2 / err)
 
 
@@ -206,7 +227,7 @@ def compute_all(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Ten
     err = mse(pred, target)
     return {
         "mse": err,
-        "psnr": 10.0 * torch.log10(1.0 / err),
+        "psnr": _decibels(err),
         "ssim": ssim(pred, target),
         "ciede2000": ciede2000(pred, target),
         "colorfulness": colorfulness(pred),

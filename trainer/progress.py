@@ -69,8 +69,8 @@ class ProgressBar:
     ``enabled=False`` (non-zero ranks, tests, output that is not a terminal) makes every call a no-op
     except ``log``'s print when ``echo`` is set. ``unit``: with a name ("pages"), the bar shows
     that many per second (seconds per one when under one a second, ``format_rate``). ``transient``: the bar disappears when closed. ``console``: the rich
-    console to draw on (default: stdout's). ``plain_every``: when that console is not a terminal
-    (output piped to a file), print one line every this many seconds instead of a bar (None: nothing).
+    console to draw on (default: stdout's; stderr's with ``stderr``). ``plain_every``: when that console is not a
+    terminal (output piped to a file), print one line every this many seconds instead of a bar (None: nothing).
 
     The ETA is the work left at the rate measured since the bar started (``initial`` not counted),
     the same rate the bar shows.
@@ -78,7 +78,7 @@ class ProgressBar:
 
     def __init__(self, total: int | None, initial: int = 0, description: str = "train", enabled: bool = True,
                  echo: bool = True, *, unit: str | None = None, transient: bool = False, console: Any = None,
-                 plain_every: float | None = None):
+                 plain_every: float | None = None, stderr: bool = False):
         self.enabled, self.echo, self.unit = enabled, echo, unit
         self._rich = self._tqdm = None
         self._plain = False
@@ -91,7 +91,7 @@ class ProgressBar:
         if not in_notebook():
             if console is None:
                 from rich.console import Console
-                console = self._console = Console()
+                console = self._console = Console(stderr=True, highlight=False) if stderr else Console()
             if not console.is_terminal:
                 self._plain = plain_every is not None
                 return

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperOption
 
-from .. import __version__
+from ..version import __version__
 
 DONE = 0
 FAILED = 1  # the work started and failed: pages that failed, nothing scored, a refused check, a diverged run

@@ -31,7 +31,7 @@ def export_command(
 
     Example: mangacolor export runs/unet/best.pt -o unet.onnx (or: mangacolor export runs/unet -o unet.onnx)
     """
-    from ..engine.export import export_checkpoint
+    from ..delivery.export import export_checkpoint
 
     console = Console(soft_wrap=True, highlight=False)
     try:

@@ -36,7 +36,7 @@ def quantize_command(
 
     Example: mangacolor quantize model.onnx -o model-int8.onnx --calibrate pages/ --data val/
     """
-    from ..engine.quantize import quantize_int8
+    from ..delivery.quantize import quantize_int8
 
     console = Console(soft_wrap=True, highlight=False)
     err = Console(stderr=True, soft_wrap=True, highlight=False)

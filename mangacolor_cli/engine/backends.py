@@ -20,8 +20,8 @@ from models.errors import first_line
 from models.files import atomic_path
 from trainer.device import is_out_of_memory  # noqa: F401 (backends.is_out_of_memory: the one check)
 
-from .. import __version__
 from ..errors import ModelError
+from ..version import __version__
 from .onnx_check import check_onnx_file
 from .pagework import loaded_torch
 

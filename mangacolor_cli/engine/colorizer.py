@@ -225,7 +225,7 @@ class Colorizer:
             if self.provider == "CUDAExecutionProvider":
                 # ONNX post-processing (upsampling, Lab -> sRGB) runs in torch; on a CPU torch build that is the CPU.
                 self.device = resolve_device("auto")
-            self.precision = meta.get("precision", "float32")  # int8: written behind a quality gate (engine.quantize)
+            self.precision = meta.get("precision", "float32")  # int8: written behind a quality gate (delivery.quantize)
             self._onnx_input = self.session.get_inputs()[0]
             self._onnx_dtype = np.float16 if "float16" in self._onnx_input.type else np.float32
         self.size = int(size or meta_size or DEFAULT_SIZE)

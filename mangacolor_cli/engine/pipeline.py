@@ -253,11 +253,6 @@ def _run_settings(colorizer: Colorizer | None, model: Any, backend: str, **optio
                         **{**options, "fill": options["fill"] or DEFAULT_FILL})
 
 
-def _stderr_console():
-    from rich.console import Console
-    return Console(stderr=True, highlight=False)
-
-
 def _page_output(job: Job, name: str, fmt: str | None) -> str:
     """Where a page's output is: the output file, or ``archive:entry``."""
     return f"{job.target}:{output_name(name, fmt)}" if isinstance(job, ArchiveJob) else str(job.target)
@@ -370,7 +365,7 @@ class _ColorizeRun:
             with contextlib.suppress(MangacolorError):
                 total += job.page_count()
         self.bar = ProgressBar(total or None, description="coloring", enabled=self.show_progress, echo=False,
-                               unit="pages", transient=True, console=_stderr_console())
+                               unit="pages", transient=True, stderr=True)
         loader = cf.ThreadPoolExecutor(1, thread_name_prefix="load") if self._load is not None else None
         with cf.ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as self.decode_pool, \
                 cf.ThreadPoolExecutor(self.workers, thread_name_prefix="encode") as self.encode_pool:

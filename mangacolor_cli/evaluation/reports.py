@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
-import html
+import functools
 import io
 import json
 import math
@@ -17,8 +17,8 @@ from trainer.metrics import METRIC_LABELS, METRICS, metric_header
 from trainer.metrics_log import read_metrics_log
 from trainer.plots import loss_curves_svg
 
-from .. import __version__
 from ..errors import InputError, MangacolorError
+from ..version import __version__
 from .scoring import GRAY_BASELINE, PREVIEW_HEIGHT, THUMB_HEIGHT, EvalResult
 
 
@@ -232,108 +232,61 @@ def _data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-_REPORT_CSS = """
-body{font-family:system-ui,sans-serif;margin:24px;color:#222}
-table{border-collapse:collapse;margin:8px 0 24px}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:13px}
-th{background:#f0f0f0;cursor:pointer;user-select:none}
-td.k,th.k{text-align:left}
-tr.baseline td{color:#777}
-img{max-width:100%%;height:auto}
-img.strip{height:%dpx;display:block}
-.note{color:#555;font-size:13px}
-.curve{margin:4px}
-.wide{max-width:100%%;overflow-x:auto}
-figure.sample{margin:0 0 18px;max-width:100%%}
-figure.sample>figcaption{font-size:13px;margin-top:4px}
-.shots{display:flex;gap:6px;align-items:flex-start}
-figure.shot{margin:0;flex:1 1 0;min-width:0;max-width:%dpx}
-figure.shot img{width:100%%;height:auto;display:block}
-figure.shot figcaption{font-size:12px;color:#555;text-align:center}
-""" % (THUMB_HEIGHT, 2 * PREVIEW_HEIGHT)
-
-_REPORT_JS = """
-function sortTable(th){
-  const table=th.closest('table'), body=table.tBodies[0], idx=[...th.parentNode.children].indexOf(th);
-  const asc=th.dataset.dir!=='asc'; th.dataset.dir=asc?'asc':'desc';
-  const val=r=>{const c=r.children[idx]; const v=c.dataset.v!==undefined?c.dataset.v:c.textContent;
-    const n=parseFloat(v); return isNaN(n)?(v==='inf'?Infinity:v):n;};
-  [...body.rows].sort((a,b)=>{const x=val(a),y=val(b); return (x>y?1:x<y?-1:0)*(asc?1:-1);})
-    .forEach(r=>body.appendChild(r));
-}
-document.querySelectorAll('th').forEach(th=>th.addEventListener('click',()=>sortTable(th)));
-"""
-
-
 def _num_attr(v: float) -> str:
     return "inf" if math.isinf(v) else repr(v)
 
 
+@functools.lru_cache(maxsize=1)
+def _report_template():
+    import jinja2
+
+    # Autoescaped: page names, systems and paths are the user's (a page named "<script>" stays text).
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined)
+    return env.get_template("report.html")
+
+
 def render_report(result: EvalResult, *, run_dir: str | os.PathLike | None = None) -> str:
-    """One self-contained HTML page: the summary table, the sample grid, training curves (with
-    ``run_dir``) and a row per page with its previews and per-system errors, sortable by any column."""
-    e = html.escape
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mangacolor eval</title>"
-             f"<style>{_REPORT_CSS}</style></head><body>",
-             f"<h1>mangacolor eval</h1><p class='note'>{e(result.description)} · mangacolor {e(__version__)} · "
-             f"{len(result.keys)} pages scored. ↓ lower is better, ↑ higher is better. The gray baseline is the "
-             f"gray input taken as the prediction: a model that colors well beats it on ΔE2000 while its "
-             f"colorfulness stays near the target's.</p>"]
-    # Summary
-    head = "".join(f"<th>{e(metric_header(c))}</th>" for c in METRICS)
-    rows = []
+    """One self-contained HTML page (``templates/report.html``): the summary table, the sample grid, training
+    curves (with ``run_dir``) and a row per page with its previews and per-system errors, sortable by any column."""
+    from markupsafe import Markup
+
+    summary = []
     for system in result.systems:
         row = result.summary[system]
-        cells = "".join(f"<td data-v='{_num_attr(row[c])}'>{_fmt(row[c], c)}</td>" for c in METRICS)
-        cls = " class='baseline'" if system == GRAY_BASELINE else ""
-        rows.append(f"<tr{cls}><td class='k'>{e(system)}</td><td>{int(row['n'])}</td>{cells}"
-                    f"<td>{_fmt(row.get('pages_per_s'), 'x')}</td></tr>")
-    parts.append(f"<h2>Summary</h2><table id='summary'><thead><tr><th class='k'>system</th><th>pages</th>{head}"
-                 f"<th>pages/s</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
-    # Left out
-    if result.missing_predictions or result.missing_targets or result.errors:
-        items = [f"<li>no prediction for <b>{e(k)}</b></li>" for k in result.missing_predictions]
-        items += [f"<li>no target for <b>{e(k)}</b></li>" for k in result.missing_targets]
-        items += [f"<li><b>{e(k)}</b>: {e(msg)}</li>" for k, msg in result.errors]
-        parts.append(f"<h2>Not scored ({len(items)})</h2><ul class='note'>{''.join(items)}</ul>")
-    # Samples: every requested one, each captioned with its page name and metrics, its pictures fit the window.
-    if result.sample_keys:
-        figures = []
-        for key in result.sample_keys:
-            shots = result.previews.get(key, {})
-            pictures = "".join(
-                f"<figure class='shot'><img alt='{e(c)}' src='{_data_uri(shots[c], 'image/jpeg')}'>"
-                f"<figcaption>{e(c)}</figcaption></figure>" for c in grid_columns(result) if c in shots)
-            scores = "; ".join(
-                f"{e(s)}: " + ", ".join(f"{e(METRIC_LABELS[c])} {_fmt(result.scores[s][key][c], c)}"
-                                        for c in ("ciede2000", "psnr", "ssim") if c in result.scores[s][key])
-                for s in result.systems if key in result.scores.get(s, {}))
-            figures.append(f"<figure class='sample'><div class='shots'>{pictures or '(no preview)'}</div>"
-                           f"<figcaption><b>{e(key)}</b> — {scores}</figcaption></figure>")
-        parts.append(f"<h2>Samples ({len(result.sample_keys)})</h2>{''.join(figures)}")
-    if run_dir is not None:
-        parts.append(f"<h2>Training curves</h2><p class='note'>{e(str(Path(run_dir) / 'metrics.jsonl'))}</p>"
-                     f"<div>{loss_curves_svg(_run_metrics(run_dir))}</div>")
-    # Per page
+        summary.append({"system": system, "baseline": system == GRAY_BASELINE, "pages": int(row["n"]),
+                        "cells": [(_num_attr(row[c]), _fmt(row[c], c)) for c in METRICS],
+                        "rate": _fmt(row.get("pages_per_s"), "x")})
+    not_scored = ([("prediction", k, "") for k in result.missing_predictions]
+                  + [("target", k, "") for k in result.missing_targets]
+                  + [("error", k, message) for k, message in result.errors])
     columns = grid_columns(result)
+    samples = []
+    for key in result.sample_keys:  # every requested one, captioned with its page name and metrics
+        shots = result.previews.get(key, {})
+        samples.append({
+            "key": key,
+            "shots": [(c, _data_uri(shots[c], "image/jpeg")) for c in columns if c in shots],
+            "scores": [(s, [(METRIC_LABELS[c], _fmt(result.scores[s][key][c], c))
+                            for c in ("ciede2000", "psnr", "ssim") if c in result.scores[s][key]])
+                       for s in result.systems if key in result.scores.get(s, {})]})
+    curves = None
+    if run_dir is not None:
+        svg = Markup(loss_curves_svg(_run_metrics(run_dir)))  # our own drawing, its labels escaped there
+        curves = {"path": str(Path(run_dir) / "metrics.jsonl"), "svg": svg}
     metric_cols = [(s, c) for s in result.systems for c in ("ciede2000", "psnr", "ssim")]
-    head = "".join(f"<th>{e(s)}<br>{e(METRIC_LABELS[c])}</th>" for s, c in metric_cols)
-    body = []
+    pages = []
     for key in result.keys:
         thumbs = result.thumbs.get(key, {})
-        strip = "".join(f"<img class='strip' style='display:inline' title='{e(c)}' alt='{e(c)}' "
-                        f"src='{_data_uri(thumbs[c], 'image/jpeg')}'>" for c in columns if c in thumbs)
-        cells = []
-        for s, c in metric_cols:
-            v = result.scores[s].get(key, {}).get(c)
-            cells.append("<td>—</td>" if v is None else f"<td data-v='{_num_attr(v)}'>{_fmt(v, c)}</td>")
-        body.append(f"<tr class='page'><td class='k'>{e(key)}</td><td class='k'>{strip}</td>{''.join(cells)}</tr>")
-    parts.append(f"<h2>Pages</h2><p class='note'>Click a column to sort (again to reverse). Previews: "
-                 f"{' | '.join(e(c) for c in columns)}.</p><div class='wide'><table id='pages'><thead><tr>"
-                 f"<th class='k'>page</th><th class='k'>previews</th>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
-                 f"</table></div>")
-    parts.append(f"<script>{_REPORT_JS}</script></body></html>")
-    return "\n".join(parts)
+        values = [result.scores[s].get(key, {}).get(c) for s, c in metric_cols]
+        pages.append({"key": key, "strip": [(c, _data_uri(thumbs[c], "image/jpeg")) for c in columns if c in thumbs],
+                      "cells": [(None, "") if v is None else (_num_attr(v), _fmt(v, c))
+                                for v, (_, c) in zip(values, metric_cols)]})
+    return _report_template().render(
+        thumb_height=THUMB_HEIGHT, shot_width=2 * PREVIEW_HEIGHT, description=result.description, version=__version__,
+        pages_scored=len(result.keys), metric_headers=[metric_header(c) for c in METRICS], summary=summary,
+        not_scored=not_scored, samples=samples, curves=curves, preview_columns=columns,
+        page_headers=[(s, METRIC_LABELS[c]) for s, c in metric_cols], pages=pages)
 
 
 def write_report(result: EvalResult, path: str | os.PathLike, *, run_dir: str | os.PathLike | None = None) -> Path:

@@ -28,7 +28,7 @@ import torch
 
 from models.color import rgb_to_gray
 from trainer import metrics as M
-from trainer.metrics import METRICS
+from trainer.metrics import GRAY_BASELINE, METRICS, gray_baseline
 from trainer.data import manga_look as training_manga_look
 from trainer.device import DeviceError, resolve_device
 from trainer.images import (IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key, on_paper, read_image, tensor_to_uint8,
@@ -37,7 +37,6 @@ from trainer.images import (IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key
 from ..errors import InputError, MangacolorError, UsageError
 from .segments import SEGMENT_METRICS, segment_score
 
-GRAY_BASELINE = "gray baseline"
 # SSIM's 7x7 window: a smaller page is listed as not scored, never a traceback.
 MIN_SCORED_SIDE = 7
 MANGA_LOOK_SEED = 1234
@@ -300,7 +299,8 @@ def evaluate_dirs(pred_dir: str | os.PathLike, target_dir: str | os.PathLike, *,
     tick(0, len(pairs))
     for done, (key, columns, err) in enumerate(_threaded(load_or_error, pairs), 1):
         if err is None:
-            scorer.add(key, columns["target"], {system: columns[system], GRAY_BASELINE: columns["input"]})
+            scorer.add(key, columns["target"],
+                       {system: columns[system], GRAY_BASELINE: gray_baseline(columns["input"])})
             previews.add(key, columns)
         else:
             errors.append((key, err))
@@ -442,10 +442,10 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
             seconds[name] += time.perf_counter() - t0
         for i, (key, gray, target) in enumerate(chunk):
             preds = {name: outputs[name][i] for name in colorizers}
-            scorer.add(key, target, {**preds, GRAY_BASELINE: gray})
+            scorer.add(key, target, {**preds, GRAY_BASELINE: gray_baseline(gray)})
             if references:
                 regions = page_regions.segment_regions(gray)
-                for name, pred in {**preds, GRAY_BASELINE: gray}.items():
+                for name, pred in {**preds, GRAY_BASELINE: gray_baseline(gray)}.items():
                     rgb = pred if pred.ndim == 3 else np.repeat(pred[..., None], 3, axis=2)
                     seg = segment_score(gray, rgb, target, regions)
                     scorer.scores[name][key].update(segment_accuracy=seg.segment_accuracy,

@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {index} not found: run python scripts/fetch_data.py first", file=sys.stderr)
         return 1
     if args.what == "lineart":
-        print(f"{add_synthesized_line_art(index, args.jobs)} drawings have synthesized line art")
+        print(f"{add_synthesized_line_art(index, args.jobs, log=print)} drawings have synthesized line art")
     elif args.what == "valsets":
-        print(json.dumps(build_validation_sets(index, args.data / "pages", args.val_pages, args.seed)))
+        print(json.dumps(build_validation_sets(index, args.data / "pages", args.val_pages, args.seed, log=print)))
     elif args.what == "sheet":
         print(contact_sheet(drawings_from_index(index, "train"), args.out or Path("train_pairs.png")))
     else:

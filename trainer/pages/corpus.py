@@ -9,6 +9,7 @@ module adds ``line_synth`` to the others and writes ``data/pages/val_<set>/{bw,c
 from __future__ import annotations
 
 import json
+import logging
 import time
 from multiprocessing import Pool
 from pathlib import Path
@@ -35,6 +36,8 @@ VAL_SETS: dict[str, dict] = {
     "gray": {"sources": None, "gray_rate": 1.0},
 }
 VAL_PAGE_SIZE = (512, 724)
+# Where the corpus steps' lines go when no `log` is given (the command line passes print).
+logger = logging.getLogger("mangacolor.trainer.corpus")
 
 
 def synthesize_file(color: str | Path, out: str | Path) -> str | None:
@@ -52,7 +55,7 @@ def _synth_one(job: tuple[str, str]) -> str | None:
     return synthesize_file(*job)
 
 
-def add_synthesized_line_art(index: str | Path, jobs: int = 2, log: Callable[[str], None] = print) -> int:
+def add_synthesized_line_art(index: str | Path, jobs: int = 2, log: Callable[[str], None] = logger.info) -> int:
     """Synthesize line art for every kept drawing without a twin; record it as ``line_synth``.
 
     Idempotent: existing files are kept. Returns how many drawings have synthesized line art.
@@ -80,7 +83,7 @@ def add_synthesized_line_art(index: str | Path, jobs: int = 2, log: Callable[[st
 
 
 def build_validation_sets(index: str | Path, out_dir: str | Path, pages: int = 40, seed: int = 0,
-                          size: tuple[int, int] = VAL_PAGE_SIZE, log: Callable[[str], None] = print,
+                          size: tuple[int, int] = VAL_PAGE_SIZE, log: Callable[[str], None] = logger.info,
                           sets: Sequence[str] | None = None) -> dict[str, int]:
     """Write ``out_dir/val_<set>/{bw,color}`` page pairs from validation drawings; returns pages per set."""
     out_dir = Path(out_dir)

@@ -19,7 +19,8 @@ import torch
 from PIL import Image, ImageFilter
 from torch.utils.data import Dataset
 
-from .composer import Drawing, DrawingCache, page_rng, plan_page, render_page
+from .plan import Drawing, page_rng, plan_page
+from .render import DrawingCache, render_page
 
 # Inference scales a page so its long side is the model's working size (320 for the default model);
 # training pages are rendered larger (tones and lines as on paper) and scaled down the same way.

@@ -6,7 +6,7 @@ Line-art colorization research trains on outlines extracted from color art; flat
     the alpha, so two regions of equal lightness but different hue still get a line), and
   - the drawing's own dark strokes (pixels darker than ``dark``), which are its drawn outlines.
 Fills are left to the page composer: white paper, screentone or hatching for mid tones, solid black
-for dark areas (``trainer.pages.composer.render_panel``).
+for dark areas (``trainer.pages.render.render_panel``).
 """
 
 from __future__ import annotations

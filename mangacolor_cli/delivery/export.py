@@ -1,7 +1,7 @@
 """The export job: checkpoint -> ONNX file, checked against PyTorch on a real page before it counts
 (docs/ARCHITECTURE.md, "Export").
 
-    >>> from mangacolor_cli.engine.export import export_checkpoint
+    >>> from mangacolor_cli.delivery.export import export_checkpoint
     >>> result = export_checkpoint("run/best.pt", "model.onnx")
     >>> result.max_abs_diff            # largest |onnxruntime - PyTorch| over the page's ab, normalized units
 """
@@ -21,8 +21,8 @@ from models.files import atomic_path
 from trainer.images import DecodedPage, ImageDecodeError, read_image
 
 from ..errors import InputError, JobError, MangacolorError, ModelError, UsageError
-from .backends import export_onnx
-from .colorizer import Colorizer, PageLike
+from ..engine.backends import export_onnx
+from ..engine.colorizer import Colorizer, PageLike
 
 DEFAULT_WORKING_SIZE = 512
 FP32_TOLERANCE = 1e-3

@@ -13,6 +13,7 @@ is within ``tolerance`` (0.1) of the fp32 model's. The measurement is stored in 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -26,12 +27,13 @@ from models.errors import first_line
 from models.files import atomic_path
 from trainer.images import DecodedPage, to_rgb8, to_uint8
 
+from ..engine.backends import META_PREFIX
 from ..errors import InputError, JobError, UsageError
-from .backends import META_PREFIX
 
 # The gate: int8's mean CIEDE2000 at most this much above fp32's, on every validation set.
 GATE_TOLERANCE = 0.1
 CALIBRATION_PAGES = 16
+logger = logging.getLogger("mangacolor.delivery")
 
 
 @dataclass
@@ -94,14 +96,15 @@ def quantize_int8(model: str | os.PathLike, output: str | os.PathLike, gate_sets
                   pages: int = CALIBRATION_PAGES, progress: Callable[[str], None] | None = None) -> QuantizeResult:
     """Quantize the float32 ONNX ``model`` to int8 (calibrated on ``pages`` gray pages of ``calibrate``),
     score both on each of ``gate_sets`` (eval sets: ``DIR/bw`` + ``DIR/color``, or color pages) and
-    write ``output`` only when the gate passes. Returns the measurement either way; raises
+    write ``output`` only when the gate passes. ``progress`` gets each step's line (default: the
+    ``mangacolor.delivery`` logger, at INFO). Returns the measurement either way; raises
     ``UsageError``, ``InputError`` or ``ModelError`` before any work (bad arguments, a missing or empty
     set, a model that does not load) and ``JobError`` for a model that cannot be quantized.
     """
+    from ..engine.colorizer import Colorizer
     from ..evaluation.scoring import data_pairs, evaluate_models
-    from .colorizer import Colorizer
 
-    say = progress or (lambda message: None)
+    say = progress or logger.info
     model, output = Path(model), Path(output)
     if model.suffix.lower() != ".onnx":
         raise UsageError(f"{model}: quantize takes an .onnx model (export a checkpoint first: mangacolor export)")
