@@ -232,7 +232,16 @@ def main() -> None:
     p.add_argument("--targets", type=int, default=8, help="targets per comicgen character (drawings for the others)")
     p.add_argument("--timing", action="store_true", help="measure the CPU time of 16 pages with 2 references instead")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--feature-weights", default=None,
+                   help="comma-separated weights to try instead of models.references.FEATURE_WEIGHTS "
+                        "(e.g. from scripts/fit_reference_weights.py)")
+    p.add_argument("--tone-weight", type=float, default=None, help="with --feature-weights: the TONE_WEIGHT to try")
+    p.add_argument("--label", default=None, help="the key the results are stored under in --json")
     args = p.parse_args()
+    if args.feature_weights:
+        refs.FEATURE_WEIGHTS = np.array([float(x) for x in args.feature_weights.split(",")])
+    if args.tone_weight is not None:
+        refs.TONE_WEIGHT = args.tone_weight
     if args.timing:
         res = timing()
         print(json.dumps(res, indent=2))
@@ -244,7 +253,7 @@ def main() -> None:
         print(f"({time.time() - start:.0f} s)")
     if args.json:
         old = json.loads(args.json.read_text()) if args.json.exists() else {}
-        old.update({"timing": res} if args.timing else res)
+        old.update({"timing": res} if args.timing else {args.label: res} if args.label else res)
         args.json.write_text(json.dumps(old, indent=2) + "\n")
 
 

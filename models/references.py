@@ -34,14 +34,14 @@ MIN_SHARE = 2e-4
 # Two regions are neighbours when they lie this many label pixels apart across a row or a column
 # (a line between them is ink deeper than the regrowth: label 0).
 NEIGHBOUR_REACH = (1, 3, 6)
-# Feature weights of the token distance (each feature is in units of about one "typical difference").
-WEIGHTS = {
-    "position": 3.0,   # centroid in the figure's box, 0..1 (two features)
-    "area": 0.8,       # log of the share of the figure's box
-    "shape": 0.6,      # elongation and fill of the bounding box
-    "tone": 1.5,       # paper level 0..1 (white paper 1, solid black 0)
-    "context": 0.8,    # the same, averaged over the neighbours
-}
+# The token's features, in this order: centroid down and across its figure's box (0..1), log of its
+# area's share of the box, elongation and fill of its moments, the share of its neighbourhood that is
+# dark, that is paper outside the art, and log(1 + its neighbours).
+FEATURES = ("y", "x", "log_share", "elongation", "fill", "dark_neighbours", "paper_neighbours", "neighbours")
+# Their weights in the token distance (set by hand on comicgen figures, each feature in units of
+# about one typical difference between two parts of a figure), and the weight of the tone cost.
+FEATURE_WEIGHTS = np.array([3.0, 3.0, 0.8 / 3.0, 0.6, 0.6, 0.8, 0.8, 0.24])
+TONE_WEIGHT = 1.5
 # A match counts when its distance is below MAX_DISTANCE and the nearest token of a clearly other
 # color (CIEDE76 > COLOR_SPLIT) is at least MARGIN farther.
 MAX_DISTANCE = 1.2
@@ -85,7 +85,7 @@ def tone_cost(target: np.ndarray, reference: np.ndarray) -> np.ndarray:
     t, r = target[:, None], reference[None, :]
     white = np.maximum(0.0, TONE_BLACK - r) / TONE_BLACK
     toned = np.maximum(0.0, np.abs(t - r) - TONE_SLACK) / TONE_SCALE
-    return WEIGHTS["tone"] * np.where(t >= TONE_WHITE, white, toned)
+    return TONE_WEIGHT * np.where(t >= TONE_WHITE, white, toned)
 
 
 @dataclass
@@ -210,17 +210,9 @@ def describe(regions: Regions, gray: np.ndarray) -> Tokens:
     ctx_dark = np.bincount(i, weights=w * (tone[j] < TONE_BLACK), minlength=n + 1) / wsum
     ctx_paper = np.bincount(i, weights=w * (regions.kind[j] == PAPER), minlength=n + 1) / wsum
     ctx_count = np.log1p(np.bincount(i, minlength=n + 1).astype(np.float64))
-    W = WEIGHTS
-    feats = np.stack([
-        W["position"] * (my - y0) / side,
-        W["position"] * (mx - x0) / side,
-        W["area"] * np.log(np.maximum(share, 1e-6)) / 3.0,
-        W["shape"] * elong,
-        W["shape"] * fill,
-        W["context"] * ctx_dark,
-        W["context"] * ctx_paper,
-        W["context"] * 0.3 * ctx_count,
-    ], axis=1).astype(np.float32)
+    raw = np.stack([(my - y0) / side, (mx - x0) / side, np.log(np.maximum(share, 1e-6)), elong, fill,
+                    ctx_dark, ctx_paper, ctx_count], axis=1)
+    feats = (raw * FEATURE_WEIGHTS).astype(np.float32)
     ids = np.flatnonzero(keep)
     return Tokens(ids=ids, features=feats[ids], tone=tone[ids].astype(np.float32))
 

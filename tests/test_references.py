@@ -232,3 +232,19 @@ def test_eval_scores_references_beside_the_run_without_with_segment_accuracy(tmp
     assert 0.0 <= baseline["pixel_accuracy"] <= 1.0
     bad = run(["eval", "--pred", "set/color", "--target", "set/color", "--reference", "ref.png"], tmp_path)
     assert bad.returncode == 2 and "--reference" in bad.stderr
+
+
+@pytest.mark.parametrize("fill", ["flat", "soft"])
+def test_reference_colors_compose_the_same_in_torch_as_in_numpy(fill):
+    import torch
+
+    from models import compose, compose_cpu
+    page = np.asarray(gray(figure(False, scale=0.85)))
+    regions = rg.segment_regions(page)
+    m = refs.match(regions, page[::regions.factor, ::regions.factor], [refs.prepare_reference(np.asarray(figure(True)))])
+    known = rg.Known(m.ids, m.lab)
+    ab = np.zeros((1, 2, 40, 30), np.float32)
+    cpu = compose_cpu.compose(ab, gray=page, hints=known, regions=regions, fill=fill)
+    L = torch.from_numpy(compose_cpu.gray_to_l(page / 255.0))[None, None]
+    gpu_path = compose.compose(L, torch.from_numpy(ab), gray=page, hints=known, regions=regions, fill=fill).numpy()
+    assert np.abs(cpu.astype(int) - gpu_path.astype(int)).max() <= 1
