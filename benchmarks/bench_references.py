@@ -154,7 +154,7 @@ def page_scores(out: np.ndarray, target: np.ndarray, bw: np.ndarray) -> dict[str
 def measure(sets: dict[str, list[dict]], colorizer: Colorizer) -> dict:
     results = {}
     for set_name, chars in sets.items():
-        prepared = {c["name"]: refs.prepare_reference(np.asarray(c["reference"]), name=c["name"]) for c in chars}
+        prepared = {c["name"]: refs.prepare_references(np.asarray(c["reference"]), name=c["name"]) for c in chars}
         rows = {kind: {m: [] for m in ("gray",) + MODES} for kind in ("line", "gray")}
         for c in chars:
             for line, gray, color in c["targets"]:
@@ -164,8 +164,9 @@ def measure(sets: dict[str, list[dict]], colorizer: Colorizer) -> dict:
                     rows[kind]["gray"].append(page_scores(np.repeat(bw_arr[..., None], 3, axis=2), target, bw_arr))
                     for mode in MODES:
                         colorizer.references = {
-                            "none": [], "reference": [prepared[c["name"]]], "mixed": list(prepared.values()),
-                            "others": [r for name, r in prepared.items() if name != c["name"]]}[mode]
+                            "none": [], "reference": prepared[c["name"]],
+                            "mixed": [r for rs in prepared.values() for r in rs],
+                            "others": [r for name, rs in prepared.items() if name != c["name"] for r in rs]}[mode]
                         out = np.asarray(colorizer.colorize(bw_arr))
                         rows[kind][mode].append(page_scores(out, target, bw_arr))
         for kind, by_mode in rows.items():

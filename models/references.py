@@ -26,7 +26,7 @@ from .regions import BALLOON, PAPER, REGION, SOLID, Regions, paper_levels, segme
 # change from page to page, are never matched, and split the page into figures.
 BACKGROUND_SHARE = 0.03
 BACKGROUND_BOX = 0.09  # ... and whose bounding box covers this share of the page (a figure's coat does not)
-BACKGROUND_EDGE = 0.6  # ... and that fills this share of its box's rim (a panel), or is solid black
+BACKGROUND_EDGE = 0.6  # ... and that fills this share of its box's rim (a panel), solid black or not
 BACKGROUND_RIM = 0.05  # the rim's width, a share of the box's shorter side
 # Regions smaller than this share of their figure's box are not matched (specks, line fragments),
 # and neither taken from a reference.
@@ -58,6 +58,8 @@ FIT_SLACK = 1.15
 MAX_FIT = float("inf")
 # A match must also be among the MUTUAL_K nearest page tokens of the reference token (0: not asked).
 MUTUAL_K = 3
+# On a color page, pixels above this chroma (Lab units) are never ink, however dark.
+INK_CHROMA = 12.0
 # Reference colors below this chroma (Lab units) are neutral: not taken.
 NEUTRAL_CHROMA = 4.0
 # Tone: paper at or above TONE_WHITE counts as white; a reference luma under TONE_BLACK as black;
@@ -123,8 +125,8 @@ def _figures(regions: Regions, area: np.ndarray) -> tuple[np.ndarray, np.ndarray
     box_area = np.maximum(box[2] - box[0] + 1, 0) * np.maximum(box[3] - box[1] + 1, 0)
     background = ((area > BACKGROUND_SHARE * labels.size) & (box_area > BACKGROUND_BOX * labels.size)
                   & ((regions.kind == REGION) | (regions.kind == SOLID)))
-    # ... and fills the rim of its box (a panel, up to its frame); a large round face does not.
-    for k in np.flatnonzero(background & (regions.kind == REGION)):
+    # ... and fills the rim of its box (a panel, up to its frame); a large face or dark hair does not.
+    for k in np.flatnonzero(background):
         y0b, x0b, y1b, x1b = box[:, k]
         inside = labels[y0b:y1b + 1, x0b:x1b + 1] == k
         w = max(2, int(BACKGROUND_RIM * min(inside.shape)))
@@ -246,14 +248,43 @@ def region_lab(regions: Regions, rgb: np.ndarray, ids: np.ndarray) -> np.ndarray
     return srgb8_to_lab(out)
 
 
-def prepare_reference(rgb: np.ndarray, name: str = "reference") -> Reference:
-    """Segment a colored reference page (``HxWx3`` uint8 sRGB) and take each region's color."""
+def ink_of_color_page(rgb: np.ndarray, gray: np.ndarray) -> np.ndarray:
+    """The gray a color page is segmented on: its luma, with every colored pixel (chroma above
+    INK_CHROMA) lifted into the upper half of the range, so that only neutral dark pixels are ink.
+    A dark brown face or a purple coat is a color, not a solid black; tone steps between colors stay
+    (halved)."""
+    lab = srgb8_to_lab(rgb[::1, ::1]) if rgb.size <= 4_000_000 else None
+    if lab is None:  # a huge page: the chroma from a cheaper approximation (opponent channels)
+        c = rgb.astype(np.int16)
+        chroma = np.maximum(np.abs(c[..., 0] - c[..., 1]), np.abs(c[..., 1] - c[..., 2])) / 2.0
+    else:
+        chroma = np.hypot(lab[..., 1], lab[..., 2])
+    colored = chroma > INK_CHROMA
+    lifted = (128 + gray.astype(np.uint16) // 2).astype(np.uint8)
+    return np.where(colored, lifted, gray)
+
+
+def prepare_references(rgb: np.ndarray, name: str = "reference") -> list[Reference]:
+    """A colored page as references: segmented as line art sees it (dark colors are areas, not ink:
+    :func:`ink_of_color_page`) and, where it has dark colors, as a gray page sees it too (its plain
+    luma, where they are dark areas). ``match`` keeps, page by page, whichever fits the page better."""
+    rgb = np.asarray(rgb)
+    lifted = prepare_reference(rgb, name)
+    gray = luma8(np.asarray(rgb)[..., :3])
+    if np.array_equal(ink_of_color_page(np.asarray(rgb)[..., :3], gray) < 128, gray < 128):
+        return [lifted]
+    return [lifted, prepare_reference(rgb, name, lift=False)]
+
+
+def prepare_reference(rgb: np.ndarray, name: str = "reference", *, lift: bool = True) -> Reference:
+    """Segment a colored reference page (``HxWx3`` uint8 sRGB) and take each region's color.
+    ``lift``: segment it on :func:`ink_of_color_page` (else on its plain luma)."""
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] < 3:
         raise ValueError(f"{name}: a reference must be an RGB image, got shape {rgb.shape}")
     rgb = rgb[..., :3]
     gray = luma8(rgb)
-    regions = segment_regions(gray)
+    regions = segment_regions(ink_of_color_page(rgb, gray) if lift else gray)
     f = regions.factor
     tokens = describe(regions, gray[::f, ::f])
     lab = region_lab(regions, rgb, tokens.ids)

@@ -50,26 +50,26 @@ def _scaled(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.LANCZOS))
 
 
-def prepare(page: Any, name: str, warn: Callable[[str], None], *, from_collection: bool = False) -> refs.Reference | None:
-    """One reference page (path, PIL image, array or DecodedPage) -> a prepared reference, or None (warned)."""
+def prepare(page: Any, name: str, warn: Callable[[str], None], *, from_collection: bool = False) -> list[refs.Reference]:
+    """One reference page (path, PIL image, array or DecodedPage) -> its prepared references
+    (``models.references.prepare_references``), or none (warned)."""
     try:
         decoded = as_page(page)
     except PageError as e:
         warn(f"--reference {name}: {e} (left out)")
-        return None
+        return []
     h, w = decoded.pixels.shape[:2]
     if min(h, w) < MIN_REFERENCE_SIDE:
         warn(f"--reference {name}: {w}x{h} is too small to take colors from (left out)")
-        return None
+        return []
     if not looks_colored(decoded):
         if not from_collection:
             warn(f"--reference {name}: the page is black and white, a reference must be in color (left out)")
-        return None
-    reference = refs.prepare_reference(_scaled(_rgb8(decoded)), name=name)
-    if not len(reference.tokens.ids):
+        return []
+    prepared = [r for r in refs.prepare_references(_scaled(_rgb8(decoded)), name=name) if len(r.tokens.ids)]
+    if not prepared:
         warn(f"--reference {name}: no regions to take colors from (left out)")
-        return None
-    return reference
+    return prepared
 
 
 def _pages_of(path: Path) -> Iterable[tuple[str, Callable[[], bytes]]]:
@@ -100,9 +100,7 @@ def load_references(paths: Iterable[Any], warn: Callable[[str], None] = lambda m
             out.append(item)
             continue
         if not isinstance(item, (str, os.PathLike)):
-            r = prepare(item, f"reference {len(out) + 1}", warn)
-            if r is not None:
-                out.append(r)
+            out += prepare(item, f"reference {len(out) + 1}", warn)
             continue
         path = Path(item)
         if not path.exists():
@@ -116,10 +114,9 @@ def load_references(paths: Iterable[Any], warn: Callable[[str], None] = lambda m
                     except (PageError, OSError) as e:
                         warn(f"--reference {name}: {e} (left out)")
                         continue
-                    r = prepare(page, name, warn, from_collection=True)
-                    if r is not None:
-                        out.append(r)
-                        found += 1
+                    prepared = prepare(page, name, warn, from_collection=True)
+                    out += prepared
+                    found += bool(prepared)
             except (PageError, OSError, ValueError) as e:
                 warn(f"--reference {path}: cannot read it ({str(e).splitlines()[0] if str(e) else type(e).__name__}) (left out)")
                 continue
@@ -131,11 +128,9 @@ def load_references(paths: Iterable[Any], warn: Callable[[str], None] = lambda m
         except (PageError, OSError) as e:
             warn(f"--reference {path}: {e} (left out)")
             continue
-        r = prepare(page, str(path), warn)
-        if r is not None:
-            out.append(r)
+        out += prepare(page, str(path), warn)
     if len(out) > MAX_REFERENCES:
-        warn(f"--reference: {len(out)} color pages found, the first {MAX_REFERENCES} are used")
+        warn(f"--reference: more color pages than it takes, the first {MAX_REFERENCES} references are used")
         out = out[:MAX_REFERENCES]
     return out
 
@@ -169,9 +164,7 @@ def chapter_references(pages: Iterable[Any], warn: Callable[[str], None] = lambd
             decoded = decode_page(data, page.label)
         except (PageError, OSError, ValueError, Image.DecompressionBombError):
             continue  # the page fails on its own when the run reaches it
-        r = prepare(decoded, page.label, warn, from_collection=True)
-        if r is not None:
-            out.append(r)
+        out += prepare(decoded, page.label, warn, from_collection=True)
     return out
 
 
