@@ -28,6 +28,11 @@ BACKGROUND_SHARE = 0.03
 BACKGROUND_BOX = 0.09  # ... and whose bounding box covers this share of the page (a figure's coat does not)
 BACKGROUND_EDGE = 0.6  # ... and that fills this share of its box's rim (a panel), solid black or not
 BACKGROUND_RIM = 0.05  # the rim's width, a share of the box's shorter side
+# A region of at least PIECE_SHARE of the page, its box at least PIECE_SIDE label pixels each way,
+# that covers PIECE_EDGE of two sides of its box or more is a piece of a panel's background.
+PIECE_SHARE = 0.004
+PIECE_SIDE = 24
+PIECE_EDGE = 0.85
 # Regions smaller than this share of their figure's box are not matched (specks, line fragments),
 # and neither taken from a reference.
 MIN_SHARE = 2e-4
@@ -132,6 +137,19 @@ def _figures(regions: Regions, area: np.ndarray) -> tuple[np.ndarray, np.ndarray
         w = max(2, int(BACKGROUND_RIM * min(inside.shape)))
         ring = np.concatenate([inside[:w].ravel(), inside[-w:].ravel(), inside[:, :w].ravel(), inside[:, -w:].ravel()])
         background[k] = ring.mean() > BACKGROUND_EDGE
+    # Pieces of a panel's background (cut by a figure, a balloon, a tone step) run straight along the
+    # panel's frame on two sides or more; a figure's part rarely does.
+    sides_h = box[2] - box[0] + 1
+    sides_w = box[3] - box[1] + 1
+    pieces = ((area > PIECE_SHARE * labels.size) & ~background & (sides_h >= PIECE_SIDE) & (sides_w >= PIECE_SIDE)
+              & ((regions.kind == REGION) | (regions.kind == SOLID)))
+    pieces[0] = False
+    for k in np.flatnonzero(pieces):
+        y0b, x0b, y1b, x1b = box[:, k]
+        inside = labels[y0b:y1b + 1, x0b:x1b + 1] == k
+        straight = sum(float(band.any(axis=axis).mean()) > PIECE_EDGE for band, axis in
+                       ((inside[:2], 0), (inside[-2:], 0), (inside[:, :2], 1), (inside[:, -2:], 1)))
+        background[k] = straight >= 2
     outside = (regions.kind == PAPER) | (regions.kind == BALLOON) | background
     outside[0] = False
     art = ~outside[labels]
