@@ -107,6 +107,22 @@ class Reference:
     extra: dict = field(default_factory=dict)
 
 
+def _boxes(labels: np.ndarray, n: int) -> np.ndarray:
+    """``[4, n + 1]``: each label's first and last row and column (row 0 of an absent label: H, W, 0, 0).
+    From per-row and per-column presence tables (cheaper than ``np.minimum.at`` over every pixel)."""
+    h, w = labels.shape
+    out = np.zeros((4, n + 1), np.int64)
+    for axis, size, lo, hi in ((1, h, 0, 2), (0, w, 1, 3)):
+        # Which labels each row (axis=1) or column (axis=0) holds.
+        index = np.arange(size)[:, None] if axis == 1 else np.arange(size)[None, :]
+        present = np.bincount((labels.astype(np.int64) * size + index).ravel(), minlength=(n + 1) * size)
+        present = present.reshape(n + 1, size) > 0
+        any_ = present.any(axis=1)
+        out[lo] = np.where(any_, present.argmax(axis=1), size)
+        out[hi] = np.where(any_, size - 1 - present[:, ::-1].argmax(axis=1), 0)
+    return out
+
+
 def _figures(regions: Regions, area: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each label's figure box: ``(y0, x0, side, background)`` per label, at label resolution.
 
@@ -119,14 +135,7 @@ def _figures(regions: Regions, area: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """
     n = regions.count
     labels = regions.labels
-    ly, lx = np.nonzero(labels)
-    lab = labels[ly, lx]
-    box = np.zeros((4, n + 1), np.int64)
-    box[0], box[1] = labels.shape[0], labels.shape[1]
-    np.minimum.at(box[0], lab, ly)
-    np.minimum.at(box[1], lab, lx)
-    np.maximum.at(box[2], lab, ly)
-    np.maximum.at(box[3], lab, lx)
+    box = _boxes(labels, n)
     box_area = np.maximum(box[2] - box[0] + 1, 0) * np.maximum(box[3] - box[1] + 1, 0)
     background = ((area > BACKGROUND_SHARE * labels.size) & (box_area > BACKGROUND_BOX * labels.size)
                   & ((regions.kind == REGION) | (regions.kind == SOLID)))
@@ -161,20 +170,23 @@ def _figures(regions: Regions, area: np.ndarray) -> tuple[np.ndarray, np.ndarray
         return y0, x0, side, background
     ys, xs = np.nonzero(art)
     c = comp[ys, xs]
-    top = np.full(m + 1, np.iinfo(np.int64).max)
-    bottom = np.zeros(m + 1, np.int64)
-    np.minimum.at(top, c, ys)
-    np.maximum.at(bottom, c, ys)
+    comp_box = _boxes(comp, m)
+    top, bottom = comp_box[0], comp_box[2]
     count = np.maximum(np.bincount(c, minlength=m + 1), 1)
     cx = np.bincount(c, weights=xs, minlength=m + 1) / count
     height = np.maximum(bottom - top + 1, 1).astype(np.float64)
     # Each label's figure: the component most of its pixels lie in.
     pair = labels[ys, xs].astype(np.int64) * (m + 1) + c
-    codes, counts = np.unique(pair, return_counts=True)
-    order = np.lexsort((-counts, codes // (m + 1)))
-    codes = codes[order]
-    first = np.unique(codes // (m + 1), return_index=True)[1]
-    lab_of, comp_of = codes[first] // (m + 1), codes[first] % (m + 1)
+    if (n + 1) * (m + 1) <= 8_000_000:
+        table = np.bincount(pair, minlength=(n + 1) * (m + 1)).reshape(n + 1, m + 1)
+        lab_of = np.flatnonzero(table.any(axis=1))
+        comp_of = table[lab_of].argmax(axis=1)  # ties: the first component, as the sort below
+    else:
+        codes, counts = np.unique(pair, return_counts=True)
+        order = np.lexsort((-counts, codes // (m + 1)))
+        codes = codes[order]
+        first = np.unique(codes // (m + 1), return_index=True)[1]
+        lab_of, comp_of = codes[first] // (m + 1), codes[first] % (m + 1)
     y0[lab_of] = top[comp_of]
     side[lab_of] = height[comp_of]
     x0[lab_of] = cx[comp_of] - height[comp_of] / 2.0
