@@ -5,7 +5,8 @@
 A four-page chapter composed like the sample chapter (``trainer.pages``: panels, screentones, balloons,
 scan artefacts) from two comicgen characters (Dee and Priya, CC0) in poses and emotions drawn apart:
 page 1 is in color (a chapter's opening color page), pages 2-4 are black and white.
-``mangacolor colorize examples/reference_chapter.cbz --chapter-references`` colors pages 2-4 from page 1.
+``mangacolor colorize examples/reference_chapter.cbz`` colors pages 2-4 from page 1 (an archive's own color
+pages are references by default).
 The picture: the color page, a B/W page, the default model alone, and with the color page as reference.
 """
 

@@ -201,14 +201,14 @@ def test_a_chapter_colors_its_black_and_white_pages_from_its_own_color_page(page
                           ("003.png", gray(figure(False, scale=0.9, dx=-30, arms_up=True)))]:
             img.save(pages / "tmp.png")
             z.write(pages / "tmp.png", name)
-    for extra in (["--chapter-references"], ["--reference", "chapter.cbz"]):  # asked for, or named as its own reference
+    for extra in ([], ["--reference", "chapter.cbz"]):  # by default, and named as its own reference
         r = run(["colorize", "chapter.cbz", "--json", "--overwrite", *extra], pages)
         assert r.returncode == 0, r.stderr
         summary = json.loads(r.stdout)
         assert summary["colored"] == 2 and summary["already_in_color"] == 1
         records = {p["input"].split(":")[-1]: p for p in summary["pages"]}
         assert all(records[n]["reference_regions"] >= 4 for n in ("002.png", "003.png")), records
-    r = run(["colorize", "chapter.cbz", "--json", "--overwrite"], pages)  # off by default
+    r = run(["colorize", "chapter.cbz", "--json", "--overwrite", "--no-chapter-references"], pages)
     records = {p["input"].split(":")[-1]: p for p in json.loads(r.stdout)["pages"]}
     assert all("reference_regions" not in records[n] for n in ("002.png", "003.png"))
 

@@ -133,7 +133,7 @@ def colorize_command(
     chapter_references: Annotated[bool, typer.Option(
         "--chapter-references/--no-chapter-references",
         help="An archive's own color pages (a chapter's opening pages, a cover) serve as references for its "
-             "B/W pages (off by default: color pages of other characters color wrongly).")] = False,
+             "B/W pages (on by default; off when the color pages show other characters than the rest).")] = True,
     compare: Annotated[Optional[Path], typer.Option(
         "--compare", metavar="DIR",
         help="Also write before/after pictures into DIR: a side-by-side JPEG per page file, a contact sheet per "

@@ -107,7 +107,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
              palette: str = DEFAULT_PALETTE,
              hints: str | os.PathLike | None = None, compare: str | os.PathLike | None = None,
              references: Sequence[str | os.PathLike] | None = None,
-             chapter_references: bool = False) -> ColorizeSummary:
+             chapter_references: bool = True) -> ColorizeSummary:
     """Color image files, folders and CBZ/ZIP/CBR archives; returns a ``ColorizeSummary``.
 
     ``output``: as ``-o`` (``colorize --help``): a folder input is mirrored into it, one file input's output
@@ -123,8 +123,9 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     them, one per page matched by page name (``engine.hints``). ``references``: colored pages (images,
     folders, archives; ``engine.references``) whose region colors carry to every page, under the hints and
     over the model; a page that cannot serve is left out with a warning. ``chapter_references``: an
-    archive's own color pages serve as references for its B/W pages too (off by default: measured, color
-    pages that show other characters cost more than they give, docs/MODELS.md, "Reference pages"). ``on_error`` gets each one-line error as it happens;
+    archive's own color pages serve as references for its B/W pages too (on by default: measured on held-out
+    figures, color pages that show other characters too still help on average, docs/MODELS.md,
+    "Reference pages"). ``on_error`` gets each one-line error as it happens;
     ``on_ready`` gets the loaded Colorizer (to say which device runs). Pass ``colorizer`` to reuse
     a loaded model. Raises ``MangacolorError`` for bad usage, missing inputs or an unloadable model.
     """
