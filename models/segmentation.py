@@ -1,6 +1,6 @@
 """A page's regions: the areas enclosed by ink that a colorist flats, found on the page's own gray
-(docs/ARCHITECTURE.md, "Color"). numpy and scikit-image's labeling only: no torch, no scipy (the ONNX
-path of colorize imports neither).
+(docs/ARCHITECTURE.md, "Color"). numpy only: no torch, no scipy, no scikit-image (the ONNX path of
+colorize imports none of them).
 
 Pipeline of :func:`segment_regions` (``f`` = the reduction factor, 2 for a 1200x1700 page; every
 size below is at the label resolution, about 850 px on the long side, so a page's screentone and
