@@ -63,7 +63,7 @@ FIT_SLACK = 1.15
 MAX_FIT = float("inf")
 # A match must also be among the MUTUAL_K nearest page tokens of the reference token (0: not asked).
 MUTUAL_K = 3
-# On a color page, pixels above this chroma (Lab units) are never ink, however dark.
+# On a color page, pixels above this chroma (opponent channels, 8-bit levels) are never ink, however dark.
 INK_CHROMA = 12.0
 # Reference colors below this chroma (Lab units) are neutral: not taken.
 NEUTRAL_CHROMA = 4.0
@@ -282,13 +282,10 @@ def ink_of_color_page(rgb: np.ndarray, gray: np.ndarray) -> np.ndarray:
     """The gray a color page is segmented on: its luma, with every colored pixel (chroma above
     INK_CHROMA) lifted into the upper half of the range, so that only neutral dark pixels are ink.
     A dark brown face or a purple coat is a color, not a solid black; tone steps between colors stay
-    (halved)."""
-    lab = srgb8_to_lab(rgb[::1, ::1]) if rgb.size <= 4_000_000 else None
-    if lab is None:  # a huge page: the chroma from a cheaper approximation (opponent channels)
-        c = rgb.astype(np.int16)
-        chroma = np.maximum(np.abs(c[..., 0] - c[..., 1]), np.abs(c[..., 1] - c[..., 2])) / 2.0
-    else:
-        chroma = np.hypot(lab[..., 1], lab[..., 2])
+    (halved). The chroma is the opponent channels' (half the largest of |R - G| and |G - B|, in 8-bit
+    levels): the page's Lab would cost ~1 s on a 1200x1700 page."""
+    c = rgb.astype(np.int16)
+    chroma = np.maximum(np.abs(c[..., 0] - c[..., 1]), np.abs(c[..., 1] - c[..., 2])) / 2.0
     colored = chroma > INK_CHROMA
     lifted = (128 + gray.astype(np.uint16) // 2).astype(np.uint8)
     return np.where(colored, lifted, gray)
@@ -298,12 +295,13 @@ def prepare_references(rgb: np.ndarray, name: str = "reference") -> list[Referen
     """A colored page as references: segmented as line art sees it (dark colors are areas, not ink:
     :func:`ink_of_color_page`) and, where it has dark colors, as a gray page sees it too (its plain
     luma, where they are dark areas). ``match`` keeps, page by page, whichever fits the page better."""
-    rgb = np.asarray(rgb)
-    lifted = prepare_reference(rgb, name)
-    gray = luma8(np.asarray(rgb)[..., :3])
-    if np.array_equal(ink_of_color_page(np.asarray(rgb)[..., :3], gray) < 128, gray < 128):
+    rgb = np.asarray(rgb)[..., :3]
+    gray = luma8(rgb)
+    ink = ink_of_color_page(rgb, gray)
+    lifted = _prepare(rgb, gray, ink, name)
+    if np.array_equal(ink < 128, gray < 128):
         return [lifted]
-    return [lifted, prepare_reference(rgb, name, lift=False)]
+    return [lifted, _prepare(rgb, gray, gray, name)]
 
 
 def prepare_reference(rgb: np.ndarray, name: str = "reference", *, lift: bool = True) -> Reference:
@@ -314,7 +312,11 @@ def prepare_reference(rgb: np.ndarray, name: str = "reference", *, lift: bool = 
         raise ValueError(f"{name}: a reference must be an RGB image, got shape {rgb.shape}")
     rgb = rgb[..., :3]
     gray = luma8(rgb)
-    regions = segment_regions(ink_of_color_page(rgb, gray) if lift else gray)
+    return _prepare(rgb, gray, ink_of_color_page(rgb, gray) if lift else gray, name)
+
+
+def _prepare(rgb: np.ndarray, gray: np.ndarray, segmented_on: np.ndarray, name: str) -> Reference:
+    regions = segment_regions(segmented_on)
     f = regions.factor
     tokens = describe(regions, gray[::f, ::f])
     lab = region_lab(regions, rgb, tokens.ids)
