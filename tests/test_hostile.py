@@ -19,7 +19,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mangacolor_cli.commands import app
-from mangacolor_cli.pages import archives, sources
+from mangacolor_cli.pages import archive_reader, archives
 from models import files as outputs
 from tests.conftest import draw_page, encoded
 
@@ -137,7 +137,7 @@ def test_entry_over_the_ratio_limit_is_kept_as_stored_and_the_rest_colored(tmp_p
 
 
 def test_entry_over_the_size_limit_is_kept_as_stored_not_decompressed(tmp_path, indir, tiny_checkpoint, monkeypatch):
-    monkeypatch.setattr(sources, "MAX_ENTRY_BYTES", 2**20)
+    monkeypatch.setattr(archive_reader, "MAX_ENTRY_BYTES", 2**20)
     big = np.random.default_rng(0).integers(0, 256, 2**20 + 10, dtype=np.uint8).tobytes()
     cbz = make_cbz(indir / "big.cbz", [("1.png", PAGE), ("big.bin", big)])
     run = Run(tmp_path, tiny_checkpoint, [cbz], tmp_path / "out.cbz")
@@ -146,7 +146,7 @@ def test_entry_over_the_size_limit_is_kept_as_stored_not_decompressed(tmp_path, 
 
 
 def test_archive_declaring_a_huge_total_is_refused_whole(tmp_path, indir, tiny_checkpoint, monkeypatch):
-    monkeypatch.setattr(sources, "MAX_ARCHIVE_BYTES", 2 * 2**20)
+    monkeypatch.setattr(archive_reader, "MAX_ARCHIVE_BYTES", 2 * 2**20)
     cbz = make_cbz(indir / "huge.cbz", [("1.png", PAGE), ("2.png", PAGE), ("3.png", PAGE)])
     for name in (b"1.png", b"2.png", b"3.png"):
         patch_entry(cbz, name, file_size=2**20)  # 3 MiB declared in all, each under the entry limits
@@ -169,7 +169,7 @@ def test_entries_declaring_huge_sizes_are_kept_as_stored_one_by_one(tmp_path, in
 
 
 def test_many_small_zero_entries_trip_the_whole_archive_ratio(tmp_path, indir, tiny_checkpoint, monkeypatch):
-    monkeypatch.setattr(sources, "ARCHIVE_RATIO_MIN_BYTES", 4 * 2**20)
+    monkeypatch.setattr(archive_reader, "ARCHIVE_RATIO_MIN_BYTES", 4 * 2**20)
     cbz = make_cbz(indir / "many.cbz", [("1.png", PAGE)] + [(f"z{i}.bin", bytes(2**19)) for i in range(16)],
                    deflate=True)
     run = Run(tmp_path, tiny_checkpoint, [cbz], tmp_path / "out.cbz")
@@ -499,7 +499,7 @@ def test_rerun_after_a_failed_page_tries_it_again_and_still_reports_it(tmp_path,
 
 
 def test_one_bomb_entry_keeps_the_chapter_and_is_stored_as_it_is(tmp_path, indir, tiny_checkpoint, monkeypatch):
-    monkeypatch.setattr(sources, "ARCHIVE_RATIO_MIN_BYTES", 2 * 2**20)  # the bomb alone trips the archive's ratio
+    monkeypatch.setattr(archive_reader, "ARCHIVE_RATIO_MIN_BYTES", 2 * 2**20)  # the bomb alone trips the archive's ratio
     cbz = make_cbz(indir / "ch.cbz", [("1.png", PAGE), ("bomb.png", bytes(8 * 2**20)), ("2.png", PAGE)],
                    deflate=True)
     run = Run(tmp_path, tiny_checkpoint, [cbz], tmp_path / "out.cbz")
