@@ -256,25 +256,11 @@ def luma8(rgb: np.ndarray) -> np.ndarray:
 
 
 def region_lab(regions: Regions, rgb: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """The per-channel median sRGB of each region's core in ``rgb`` (full resolution), as Lab ``[k, 3]``."""
+    """The per-channel median sRGB of each region's core in ``rgb`` (full resolution), as Lab ``[k, 3]``
+    (a region too thin for a core: of all its pixels)."""
     f = regions.factor
-    small = np.asarray(rgb)[::f, ::f][: regions.labels.shape[0], : regions.labels.shape[1]]
-    labels = regions.labels[: small.shape[0], : small.shape[1]]
-    core = regions.core[: small.shape[0], : small.shape[1]]
-    out = np.full((len(ids), 3), 255, np.uint8)
-    position = np.full(regions.count + 1, -1, np.int64)
-    position[ids] = np.arange(len(ids))
-    where = position[labels]
-    sel = (where >= 0) & core
-    missing = np.bincount(where[sel], minlength=len(ids)) == 0
-    if missing.any():  # a region too thin for a core: all its pixels
-        sel |= (where >= 0) & missing[np.maximum(where, 0)]
-    k = where[sel]
-    for c in range(3):
-        hist = np.bincount(k * 256 + small[..., c][sel], minlength=len(ids) * 256).reshape(len(ids), 256)
-        total = hist.sum(axis=1)
-        med = (np.cumsum(hist, axis=1) * 2 >= np.maximum(total, 1)[:, None]).argmax(axis=1)
-        out[:, c] = np.where(total > 0, med, 255)
+    small = np.asarray(rgb)[::f, ::f]
+    out = np.stack([paper_levels(regions, small[..., c], ids, thin=True) for c in range(3)], axis=1)
     return srgb8_to_lab(out)
 
 

@@ -292,10 +292,11 @@ def hint_colors(regions: Regions, hints) -> tuple[np.ndarray, np.ndarray]:
     return regions_hit, srgb8_to_lab(out)
 
 
-def paper_levels(regions: Regions, gray: np.ndarray, ids: np.ndarray) -> np.ndarray:
+def paper_levels(regions: Regions, gray: np.ndarray, ids: np.ndarray, *, thin: bool = False) -> np.ndarray:
     """The gray level of each region's paper (``ids``: labels): the median 8-bit level of its core,
-    ``[len(ids)]`` uint8 (255 for a region without core pixels). ``gray``: the page's uint8 gray at
-    the label resolution (``page[::factor, ::factor]``, the shape of ``regions.labels``).
+    ``[len(ids)]`` uint8 (255 for a region without core pixels, or with ``thin`` the median of all its
+    pixels: a region too thin for a core). ``gray``: the page's uint8 gray (or one channel) at the
+    label resolution (``page[::factor, ::factor]``, the shape of ``regions.labels``).
 
     A known color (a hint) is laid against it: the region's paper takes the color itself, and its
     darker pixels (tones, shading, ink) darken the color in proportion (``models.compose_cpu``).
@@ -309,6 +310,10 @@ def paper_levels(regions: Regions, gray: np.ndarray, ids: np.ndarray) -> np.ndar
     position[ids] = np.arange(len(ids))
     where = position[regions.labels]
     sel = regions.core & (where >= 0)
+    if thin:
+        missing = np.bincount(where[sel], minlength=len(ids)) == 0
+        if missing.any():
+            sel |= (where >= 0) & missing[np.maximum(where, 0)]
     hist = np.bincount(where[sel] * 256 + sampled[sel], minlength=len(ids) * 256).reshape(len(ids), 256)
     total = hist.sum(axis=1)
     has = total > 0

@@ -39,14 +39,19 @@ def main() -> None:
     alpha = dots[..., 3:4] / 255.0
     with_dots = faded * (1 - alpha) + dots[..., :3] * alpha
     panels = [np.repeat(page[..., None], 3, axis=2), with_dots, plain, hinted]
-    width = round(page.shape[1] * PANEL_HEIGHT / page.shape[0])
-    sheet = Image.new("RGB", (4 * width + 3 * GAP, PANEL_HEIGHT), "white")
+    print(save_sheet(panels, ROOT / "docs" / "images" / "sample_001_hints.jpg"))
+
+
+def save_sheet(panels: list[np.ndarray], out: Path) -> Path:
+    """Pages of one size side by side, PANEL_HEIGHT high with GAP between them, as a JPEG at ``out``."""
+    h, w = panels[0].shape[:2]
+    width = round(w * PANEL_HEIGHT / h)
+    sheet = Image.new("RGB", (len(panels) * width + (len(panels) - 1) * GAP, PANEL_HEIGHT), "white")
     for i, panel in enumerate(panels):
         img = Image.fromarray(np.clip(panel, 0, 255).astype(np.uint8)).resize((width, PANEL_HEIGHT), Image.LANCZOS)
         sheet.paste(img, (i * (width + GAP), 0))
-    out = ROOT / "docs" / "images" / "sample_001_hints.jpg"
     sheet.save(out, quality=88)
-    print(out)
+    return out
 
 
 if __name__ == "__main__":

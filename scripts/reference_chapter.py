@@ -24,13 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mangacolor_cli import Colorizer  # noqa: E402
+from scripts.readme_pictures import save_sheet  # noqa: E402
 from trainer.pages.composer import Drawing, DrawingCache, page_rng  # noqa: E402
 from trainer.pages.dataset import compose_pair  # noqa: E402
 
 CHARACTERS = ("dee", "priya")
 SIZE = (1200, 1700)
-PANEL_HEIGHT = 600
-GAP = 16
 
 
 def drawings(character: str, part: int) -> list[Drawing]:
@@ -66,15 +65,8 @@ def main() -> None:
     colorizer = Colorizer()
     plain = colorizer.colorize(page)
     referenced = colorizer.colorize(page, references=[reference])
-    panels = [reference, np.repeat(page[..., None], 3, axis=2), plain, referenced]
-    width = round(page.shape[1] * PANEL_HEIGHT / page.shape[0])
-    sheet = Image.new("RGB", (4 * width + 3 * GAP, PANEL_HEIGHT), "white")
-    for i, panel in enumerate(panels):
-        img = Image.fromarray(np.asarray(panel, np.uint8)).resize((width, PANEL_HEIGHT), Image.LANCZOS)
-        sheet.paste(img, (i * (width + GAP), 0))
-    picture = ROOT / "docs" / "images" / "reference_chapter.jpg"
-    sheet.save(picture, quality=88)
-    print(picture)
+    panels = [reference, np.repeat(page[..., None], 3, axis=2), plain, np.asarray(referenced)]
+    print(save_sheet(panels, ROOT / "docs" / "images" / "reference_chapter.jpg"))
 
 
 if __name__ == "__main__":
