@@ -37,166 +37,23 @@ import io
 import json
 import os
 import platform
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.errors import first_line  # noqa: E402  (after the repo is on the path)
-
-PAGE_W, PAGE_H = 1200, 1700
-# The first shipped default model (commit fe5dd0f, mangacolor_cli/weights/default.onnx), from git history.
-V1_COMMIT, V1_PATH = "fe5dd0f", "mangacolor_cli/weights/default.onnx"
-
-
-def model_from_history(name: str, folder: Path) -> str:
-    """``v1`` -> the first shipped default model, written from git history into ``folder``; else ``name``."""
-    if name != "v1":
-        return name
-    out = folder / "default_v1.onnx"
-    if not out.exists():
-        blob = subprocess.run(["git", "-C", str(ROOT), "show", f"{V1_COMMIT}:{V1_PATH}"], capture_output=True, check=True)
-        out.write_bytes(blob.stdout)
-    return str(out)
-
-
-def model_working_size(model: str | None) -> int | None:
-    """The working size a model file carries (ONNX metadata, checkpoint meta), or None."""
-    if not model or not Path(model).is_file():
-        return None
-    try:
-        if model.endswith(".onnx"):
-            from mangacolor_cli.engine.backends import read_onnx_meta
-            size = read_onnx_meta(model).get("working_size", "")
-            return int(size) if str(size).isdigit() else None
-        from models import read_checkpoint
-        return int(read_checkpoint(model).get("meta", {}).get("working_size") or 0) or None
-    except Exception:
-        return None
-
-
-# ---------------------------------------------------------------------------- the chapter
-def _screentone(size: tuple[int, int], pitch: int, radius: float, rng: np.random.Generator) -> Image.Image:
-    """A halftone dot pattern (black dots on white) of the given pitch, slightly rotated like a real tone."""
-    w, h = size
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    angle = np.deg2rad(rng.uniform(15, 45))
-    u = xx * np.cos(angle) + yy * np.sin(angle)
-    v = -xx * np.sin(angle) + yy * np.cos(angle)
-    du = (u % pitch) - pitch / 2
-    dv = (v % pitch) - pitch / 2
-    dots = (du * du + dv * dv) < radius * radius
-    return Image.fromarray(np.where(dots, 0, 255).astype(np.uint8), "L")
-
-
-def draw_manga_page(seed: int) -> Image.Image:
-    """A 1200x1700 gray page: panels with thick borders, screentoned shapes, hatching, speed lines, balloons."""
-    rng = np.random.default_rng(seed)
-    page = Image.new("L", (PAGE_W, PAGE_H), 255)
-    d = ImageDraw.Draw(page)
-    margin, gutter = 60, 24
-    rows = int(rng.integers(3, 5))
-    heights = rng.dirichlet(np.ones(rows)) * (PAGE_H - 2 * margin - gutter * (rows - 1))
-    y = margin
-    for row_h in heights:
-        cols = int(rng.integers(1, 4))
-        widths = rng.dirichlet(np.ones(cols)) * (PAGE_W - 2 * margin - gutter * (cols - 1))
-        x = margin
-        for col_w in widths:
-            box = (int(x), int(y), int(x + col_w), int(y + row_h))
-            _draw_panel(page, d, box, rng)
-            d.rectangle(box, outline=0, width=5)
-            x += col_w + gutter
-        y += row_h + gutter
-    return page
-
-
-def _draw_panel(page: Image.Image, d: ImageDraw.ImageDraw, box: tuple[int, int, int, int],
-                rng: np.random.Generator) -> None:
-    x0, y0, x1, y1 = box
-    w, h = max(x1 - x0, 8), max(y1 - y0, 8)
-    if rng.random() < 0.5:  # speed lines from a vanishing point
-        cx, cy = x0 + w * rng.uniform(0.3, 0.7), y0 + h * rng.uniform(0.3, 0.7)
-        for angle in rng.uniform(0, 2 * np.pi, 60):
-            r0, r1 = rng.uniform(0.3, 0.5) * min(w, h), max(w, h)
-            d.line([(cx + r0 * np.cos(angle), cy + r0 * np.sin(angle)),
-                    (cx + r1 * np.cos(angle), cy + r1 * np.sin(angle))], fill=0, width=1)
-    for _ in range(int(rng.integers(2, 6))):  # screentoned shapes with ink outlines
-        sw, sh = int(rng.uniform(0.2, 0.6) * w), int(rng.uniform(0.2, 0.6) * h)
-        sx, sy = x0 + int(rng.uniform(0, w - sw)), y0 + int(rng.uniform(0, h - sh))
-        mask = Image.new("L", (sw, sh), 0)
-        shape = ImageDraw.Draw(mask)
-        (shape.ellipse if rng.random() < 0.5 else shape.rectangle)([0, 0, sw - 1, sh - 1], fill=255)
-        tone = _screentone((sw, sh), int(rng.integers(4, 9)), rng.uniform(1.0, 2.5), rng)
-        page.paste(tone, (sx, sy), mask)
-        d.ellipse([sx, sy, sx + sw, sy + sh], outline=0, width=int(rng.integers(2, 5)))
-    for _ in range(int(rng.integers(5, 20))):  # hatching
-        hx, hy = x0 + rng.uniform(0, w), y0 + rng.uniform(0, h)
-        for k in range(8):
-            d.line([(hx + 4 * k, hy), (hx + 4 * k + 20, hy + 30)], fill=int(rng.integers(0, 80)), width=1)
-    if rng.random() < 0.7:  # a speech balloon with "text"
-        bw, bh = int(w * 0.35), int(h * 0.3)
-        bx, by = x0 + int(rng.uniform(0, w - bw)), y0 + int(rng.uniform(0, h - bh))
-        d.ellipse([bx, by, bx + bw, by + bh], fill=255, outline=0, width=3)
-        for line in range(3):
-            ly = by + bh * (0.3 + 0.2 * line)
-            d.line([(bx + bw * 0.25, ly), (bx + bw * 0.75, ly)], fill=30, width=6)
-
-
-def build_chapter(folder: Path, pages: int, quality: int = 85) -> Path:
-    """``pages`` JPEG pages in a stored CBZ (as scans usually come); returns its path."""
-    path = folder / f"chapter-{pages}p.cbz"
-    if path.exists():
-        return path
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
-        for i in range(pages):
-            buf = io.BytesIO()
-            draw_manga_page(i).save(buf, "JPEG", quality=quality)
-            zf.writestr(f"{i + 1:03d}.jpg", buf.getvalue())
-    return path
-
-
-def chapter_pages(path: Path) -> list[bytes]:
-    with zipfile.ZipFile(path) as zf:
-        return [zf.read(name) for name in sorted(zf.namelist())]
-
-
-# ---------------------------------------------------------------------------- the model
-def prepare_model(args, folder: Path) -> dict:
-    """The model files each backend loads: {'torch': .pt or None, 'onnx': .onnx, 'source': description}."""
-    import torch
-
-    import models
-    from mangacolor_cli.engine.backends import export_onnx
-    from mangacolor_cli.engine.colorizer import DEFAULT_MODEL
-
-    model = args.model or (str(DEFAULT_MODEL) if DEFAULT_MODEL.is_file() else None)
-    model = model_from_history(model, folder) if model else None
-    if model and model.endswith(".onnx"):
-        return {"torch": None, "onnx": model, "source": model}
-    if model:
-        net = models.load_model(model)
-        pt = model
-    else:
-        torch.manual_seed(0)
-        net = models.create("unet", base=args.base, depth=args.depth, dropout=0.1).eval()
-        pt = str(folder / f"unet-b{args.base}-d{args.depth}.pt")
-        models.save_checkpoint(pt, net, meta={"working_size": args.size})
-    onnx_path = folder / (Path(pt).stem + ".onnx")
-    if not onnx_path.exists():
-        export_onnx(net.eval(), onnx_path, working_size=args.size)
-    source = model or f"random-weight unet base={args.base} depth={args.depth}"
-    return {"torch": pt, "onnx": str(onnx_path), "source": source}
+# Beside this script (its folder is on the path): the chapter and models it runs on, the fresh-process runs.
+from colorize_inputs import (PAGE_H, PAGE_W, build_chapter, chapter_pages, model_from_history,  # noqa: E402
+                             model_working_size, prepare_model)
+from colorize_processes import e2e_child, measure_e2e, measure_whole  # noqa: E402
+from models.toolbox.errors import first_line  # noqa: E402
 
 
 # ---------------------------------------------------------------------------- measurements
@@ -292,12 +149,12 @@ def _previous_compose(page, ab):
     import torch.nn.functional as F
     from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
 
-    from mangacolor_cli.engine.colorizer import page_lightness
     from models import color
+    from models.paint.page import page_lightness
 
     luma = (0.212671, 0.715160, 0.072169)  # linear-sRGB luminance weights (kornia's rgb_to_xyz Y row)
 
-    L = page_lightness(page)
+    L = page_lightness(page.pixels)
     ab = F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
     rgb = color.lab_to_rgb(torch.cat([L, ab], dim=1), clip=False)
     lin = rgb_to_linear_rgb(rgb)
@@ -373,7 +230,7 @@ def int8_twin(files: dict, folder: Path, data: list[bytes]) -> str:
     no quality gate: for timing only (``mangacolor quantize`` gates the files users get)."""
     from mangacolor_cli.engine.colorizer import Colorizer
     from mangacolor_cli.delivery.quantize import quantize_file
-    from trainer.images import DecodedPage
+    from models.toolbox.images import DecodedPage
 
     out = folder / (Path(files["onnx"]).stem + "-int8.onnx")
     if not out.exists():
@@ -397,86 +254,6 @@ def _colorizer_torch_rows(args, files: dict, h: int, w: int) -> list[dict]:
         rows.append({"backend": "torch (Colorizer: 1 thread per page)", "device": "cpu", "precision": "fp32",
                      "batch": batch, "shape": [batch, 1, h, w], **_summary(seconds, batch)})
         print(f"  model torch, one thread per page, batch {batch}: {rows[-1]['pages_per_s']:.3f} pages/s", flush=True)
-    return rows
-
-
-def e2e_child(spec: dict) -> dict:
-    """One end-to-end run (in a fresh process): load, colorize the chapter, report time and peak RSS."""
-    import torch
-
-    from mangacolor_cli.engine.backends import load_session
-    from mangacolor_cli.engine.colorizer import Colorizer
-    from mangacolor_cli.engine.pipeline import colorize
-
-    if spec.get("torch_threads"):
-        torch.set_num_threads(spec["torch_threads"])
-    start = time.perf_counter()
-    colorizer = Colorizer(spec["model"], backend=spec["backend"], device=spec["device"], size=spec["size"],
-                          batch_size=spec["batch"])
-    if colorizer.backend == "onnx" and spec.get("ort"):
-        colorizer.session, colorizer.provider = load_session(spec["model"], spec["device"], **spec["ort"])
-    if spec.get("compose_threads") == "torch":
-        compose = colorizer.compose
-        colorizer.compose = lambda page, ab, threads=None, **kw: compose(page, ab, **kw)
-    load_s = time.perf_counter() - start
-    cpu_start = resource.getrusage(resource.RUSAGE_SELF)
-    summary = colorize([spec["chapter"]], spec["output"], colorizer=colorizer, overwrite=True,
-                       page_format=spec.get("format"), workers=spec.get("workers"), progress=False)
-    if summary.failed:
-        raise SystemExit(f"e2e run failed: {summary.errors[:3]}")
-    return {"load_s": load_s, "seconds": summary.seconds, "pages": summary.done,
-            "pages_per_s": summary.done / summary.seconds, "backend_used": colorizer.backend,
-            "describe": colorizer.describe(), "peak_rss_mb": _peak_rss_mb(),
-            "cpu_s_per_page": _cpu_seconds_since(cpu_start) / max(summary.done, 1)}
-
-
-def _peak_rss_mb() -> float:
-    # VmHWM is this process's own peak; ru_maxrss would carry the parent's peak across exec.
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu_seconds_since(start) -> float:
-    now = resource.getrusage(resource.RUSAGE_SELF)
-    return (now.ru_utime - start.ru_utime) + (now.ru_stime - start.ru_stime)
-
-
-def run_child(spec: dict) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1][:200]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def measure_e2e(args, files: dict, chapter: Path, folder: Path, specs: list[dict]) -> list[dict]:
-    """Each spec ``repeats`` times, interleaved (A B A B) so load drift from other processes hits all alike."""
-    runs: dict[int, list[dict]] = {i: [] for i in range(len(specs))}
-    for r in range(args.repeats):
-        for i, spec in enumerate(specs):
-            full = {"chapter": str(chapter), "output": str(folder / f"out-{i}.cbz"), "size": args.size,
-                    "format": args.format, **spec}
-            result = run_child(full)
-            runs[i].append(result)
-            label = " ".join(f"{k}={v}" for k, v in spec.items() if k != "model")
-            shown = f"{result['pages_per_s']:.3f} pages/s" if "pages_per_s" in result else result.get("error")
-            print(f"  e2e [{r + 1}/{args.repeats}] {label}: {shown}", flush=True)
-    rows = []
-    for i, spec in enumerate(specs):
-        ok = [x for x in runs[i] if "pages_per_s" in x]
-        row = {k: v for k, v in spec.items()}
-        if not ok:
-            row["error"] = runs[i][0].get("error")
-        else:
-            rates = [x["pages_per_s"] for x in ok]
-            row.update(pages_per_s=statistics.median(rates), best_pages_per_s=max(rates), runs=rates,
-                       load_s=statistics.median(x["load_s"] for x in ok),
-                       peak_rss_mb=max(x["peak_rss_mb"] for x in ok), backend_used=ok[0]["backend_used"],
-                       cpu_s_per_page=statistics.median(x["cpu_s_per_page"] for x in ok),
-                       describe=ok[0]["describe"])
-        rows.append(row)
     return rows
 
 
@@ -509,12 +286,13 @@ def hardware() -> dict:
 
 
 def measure_compose(args, data: list[bytes]) -> list[dict]:
-    """The torch compose (models.compose, one thread) against the numpy one (models.compose_cpu), CPU time."""
+    """The torch compose (models.paint.compose, one thread) against the numpy one (models.paint.compose_cpu), CPU time."""
     import torch
 
-    from models import color, compose_cpu
-    from models import compose as torch_compose
-    from models import regions as rg
+    from models import color
+    from models.paint import compose as torch_compose
+    from models.paint import compose_cpu
+    from models.paint import regions as rg
     torch.set_num_threads(1)
     rows = []
     rng = np.random.default_rng(0)
@@ -540,80 +318,6 @@ def measure_compose(args, data: list[bytes]) -> list[dict]:
         a, b = statistics.median(t_torch), statistics.median(t_numpy)
         rows.append({"fill": fill, "torch_s": round(a, 4), "numpy_s": round(b, 4),
                      "numpy_over_torch": round(b / a, 3), "max_level_difference": worst})
-    return rows
-
-
-# ``mangacolor`` as its console script runs it; the first model call prints when it starts (the start-up:
-# interpreter, imports, options, model load, first decode), on stderr, for measure_whole.
-_WHOLE_CODE = ("import functools, sys, time\n"
-               "from mangacolor_cli.commands import main\n"
-               "from mangacolor_cli.engine.colorizer import Colorizer\n"
-               "_predict = Colorizer.predict\n"
-               "@functools.wraps(_predict)  # its signature too: colorize asks it for as_numpy\n"
-               "def _first(self, *a, **k):\n"
-               "    if not getattr(Colorizer, '_bench_seen', False):\n"
-               "        Colorizer._bench_seen = True\n"
-               "        print(f'BENCH_FIRST_PAGE {time.time():.6f}', file=sys.stderr, flush=True)\n"
-               "    return _predict(self, *a, **k)\n"
-               "Colorizer.predict = _first\n"
-               "sys.argv = ['mangacolor'] + sys.argv[1:]\n"
-               "try:\n    main()\nexcept SystemExit as e:\n    sys.exit(e.code)")
-
-
-def measure_whole(args, folder: Path) -> list[dict]:
-    """``mangacolor colorize PAGES -o OUT --model M`` in fresh processes, wall seconds, start-up included."""
-    codes = [("now", ROOT)]
-    if args.baseline_commit:
-        base = folder / f"code-{args.baseline_commit}"
-        if not base.exists():
-            base.mkdir(parents=True)
-            archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline_commit],
-                                     capture_output=True, check=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-        codes.insert(0, (args.baseline_commit, base))
-    from mangacolor_cli.engine.colorizer import DEFAULT_MODEL
-    model_files = {m: model_from_history(m, folder) if m != "default" else str(DEFAULT_MODEL)
-                   for m in args.whole_models.split(",")}
-    counts = [int(n) for n in args.whole_pages.split(",")]
-    inputs = {}
-    for n in counts:
-        d = folder / f"whole-{n}"
-        if not d.exists():
-            d.mkdir()
-            for i in range(n):
-                draw_manga_page(i).save(d / f"{i + 1:03d}.jpg", quality=85)
-        inputs[n] = d
-    configs = [(code, path, m, n) for n in counts for code, path in codes for m in model_files]
-    seconds: dict = {(code, m, n): [] for code, _, m, n in configs}
-    startup: dict = {(code, m, n): [] for code, _, m, n in configs}
-    errors: dict = {}
-    for _ in range(max(1, args.repeats)):
-        for code, path, m, n in configs:  # interleaved: every configuration once a round
-            out = folder / "whole-out"
-            subprocess.run(["rm", "-rf", str(out)], check=True)
-            site = args.baseline_site if code != "now" and args.baseline_site else None
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(path), site]))}
-            t, wall = time.perf_counter(), time.time()
-            proc = subprocess.run([sys.executable, "-c", _WHOLE_CODE, "colorize", str(inputs[n]), "-o", str(out),
-                                   "--model", model_files[m]], cwd=path, env=env, capture_output=True, text=True)
-            seconds[(code, m, n)].append(time.perf_counter() - t)
-            marks = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("BENCH_FIRST_PAGE ")]
-            if marks:
-                startup[(code, m, n)].append(float(marks[0]) - wall)
-            if proc.returncode:
-                errors[(code, m, n)] = first_line(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed")
-    rows, first = [], {}
-    for code, _, m, n in configs:
-        med = statistics.median(seconds[(code, m, n)])
-        first.setdefault(n, med)
-        row = {"code": code, "model": m, "pages": n, "seconds": round(med, 2), "s_per_page": round(med / n, 3),
-               "ratio": round(med / first[n], 3), "runs": [round(x, 2) for x in seconds[(code, m, n)]]}
-        if startup[(code, m, n)]:
-            # Process start to the first model call: interpreter, imports, options, model load, first decode.
-            row["startup_s"] = round(statistics.median(startup[(code, m, n)]), 3)
-        if (code, m, n) in errors:
-            row["error"] = errors[(code, m, n)]
-        rows.append(row)
     return rows
 
 
@@ -674,7 +378,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.size is None:
         picked = model_from_history(args.model, folder) if args.model else None
         if picked is None:
-            from mangacolor_cli.engine.colorizer import DEFAULT_MODEL
+            from mangacolor_cli.engine.runner import DEFAULT_MODEL
             picked = str(DEFAULT_MODEL)
         args.size = model_working_size(picked) or 768
         report["args"]["size"] = args.size

@@ -5,7 +5,7 @@ target's median color inside it: a perfect matcher), and scored against the targ
 the gray page (CIEDE2000 gain over gray = 1 - dE(output) / dE(gray page), higher is better). Ways
 of laying the known colors, side by side on the same regions:
 
-* ``compose``: the product's compose (``models.compose_cpu.compose`` with the hints): a known color
+* ``compose``: the product's compose (``models.paint.compose_cpu.compose`` with the hints): a known color
   on its region's paper with its own lightness, darker pixels darkening it in proportion;
 * ``multiply``: the flats under the line art in plain multiply (sRGB page x flat color).
 
@@ -31,9 +31,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models import compose_cpu  # noqa: E402
-from models import regions as rg  # noqa: E402
-from trainer import metrics  # noqa: E402
+from models.cie import lab_to_linear_rgb  # noqa: E402
+from models.paint import compose_cpu  # noqa: E402
+from models.paint import regions as rg  # noqa: E402
+from models.toolbox import metrics  # noqa: E402
 
 WAYS = ("compose", "multiply")
 
@@ -55,7 +56,7 @@ def lay(way: str, gray: np.ndarray, target: np.ndarray, regions: rg.Regions) -> 
     ids, lab = rg.hint_colors(regions, hints)
     table = np.ones((regions.count + 1, 3), np.float64)
     if len(ids):
-        table[ids] = np.clip(compose_cpu.lab_to_linear_rgb(lab[:, 0], lab[:, 1], lab[:, 2]).T, 0.0, 1.0)
+        table[ids] = np.clip(lab_to_linear_rgb(lab[:, 0], lab[:, 1], lab[:, 2]).T, 0.0, 1.0)
     flat = table[regions.full_labels()]
     page = _linear(gray.astype(np.float64) / 255.0)[..., None]
     return (np.clip(_srgb(flat * page), 0, 1) * 255 + 0.5).astype(np.uint8)

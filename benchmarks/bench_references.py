@@ -46,8 +46,9 @@ import torch  # noqa: E402
 from mangacolor_cli import Colorizer  # noqa: E402
 from mangacolor_cli.engine import references as reference_pages  # noqa: E402
 from mangacolor_cli.evaluation.segments import segment_score  # noqa: E402
-from models import references as refs  # noqa: E402
-from trainer import metrics  # noqa: E402
+from models.cie import luma8  # noqa: E402
+from models.paint import references as refs  # noqa: E402
+from models.toolbox import metrics  # noqa: E402
 
 PAGE = (512, 724)
 DRAWINGS = ROOT / "data" / "drawings"
@@ -92,7 +93,7 @@ def deform(images: list[Image.Image], rng: np.random.Generator) -> list[Image.Im
 
 
 def gray_of(page: Image.Image) -> Image.Image:
-    return Image.fromarray(refs.luma8(np.asarray(page)))
+    return Image.fromarray(luma8(np.asarray(page)))
 
 
 def build_sets(names: list[str], targets: int, seed: int = 0) -> dict[str, list[dict]]:
@@ -234,7 +235,7 @@ def main() -> None:
     p.add_argument("--timing", action="store_true", help="measure the CPU time of 16 pages with 2 references instead")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--feature-weights", default=None,
-                   help="comma-separated weights to try instead of models.references.FEATURE_WEIGHTS "
+                   help="comma-separated weights to try instead of models.paint.references.FEATURE_WEIGHTS "
                         "(e.g. from scripts/fit_reference_weights.py)")
     p.add_argument("--tone-weight", type=float, default=None, help="with --feature-weights: the TONE_WEIGHT to try")
     p.add_argument("--label", default=None, help="the key the results are stored under in --json")

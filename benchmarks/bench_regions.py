@@ -1,4 +1,4 @@
-"""Region compose cost per page: segmentation (models/segmentation.py) and flat fill (models/regions.py), ms per 1200x1700 page.
+"""Region compose cost per page: segmentation (models/paint/segmentation.py) and flat fill (models/paint/fills.py), ms per 1200x1700 page.
 
 Pages: the sample chapter (``examples/sample_chapter.cbz``: 8 pages of 1200x1700 with panels,
 gutters, balloons with text, screentones and dark tones around line drawings), or any folder of
@@ -29,9 +29,17 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models import regions as rg
+from models.paint import fills
+from models.paint import regions as rg
 
 SIZE = (1200, 1700)
+
+
+def flat_fill(regions: rg.Regions, ab: np.ndarray, full: bool = True) -> np.ndarray:
+    """The flat fill's chroma: the compose's one color per region (``fills.flat_colors``) laid on the
+    labels, ``[2, H, W]`` (``full``) or at the label resolution."""
+    colors = fills.flat_colors(regions, ab)[0]
+    return np.moveaxis(colors[regions.full_labels() if full else regions.labels], -1, 0)
 
 
 def load_pages(source: Path | None) -> list[np.ndarray]:
@@ -65,7 +73,7 @@ def main() -> None:
     ap.add_argument("--pages", type=Path, default=None, help="folder of page images (default: the sample chapter)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--compose", action="store_true",
-                    help="also time the whole compose (models.compose, torch on one thread as the pipeline runs "
+                    help="also time the whole compose (models.paint.compose, torch on one thread as the pipeline runs "
                          "it): flat vs soft, so the difference is what regions add")
     args = ap.parse_args()
     pages = load_pages(args.pages)
@@ -73,16 +81,16 @@ def main() -> None:
     stages = {"segment": [], "flat fill (label res)": [], "flat fill (full res)": [], "segment + fill (full)": []}
     load = []
     for page, ab in zip(pages, abs_):  # warm-up
-        rg.flat_fill(rg.segment_regions(page), ab)
+        flat_fill(rg.segment_regions(page), ab)
     for _ in range(args.rounds):
         for page, ab in zip(pages, abs_):
             load.append(os.getloadavg()[0])
             t0 = time.perf_counter()
             regions = rg.segment_regions(page)
             t1 = time.perf_counter()
-            rg.flat_fill(regions, ab, full=False)
+            flat_fill(regions, ab, full=False)
             t2 = time.perf_counter()
-            rg.flat_fill(regions, ab)
+            flat_fill(regions, ab)
             t3 = time.perf_counter()
             stages["segment"].append(t1 - t0)
             stages["flat fill (label res)"].append(t2 - t1)
@@ -100,7 +108,8 @@ def main() -> None:
 def compose_rows(pages: list[np.ndarray], abs_: list[np.ndarray], rounds: int) -> None:
     import torch
 
-    from models import color, compose
+    from models import color
+    from models.paint import compose
 
     torch.set_num_threads(1)
     table = color.gray_to_l(torch.arange(256, dtype=torch.float32).div(255).view(1, 1, 1, -1)).flatten()

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import models  # noqa: E402
-from trainer.device import resolve_device  # noqa: E402
+from models.toolbox.device import resolve_device  # noqa: E402
 from trainer.distributed import DistInfo  # noqa: E402
 from trainer.step import TrainStepContext  # noqa: E402
 

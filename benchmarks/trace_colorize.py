@@ -67,12 +67,12 @@ def main() -> None:
     for module, owner, name in [
         ("mangacolor_cli.engine.backends", None, "load_session"),
         ("mangacolor_cli.engine.colorizer", "Colorizer", "__init__"),
-        ("mangacolor_cli.engine.pipeline", "_ColorizeRun", "_decode"),
-        ("models.regions", None, "segment_regions"),
+        ("mangacolor_cli.engine.run", "_ColorizeRun", "_decode"),
+        ("models.paint.regions", None, "segment_regions"),
         ("mangacolor_cli.engine.colorizer", "Colorizer", "predict"),
         ("mangacolor_cli.engine.colorizer", "Colorizer", "compose"),
-        ("mangacolor_cli.engine.pipeline", "_ColorizeRun", "_encode"),
-        ("mangacolor_cli.engine.pipeline", "_ColorizeRun", "_finish_job"),
+        ("mangacolor_cli.engine.run", "_ColorizeRun", "_encode"),
+        ("mangacolor_cli.engine.run", "_ColorizeRun", "_finish_job"),
     ]:
         _wrap(module, owner, name)
     sys.argv = ["mangacolor", *sys.argv[1:]]

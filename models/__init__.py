@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 
-# Everything here needs torch, so it loads on first use (PEP 562): `models.errors`, `models.files`,
-# `models.regions` and `models.compose_cpu` (the ONNX path of colorize) are torch-free.
+# Everything here needs torch, so it loads on first use (PEP 562): `models.toolbox` (but its metrics),
+# `models.cie` and the paint wing `models.paint` but its torch compose (the ONNX path of colorize) are torch-free.
 _LAZY = {
     "ColorModel": ".base", "NullStepContext": ".base", "StepContext": ".base",
     "CHECKPOINT_FORMAT": ".checkpoint", "CheckpointError": ".checkpoint", "load_model": ".checkpoint",

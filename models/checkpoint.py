@@ -22,8 +22,8 @@ from typing import Any
 import torch
 
 from .base import ColorModel
-from .errors import first_line
-from .files import atomic_path
+from .toolbox.errors import first_line
+from .toolbox.files import atomic_path
 from .registry import create
 
 CHECKPOINT_FORMAT = 1

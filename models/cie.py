@@ -1,7 +1,32 @@
-"""The constants of the fused Lab -> sRGB compose, shared by the torch one (``models.color``) and
-the numpy one (``models.compose_cpu``, which must not import torch): plain Python numbers only."""
+"""The color math in numpy: the one torch-free twin of ``models.color`` (docs/ARCHITECTURE.md, "Color").
 
-# kornia's xyz_to_rgb matrix and D65 white, so the fused conversions are kornia's lab_to_rgb term for term.
+Everything the CPU side needs without torch: sRGB <-> linear, CIE's f and its inverse, sRGB -> Lab,
+Lab -> linear RGB, gray <-> L, the page's luma and a model's input normalization; and the constants
+the torch conversions (``models.color``) share with it. The formulas and constants are kornia's
+(``kornia.color``), term for term, so the two agree to float noise (``tests/test_color_numpy.py``).
+
+Two grays, each defined once here:
+
+* the **lightness gray** of a color: the gray level with its CIE L (``l_to_gray8`` of its L; what
+  ``models.color.rgb_to_gray`` gives and what a color page's compose segments on);
+* the **luma** (Rec. 601 weights on the sRGB values, PIL's ``convert("L")``): :func:`luma`, what a
+  color page given as RGB (a reference page, an eval target) is segmented and toned on.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+# Normalization used by every model (docs/ARCHITECTURE.md, "Color"): L/50 - 1 in [-1, 1], ab/110 in [-1, 1].
+L_SCALE = 50.0
+AB_SCALE = 110.0
+
+# kornia's rgb_to_xyz and xyz_to_rgb matrices and D65 white, so the conversions are kornia's term for term.
+LINEAR_RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423),
+                     (0.212671, 0.715160, 0.072169),
+                     (0.019334, 0.119193, 0.950227))
 XYZ_TO_LINEAR_RGB = ((3.2404813432005266, -1.5371515162713185, -0.4985363261688878),
                      (-0.9692549499965682, 1.8759900014898907, 0.0415559265582928),
                      (0.0556466391351772, -0.2040413383665112, 1.0573110696453443))
@@ -12,3 +37,107 @@ SRGB_TABLE_SIZE = 65536
 FILL_CHROMA_START = 6.0
 # Chroma at which a fill gets the full lightness it needs.
 FILL_CHROMA_FULL = 16.0
+# The luma's weights (Rec. 601, as PIL's convert("L")).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+# f's knee as kornia.color.lab_to_rgb writes it: f^-1 is the cube above it, linear below.
+F_KNEE = 0.2068966
+
+
+# ---------------------------------------------------------------- the curves
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """sRGB values in [0, 1] -> linear light (the sRGB decoding curve), in the input's float type."""
+    return np.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """Linear light in [0, 1] -> sRGB values (the sRGB encoding curve)."""
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(np.clip(x, 0, None), 1 / 2.4) - 0.055)
+
+
+def lab_f(t: np.ndarray) -> np.ndarray:
+    """CIE's f (a relative X, Y or Z -> its Lab coordinate before scaling), as kornia writes it."""
+    return np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 4.0 / 29.0)
+
+
+def f_inverse(f: np.ndarray) -> np.ndarray:
+    """CIE's f^-1 exactly as kornia.color.lab_to_rgb writes it (cube above the knee, linear below)."""
+    return np.where(f > F_KNEE, f * f * f, (f - np.float32(4.0 / 29.0)) / np.float32(7.787))
+
+
+# ---------------------------------------------------------------- conversions
+def srgb8_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB ``[..., 3]`` in 8-bit levels (uint8, or float in [0, 255]) -> CIE Lab (D65) ``[..., 3]``, float32."""
+    lin = srgb_to_linear(np.asarray(rgb, dtype=np.float64) / 255.0)
+    xyz = lin @ np.array(LINEAR_RGB_TO_XYZ).T / np.array([WHITE_X, 1.0, WHITE_Z])
+    fxyz = lab_f(xyz)
+    L = 116.0 * fxyz[..., 1] - 16.0
+    a = 500.0 * (fxyz[..., 0] - fxyz[..., 1])
+    b = 200.0 * (fxyz[..., 1] - fxyz[..., 2])
+    return np.stack([L, a, b], axis=-1).astype(np.float32)
+
+
+def srgb8_to_ab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB uint8 ``[..., 3]`` -> the Lab (D65) chroma ``[..., 2]``, float32."""
+    return srgb8_to_lab(rgb)[..., 1:]
+
+
+def lab_to_linear_rgb(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Lab -> linear RGB ``[3, ...]`` float32, unclipped (kornia's lab_to_rgb before its gamma)."""
+    fy = (np.asarray(L, np.float32) + np.float32(16.0)) / np.float32(116.0)
+    Y = f_inverse(fy)
+    X = f_inverse(np.asarray(a, np.float32) / np.float32(500.0) + fy) * np.float32(WHITE_X)
+    Z = f_inverse(np.maximum(fy - np.asarray(b, np.float32) / np.float32(200.0), 0.0)) * np.float32(WHITE_Z)
+    m = np.array(XYZ_TO_LINEAR_RGB, np.float32)
+    return np.stack([X * m[c, 0] + Y * m[c, 1] + Z * m[c, 2] for c in range(3)])
+
+
+@functools.lru_cache(maxsize=1)
+def linear_to_srgb8_table() -> np.ndarray:
+    """Linear RGB in [0, 1] sampled at SRGB_TABLE_SIZE steps -> sRGB uint8 (``models.color``'s table in numpy)."""
+    linear = np.linspace(0.0, 1.0, SRGB_TABLE_SIZE, dtype=np.float64)
+    return np.round(np.clip(linear_to_srgb(linear), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- gray and lightness
+def gray_to_l(gray: np.ndarray) -> np.ndarray:
+    """Gray sRGB values in [0, 1] (any shape) -> CIE L in [0, 100], float32 (``models.color.gray_to_l``)."""
+    g = np.clip(np.asarray(gray, dtype=np.float32), 0.0, 1.0)
+    # A neutral color's Y is its linear value (the luminance row of the matrix sums to 1).
+    return (116.0 * lab_f(srgb_to_linear(g)) - 16.0).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=2)
+def gray_level_lightness(levels: int = 256) -> np.ndarray:
+    """L of every gray level, ``[levels]`` float32 (``models.color.gray_level_lightness`` in numpy)."""
+    g = np.arange(levels, dtype=np.float64) / (levels - 1)
+    return (116.0 * lab_f(srgb_to_linear(g)) - 16.0).astype(np.float32)
+
+
+def l_to_gray8(L: np.ndarray) -> np.ndarray:
+    """CIE L in [0, 100] -> the 8-bit gray level that has it (the inverse of :func:`gray_level_lightness`)."""
+    fy = (np.asarray(L, dtype=np.float32) + np.float32(16.0)) / np.float32(116.0)
+    srgb = linear_to_srgb(f_inverse(fy))
+    return np.clip(srgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """The luma of RGB ``[..., 3]`` (Rec. 601 weights), float32 in the input's scale (levels for integers)."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    r, g, b = LUMA_WEIGHTS
+    return rgb[..., 0] * r + rgb[..., 1] * g + rgb[..., 2] * b
+
+
+def luma8(rgb: np.ndarray) -> np.ndarray:
+    """uint8 luma of an sRGB uint8 image ``[..., 3]`` (Rec. 601 weights, as PIL's ``convert("L")``)."""
+    return np.clip(luma(rgb) + np.float32(0.5), 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- a model's input and output
+def normalize_gray(gray: np.ndarray, input_norm: str) -> np.ndarray:
+    """A gray plane in [0, 1] as a model reads it (``models.base.prepare_input`` in numpy): ``lab``:
+    L/50 - 1, ``gray01``: the gray value itself."""
+    if input_norm == "lab":
+        return gray_to_l(gray) / np.float32(L_SCALE) - np.float32(1.0)
+    if input_norm == "gray01":
+        return gray
+    raise ValueError(f"unknown input_norm {input_norm!r}")

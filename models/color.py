@@ -1,4 +1,4 @@
-"""Color math, in one place: Lab <-> sRGB (D65), normalization, Zhang et al.'s ab bins.
+"""Color math in torch: Lab <-> sRGB (D65), normalization, Zhang et al.'s ab bins (the numpy twin: ``models.cie``).
 
 Every function is a pure, batch-first torch function: ``[B, C, H, W]`` in, same layout out,
 differentiable where it makes sense, usable on any device and inside an exported ONNX graph.
@@ -15,11 +15,10 @@ from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
 from kornia.color import linear_rgb_to_rgb
 from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
 
-from .cie import FILL_CHROMA_FULL, FILL_CHROMA_START, SRGB_TABLE_SIZE, WHITE_X, WHITE_Z, XYZ_TO_LINEAR_RGB
-
-# Normalization used by every model (docs/ARCHITECTURE.md, "Color"): L/50 - 1 in [-1, 1], ab/110 in [-1, 1].
-L_SCALE = 50.0
-AB_SCALE = 110.0
+# The constants are shared with the numpy twin (models.cie); the normalization (docs/ARCHITECTURE.md,
+# "Color"): L/50 - 1 in [-1, 1], ab/110 in [-1, 1].
+from .cie import (AB_SCALE, FILL_CHROMA_FULL, FILL_CHROMA_START, L_SCALE, SRGB_TABLE_SIZE,  # noqa: F401
+                  WHITE_X, WHITE_Z, XYZ_TO_LINEAR_RGB)
 
 # Zhang et al. 2016 quantize ab on a grid of 10 and keep 313 in-gamut points (pts_in_hull.npy).
 # Computed here from the sRGB gamut (every corner of a grid cell that holds an sRGB color) it is

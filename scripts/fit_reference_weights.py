@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Learn the weights of the reference matcher's token distance (``models.references``) from training pairs.
+"""Learn the weights of the reference matcher's token distance (``models.paint.references``) from training pairs.
 
     python scripts/fit_reference_weights.py                 # prints FEATURE_WEIGHTS and TONE_WEIGHT
     python scripts/fit_reference_weights.py --drawings 60   # a quicker fit
@@ -30,15 +30,16 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_references import deform, gray_of, place  # noqa: E402
-from models import references as refs  # noqa: E402
-from models.regions import segment_regions  # noqa: E402
+from models.cie import luma8  # noqa: E402
+from models.paint import references as refs  # noqa: E402
+from models.paint.regions import segment_regions  # noqa: E402
 
 SOURCES = ("dicebear-adventurer", "dicebear-open-peeps", "dicebear-micah", "openmoji")
 SAME_COLOR = 10.0
 
 
 def tokens_of(page: np.ndarray, color: np.ndarray | None = None):
-    gray = page if page.ndim == 2 else refs.luma8(page)
+    gray = page if page.ndim == 2 else luma8(page)
     regions = segment_regions(gray)
     f = regions.factor
     t = refs.describe(regions, gray[::f, ::f])

@@ -109,6 +109,19 @@ def test_inside_mangacolor_cli_imports_flow_down_from_commands_to_errors():
         assert not wrong, f"{path.relative_to(ROOT)} imports {sorted(wrong)}, not below {part(name)}"
 
 
+def test_the_colorize_path_imports_nothing_from_the_trainer():
+    # Colorize (engine, pages) takes its shared jobs from models.toolbox; the trainer is training's alone.
+    known = _modules()
+    colorize_path = [name for name in known if name.split(".")[:2] in (["mangacolor_cli", "engine"],
+                                                                       ["mangacolor_cli", "pages"])]
+    assert colorize_path
+    for name in colorize_path:
+        path = known[name]
+        wrong = sorted(m for m in _imported_modules(path, known) if m.split(".")[0] == "trainer")
+        assert not wrong and "trainer" not in _imported_packages(path), \
+            f"{path.relative_to(ROOT)} imports {wrong or ['trainer']}: the colorize path takes shared jobs from models.toolbox"
+
+
 def test_the_version_lives_in_a_module_that_imports_nothing_and_matches_pyproject():
     import mangacolor_cli
     from mangacolor_cli import version
@@ -120,7 +133,7 @@ def test_the_version_lives_in_a_module_that_imports_nothing_and_matches_pyprojec
 
 
 # The display: the progress bar (rich, tqdm.auto in a notebook) and the scripts' own command lines.
-MAY_PRINT = {"trainer/progress.py"}
+MAY_PRINT = {"models/toolbox/progress.py"}
 
 
 def test_library_code_never_prints_it_logs_returns_or_calls_back():

@@ -130,10 +130,10 @@ def test_device_takes_cuda_with_an_index(tmp_path, tiny_checkpoint):
 
 # ---------------------------------------------------------------------------- progress
 def test_colorize_from_a_notebook_shows_a_tqdm_bar(tmp_path, tiny_checkpoint, monkeypatch, capsys):
-    import trainer.progress
+    import models.toolbox.progress
     from mangacolor_cli.engine import pipeline
 
-    monkeypatch.setattr(trainer.progress, "in_notebook", lambda: True)
+    monkeypatch.setattr(models.toolbox.progress, "in_notebook", lambda: True)
     monkeypatch.setattr(pipeline, "in_notebook", lambda: True)
     page = tmp_path / "page.png"
     draw_page().save(page)

@@ -1,7 +1,7 @@
-"""The numpy compose (``models.compose_cpu``) and the torch-free ONNX path of the Colorizer.
+"""The numpy compose (``models.paint.compose_cpu``) and the torch-free ONNX path of the Colorizer.
 
 The numpy compose changed only for speed: its pictures equal the torch compose's
-(``models.compose``) within 1 level, fill by fill, with and without fill lightness and hints.
+(``models.paint.compose``) within 1 level, fill by fill, with and without fill lightness and hints.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import torch
 
 from mangacolor_cli.engine.backends import export_onnx
 from mangacolor_cli.engine.colorizer import Colorizer, as_page
-from models import color, compose_cpu
-from models import compose as torch_compose
-from models import regions as rg
+from models import cie, color
+from models.paint import compose as torch_compose
+from models.paint import compose_cpu
+from models.paint import regions as rg
 from tests.conftest import draw_page, strongly_colored_unet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +71,7 @@ def test_numpy_compose_equals_the_torch_compose_within_one_level(fill, fill_pape
 def test_numpy_compose_from_lightness_equals_it_from_gray_levels():
     gray = _page(seed=1)
     ab = _chroma(84, 60, seed=2)
-    L = compose_cpu.gray_level_lightness(256)[gray]
+    L = cie.gray_level_lightness(256)[gray]
     for fill in ("soft", "flat"):
         a = compose_cpu.compose(ab, gray=gray, fill=fill)
         b = compose_cpu.compose(ab, L=L, fill=fill)
@@ -78,10 +79,10 @@ def test_numpy_compose_from_lightness_equals_it_from_gray_levels():
 
 
 def test_numpy_color_pieces_match_models_color():
-    np.testing.assert_allclose(compose_cpu.gray_level_lightness(256),
+    np.testing.assert_allclose(cie.gray_level_lightness(256),
                                color.gray_level_lightness(256).numpy(), atol=1e-4)
     g = np.random.default_rng(0).uniform(0, 1, (30, 40)).astype(np.float32)
-    np.testing.assert_allclose(compose_cpu.gray_to_l(g), color.gray_to_l(torch.from_numpy(g)[None, None])[0, 0].numpy(),
+    np.testing.assert_allclose(cie.gray_to_l(g), color.gray_to_l(torch.from_numpy(g)[None, None])[0, 0].numpy(),
                                atol=1e-3)
     ab = np.random.default_rng(1).uniform(-110, 110, (2, 60, 70)).astype(np.float32)
     want = color.fill_lightness(torch.from_numpy(ab)[None])[0, 0].numpy()
@@ -139,7 +140,7 @@ def test_colorize_with_an_onnx_model_imports_no_torch_or_scipy(onnx_model, tmp_p
 
 
 def test_both_composes_name_the_same_fills_and_default():
-    assert compose_cpu.FILLS == torch_compose.FILLS and compose_cpu.DEFAULT_FILL == torch_compose.DEFAULT_FILL
+    assert compose_cpu.fills.FILLS == torch_compose.fills.FILLS and compose_cpu.fills.DEFAULT_FILL == torch_compose.DEFAULT_FILL
 
 
 @pytest.mark.parametrize("fill_paper", [True, False])

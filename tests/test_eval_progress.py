@@ -19,7 +19,7 @@ from mangacolor_cli.commands import app
 from mangacolor_cli.engine.colorizer import Colorizer
 from mangacolor_cli.evaluation import reports
 from mangacolor_cli.evaluation import scoring as ev
-from trainer import metrics
+from models.toolbox import metrics
 
 from .test_eval import _noisy, _photo, _save, tiny_checkpoint  # noqa: F401 (a fixture)
 
@@ -112,7 +112,7 @@ def test_pages_are_read_only_a_few_ahead_of_the_scoring():
 
 
 def test_cli_keeps_its_bar_up_until_the_report_files_are_written(pred_target, tmp_path, monkeypatch):
-    import trainer.progress
+    import models.toolbox.progress
 
     seen = []
 
@@ -129,7 +129,7 @@ def test_cli_keeps_its_bar_up_until_the_report_files_are_written(pred_target, tm
         def close(self):
             seen.append(("close", (tmp_path / "r.html").exists(), (tmp_path / "g.png").exists()))
 
-    monkeypatch.setattr(trainer.progress, "ProgressBar", RecordingBar)
+    monkeypatch.setattr(models.toolbox.progress, "ProgressBar", RecordingBar)
     res = CliRunner().invoke(app, ["eval", "--pred", str(pred_target[0]), "--target", str(pred_target[1]),
                                    "--device", "cpu", "--grid", str(tmp_path / "g.png"),
                                    "--report", str(tmp_path / "r.html")])

@@ -1,6 +1,6 @@
 """Flats that hold: regions that do not leak through thin or open outlines, regions split where the tone
-steps, and hints that color what they touch and not the page around it (models/regions.py,
-models/trapped_ball.py, the compose)."""
+steps, and hints that color what they touch and not the page around it (models/paint/regions.py,
+models/paint/trapped_ball.py, the compose)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from models import compose_cpu
-from models import regions as rg
-from models import trapped_ball as tb
+from models.paint import compose_cpu
+from models.paint import regions as rg
+from models.paint import trapped_ball as tb
 
 W, H = 1200, 1700  # a real page size: the segmentation runs at half resolution here
 MARGIN = (20, 850)
@@ -215,3 +215,60 @@ def test_vivid_chroma_is_capped():
 def test_the_cli_palettes_are_the_librarys():
     from mangacolor_cli.engine.choices import PALETTES
     assert PALETTES == rg.PALETTES
+
+
+def toned_box_page(with_eye: bool = True) -> np.ndarray:
+    """A 600x600 page: a black-outlined box filled with a 50% checker screentone (2-px dots), an eye mark
+    (a 9x9 black square, bigger than a tone dot) inside it, and white paper around."""
+    page = np.full((600, 600), 255, np.uint8)
+    page[100:500, 100:500] = 0
+    inner = np.full((388, 388), 255, np.uint8)
+    yy, xx = np.mgrid[0:388, 0:388]
+    inner[((yy // 2) + (xx // 2)) % 2 == 0] = 0
+    page[106:494, 106:494] = inner
+    if with_eye:
+        page[280:289, 280:289] = 0
+    return page
+
+
+def test_under_a_known_color_screentone_becomes_the_shade_it_makes_and_marks_stay():
+    page = toned_box_page()
+    hints = np.zeros((600, 600, 4), np.uint8)
+    hints[200:210, 200:210] = (200, 40, 40, 255)
+    out = compose_cpu.compose(np.zeros((2, 8, 8), np.float32), gray=page, hints=hints).astype(int)
+    tone = out[150:250, 330:450]
+    # the dots are gone: one even color over the toned area, red, not a red and black checker
+    assert tone.std(axis=(0, 1)).max() < 12, tone.std(axis=(0, 1))
+    assert tone[..., 0].mean() > tone[..., 1].mean() + 60
+    # the eye is a drawn mark (bigger than a tone dot): it stays dark; the box's outline stays ink
+    assert out[282:287, 282:287].max() < 80
+    assert out[101:104, 300].max() < 60
+    # without a known color the page keeps its tone as drawn (the model's colors follow the page)
+    plain = compose_cpu.compose(np.zeros((2, 8, 8), np.float32), gray=page).astype(int)
+    assert plain[150:250, 330:450].std(axis=(0, 1)).max() > 60
+
+
+def test_a_hint_map_gives_hue_and_chroma_and_the_page_keeps_its_lightness():
+    page = np.full((600, 600), 255, np.uint8)
+    page[100:500, 100:500] = 0
+    page[106:494, 106:494] = 255
+    dark_blue = (20, 30, 110)
+    full = np.zeros((600, 600, 4), np.uint8)
+    full[250:350, 250:350] = (*dark_blue, 255)
+    small = np.zeros((60, 60, 4), np.uint8)  # the same hint as a 60x60 map (each pixel a 10x10 block)
+    small[25:35, 25:35] = (*dark_blue, 255)
+    assert rg.is_hint_map(small.shape[:2], page.shape) and not rg.is_hint_map((400, 400), page.shape)
+    z = np.zeros((2, 8, 8), np.float32)
+    by_image = compose_cpu.compose(z, gray=page, hints=full)
+    by_map = compose_cpu.compose(z, gray=page, hints=small)
+    lab_image = rg.srgb8_to_lab(by_image[150:160, 400:410].reshape(-1, 3)).mean(axis=0)
+    lab_map = rg.srgb8_to_lab(by_map[150:160, 400:410].reshape(-1, 3)).mean(axis=0)
+    hint_lab = rg.srgb8_to_lab(np.array([dark_blue], np.uint8))[0]
+    # a full-size hint image is the color itself, its own dark lightness; a hint map is its hue, as light as
+    # white paper allows
+    assert abs(lab_image[0] - hint_lab[0]) < 3
+    assert lab_map[0] > hint_lab[0] + 15
+    hue = lambda lab: np.degrees(np.arctan2(lab[2], lab[1]))  # noqa: E731
+    assert abs(hue(lab_map) - hue(hint_lab)) < 10 and np.hypot(*lab_map[1:]) > 30
+    # the paper outside the box takes nothing
+    assert (np.ptp(by_map[20:60, 20:60].astype(int), axis=-1) < 4).all()

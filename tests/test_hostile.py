@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from mangacolor_cli.commands import app
 from mangacolor_cli.pages import archive_reader, archives
-from models import files as outputs
+from models.toolbox import files as outputs
 from tests.conftest import draw_page, encoded
 
 PAGE = encoded(draw_page())

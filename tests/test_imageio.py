@@ -12,7 +12,7 @@ from mangacolor_cli.errors import PageError
 from mangacolor_cli.pages.images import decode_page as decode_image
 from mangacolor_cli.pages.images import encode_image
 from tests.conftest import color_page, draw_page, encoded
-from trainer import images as loader
+from models.toolbox import images as loader
 
 
 def test_natural_order_puts_2_before_10():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mangacolor_cli.engine import colorizer
+from mangacolor_cli.engine import runner as colorizer
 from mangacolor_cli.engine.backends import export_onnx, read_onnx_meta
 from mangacolor_cli.engine.colorizer import Colorizer, looks_colored
 from mangacolor_cli.errors import ModelError

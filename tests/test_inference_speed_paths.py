@@ -193,7 +193,7 @@ def test_automatic_batch_is_one_page_on_the_cpu_for_onnx_and_one_per_thread_for_
 
 
 def test_automatic_batch_on_a_gpu_fits_the_page_shape(tiny_model, monkeypatch):
-    from mangacolor_cli.engine import colorizer as colorizer_module
+    from mangacolor_cli.engine import runner as colorizer_module
     run = Colorizer(tiny_model, size=32, backend="torch")
     monkeypatch.setattr(Colorizer, "on_gpu", property(lambda self: True))
     run.batch_size = run._auto_batch_size()
@@ -217,7 +217,7 @@ def test_page_batcher_takes_the_batch_size_by_shape():
 
 def test_regions_made_ahead_give_the_same_page(tiny_model):
     from mangacolor_cli.engine.colorizer import page_regions
-    from trainer.images import DecodedPage
+    from models.toolbox.images import DecodedPage
     page = DecodedPage(np.asarray(draw_page(120, 160, 3)))
     for fill in ("flat", "soft"):
         run = Colorizer(tiny_model, size=32, backend="torch", fill=fill)
@@ -270,7 +270,7 @@ def test_progress_bar_status_clock_and_suspension():
 
     from rich.console import Console
 
-    from trainer.progress import ProgressBar
+    from models.toolbox.progress import ProgressBar
     screen = io.StringIO()
     bar = ProgressBar(3, unit="pages", transient=True, console=Console(file=screen, force_terminal=True, width=100))
     bar.set_status("loading the model...")
@@ -298,7 +298,7 @@ def test_errors_and_the_model_line_print_above_the_bar(tmp_path, tiny_checkpoint
         draw_page(48, 64, i).save(folder / f"{i:03d}.png")
     (folder / "001b.png").write_bytes(b"not a png")
     seen = []
-    from mangacolor_cli.engine import pipeline
+    from mangacolor_cli.engine import run as pipeline
     states = []
     suspended = pipeline.ProgressBar.suspended
 

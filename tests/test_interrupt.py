@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mangacolor_cli.commands import app
-from models import files as outputs
+from models.toolbox import files as outputs
 from tests.conftest import draw_page, encoded
 
 PAGES = 4

@@ -193,7 +193,7 @@ def test_every_command_help_and_the_readme_state_the_one_exit_code_rule():
 
 # ---------------------------------------------------------------------- item 11: readable slow rates
 def test_a_rate_under_one_a_second_reads_as_seconds_per_one():
-    from trainer.progress import format_rate
+    from models.toolbox.progress import format_rate
 
     assert format_rate(1 / 12.3, "steps") == "12.3 s/step"
     assert format_rate(0.5, "pages") == "2.0 s/page"
@@ -213,7 +213,7 @@ class FakeClock:
 
 @pytest.mark.parametrize("seconds_per_step, shown", [(12.3, "12.3 s/step"), (0.25, "4.00 steps/s")])
 def test_a_slow_training_progress_line_shows_seconds_per_step(monkeypatch, seconds_per_step, shown):
-    import trainer.progress as progress
+    import models.toolbox.progress as progress
 
     clock = FakeClock()
     monkeypatch.setattr(progress.time, "perf_counter", clock)
@@ -230,7 +230,7 @@ def test_a_slow_training_progress_line_shows_seconds_per_step(monkeypatch, secon
 
 
 def test_a_slow_rate_beside_the_terminal_bar_is_seconds_per_page(monkeypatch):
-    import trainer.progress as progress
+    import models.toolbox.progress as progress
 
     clock = FakeClock()
     monkeypatch.setattr(progress.time, "perf_counter", clock)

@@ -1,4 +1,4 @@
-"""trainer.metrics equals skimage's metrics to 1e-4 on random and real images (docs/ARCHITECTURE.md, "Metrics")."""
+"""models.toolbox.metrics equals skimage's metrics to 1e-4 on random and real images (docs/ARCHITECTURE.md, "Metrics")."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from skimage import data as skdata
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
-from trainer import metrics
+from models.toolbox import metrics
 
 TOL = 1e-4
 
@@ -82,7 +82,7 @@ def test_psnr_of_constant_offset(offset, expected_db):
 
 
 def test_ssim_and_psnr_of_each_image_in_a_batch_equal_skimage_where_kornias_would_not():
-    # Why trainer.metrics keeps its own SSIM and PSNR: kornia's SSIM is Gaussian-windowed (another number than
+    # Why models.toolbox.metrics keeps its own SSIM and PSNR: kornia's SSIM is Gaussian-windowed (another number than
     # skimage's default) and its PSNR pools the batch's MSE; ours give skimage's number for every image.
     import kornia.metrics
 

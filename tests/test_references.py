@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from models import references as refs
-from models import regions as rg
+from models.cie import srgb8_to_lab
+from models.paint import references as refs
+from models.paint import regions as rg
 
 SKIN, SHIRT, PANTS, HAIR = (240, 200, 160), (60, 90, 200), (40, 140, 60), (200, 60, 40)
 
@@ -33,7 +34,7 @@ def figure(color: bool, *, size=(600, 800), scale=1.0, dx=0, dy=0, arms_up=False
         return c if color else (255, 255, 255)
 
     # Drawn parts, not boxes: an axis-aligned rectangle running straight along its box on two sides is
-    # taken for a piece of a panel's background (models.references) and never matched.
+    # taken for a piece of a panel's background (models.paint.references) and never matched.
     ink = dict(outline=(0, 0, 0), width=max(3, s(5)))
     d.chord([cx - s(75), top - s(10), cx + s(75), top + s(110)], 180, 360, fill=fill(HAIR), **ink)
     d.ellipse([cx - s(60), top + s(30), cx + s(60), top + s(170)], fill=fill(SKIN), **ink)
@@ -54,14 +55,14 @@ def gray(img: Image.Image) -> Image.Image:
 
 
 def _lab(rgb):
-    return rg.srgb8_to_lab(np.array(rgb, np.uint8))
+    return srgb8_to_lab(np.array(rgb, np.uint8))
 
 
 def _share_close(out: np.ndarray, truth: Image.Image, color, tol=12.0) -> float:
     """Share of the pixels that are ``color`` in ``truth`` whose output lies within ``tol`` (CIE76) of it."""
     t = np.asarray(truth)
     mask = (np.abs(t.astype(int) - np.array(color)).sum(axis=2) < 6)
-    lab = rg.srgb8_to_lab(out[mask])
+    lab = srgb8_to_lab(out[mask])
     return float((np.sqrt(((lab - _lab(color)) ** 2).sum(axis=1)) < tol).mean())
 
 
@@ -72,7 +73,7 @@ def test_regions_of_a_moved_and_scaled_figure_take_their_reference_colors():
     regions = rg.segment_regions(page)
     m = refs.match(regions, page[::regions.factor, ::regions.factor], [reference])
     assert len(m.ids) >= 4
-    from models import compose_cpu
+    from models.paint import compose_cpu
     out = compose_cpu.compose(np.zeros((2, 8, 8), np.float32), gray=page, hints=rg.Known(m.ids, m.lab),
                               regions=regions)
     truth = figure(True, scale=0.8, dx=40, dy=30)
@@ -86,11 +87,23 @@ def test_a_gray_page_keeps_its_own_lightness_under_reference_colors():
     regions = rg.segment_regions(page)
     m = refs.match(regions, page[::regions.factor, ::regions.factor], [reference])
     assert len(m.ids)
-    from models.compose_cpu import gray_to_l
+    from models.cie import gray_to_l
     levels = rg.paper_levels(regions, page[::regions.factor, ::regions.factor], m.ids)
     toned = levels < 0.85 * 255
     assert toned.any()
-    np.testing.assert_allclose(m.lab[toned, 0], gray_to_l(levels[toned] / 255.0), atol=0.5)
+    # a toned region takes the reference's hue and chroma only (no lightness of its own) ...
+    assert np.isnan(m.lab[toned, 0]).all() and not np.isnan(m.lab[~toned, 0]).any()
+    from models.paint import compose_cpu
+    out = compose_cpu.compose(np.zeros((2, 8, 8), np.float32), gray=page, hints=rg.Known(m.ids, m.lab),
+                              regions=regions)
+    # ... and its paper keeps the page's lightness, darkened only as far as the color needs
+    f = regions.factor
+    lab_out = rg.srgb8_to_lab(out[::f, ::f].reshape(-1, 3)).reshape(regions.labels.shape + (3,))
+    top = compose_cpu.fill_lightness_exact(m.lab[toned, 1:].T.copy())
+    for region, level, lmax in zip(m.ids[toned], levels[toned], top):
+        core = (regions.labels == region) & regions.core
+        want = min(float(gray_to_l(np.float32(level / 255.0))), float(lmax))
+        assert abs(float(np.median(lab_out[..., 0][core])) - want) < 2.5, (region, level)
 
 
 def test_hints_win_over_references_region_by_region():
@@ -244,13 +257,14 @@ def test_eval_scores_references_beside_the_run_without_with_segment_accuracy(tmp
 def test_reference_colors_compose_the_same_in_torch_as_in_numpy(fill):
     import torch
 
-    from models import compose, compose_cpu
+    from models.cie import gray_to_l
+    from models.paint import compose, compose_cpu
     page = np.asarray(gray(figure(False, scale=0.85)))
     regions = rg.segment_regions(page)
     m = refs.match(regions, page[::regions.factor, ::regions.factor], [refs.prepare_reference(np.asarray(figure(True)))])
     known = rg.Known(m.ids, m.lab)
     ab = np.zeros((1, 2, 40, 30), np.float32)
     cpu = compose_cpu.compose(ab, gray=page, hints=known, regions=regions, fill=fill)
-    L = torch.from_numpy(compose_cpu.gray_to_l(page / 255.0))[None, None]
+    L = torch.from_numpy(gray_to_l(page / 255.0))[None, None]
     gpu_path = compose.compose(L, torch.from_numpy(ab), gray=page, hints=known, regions=regions, fill=fill).numpy()
     assert np.abs(cpu.astype(int) - gpu_path.astype(int)).max() <= 1

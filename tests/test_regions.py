@@ -1,4 +1,4 @@
-"""Region segmentation and the flat fill (models/regions.py) on synthetic pages with known regions."""
+"""Region segmentation and the flat fill (models/paint/regions.py, fills.py) on synthetic pages with known regions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from models import raster
-from models import regions as rg
+from models.cie import srgb8_to_ab
+from models.paint import fills, raster
+from models.paint import regions as rg
 
 H, W = 600, 440
 # Known places on the synthetic page (x, y).
@@ -63,6 +64,11 @@ def label_at(r: rg.Regions, xy) -> int:
     return int(full[xy[1], xy[0]])
 
 
+def flat_fill(regions: rg.Regions, ab, confidence=None, **options) -> np.ndarray:
+    """The compose's chroma ``[2, H, W]``: its one color per region (``fills.flat_colors``) on the labels."""
+    return np.moveaxis(fills.flat_colors(regions, ab, confidence, **options)[0][regions.full_labels()], -1, 0)
+
+
 def noisy_prediction(r: rg.Regions, colors: dict, seed: int = 0, shape=(300, 220)) -> np.ndarray:
     """A working-size ab ``[1,2,h,w]``: each given region's color (per label) plus noise, 0 elsewhere."""
     full = r.full_labels()
@@ -90,7 +96,7 @@ def test_two_pixel_gap_does_not_let_color_escape(regions):
     inside, outside = label_at(regions, BOX_IN), label_at(regions, PANEL_BG)
     assert inside != outside
     ab = noisy_prediction(regions, {inside: (60.0, 40.0)})
-    out = rg.flat_fill(regions, ab)
+    out = flat_fill(regions, ab)
     assert np.allclose(out[:, BOX_IN[1], BOX_IN[0]], out[:, 150, 300])
     assert np.hypot(*out[:, BOX_IN[1], BOX_IN[0]]) > 50
     # Just outside the gap, the panel's background stays uncolored.
@@ -116,7 +122,7 @@ def test_each_enclosed_region_gets_one_color(regions):
     face, box, tone = (label_at(regions, p) for p in (FACE, BOX_IN, TONE))
     want = {face: (20.0, 60.0), box: (-40.0, 30.0), tone: (30.0, -50.0)}
     ab = noisy_prediction(regions, want)
-    out = rg.flat_fill(regions, ab)
+    out = flat_fill(regions, ab)
     full = regions.full_labels()
     for label, (a, b) in want.items():
         core = regions.core[full == label] if regions.factor == 1 else None
@@ -135,7 +141,7 @@ def test_gutters_and_balloons_stay_white(regions):
     ab = np.zeros((1, 2, 300, 220), dtype=np.float32)
     ab[0, 0] = 60.0
     ab[0, 1] = 45.0
-    out = rg.flat_fill(regions, ab)
+    out = flat_fill(regions, ab)
     assert np.all(out[:, :26, :] == 0) and np.all(out[:, :, :26] == 0) and np.all(out[:, H - 26:, :] == 0)
     balloon = regions.full_labels() == label_at(regions, BALLOON)
     assert balloon[320:335, 265:360].mean() > 0.9, "the text belongs to the balloon"
@@ -147,21 +153,21 @@ def test_gutters_and_balloons_stay_white(regions):
 def test_weak_predictions_stay_uncolored(regions):
     face, box = label_at(regions, FACE), label_at(regions, BOX_IN)
     ab = noisy_prediction(regions, {face: (2.0, 2.0), box: (50.0, 20.0)})
-    out = rg.flat_fill(regions, ab)
+    out = flat_fill(regions, ab)
     assert np.all(out[:, FACE[1], FACE[0]] == 0)          # low chroma
     confidence = np.ones((1, 1, 300, 220), dtype=np.float32)
     confidence[..., 40:110, 130:200] = 0.02               # the square (x 260-400, y 80-220) is unsure
-    out = rg.flat_fill(regions, ab, confidence)
+    out = flat_fill(regions, ab, confidence)
     assert np.all(out[:, BOX_IN[1], BOX_IN[0]] == 0)      # low confidence
     # No confidence given: pixels that disagree on the hue (half red, half green) stay neutral too.
     mixed = noisy_prediction(regions, {box: (50.0, 20.0)})
     mixed[0, :, :, 165:] *= -1
-    out = rg.flat_fill(regions, mixed)
+    out = flat_fill(regions, mixed)
     assert np.all(out[:, BOX_IN[1], BOX_IN[0]] == 0)
     # ... while one confident color with a few stray pixels keeps its color.
     stray = noisy_prediction(regions, {box: (50.0, 20.0)})
     stray[0, :, 50:60, 140:150] *= -1
-    out = rg.flat_fill(regions, stray)
+    out = flat_fill(regions, stray)
     assert np.hypot(*out[:, BOX_IN[1], BOX_IN[0]] - np.array([50.0, 20.0])) < 4
 
 
@@ -171,15 +177,15 @@ def test_hint_wins_over_the_model(regions):
     hints = np.zeros((H, W, 4), dtype=np.uint8)
     hints[145:150, 110:140] = (40, 90, 220, 255)     # a blue scribble in the face
     hints[10:14, 10:14] = (0, 200, 0, 255)           # a green dot on the gutter: the user's word counts
-    out = rg.flat_fill(regions, ab, hints=hints)
-    blue = rg.srgb8_to_ab(np.array([40, 90, 220], dtype=np.uint8))
+    out = flat_fill(regions, ab, hints=hints)
+    blue = srgb8_to_ab(np.array([40, 90, 220], dtype=np.uint8))
     face_px = out[:, regions.full_labels() == face]
     assert np.allclose(face_px, blue[:, None], atol=1e-5)
     assert np.allclose(out[:, BOX_IN[1], BOX_IN[0]], out[:, 150, 300])
     assert np.hypot(*out[:, BOX_IN[1], BOX_IN[0]]) > 60      # untouched regions keep the model's color
-    assert np.allclose(out[:, GUTTER[1], GUTTER[0]], rg.srgb8_to_ab(np.array([0, 200, 0], np.uint8)), atol=1e-5)
+    assert np.allclose(out[:, GUTTER[1], GUTTER[0]], srgb8_to_ab(np.array([0, 200, 0], np.uint8)), atol=1e-5)
     # The same hints on a per-pixel (soft) ab image.
-    soft = rg.apply_hints(regions, np.zeros((2, H, W), np.float32), hints)
+    soft = flat_fill(regions, np.zeros((1, 2, 300, 220), np.float32), hints=hints)  # over a zero prediction
     assert np.allclose(soft[:, FACE[1], FACE[0]], blue, atol=1e-5)
     assert np.all(soft[:, BOX_IN[1], BOX_IN[0]] == 0)
 
@@ -193,14 +199,14 @@ def test_hint_ab_matches_lab_conversion():
     from skimage.color import rgb2lab
     rgb = np.array([[12, 200, 90], [250, 20, 20], [128, 128, 128]], dtype=np.uint8)
     want = rgb2lab(rgb[None].astype(np.float64) / 255.0)[0, :, 1:]
-    assert np.allclose(rg.srgb8_to_ab(rgb), want, atol=0.05)
+    assert np.allclose(srgb8_to_ab(rgb), want, atol=0.05)
 
 
 def test_saturation(regions):
     ab = noisy_prediction(regions, {label_at(regions, FACE): (30.0, 40.0)})
-    one = rg.flat_fill(regions, ab)
-    assert np.all(rg.flat_fill(regions, ab, saturation=0.0) == 0)
-    assert np.allclose(rg.flat_fill(regions, ab, saturation=2.0), 2 * one)
+    one = flat_fill(regions, ab)
+    assert np.all(flat_fill(regions, ab, saturation=0.0) == 0)
+    assert np.allclose(flat_fill(regions, ab, saturation=2.0), 2 * one)
     assert np.allclose(rg.saturate(ab, 0.5), ab / 2)
     with pytest.raises(ValueError):
         rg.saturate(ab, 2.5)
@@ -217,7 +223,7 @@ def test_reduced_resolution_maps_back(page):
     assert r.kind[labels[0]] == rg.PAPER and r.kind[labels[-1]] == rg.BALLOON
     ab = np.zeros((1, 2, 300, 220), np.float32)
     ab[0, 0] = 50.0
-    out = rg.flat_fill(r, ab)
+    out = flat_fill(r, ab)
     assert out.shape == (2, 2 * H, 2 * W)
     # Paper outside the panel is exactly neutral right up to the border line.
     assert np.all(out[:, :, :58] == 0) and np.all(out[:, :58, :] == 0)
@@ -227,7 +233,7 @@ def test_blank_and_black_pages():
     for value in (255, 0):
         page = np.full((100, 80), value, np.uint8)
         r = rg.segment_regions(page)
-        out = rg.flat_fill(r, np.full((1, 2, 50, 40), 30.0, np.float32))
+        out = flat_fill(r, np.full((1, 2, 50, 40), 30.0, np.float32))
         assert out.shape == (2, 100, 80)
         assert np.all(out == 0)  # a blank page is paper; an all-black page has no region
 
@@ -291,7 +297,7 @@ def test_an_rgb_page_segments_as_its_gray(page):
         got = rg.segment_regions(rgb)
         assert np.array_equal(got.labels, want.labels) and np.array_equal(got.kind, want.kind)
 
-# ---------------------------------------------------------------- the compose (models/compose.py)
+# ---------------------------------------------------------------- the compose (models/paint/compose.py)
 def _lightness(rgb: np.ndarray) -> np.ndarray:
     from skimage.color import rgb2lab
     return rgb2lab(rgb.astype(np.float64) / 255.0)[..., 0]
@@ -309,7 +315,7 @@ def page_L(page):
 def test_compose_keeps_ink_and_saturation_zero_gives_the_gray_page(page, page_L, fill):
     import torch
 
-    from models import compose
+    from models.paint import compose
     ab = torch.zeros(1, 2, 300, 220)
     ab[:, 0], ab[:, 1] = 50.0, 30.0
     rgb = compose.compose(page_L, ab, gray=page, fill=fill).numpy()
@@ -328,7 +334,7 @@ def test_compose_keeps_ink_and_saturation_zero_gives_the_gray_page(page, page_L,
 def test_compose_soft_with_hints(page, page_L):
     import torch
 
-    from models import compose
+    from models.paint import compose
     ab = torch.zeros(1, 2, 300, 220)
     hints = np.zeros((H, W, 4), np.uint8)
     hints[140:150, 120:140] = (30, 160, 40, 255)
@@ -353,7 +359,7 @@ def test_colorizer_fill_saturation_and_hints(page):
     hints = np.zeros((H, W, 4), np.uint8)
     hints[140:150, 120:140] = (30, 160, 40, 255)
     hinted = flat.colorize([page], hints=[hints])[0]
-    want = rg.srgb8_to_ab(np.array([30, 160, 40], np.uint8))
+    want = srgb8_to_ab(np.array([30, 160, 40], np.uint8))
     from skimage.color import rgb2lab
     got = rgb2lab(hinted[FACE[1], FACE[0]].astype(np.float64) / 255.0)[1:]
     assert np.hypot(*(got - want)) < 3.0
@@ -392,7 +398,7 @@ def test_cli_hints_file_saturation_and_fill(tmp_path, page, tiny_checkpoint):
                   "--hints", tmp_path / "hints.png")
     assert result.exit_code == 0, result.output
     hinted = np.asarray(Image.open(tmp_path / "hinted.png").convert("RGB"))
-    want = rg.srgb8_to_ab(np.array([30, 160, 40], np.uint8))
+    want = srgb8_to_ab(np.array([30, 160, 40], np.uint8))
     assert np.hypot(*(_ab_at(hinted, FACE) - want)) < 3.0
     # On paper the hinted region is exactly the hint's color (its lightness too); ink stays ink: laid
     # under the line art in multiply, it can only darken, never lighten.
@@ -429,15 +435,16 @@ def test_cli_hints_dir_for_an_archive(tmp_path, page, tiny_checkpoint):
     with zipfile.ZipFile(tmp_path / "out.cbz") as z:
         first = np.asarray(Image.open(io.BytesIO(z.read("001.png"))).convert("RGB"))
         second = np.asarray(Image.open(io.BytesIO(z.read("002.png"))).convert("RGB"))
-    want = rg.srgb8_to_ab(np.array([200, 40, 160], np.uint8))
+    want = srgb8_to_ab(np.array([200, 40, 160], np.uint8))
     assert np.hypot(*(_ab_at(first, FACE) - want)) < 3.0
     assert np.hypot(*(_ab_at(second, FACE) - want)) > 10.0  # no hint file for page 002
-    # A hint file of the wrong size: that page fails with one line naming both; the other page is done.
-    _scribble(shape=(300, 200)).save(hints / "002.png")
+    # A hint file of the wrong size (neither the page's nor a hint map's, at most half of it): that page fails
+    # with one line naming both; the other page is done.
+    _scribble(shape=(500, 300)).save(hints / "002.png")
     result = _cli(chapter, "-o", tmp_path / "out2.cbz", "--model", tiny_checkpoint, "--size", 64, "--hints", hints)
     assert result.exit_code == 1
     message = " ".join(result.output.split())
-    assert "002.png is 200x300 but" in message and "ch1.cbz:002.png is 440x600" in message
+    assert "002.png is 300x500 but" in message and "ch1.cbz:002.png is 440x600" in message
     # One hint file cannot serve an archive of two pages.
     result = _cli(chapter, "-o", tmp_path / "out3.cbz", "--model", tiny_checkpoint, "--hints", hints / "001.png")
     assert result.exit_code == 2 and "one hint file per page" in " ".join(result.output.split())

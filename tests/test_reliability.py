@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from models.errors import printable
+from models.toolbox.errors import printable
 from tests.test_hostile import PAGE, Run
 
 # Any character a ZIP name can hold (no surrogates: they have no UTF-8 form; no NUL: zipfile ends a name

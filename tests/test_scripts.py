@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from scripts import fetch_data
+from scripts import fetch_data, render_drawings
 from trainer.pages import composer as make_pages
 
 W, H = 128, 180
@@ -118,9 +118,9 @@ def test_drawing_filters_flag_gray_drawings_and_duplicates():
     gray[4:28, 4:28] = (128, 128, 128, 255)
     red = gray.copy()
     red[4:28, 4:28, :3] = (220, 30, 30)
-    assert fetch_data.drawing_stats(gray)["colored"] < 0.05
-    assert fetch_data.drawing_stats(red)["colored"] > 0.9
-    stats = fetch_data.drawing_stats(red)
+    assert render_drawings.drawing_stats(gray)["colored"] < 0.05
+    assert render_drawings.drawing_stats(red)["colored"] > 0.9
+    stats = render_drawings.drawing_stats(red)
     recs = [{"source": "s", "key": "a", "stats": stats, "line_hash": "0x1"},
             {"source": "s", "key": "b", "stats": {**stats, "color_hash": "other"}, "line_hash": "0x1"}]
     fetch_data.dedupe(recs)
@@ -131,7 +131,7 @@ def test_white_backdrop_becomes_transparent_but_white_inside_a_drawing_stays():
     img = np.full((20, 20, 4), 255, np.uint8)
     img[5:15, 5:15, :3] = 0
     img[8:12, 8:12, :3] = 255  # white enclosed by ink: part of the drawing
-    out = fetch_data.clear_white_backdrop(img)
+    out = render_drawings.clear_white_backdrop(img)
     assert out[0, 0, 3] == 0 and out[10, 10, 3] == 255 and out[6, 6, 3] == 255
 
 

@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 
 from mangacolor_cli.pages.images import is_page_name
-from models.errors import first_line
-from models.files import atomic_path, clean_stale_temps, is_temp_name, write_text_atomic
+from models.toolbox.errors import first_line
+from models.toolbox.files import atomic_path, clean_stale_temps, is_temp_name, write_text_atomic
 from trainer.data import load_rgb
-from trainer.device import DeviceError, resolve_device
-from trainer.images import decode_image, natural_path_key, tensor_to_uint8, to_rgb8, to_uint8
+from models.toolbox.device import DeviceError, resolve_device
+from models.toolbox.images import decode_image, natural_path_key, tensor_to_uint8, to_rgb8, to_uint8
 from trainer.metrics_log import curve_series, read_metrics_log
 from tests.conftest import encoded
 

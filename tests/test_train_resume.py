@@ -17,8 +17,8 @@ import models
 from mangacolor_cli.commands import app
 from trainer import TrainConfig, train
 from trainer.choices import PRESETS
-from trainer import progress
-from trainer.progress import ProgressBar
+from models.toolbox import progress
+from models.toolbox.progress import ProgressBar
 
 from .test_trainer import make_color_pages, records
 from .test_trainer import tiny as trainer_tiny

@@ -90,7 +90,7 @@ def test_run_folder_holds_metrics_baseline_previews_curve_and_checkpoints(pages,
 
 def test_the_gray_baseline_is_the_gray_input_page_scored_as_eval_scores_it(tmp_path):
     from trainer.data import build_datasets
-    from trainer.metrics import TargetMetrics, gray_baseline
+    from models.toolbox.metrics import TargetMetrics, gray_baseline
 
     # Paired pages of the training size: the bw page (black outlines, white fills) is the gray input, far
     # from the color target's luminance, which the baseline must not use.

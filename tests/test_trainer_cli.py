@@ -87,3 +87,20 @@ def test_a_two_step_run_prints_its_validation_beside_the_gray_page(tmp_path):
     assert rows, result.output
     # a 2-step model paints worse than gray, and the run says so in plain words
     assert "worse than the gray page" in " ".join(result.output.split())
+
+
+def test_a_time_budget_stops_the_run_validates_and_saves_in_a_fresh_process(tmp_path):
+    from .test_cli_fresh_process import mangacolor
+
+    pages = make_color_pages(tmp_path / "pages", 4)
+    run = mangacolor("train", "--model", "unet", "--preset", "tiny", "--data", str(pages), "--out", "run",
+                     "--size", "32", "--batch-size", "2", "--steps", "100000", "--max-minutes", "0.01",
+                     "--val-every", "100000", "--workers", "0", "--device", "cpu", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "time budget of 0.01 min reached at step" in " ".join((run.stdout + run.stderr).split())
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    step = models.read_checkpoint(tmp_path / "run" / "last.pt")["train"]["step"]
+    assert 0 < step < 100000
+    # the last step was validated, so best.pt holds weights a user can colorize with
+    assert any(r["kind"] == "val" and r["step"] == step for r in records)
+    assert (tmp_path / "run" / "best.pt").is_file()

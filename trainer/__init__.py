@@ -1,5 +1,6 @@
-"""How models learn: datasets and the manga-look transform, the training loop, metrics, and the
-shared building blocks (image loading, device, progress) that ``mangacolor_cli`` uses too.
+"""How models learn: datasets and the manga-look transform, the training loop, validation and checkpoints.
+The shared building blocks it uses with ``mangacolor_cli`` (image loading, device, progress, metrics) live in
+``models.toolbox``.
 
     >>> from trainer import TrainConfig, train
     >>> train(TrainConfig(model="unet", preset="tiny", data="pages/", out="runs/unet", steps=100))
@@ -13,7 +14,7 @@ _EXPORTS = {
 
 
 def __getattr__(name: str):
-    # Lazy, so light modules (trainer.choices, trainer.images) load without the training loop and torch's data stack.
+    # Lazy, so light modules (trainer.choices) load without the training loop and torch's data stack.
     if name in _EXPORTS:
         import importlib
         return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 
 import models
+from models.toolbox.device import free_memory
 
 from .choices import BEST_METRICS, SCHEDULES
-from .device import free_memory
 
 DEFAULT_EPOCHS = 10
 # A batch holds each crop's gray, RGB, L and ab in float32 (8 values a pixel) before the model's activations.
@@ -84,6 +84,9 @@ class TrainConfig:
     # last.pt come every epoch but at least MIN_VAL_STEPS steps and ``val_min_seconds`` apart; whatever the
     # cadence, last.pt is also written once ``checkpoint_minutes`` have passed since the last one.
     checkpoint_minutes: float | None = 30.0
+    # A time budget: stop after this many minutes of training steps (data waits included; validation and
+    # checkpoints not), validate and save as at the last step. Counted afresh by each invocation.
+    max_minutes: float | None = None
     val_min_seconds: float = 60.0
     # Without a terminal (output piped to a file), one progress line every this many seconds.
     progress_seconds: float = 30.0
@@ -120,6 +123,8 @@ def check_config(cfg: TrainConfig, out: Path, device: torch.device) -> None:
     # Written as comparisons NaN fails (NaN passes ``x <= 0``), named as the ``mangacolor train`` options.
     if cfg.checkpoint_minutes is not None and not cfg.checkpoint_minutes > 0:
         raise ConfigError(f"--checkpoint-minutes must be positive, got {cfg.checkpoint_minutes}")
+    if cfg.max_minutes is not None and not cfg.max_minutes > 0:
+        raise ConfigError(f"--max-minutes must be positive, got {cfg.max_minutes}")
     for name in ("size", "batch_size", "log_every", "steps", "epochs", "val_every"):
         value = getattr(cfg, name)
         if value is not None and value < 1:

@@ -30,10 +30,11 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from models.color import gray_to_l, normalize_l, rgb_to_ab_norm, rgb_to_gray
-from models.errors import first_line
+from models.toolbox.errors import first_line
+from models.toolbox.folders import image_paths, keyed_images, page_key, pair_keyed
+from models.toolbox.images import ImageDecodeError, on_paper, read_image
 
 from .choices import ALIGNED_INPUTS, LAYOUTS
-from .images import IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key, on_paper, read_image
 from .transforms import manga_look
 # Re-exported: tests, eval and scripts import these from trainer.data.
 from .sampling import EpochSampler, worker_init
@@ -62,18 +63,7 @@ def list_images(root: str | Path, exclude: Sequence[Path] = ()) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
-    excluded = [Path(e).resolve() for e in exclude]
-    found = []
-    for p in root.rglob("*"):
-        rel = p.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file():
-            continue
-        if any(p.resolve().is_relative_to(e) for e in excluded):
-            continue
-        found.append(p)
-    return sorted(found, key=lambda p: natural_path_key(p.relative_to(root)))
+    return image_paths(root, exclude=exclude)  # the one folder walk (models.toolbox.folders)
 
 
 def load_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
@@ -238,26 +228,23 @@ def split_by_source(keys: Sequence[str], val_fraction: float, seed: int) -> tupl
     return [i for i in range(n) if i not in held], val
 
 
-def _stem_key(path: Path, root: Path) -> str:
-    return path.relative_to(root).with_suffix("").as_posix()
-
-
 def _color_pages(root: Path, exclude: Sequence[Path] = ()) -> list[PageRef]:
-    return [PageRef(color=p, key=_stem_key(p, root)) for p in list_images(root, exclude)]
+    return [PageRef(color=p, key=page_key(p, root)) for p in list_images(root, exclude)]
 
 
 def _paired_pages(root: Path) -> list[PageRef]:
     bw_root, color_root = root / "bw", root / "color"
-    bw = {_stem_key(p, bw_root): p for p in list_images(bw_root)}
-    color = {_stem_key(p, color_root): p for p in list_images(color_root)}
-    keys = sorted(bw.keys() & color.keys(), key=natural_path_key)
-    if not keys:
+    for side in (bw_root, color_root):
+        if not side.is_dir():
+            raise DataError(f"{side}: not a folder")
+    pairs, _, _ = pair_keyed(keyed_images(bw_root, strict=False), keyed_images(color_root, strict=False))
+    if not pairs:
         raise DataError(f"{root}: no page in bw/ has a counterpart with the same relative path in color/")
-    return [PageRef(color=color[k], gray=bw[k], key=k) for k in keys]
+    return [PageRef(color=color, gray=bw, key=k) for k, bw, color in pairs]
 
 
 def _aligned_pages(root: Path, input_side: str, exclude: Sequence[Path] = ()) -> list[PageRef]:
-    return [PageRef(color=p, aligned=input_side, key=_stem_key(p, root)) for p in list_images(root, exclude)]
+    return [PageRef(color=p, aligned=input_side, key=page_key(p, root)) for p in list_images(root, exclude)]
 
 
 def detect_layout(data: Path, data_b: Path | None = None) -> str:

@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .device import process_ranks, resolve_device
+from models.toolbox.device import process_ranks, resolve_device
 
 
 @dataclass(frozen=True)

@@ -28,17 +28,17 @@ from torch.utils.data import DataLoader
 
 import models
 from models.checkpoint import rebuild_model
-from models.errors import first_line
+from models.toolbox.device import DeviceError, is_out_of_memory
+from models.toolbox.errors import first_line
+from models.toolbox.progress import ProgressBar, format_losses
 
 from .checkpoints import read_init, read_resumable, restore_training_state, run_meta, save_best, save_last
 from .choices import CPU_TRAINING_SPEED
 from .config import DEFAULT_EPOCHS, ConfigError, TrainConfig, check_config, checkpoint_path, refuse_an_untrainable_model
 from .data import STATS_EPOCH, DataError, DataSplit, build_datasets, make_batch
-from .device import DeviceError, is_out_of_memory
 from .distributed import DistInfo, barrier, broadcast_state, init_distributed, shutdown_distributed
 from .metrics_log import MetricsLog, curve_series
 from .plots import draw_loss_curve
-from .progress import ProgressBar, format_losses
 from .resume import resumed_config
 from .run_state import StopRequest, seed_everything
 from .sampling import EpochSampler, worker_init
@@ -360,7 +360,9 @@ class _TrainingRun:
                         bad = [k for k, v in losses.items() if not math.isfinite(v)]
                     except NonFiniteLoss as e:
                         losses, bad = {}, [str(e)]
-                    stop_now, diverged = self._agree(stop.requested, bool(bad))
+                    # The time budget counts the steps and the data they waited for, not validation or saving.
+                    out_of_time = cfg.max_minutes is not None and train_time >= 60 * cfg.max_minutes
+                    stop_now, diverged = self._agree(stop.requested or out_of_time, bool(bad))
                     if diverged:
                         raise TrainingDiverged(
                             f"{self.model.name}: loss became NaN/inf at step {self.step + 1} "
@@ -394,6 +396,13 @@ class _TrainingRun:
                         saved_step = self.step
                     tick = time.perf_counter()
                     if self.step >= self.total_steps:
+                        break
+                    if stop_now and out_of_time and not stop.requested:
+                        if saved_step != self.step:
+                            last_val, best_val = self._checkpoint_and_validate(epoch_now, best_val)
+                            saved_step = self.step
+                        self.log(f"time budget of {cfg.max_minutes:g} min reached at step {self.step}; "
+                                 f"continue with --resume {self.out / 'last.pt'}")
                         break
                     if stop_now:
                         interrupted = True

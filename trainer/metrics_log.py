@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
-from models.files import write_text_atomic
+from models.toolbox.files import write_text_atomic
 
 
 def read_metrics_log(path: str | Path) -> list[dict[str, Any]]:

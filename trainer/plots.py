@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from models.files import atomic_path
+from models.toolbox.files import atomic_path
+from models.toolbox.images import tensor_to_uint8
 
-from .images import tensor_to_uint8
 from .metrics_log import curve_series
 
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),

@@ -14,7 +14,8 @@ from typing import Any
 
 # Options a resumed run may change: its length, learning rate, cadence, hardware and the data's location.
 MAY_CHANGE = frozenset({
-    "steps", "epochs", "lr", "val_every", "checkpoint_minutes", "val_min_seconds", "log_every", "progress_seconds",
+    "steps", "epochs", "lr", "val_every", "checkpoint_minutes", "max_minutes", "val_min_seconds", "log_every",
+    "progress_seconds",
     "workers", "device", "amp", "cpu_bf16", "channels_last", "progress", "data", "data_b", "val_data", "out",
 })
 # What a resume itself is, never taken from the saved run.

@@ -14,7 +14,7 @@ from PIL import Image
 
 from models.color import rgb_to_gray
 
-from .images import tensor_to_uint8
+from models.toolbox.images import tensor_to_uint8
 
 
 def _box_mean(x: torch.Tensor, k: int) -> torch.Tensor:

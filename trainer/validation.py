@@ -15,10 +15,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from models.color import denormalize_ab, gray_to_l, join_lab
-from models.compose import compose_batch
+from models.paint.compose import compose_batch
+from models.toolbox import metrics as metric_fns
+from models.toolbox.metrics import VALIDATION_METRICS as VAL_METRICS
 
-from . import metrics as metric_fns
-from .metrics import VALIDATION_METRICS as VAL_METRICS
 from .metrics_log import MetricsLog
 from .plots import preview_grid
 from .sampling import worker_init
@@ -78,7 +78,7 @@ class Validation:
             count += ab.shape[0]
             if preview and shown is None:
                 n = self.preview_count
-                # What colorize would show: the one compose (models.compose), with its default fill.
+                # What colorize would show: the compose (models.paint.compose), with its default fill.
                 composed = compose_batch(gray_to_l(batch["gray"][:n].float()), denormalize_ab(ab[:n]))
                 shown = (batch["gray"][:n].cpu(), composed.cpu(), batch["rgb"][:n].cpu())
         return {k: sums[k] / count for k in VAL_METRICS if k in sums}, shown

@@ -53,7 +53,7 @@ def _stdout_fails() -> bool:
 def _stdout_lost(error: OSError) -> NoReturn:
     """One line on stderr and exit 1 when the output itself cannot be written; what is still buffered goes to
     the null device, so the exit adds no second report."""
-    from models.errors import first_line
+    from models.toolbox.errors import first_line
 
     from .app import FAILED, print_error
 

@@ -8,7 +8,8 @@ done): an option that cannot work, or a file or folder it names that is missing 
 from __future__ import annotations
 
 import enum
-from typing import Annotated, NoReturn
+import re
+from typing import Annotated, Callable, NoReturn
 
 import typer
 from rich.console import Console
@@ -52,6 +53,19 @@ def choice(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
     return enum.Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
 
+def device_check(names: tuple[str, ...]) -> Callable[[str], str]:
+    """The one ``--device`` check of every command, a Typer callback run at parse time: one of ``names``
+    or ``cuda:N`` (a GPU's index), spaces trimmed, lower case. A string rather than an enum like ``--backend``:
+    ``cuda:N`` is any index, which an enum cannot list; whether that GPU is there is ``resolve_device``'s
+    question, once the command runs (exit 2 too)."""
+    def check(value: str) -> str:
+        value = value.strip().lower()
+        if value not in names and not re.fullmatch(r"cuda:\d+", value):
+            raise typer.BadParameter(f"one of {', '.join(names)} or cuda:N (a GPU's index), got {value!r}")
+        return value
+    return check
+
+
 def exit_code(error: BaseException) -> int:
     """The exit code of an error that stops a command, the one rule of every command: ``USAGE`` (2) for what
     stops it before any work (a bad option; an input, model, checkpoint, data folder or output that is missing
@@ -90,7 +104,7 @@ def labeled(label: str, style: str, text: str) -> Text:
 def print_error(message: str, console: Console | None = None) -> None:
     """``error: <message>`` on one line of stderr: markup escaped, no emoji codes (``:x:``) replaced, control
     characters shown as ``\\n``: a file's name is printed as it is."""
-    from models.errors import printable  # here: `import mangacolor_cli` and --help stay torch-free
+    from models.toolbox.errors import printable  # here: `import mangacolor_cli` and --help stay torch-free
 
     console = console or Console(stderr=True, soft_wrap=True, highlight=False)
     console.print(labeled("error:", "red", printable(message)), soft_wrap=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Annotated, List, Optional
 
@@ -11,21 +10,15 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from ..engine.choices import BACKENDS, DEVICES, OUTPUT_FORMATS, PALETTES
+from ..engine.choices import BACKENDS, DEVICES, FILLS, OUTPUT_FORMATS, PALETTES
 from ..errors import MangacolorError
-from .app import EXIT_CODES, app, choice, fail, labeled, print_error
+from .app import EXIT_CODES, app, choice, device_check, fail, labeled, print_error
 
 Backend = choice("Backend", BACKENDS)
+Fill = choice("Fill", FILLS)
 Palette = choice("Palette", PALETTES)
 # "jpeg" is accepted as the API accepts it (written as .jpg).
 PageFormat = choice("PageFormat", OUTPUT_FORMATS + ("jpeg",))
-
-
-def _device(value: str) -> str:
-    value = value.strip().lower()
-    if value not in DEVICES and not re.fullmatch(r"cuda:\d+", value):
-        raise typer.BadParameter(f"one of {', '.join(DEVICES)} or cuda:N (a GPU's index), got {value!r}")
-    return value
 
 EPILOG = """\
 Examples:
@@ -82,7 +75,7 @@ def colorize_command(
         "--model", "-m", metavar="NAME_OR_PATH",
         help="A .pt checkpoint, an .onnx file, or a packaged model name. Default: the packaged default model.")] = None,
     device: Annotated[str, typer.Option(
-        metavar="auto|cpu|cuda|cuda:N", callback=_device,
+        metavar="auto|cpu|cuda|cuda:N", callback=device_check(DEVICES),
         help="auto (the GPU when there is one), cpu, cuda or cuda:N (the GPU of that index).")] = "auto",
     backend: Annotated[Backend, typer.Option(
         help="auto, torch or onnx (onnxruntime). auto: onnx for an .onnx model; for a checkpoint, onnx on the CPU "
@@ -105,8 +98,8 @@ def colorize_command(
         help="--fill-paper: white paper under a fill color darkens just enough to hold it (ink stays exactly as it "
              "is). --keep-lightness: keep every pixel's lightness, which leaves pure black-and-white pages nearly "
              "gray.")] = True,
-    fill: Annotated[Optional[str], typer.Option(
-        "--fill", metavar="flat|soft",
+    fill: Annotated[Optional[Fill], typer.Option(
+        "--fill",
         help="flat: each area enclosed by ink takes one color, paper outside the panels and speech balloons stay "
              "white, areas the model is unsure of stay uncolored. soft: every pixel takes its own predicted color. "
              "Default: flat (it scores better, docs/MODELS.md).")] = None,
@@ -151,7 +144,7 @@ def colorize_command(
 
     Outputs are written to a temporary name and renamed when complete, never over an input; a rerun skips outputs finished with the same settings and colors again those made with other settings.
     """
-    from models.errors import printable
+    from models.toolbox.errors import printable
 
     from ..engine.pipeline import colorize as run_colorize
 
@@ -161,7 +154,7 @@ def colorize_command(
         summary = run_colorize(
             [str(p) for p in inputs], output, model=model, device=device, backend=backend.value, compare=compare,
             size=size, batch_size=batch_size, page_format=page_format.value if page_format else None, quality=quality, overwrite=overwrite, recolor=recolor,
-            fill_paper=fill_paper, fill=fill, saturation=saturation, palette=palette.value, hints=hints,
+            fill_paper=fill_paper, fill=fill.value if fill else None, saturation=saturation, palette=palette.value, hints=hints,
             references=reference or None, chapter_references=chapter_references,
             on_error=lambda message: print_error(message, err),
             on_ready=(lambda c: err.print(Text(c.describe(), style="dim"), soft_wrap=True)) if verbose else None)
@@ -175,7 +168,7 @@ def colorize_command(
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
-        from trainer.progress import format_rate
+        from models.toolbox.progress import format_rate
 
         rate = f" ({format_rate(summary.pages_per_second, 'pages')})" if summary.done + summary.kept else ""
         out.print(f"{summary.done} colored, {summary.kept} already in color, {summary.skipped} skipped, "

@@ -11,8 +11,14 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from models.toolbox.device import DEVICES
+
+from ..engine.choices import FILLS, PALETTES
 from ..errors import MangacolorError, UsageError
-from .app import EXIT_CODES, FAILED, app, fail, labeled
+from .app import EXIT_CODES, FAILED, app, choice, device_check, fail, labeled
+
+Fill = choice("Fill", FILLS)
+Palette = choice("Palette", PALETTES)
 
 
 class HintProtocol(str, Enum):
@@ -55,14 +61,15 @@ def eval_command(
     manga_look: Annotated[bool, typer.Option(
         "--manga-look", help="Derive gray inputs of color-only data with the training manga look (fixed seed) "
                              "instead of the plain luminance.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda (cuda:N), for the models and the metrics.")] = "auto",
+    device: Annotated[str, typer.Option(callback=device_check(DEVICES),
+                                        help="auto, cpu or cuda (cuda:N), for the models and the metrics.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Pages per model batch.")] = 4,
-    fill: Annotated[Optional[List[str]], typer.Option(
-        metavar="flat|soft", help="How --model's color is laid (see colorize --fill); give it twice (--fill flat "
-                                  "--fill soft) for a row each.")] = None,
-    palette: Annotated[Optional[List[str]], typer.Option(
-        metavar="safe|vivid", help="How boldly --model's colors are laid (see colorize --palette); give it twice "
-                                   "for a row each.")] = None,
+    fill: Annotated[Optional[List[Fill]], typer.Option(
+        help="How --model's color is laid (see colorize --fill); give it twice (--fill flat --fill soft) "
+             "for a row each.")] = None,
+    palette: Annotated[Optional[List[Palette]], typer.Option(
+        help="How boldly --model's colors are laid (see colorize --palette); give it twice for a row "
+             "each.")] = None,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-image metrics (a row per page and "
                                                                    "system).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout (for scripts); the "
@@ -92,7 +99,7 @@ def eval_command(
     """Score colorized pages: MSE, PSNR, SSIM, CIEDE2000 and colorfulness, a row per model plus a gray
     baseline (the gray input taken as the prediction).
     """
-    from models.errors import printable
+    from models.toolbox.errors import printable
 
     from ..evaluation import reports, scoring
 
@@ -124,7 +131,8 @@ def eval_command(
         else:
             sets = [(name, lambda shown, one=one: scoring.evaluate_models(
                 model, one, size=size, manga_look=manga_look, device=device, batch_size=batch_size,
-                samples=samples, progress=shown, fills=fill, palettes=palette, references=reference,
+                samples=samples, progress=shown, fills=[f.value for f in fill] if fill else None,
+                palettes=[p.value for p in palette] if palette else None, references=reference,
                 warn=lambda message: err_console.print(labeled("warning:", "yellow", printable(message)))))
                 for name, one in zip(_set_names(data), data)]
         out = err_console if quiet else console
@@ -167,8 +175,8 @@ def _hint_protocol(model: Optional[List[str]], data: Optional[List[Path]], *, si
                    pages: Optional[int], cache: Optional[Path], as_json: bool, json_out: Optional[Path],
                    console: Console, err_console: Console) -> None:
     """``eval --hint-protocol dht``: each set's Hint-AUC table, Levin 2004 and the gray page beside the models."""
-    from models.errors import printable
-    from trainer.progress import ProgressBar
+    from models.toolbox.errors import printable
+    from models.toolbox.progress import ProgressBar
 
     from ..evaluation import hint_protocol as hp
     from ..evaluation import reports
@@ -228,7 +236,7 @@ class _SetProgress:
 
     def __call__(self, label: str, done: int, total: int) -> None:
         if self.bar is None:
-            from trainer.progress import ProgressBar
+            from models.toolbox.progress import ProgressBar
 
             self.bar = ProgressBar(total, description=f"scoring {self.name or label}", echo=False, transient=True,
                                    console=self.console)

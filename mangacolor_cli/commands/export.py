@@ -31,13 +31,15 @@ def export_command(
 
     Example: mangacolor export runs/unet/best.pt -o unet.onnx (or: mangacolor export runs/unet -o unet.onnx)
     """
+    from models.toolbox.progress import ProgressBar
+
     from ..delivery.export import export_checkpoint
 
     console = Console(soft_wrap=True, highlight=False)
     try:
-        with console.status(Text(f"exporting {checkpoint.name} ...")):
+        with ProgressBar(None, description="export", echo=False, transient=True, stderr=True) as bar:
             result = export_checkpoint(checkpoint, output, opset=opset, half=half, working_size=size,
-                                       check_image=check_image, tolerance=tolerance)
+                                       check_image=check_image, tolerance=tolerance, progress=bar.set_status)
     except MangacolorError as e:
         fail(e)
     h, w = result.check_shape

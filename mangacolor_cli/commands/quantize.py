@@ -36,14 +36,17 @@ def quantize_command(
 
     Example: mangacolor quantize model.onnx -o model-int8.onnx --calibrate pages/ --data val/
     """
+    from models.toolbox.progress import ProgressBar
+
     from ..delivery.quantize import quantize_int8
 
     console = Console(soft_wrap=True, highlight=False)
-    err = Console(stderr=True, soft_wrap=True, highlight=False)
     try:
-        with err.status("quantizing ...") as status:
+        with ProgressBar(None, description="quantize", echo=False, transient=True, stderr=True) as bar:
+            bar.set_status("quantizing ...")
             result = quantize_int8(model, output, data, calibrate, tolerance=tolerance, pages=pages,
-                                   progress=lambda message: status.update(Text(message)))
+                                   progress=bar.set_status,
+                                   page_progress=lambda done, total: bar.set_total(total, completed=done))
     except MangacolorError as e:
         fail(e)
     if as_json:

@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.text import Text
 from rich.table import Table
 
+from models.toolbox.device import DEVICES
 from trainer.choices import ALIGNED_INPUTS, BEST_METRICS, CPU_TRAINING_SPEED, LAYOUTS, PRESETS, SCHEDULES
 
-from .app import EXIT_CODES, app, choice, fail, labeled
+from .app import EXIT_CODES, app, choice, device_check, fail, labeled
 
 Layout = choice("Layout", LAYOUTS)
 AlignedInput = choice("AlignedInput", ALIGNED_INPUTS)
@@ -42,6 +43,13 @@ def parse_model_options(pairs: list[str]) -> dict:
 def _model_names() -> str:
     import models
     return ", ".join(models.available())
+
+
+def _model_presets(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of --preset: the presets of the --model given (every model's when none is yet)."""
+    model = ctx.params.get("model")
+    names = PRESETS.get(model, ()) if model else sorted({p for presets in PRESETS.values() for p in presets})
+    return [name for name in names if name.startswith(incomplete)]
 
 
 def _preset_help() -> str:
@@ -83,7 +91,10 @@ def train_command(
     model: Annotated[Optional[str], typer.Option(
         help="Registered model name (autoencoder, unet, pix2pix, ...; an unknown name lists them). Taken from the "
              "checkpoint with --resume.")] = None,
-    preset: Annotated[Optional[str], typer.Option(help=_preset_help(), show_default=False)] = None,
+    # A string, not an enum: which presets there are depends on --model (PRESETS), which Typer's choices cannot
+    # follow; the shell completes the chosen model's presets, and models.create refuses an unknown one in one line.
+    preset: Annotated[Optional[str], typer.Option(help=_preset_help(), show_default=False,
+                                                  autocompletion=_model_presets)] = None,
     opt: Annotated[List[str], typer.Option(help="Model option key=value (value read as JSON); repeatable.")] = [],
     data_b: Annotated[Optional[Path], typer.Option(
         "--data-b", help="Color pages for unpaired (CycleGAN) training; --data is then the gray pages.")] = None,
@@ -107,7 +118,7 @@ def train_command(
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same run.")] = 0,
     resume: Annotated[Optional[Path], typer.Option(
         help="Continue from RUN_DIR/last.pt (or RUN_DIR) with the run's own settings; only --steps/--epochs, --lr, "
-             "--val-every, --checkpoint-minutes, --log-every, --workers, --device, --amp, --cpu-bf16, "
+             "--val-every, --checkpoint-minutes, --max-minutes, --log-every, --workers, --device, --amp, --cpu-bf16, "
              "--channels-last and the data folders may change (any other option that differs is named in one "
              "warning and ignored).", show_default=False)] = None,
     init: Annotated[Optional[Path], typer.Option(
@@ -121,9 +132,14 @@ def train_command(
     checkpoint_minutes: Annotated[float, typer.Option(
         "--checkpoint-minutes", min=0.1, help="Also validate and write last.pt when this many minutes have passed "
                                               "since the last one.")] = 30.0,
+    max_minutes: Annotated[Optional[float], typer.Option(
+        "--max-minutes", min=0.01, help="Time budget: stop after this many minutes of training steps (validation "
+                                        "and checkpoints not counted), validate and save; the same budget for "
+                                        "every model compares them fairly.", show_default=False)] = None,
     val_fraction: Annotated[float, typer.Option(
         "--val-fraction", help="Share of source files held out for validation (unless DIR/val exists).")] = 0.1,
-    device: Annotated[str, typer.Option(help="auto (GPU if any), cpu, cuda, cuda:1, ...")] = "auto",
+    device: Annotated[str, typer.Option(callback=device_check(DEVICES),
+                                        help="auto (GPU if any), cpu, cuda, cuda:1, ...")] = "auto",
     grad_clip: Annotated[Optional[float], typer.Option("--grad-clip", help="Clip the gradient norm to this "
                                                                           "value.")] = None,
     manga_look: Annotated[bool, typer.Option(
@@ -150,9 +166,9 @@ def train_command(
     """
     from models import CheckpointError
     from trainer import ConfigError, DataError, TrainConfig, TrainingDiverged, train
-    from trainer.device import process_ranks
-    from trainer.metrics import METRIC_LABELS, VALIDATION_METRICS
-    from trainer.progress import format_rate
+    from models.toolbox.device import process_ranks
+    from models.toolbox.metrics import METRIC_LABELS, VALIDATION_METRICS
+    from models.toolbox.progress import format_rate
 
     if model is None and resume is None and init is None:
         raise typer.BadParameter(f"needed unless --resume or --init is given; one of: {_model_names()}",
@@ -172,7 +188,8 @@ def train_command(
         resume=str(resume) if resume else None, init=str(init) if init else None, workers=workers, val_every=val_every, val_fraction=val_fraction,
         device=device, grad_clip=grad_clip, manga_look=manga_look, log_every=log_every, overwrite=overwrite,
         cpu_bf16=cpu_bf16, channels_last=channels_last, ema=ema, schedule=schedule.value, warmup=warmup,
-        best_metric=best_metric.value, checkpoint_minutes=checkpoint_minutes, given=given)
+        best_metric=best_metric.value, checkpoint_minutes=checkpoint_minutes,
+        max_minutes=max_minutes, given=given)
     try:
         summary = train(config)
     except (ConfigError, DataError, CheckpointError, TrainingDiverged) as e:

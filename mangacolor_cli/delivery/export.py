@@ -8,17 +8,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from models import CheckpointError, ColorModel, load_model
 from models.color import AB_SCALE
-from models.errors import first_line
-from models.files import atomic_path
-from trainer.images import DecodedPage, ImageDecodeError, read_image
+from models.toolbox.errors import first_line
+from models.toolbox.files import atomic_path
+from models.toolbox.images import DecodedPage, ImageDecodeError, read_image
 
 from ..errors import InputError, JobError, MangacolorError, ModelError, UsageError
 from ..engine.backends import export_onnx
@@ -28,6 +30,7 @@ DEFAULT_WORKING_SIZE = 512
 FP32_TOLERANCE = 1e-3
 # float16 weights and activations carry ~3 significant digits; deep nets accumulate a few ulps.
 HALF_TOLERANCE = 5e-2
+logger = logging.getLogger("mangacolor.delivery")
 
 
 class ExportCheckError(JobError):
@@ -138,17 +141,21 @@ def run_checkpoint(path: Path) -> Path:
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, opset: int = 17,
                       half: bool = False, working_size: int | None = None,
                       check_image: str | os.PathLike | None = None,
-                      tolerance: float | None = None) -> ExportResult:
+                      tolerance: float | None = None,
+                      progress: Callable[[str], None] | None = None) -> ExportResult:
     """Export ``checkpoint`` to ONNX at ``output`` and prove it: onnxruntime and PyTorch run the same
     page (``check_image`` or a built-in line-art page) at the working size, and the file is kept only if
     their largest absolute difference is within ``tolerance`` (1e-3 fp32, 5e-2 ``half``).
 
     ``checkpoint``: a ``.pt`` file or a run folder (:func:`run_checkpoint`). ``working_size`` defaults to the
     checkpoint's ``meta['working_size']``, else 512. On any failure no
-    file is left at ``output`` (an existing file there is untouched).
+    file is left at ``output`` (an existing file there is untouched). ``progress`` gets each long step's
+    line (default: the ``mangacolor.delivery`` logger, at DEBUG).
     """
+    say = progress or logger.debug
     checkpoint, output = run_checkpoint(Path(checkpoint)), Path(output)
     check_opset(opset)
+    say(f"loading {checkpoint.name}")
     try:
         model = load_model(checkpoint)
     except CheckpointError as e:
@@ -163,9 +170,11 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     # Export to a temp file beside the target and verify it there: a failed check never leaves a file at ``output``.
     try:
         with atomic_path(output, keep_suffix=True) as staging:
+            say(f"exporting {checkpoint.name} to ONNX (opset {opset})")
             export_onnx(model, staging, working_size=working_size, opset=opset, half=half,
                         meta={"checkpoint": checkpoint.name})
             # export_onnx casts a copy for float16, so the loaded model is still the float32 reference.
+            say("checking onnxruntime against PyTorch")
             diff, check_shape, provider = compare_with_torch(model, staging, page, working_size)
             if not diff <= tolerance:
                 raise ExportCheckError(

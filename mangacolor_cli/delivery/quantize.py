@@ -23,9 +23,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from models.errors import first_line
-from models.files import atomic_path
-from trainer.images import DecodedPage, to_rgb8, to_uint8
+from models.toolbox.errors import first_line
+from models.toolbox.files import atomic_path
+from models.toolbox.images import DecodedPage, to_rgb8, to_uint8
 
 from ..engine.backends import META_PREFIX
 from ..errors import InputError, JobError, UsageError
@@ -93,11 +93,13 @@ def _gray8(page: DecodedPage) -> DecodedPage:
 
 def quantize_int8(model: str | os.PathLike, output: str | os.PathLike, gate_sets: Sequence[str | os.PathLike],
                   calibrate: str | os.PathLike, *, tolerance: float = GATE_TOLERANCE,
-                  pages: int = CALIBRATION_PAGES, progress: Callable[[str], None] | None = None) -> QuantizeResult:
+                  pages: int = CALIBRATION_PAGES, progress: Callable[[str], None] | None = None,
+                  page_progress: Callable[[int, int], None] | None = None) -> QuantizeResult:
     """Quantize the float32 ONNX ``model`` to int8 (calibrated on ``pages`` gray pages of ``calibrate``),
     score both on each of ``gate_sets`` (eval sets: ``DIR/bw`` + ``DIR/color``, or color pages) and
     write ``output`` only when the gate passes. ``progress`` gets each step's line (default: the
-    ``mangacolor.delivery`` logger, at INFO). Returns the measurement either way; raises
+    ``mangacolor.delivery`` logger, at INFO); ``page_progress(done, total)``, the pages of the set being
+    scored (as ``mangacolor eval`` reports them). Returns the measurement either way; raises
     ``UsageError``, ``InputError`` or ``ModelError`` before any work (bad arguments, a missing or empty
     set, a model that does not load) and ``JobError`` for a model that cannot be quantized.
     """
@@ -127,7 +129,8 @@ def quantize_int8(model: str | os.PathLike, output: str | os.PathLike, gate_sets
         for data in gate_sets:
             say(f"scoring float32 and int8 on {data}")
             scored = evaluate_models([model, candidate], data, device="cpu", batch_size=1, samples=0,
-                                     report_thumbs=0)
+                                     report_thumbs=0, progress=None if page_progress is None else
+                                     lambda _label, done, total: page_progress(done, total))
             first, second = scored.models
             result.sets[Path(data).name] = {"fp32": scored.summary[first]["ciede2000"],
                                             "int8": scored.summary[second]["ciede2000"]}

@@ -16,9 +16,9 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.errors import first_line
-from models.files import atomic_path
-from trainer.device import is_out_of_memory  # noqa: F401 (backends.is_out_of_memory: the one check)
+from models.toolbox.errors import first_line
+from models.toolbox.files import atomic_path
+from models.toolbox.device import is_out_of_memory  # noqa: F401 (backends.is_out_of_memory: the one check)
 
 from ..errors import ModelError
 from ..version import __version__

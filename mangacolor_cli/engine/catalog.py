@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.errors import first_line
+from models.toolbox.errors import first_line
 
 from ..errors import MangacolorError
-from .colorizer import DEFAULT_MODEL, WEIGHTS_DIR
+from .runner import DEFAULT_MODEL, WEIGHTS_DIR
 
 MODEL_EXTENSIONS = (".onnx", ".pt")
 

@@ -1,4 +1,6 @@
 """The Colorizer: load a model (checkpoint, ONNX file or the packaged default) and color decoded pages.
+Its model's part (the file, loading, batching, ``predict``) is ``engine.runner.ModelRunner``; here, the options
+checked once (``check_options``), the compose with the page's hints and references, and ``colorize``.
 
 docs/ARCHITECTURE.md, "Color": the model predicts ab at a working size (long side = ``size``, padded to a multiple of its
 stride), ab is upsampled bilinearly to the page's full size and joined to the page's ORIGINAL
@@ -8,104 +10,36 @@ input's L to within rounding (out-of-gamut colors lose chroma, never lightness).
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
 import functools
 import logging
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image
 
-from models import compose_cpu
-from models import regions as rg
-from models.errors import first_line
-from trainer.device import DeviceError, resolve_device
-from trainer.images import DecodedPage, to_rgb8
+from models.paint import fills
+from models.paint import regions as rg
+from models.paint.page import compose_page, page_gray8
+from models.toolbox.images import DecodedPage, to_rgb8
 
-from ..errors import ModelError, UsageError
-from . import backends
+from ..errors import UsageError
 from .choices import BACKENDS, DEVICES
-# The page work around the model; as_page, looks_colored, load_hints, page_lightness, page_regions and
+# The page work around the model; as_page, looks_colored, load_hints, page_regions and
 # PageBatcher are also imported from here by callers of the Colorizer.
-from .pagework import (PageBatcher, PageLike, _LazyModule, _numpy_lightness, _pad_np, _pad_to, _page_tensor,  # noqa: F401
-                       _scaled_size, as_page, load_hints, loaded_torch, looks_colored, needs_color, page_lightness, page_regions)
+from .pagework import (PageBatcher, PageLike, as_page, load_hints, looks_colored, needs_color,  # noqa: F401
+                       page_regions)
+from .runner import MAX_BATCH_SIZE, MAX_WORKING_SIZE, ModelRunner, inference_mode
 
 if TYPE_CHECKING:
     import models
     import torch
 
-
-if not TYPE_CHECKING:
-    torch = _LazyModule("torch")
-    models = _LazyModule("models")
-F = _LazyModule("torch.nn.functional")
-color = _LazyModule("models.color")
-page_compose = _LazyModule("models.compose")
-
-
-def prepare_input(pixels: torch.Tensor, input_norm: str) -> torch.Tensor:
-    from models.base import prepare_input as prepare
-    return prepare(pixels, input_norm)
-
-
 logger = logging.getLogger("mangacolor")
 
 
-def _inference_mode(fn: Callable) -> Callable:
-    # torch.inference_mode() where torch is loaded; the numpy (ONNX) path has no autograd to turn off.
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        loaded = loaded_torch()
-        if loaded is None:
-            return fn(*args, **kwargs)
-        with loaded.inference_mode():
-            return fn(*args, **kwargs)
-    return wrapper
-
-DEFAULT_SIZE = 768
-# The automatic batch on a GPU (not measured: no GPU here): at most this many pages a call, and at most
-# this many working-size pixels (16 pages of 768x544).
-AUTO_GPU_BATCH = 16
-AUTO_GPU_BATCH_PIXELS = 16 * 768 * 544
-# The largest --size: the models learn at 256-768, and memory grows with the working pixels (a 600x800 page:
-# 2 GB at 2048, 4 GB and up to a minute at 3000) with no detail gained; the output keeps the page's own size.
-MAX_WORKING_SIZE = 2048
-# The largest --batch-size: the pipeline holds two batches of pages decoded ahead, so memory grows with it.
-MAX_BATCH_SIZE = 64
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_MODEL = WEIGHTS_DIR / "default.onnx"
-
-
-def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
-    """A model argument -> an existing ``.pt``/``.onnx`` file: a path, a name in the package's weights, or the default."""
-    if name_or_path is None or str(name_or_path) in ("", "default"):
-        if DEFAULT_MODEL.is_file():
-            return DEFAULT_MODEL
-        raise ModelError(f"{DEFAULT_MODEL}: no default model is installed yet; pass --model PATH "
-                         "(a .pt checkpoint or an .onnx file)")
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
-    for ext in (".onnx", ".pt"):
-        packaged = WEIGHTS_DIR / f"{name_or_path}{ext}"
-        if packaged.is_file():
-            return packaged
-    raise ModelError(f"{path}: no such model file (and no packaged model of that name in {WEIGHTS_DIR})")
-
-
-def check_model(model: str | os.PathLike | None, backend: str = "auto") -> Path:
-    """``resolve_model_path``, and an ``.onnx`` file refused with ``--backend torch``; cheap, before any model loads."""
-    path = resolve_model_path(model)
-    if backend == "torch" and path.suffix.lower() == ".onnx":
-        raise UsageError(f"{path}: an .onnx model runs only with --backend onnx (or auto)")
-    return path
-
-
 def check_options(*, device: str = "auto", backend: str = "auto", size: int | None = None,
-                  batch_size: int | None = None, fill: str = compose_cpu.DEFAULT_FILL, saturation: float = 1.0,
+                  batch_size: int | None = None, fill: str = fills.DEFAULT_FILL, saturation: float = 1.0,
                   palette: str = rg.DEFAULT_PALETTE) -> None:
     """Raise ``UsageError`` (one line) for an option ``Colorizer`` cannot take; cheap, before any model loads."""
     if device not in DEVICES and not str(device).startswith("cuda:"):
@@ -117,16 +51,17 @@ def check_options(*, device: str = "auto", backend: str = "auto", size: int | No
                          f"the output keeps the page's own size), got {size}")
     if batch_size is not None and not 1 <= batch_size <= MAX_BATCH_SIZE:
         raise UsageError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE} (pages per model call), got {batch_size}")
-    if fill not in compose_cpu.FILLS:
-        raise UsageError(f"--fill must be one of {', '.join(compose_cpu.FILLS)}, got {fill!r}")
+    if fill not in fills.FILLS:
+        raise UsageError(f"--fill must be one of {', '.join(fills.FILLS)}, got {fill!r}")
     if not 0.0 <= saturation <= 2.0:
         raise UsageError(f"--saturation must be between 0 and 2, got {saturation}")
     if palette not in rg.PALETTES:
         raise UsageError(f"--palette must be one of {', '.join(rg.PALETTES)}, got {palette!r}")
 
 
-class Colorizer:
-    """A loaded model plus how to run it; ``colorize(pages)`` returns full-resolution RGB pages.
+class Colorizer(ModelRunner):
+    """A loaded model plus how to run it and paint its pages (``ModelRunner``, ``engine.runner``, runs it);
+    ``colorize(pages)`` returns full-resolution RGB pages.
 
     ``model``: a ``.pt`` checkpoint, an ``.onnx`` file, a packaged model name, a ``ColorModel``, or
     None for the packaged default. ``device``: auto|cpu|cuda. ``backend``: auto|torch|onnx (auto =
@@ -138,330 +73,53 @@ class Colorizer:
     (``models.color.fill_lightness``); ink and every darker tone keep their exact L. False keeps the
     page's L everywhere, which leaves pure black-and-white pages without color.
     ``fill``: ``flat`` (one color per region enclosed by ink; paper outside the art and balloons
-    stay white; see ``models.compose``) or ``soft`` (every pixel its own predicted chroma).
+    stay white; see ``models.paint.fills``) or ``soft`` (every pixel its own predicted chroma).
     ``saturation``: scales the model's chroma, 0 (gray) to 2; 1 = as predicted. ``palette``: ``safe``
     (a region takes the model's color only where it is sure) or ``vivid`` (every region that is not
-    paper, a balloon or solid black takes its color, made more saturated; ``models.regions.PALETTES``).
+    paper, a balloon or solid black takes its color, made more saturated; ``models.paint.regions.PALETTES``).
     """
 
     def __init__(self, model: str | os.PathLike | models.ColorModel | None = None, *, device: str = "auto",
                  backend: str = "auto", size: int | None = None, batch_size: int | None = None, half: bool | None = None,
-                 recolor: bool = False, fill_paper: bool = True, fill: str = compose_cpu.DEFAULT_FILL,
+                 recolor: bool = False, fill_paper: bool = True, fill: str = fills.DEFAULT_FILL,
                  saturation: float = 1.0, palette: str = rg.DEFAULT_PALETTE, references: Any = None):
         check_options(device=device, backend=backend, size=size, batch_size=batch_size, fill=fill,
                       saturation=saturation, palette=palette)
         self.fill = fill
         self.palette = palette
         self.saturation = float(saturation)
-        self.auto_batch = batch_size is None
-        self.batch_size = batch_size or 1  # resolved below once the device is known
         self.recolor = recolor
         self.fill_paper = fill_paper
         # Prepared reference pages (``set_references``): their region colors come before the model's.
         self.references: list = []
         if references is not None:
             self.set_references(references)
-        self.session: Any = None
-        self.net: models.ColorModel | None = None
-        self.provider = ""
-        self.precision = "float32"
-        meta_size: int | None = None
-
-        if model is not None and not isinstance(model, (str, os.PathLike)) and isinstance(model, models.ColorModel):
-            self.model_path, net = None, model
-        else:
-            self.model_path = check_model(model, backend)
-            net = None
-        is_onnx = self.model_path is not None and self.model_path.suffix.lower() == ".onnx"
-        self.backend = "onnx" if (backend == "onnx" or is_onnx) else "torch"
-        self.backend_reason = "asked for" if backend != "auto" else ("an .onnx model" if is_onnx else "")
-
-        if net is None and not is_onnx:
-            try:
-                net = models.load_model(self.model_path)
-            except models.CheckpointError as e:
-                raise ModelError(str(e)) from None
-            meta_size = net.meta.get("working_size")
-        if net is not None:
-            net.eval()
-            self.model_name, self.stride, self.input_norm = net.name, int(net.stride), net.input_norm
-        if backend == "auto" and net is not None:
-            working_size = int(size or meta_size or DEFAULT_SIZE)
-            self.backend, self.backend_reason = backends.choose_backend(net, self._torch_device(device).type, working_size)
-            if self.backend == "onnx":
-                try:
-                    session = backends.session_from_model(net, working_size, device)
-                except ModelError as e:
-                    self.backend, self.backend_reason = "torch", f"auto: torch, as the onnx export failed: {e}"
-
-        if self.backend == "torch":
-            self.device = self._torch_device(device)
-            self.half = self.device.type == "cuda" if half is None else bool(half and self.device.type == "cuda")
-            self.net = net.to(self.device)
-            if self.half:
-                self.net = self.net.half()
-            if self.device.type == "cuda":
-                # Tensor cores read NHWC; cudnn.benchmark pays once per working shape (unmeasured: no GPU here).
-                self.net = self.net.to(memory_format=torch.channels_last)
-                torch.backends.cudnn.benchmark = True
-            self.provider = f"torch {self.device}{' float16' if self.half else ''}"
-            self.precision = "float16" if self.half else "float32"
-        else:
-            self.device = None  # torch.device("cpu") on first use: the numpy path never asks
-            self.half = False
-            onnx_device = "cuda" if str(device).startswith("cuda") else device
-            if is_onnx:
-                self.session, self.provider = backends.load_session(self.model_path, onnx_device)
-            elif backend == "auto":
-                self.session, self.provider = session
-            else:
-                self.session, self.provider = backends.session_from_model(net, size or meta_size or DEFAULT_SIZE, onnx_device)
-            meta = backends.meta_of_session(self.session)
-            self.model_name = meta.get("model", getattr(self, "model_name", "onnx"))
-            self.stride = int(meta.get("stride", getattr(self, "stride", 32)))
-            self.input_norm = meta.get("input_norm", getattr(self, "input_norm", "lab"))
-            if meta.get("working_size", "").isdigit():
-                meta_size = int(meta["working_size"])
-            if self.provider == "CUDAExecutionProvider":
-                # ONNX post-processing (upsampling, Lab -> sRGB) runs in torch; on a CPU torch build that is the CPU.
-                self.device = resolve_device("auto")
-            self.precision = meta.get("precision", "float32")  # int8: written behind a quality gate (delivery.quantize)
-            self._onnx_input = self.session.get_inputs()[0]
-            self._onnx_dtype = np.float16 if "float16" in self._onnx_input.type else np.float32
-        self.size = int(size or meta_size or DEFAULT_SIZE)
-        # Threads a torch model call on the CPU spreads a batch over, one page each.
-        self.cpu_workers = torch.get_num_threads() if self.backend == "torch" else (os.cpu_count() or 1)
-        if self.auto_batch:
-            self.batch_size = self._auto_batch_size()
-        # Pages per model call that fit the device; halved on an out-of-memory error and kept there.
-        self.fitting_batch = self.batch_size
-
-    def _auto_batch_size(self) -> int:
-        """Pages per model call when none is asked for (docs/PERFORMANCE.md, "Batch size").
-
-        On the CPU one page a call for onnxruntime (measured: a batch of 4 was 10-20 % slower end to
-        end, since the pipeline composes page i beside the model's page i + 1, and the first page waits
-        for no others); the torch model spreads a batch one page per thread, so it takes one per
-        thread. On a GPU up to ``AUTO_GPU_BATCH`` pages, fewer for large working shapes
-        (:meth:`pages_per_call`).
-        """
-        if self.on_gpu:
-            return AUTO_GPU_BATCH
-        return max(1, self.cpu_workers) if self.backend == "torch" else 1
-
-    @property
-    def on_gpu(self) -> bool:
-        return self.provider == "CUDAExecutionProvider" or (self.backend == "torch" and self.device.type == "cuda")
-
-    def pages_per_call(self, shape: tuple[int, int]) -> int:
-        """Pages of working shape ``shape`` per model call: ``batch_size``, or with the automatic batch on a
-        GPU as many as fit ``AUTO_GPU_BATCH_PIXELS`` (a double-page spread takes half the pages)."""
-        if not (self.auto_batch and self.on_gpu):
-            return self.batch_size
-        return max(1, min(self.batch_size, AUTO_GPU_BATCH_PIXELS // max(1, shape[0] * shape[1])))
-
-    @property
-    def device(self) -> torch.device:
-        if self._device is None:
-            self._device = torch.device("cpu")
-        return self._device
-
-    @device.setter
-    def device(self, value: torch.device | None) -> None:
-        self._device = value
-
-    # ------------------------------------------------------------------ set-up helpers
-    @staticmethod
-    def _torch_device(device: str) -> torch.device:
-        try:
-            return resolve_device(device)
-        except DeviceError as e:
-            raise ModelError(str(e)) from None
-
-    def describe(self) -> str:
-        """One line: which model, backend (and why), device/provider and working size run."""
-        source = self.model_path or "in-memory model"
-        why = f" ({self.backend_reason})" if self.backend_reason else ""
-        precision = "" if self.precision == "float32" or self.precision in self.provider else f" {self.precision}"
-        return (f"model {self.model_name}{precision} ({source}), backend {self.backend}{why}, {self.provider}, "
-                f"working size {self.size}, batch {self.batch_size}{' (auto)' if self.auto_batch else ''}")
+        super().__init__(model, device=device, backend=backend, size=size, batch_size=batch_size, half=half)
 
     # ------------------------------------------------------------------ the work
     def needs_color(self, page: PageLike) -> bool:
         """Whether this page goes through the model (False for color pages unless ``recolor``)."""
         return needs_color(page, self.recolor)
 
-    def batcher(self, run: Callable[[list[DecodedPage]], Sequence[Any]] | None = None) -> "PageBatcher":
-        """A ``PageBatcher`` for this model (``run``: what each batch goes through, default ``predict_ab``)."""
-        return PageBatcher(self.pages_per_call, self.working_shape, run or self.predict_ab)
-
-    def working_shape(self, page: PageLike) -> tuple[int, int]:
-        """The padded ``(h, w)`` the model sees for this page: long side = size, multiples of the stride."""
-        h, w = _scaled_size(as_page(page), self.size)
-        s = self.stride
-        return -(-h // s) * s, -(-w // s) * s
-
-    def predict_ab(self, pages: Sequence[PageLike]) -> list[torch.Tensor]:
-        """Run the model on pages of one working shape (one batch); returns each page's ab ``[1,2,h,w]`` in Lab units."""
-        return [ab for ab, _ in self.predict(pages)]
-
-    @_inference_mode
-    def predict(self, pages: Sequence[PageLike], *, as_numpy: bool = False
-                ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-        """``predict_ab`` with each page's confidence ``[1,1,h,w]`` in [0, 1] beside its ab, or None
-        where the model gives none (a model gives one through a ``predict(x) -> (ab, confidence)``
-        method, or as a second ONNX output).
-
-        ``as_numpy``: numpy arrays may come back (the ONNX model on 8-bit gray pages on the CPU runs
-        without torch: resize, input and output in numpy; ``compose`` takes either).
-        """
-        pages = [as_page(p) for p in pages]
-        shapes = {self.working_shape(p) for p in pages}
-        if len(shapes) != 1:
-            raise ValueError(f"predict wants pages of one working shape, got {sorted(shapes)}")
-        ph, pw = shapes.pop()
-        if self._numpy_path(pages):
-            predicted = self._predict_numpy(pages, ph, pw)
-            if as_numpy:
-                return predicted
-            return [(torch.from_numpy(ab), None if c is None else torch.from_numpy(c)) for ab, c in predicted]
-        inputs, sizes = [], []
-        # One thread per page on the CPU: OpenMP teams stall when decode/compose threads share the cores.
-        with _cpu_threads(1 if self.device.type == "cpu" else None):
-            for page in pages:
-                h, w = _scaled_size(page, self.size)
-                x = _page_tensor(page, self.device)
-                x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-                x = prepare_input(x, self.input_norm)
-                inputs.append(_pad_to(x, ph, pw))
-                sizes.append((h, w))
-        batch = torch.cat(inputs)
-        step = self.fitting_batch
-        out = torch.cat([self._run_model(batch[i:i + step]) for i in range(0, len(batch), step)])
-        ab = color.denormalize_ab(out[:, :2])
-        conf = out[:, 2:3].clamp(0.0, 1.0) if out.shape[1] > 2 else None
-        return [(ab[i:i + 1, :, :h, :w], None if conf is None else conf[i:i + 1, :, :h, :w])
-                for i, (h, w) in enumerate(sizes)]
-
-    def _numpy_path(self, pages: Sequence[DecodedPage]) -> bool:
-        return (self.session is not None and self._device is None
-                and all(p.is_gray and p.pixels.dtype == np.uint8 for p in pages))
-
-    def _predict_numpy(self, pages: Sequence[DecodedPage], ph: int, pw: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        """``predict`` for 8-bit gray pages and an onnxruntime session on the CPU, in numpy (no torch).
-
-        The same input as the torch path: PIL's bilinear resize with its antialiasing (what torch's
-        ``antialias=True`` reproduces), ``prepare_input`` of a gray page, the same padding.
-        """
-        batch = np.stack([self.model_input(page, ph, pw) for page in pages])[:, None]
-        sizes = [_scaled_size(page, self.size) for page in pages]
-        step = self.fitting_batch
-        out = np.concatenate([self._run_model(batch[i:i + step]) for i in range(0, len(batch), step)])
-        ab = out[:, :2] * np.float32(110.0)  # models.color.AB_SCALE
-        conf = np.clip(out[:, 2:3], 0.0, 1.0) if out.shape[1] > 2 else None
-        return [(ab[i:i + 1, :, :h, :w], None if conf is None else conf[i:i + 1, :, :h, :w])
-                for i, (h, w) in enumerate(sizes)]
-
-    def model_input(self, page: DecodedPage, ph: int | None = None, pw: int | None = None) -> np.ndarray:
-        """An 8-bit gray page as the model's ``[ph, pw]`` float32 input (resized to the working size,
-        normalized, padded; default: its own working shape), as ``predict`` feeds it to an ONNX model."""
-        if ph is None or pw is None:
-            ph, pw = self.working_shape(page)
-        h, w = _scaled_size(page, self.size)
-        x = np.asarray(Image.fromarray(page.pixels.astype(np.float32) / np.float32(255.0), mode="F")
-                       .resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
-        x = np.clip(x, 0.0, 1.0)
-        if self.input_norm == "lab":
-            x = compose_cpu.gray_to_l(x) / np.float32(50.0) - np.float32(1.0)
-        elif self.input_norm != "gray01":
-            raise ValueError(f"unknown input_norm {self.input_norm!r}")
-        return _pad_np(x, ph, pw)
-
-    def _onnx_call(self, batch: np.ndarray) -> np.ndarray:
-        outs = self.session.run(None, {self._onnx_input.name: batch.astype(self._onnx_dtype, copy=False)})
-        out = np.asarray(outs[0], dtype=np.float32)
-        if len(outs) > 1 and np.ndim(outs[1]) == 4 and np.shape(outs[1])[1] == 1:
-            out = np.concatenate([out, np.asarray(outs[1], dtype=np.float32)], axis=1)
-        return out
-
-    def _net_call(self, x: torch.Tensor) -> torch.Tensor:
-        """The torch model on a batch -> ab/110 ``[B,2,h,w]``, with its confidence as a third channel if it gives one."""
-        predict = getattr(self.net, "predict", None)
-        if callable(predict):
-            ab, confidence = predict(x)
-            return torch.cat([ab.float(), confidence.float()], dim=1)
-        return self.net.colorize(x).float()
-
-    def _model_call(self, batch: torch.Tensor) -> torch.Tensor:
-        """One call of the model on a normalized batch -> ab/110 (and confidence), float32 on ``self.device``."""
-        if isinstance(batch, np.ndarray):
-            return self._onnx_call(batch)
-        if self.backend == "torch" and self.device.type == "cpu":
-            # torch on the CPU: one page per core, each on one thread (measured 1.8x faster than one OpenMP team).
-            if len(batch) == 1 or self.cpu_workers == 1:
-                return self._torch_call_one_thread(batch)
-            chunks = batch.tensor_split(min(self.cpu_workers, len(batch)))
-            with cf.ThreadPoolExecutor(len(chunks), thread_name_prefix="model") as pool:
-                return torch.cat(list(pool.map(self._torch_call_one_thread, chunks)))
-        if self.backend == "torch":
-            x = batch.to(torch.float16 if self.half else torch.float32)
-            if self.device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            return self._net_call(x)
-        return torch.from_numpy(self._onnx_call(batch.cpu().numpy())).to(self.device)
-
-    @_inference_mode
-    def _torch_call_one_thread(self, batch: torch.Tensor) -> torch.Tensor:
-        with _cpu_threads(1):
-            return self._net_call(batch)
-
-    def _run_model(self, batch: torch.Tensor) -> torch.Tensor:
-        """``_model_call``, splitting the batch in halves on an out-of-memory error; every page comes back."""
-        try:
-            return self._model_call(batch)
-        except Exception as e:  # torch.OutOfMemoryError, or onnxruntime's untyped allocation failure
-            if not backends.is_out_of_memory(e):
-                raise
-            if len(batch) == 1:
-                raise ModelError(f"out of memory on one page at working size {self.size} ({first_line(e)}); "
-                                 "try a smaller --size or --device cpu") from None
-        # Retried outside the except block, so the failed call's tensors are freed first.
-        if loaded_torch() is not None and torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        half = (len(batch) + 1) // 2
-        self.fitting_batch = min(self.fitting_batch, half)
-        parts = [self._run_model(batch[:half]), self._run_model(batch[half:])]
-        return np.concatenate(parts) if isinstance(batch, np.ndarray) else torch.cat(parts)
-
-    @_inference_mode
+    @inference_mode
     def compose(self, page: PageLike, ab: torch.Tensor | np.ndarray, *, threads: int | None = None,
                 confidence: torch.Tensor | None = None, hints: Any = None,
                 regions: rg.Regions | None = None) -> np.ndarray:
         """Join a working-size ab prediction to the page's full-resolution L -> ``HxWx3`` uint8 sRGB.
 
-        The one compose of colorize, eval and the training previews (``models.compose``), with this
-        Colorizer's ``fill``, ``saturation`` and ``fill_paper``. ``confidence``: the model's, from
-        ``predict``. ``hints``: see ``colorize``. ``threads``: torch threads for this call on the CPU
-        (the pipeline composes several pages at once, one thread each); None keeps torch's setting.
+        The one compose of colorize and eval (``models.paint.page.compose_page``), with this
+        Colorizer's ``fill``, ``saturation``, ``palette`` and ``fill_paper``, the page's hints and the
+        colors its references carry. ``confidence``: the model's, from ``predict``. ``hints``: see
+        ``colorize``. ``threads``: unused (the CPU compose is numpy, one thread; kept for callers).
         ``regions``: the page's segmentation when it was made ahead (:func:`page_regions`, beside the model).
 
-        On the CPU (``ab`` a numpy array or a CPU tensor) the compose is ``models.compose_cpu``: the
-        same picture within 1 level, in numpy, ~5x cheaper; on a GPU ``models.compose`` in torch.
+        On the CPU (``ab`` a numpy array or a CPU tensor) the compose is ``models.paint.compose_cpu``:
+        the same picture within 1 level, in numpy, ~5x cheaper; on a GPU ``models.paint.compose`` in torch.
         """
         page = as_page(page)
-        if not isinstance(hints, rg.Known):
-            hints = load_hints(hints, page)
-            if self.references:
-                regions, hints = self.known_colors(page, regions, hints)
-        if isinstance(ab, np.ndarray) or ab.device.type == "cpu":
-            return self._compose_cpu(page, ab, confidence, hints, regions)
-        with _cpu_threads(threads if ab.device.type == "cpu" else None):
-            L = page_lightness(page, ab.device)
-            gray = page.pixels if page.is_gray and page.pixels.dtype == np.uint8 else None
-            rgb = page_compose.compose(L, ab, gray=gray, fill=self.fill, saturation=self.saturation, hints=hints,
-                                       confidence=confidence, fill_paper=self.fill_paper, regions=regions,
-                                       palette=self.palette)
-            return rgb.cpu().numpy()
+        regions, hints = self.page_hints(page, hints, regions)
+        return compose_page(page.pixels, ab, confidence=confidence, hints=hints, regions=regions, fill=self.fill,
+                            saturation=self.saturation, fill_paper=self.fill_paper, palette=self.palette)
 
     def set_references(self, references: Any, warn: Callable[[str], None] | None = None) -> list:
         """Colored pages whose region colors carry to the pages this Colorizer colors (``--reference``):
@@ -477,33 +135,33 @@ class Colorizer:
         self.references = reference_pages.load_references(references, warn or logger.warning)
         return self.references
 
+    def page_hints(self, page: DecodedPage, hints: Any, regions: rg.Regions | None = None,
+                   references: list | None = None, label: str = "the page") -> tuple[rg.Regions | None, Any]:
+        """What is known of the page's colors before the model's, as ``compose`` takes it: its hint image
+        (path, image or array; read and checked here, ``label`` naming the page in an error) and, with
+        references (this Colorizer's, or ``references``, prepared ones), their matches under it.
+        Returns ``(regions, hints)``: with references, the page's regions (segmented here if not given) and
+        an ``rg.Known``; without, ``regions`` as given and the RGBA hints (or None). A ``Known`` passes as is."""
+        if isinstance(hints, rg.Known):
+            return regions, hints
+        hints = load_hints(hints, page, label)
+        references = self.references if references is None else references
+        if references:
+            return self.known_colors(page, regions, hints, references)
+        return regions, hints
+
     def known_colors(self, page: DecodedPage, regions: rg.Regions | None, hints: np.ndarray | None,
                      references: list | None = None) -> tuple[rg.Regions, rg.Known]:
         """The page's regions (segmented here if not given) and the colors known for them: the matches
         of this Colorizer's references (or of ``references``, prepared ones), under the page's hint image
         (``hints``, RGBA, or None)."""
         from . import references as reference_pages
-        if page.is_gray and page.pixels.dtype == np.uint8:
-            gray = page.pixels
-        else:
-            gray = rg.l_to_gray8(_numpy_lightness(page))
+        gray = page_gray8(page.pixels)
         if regions is None:
             regions = rg.segment_regions(gray)
         f = regions.factor
         return regions, reference_pages.page_known(regions, gray[::f, ::f],
                                                    self.references if references is None else references, hints)
-
-    def _compose_cpu(self, page: DecodedPage, ab, confidence, hints: np.ndarray | None, regions=None) -> np.ndarray:
-        ab = ab if isinstance(ab, np.ndarray) else ab.float().numpy()
-        if confidence is not None and not isinstance(confidence, np.ndarray):
-            confidence = confidence.float().numpy()
-        if page.is_gray and page.pixels.dtype == np.uint8:
-            gray, L = page.pixels, None
-        else:
-            gray, L = None, _numpy_lightness(page)
-        return compose_cpu.compose(ab, gray=gray, L=L, fill=self.fill, saturation=self.saturation, hints=hints,
-                                   confidence=confidence, fill_paper=self.fill_paper, regions=regions,
-                                   palette=self.palette)
 
     def colorize(self, pages: PageLike | Sequence[PageLike], hints: Any = None,
                  references: Any = None) -> np.ndarray | Image.Image | list[np.ndarray | Image.Image]:
@@ -546,17 +204,3 @@ class Colorizer:
         # A notebook's PIL page comes back as a PIL page (DeOldify's habit); arrays and paths as arrays.
         return [Image.fromarray(rgb, "RGB") if isinstance(page, Image.Image) else rgb
                 for page, rgb in zip(given, results)]
-
-
-@contextlib.contextmanager
-def _cpu_threads(threads: int | None) -> Iterator[None]:
-    # torch's thread count is per calling thread under OpenMP, so a worker can narrow its own and restore it.
-    if threads is None or threads == torch.get_num_threads():
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

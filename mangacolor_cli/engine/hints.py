@@ -1,7 +1,7 @@
 """Where each page's hint image comes from (``colorize --hints FILE|DIR``).
 
 A hint image is a PNG the size of its page, transparent except colored scribbles or dots; every
-region a scribble touches takes exactly its color (``models.regions.apply_hints``). ``--hints FILE``
+region a scribble touches takes exactly its color (``models.paint.regions.hint_colors``). ``--hints FILE``
 serves a single page. ``--hints DIR`` serves folders and archives, one hint file per page, matched
 by the page's name: for page ``001.jpg`` of ``ch1.cbz`` (or file ``ch1/001.jpg`` of a folder) the
 first of ``DIR/ch1/001.png`` and ``DIR/001.png`` that exists; a page without one has no hints.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from models.errors import first_line
+from models.toolbox.errors import first_line
 
 from ..errors import ModelError
 

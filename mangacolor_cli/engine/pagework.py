@@ -1,4 +1,4 @@
-"""The work on a page around the model: what it is (gray or color), its lightness, its regions, its
+"""The work on a page around the model: what it is (gray or color), its regions made ahead, its
 hints, and the batching and resizing the Colorizer feeds the model with. No model is loaded here.
 
 ``as_page`` takes every page form the API accepts; ``looks_colored`` decides which pages the model
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from models import compose_cpu
-from models import regions as rg
-from trainer.images import DecodedPage, ImageDecodeError, page_from_pil, read_image, to_rgb8, to_unit_float
+from models.cie import srgb8_to_lab
+from models.paint import regions as rg
+from models.toolbox.images import DecodedPage, ImageDecodeError, page_from_pil, read_image, to_rgb8, to_unit_float
 
 from ..errors import PageError, UsageError
 
@@ -41,7 +41,6 @@ class _LazyModule:
 if not TYPE_CHECKING:
     torch = _LazyModule("torch")
 F = _LazyModule("torch.nn.functional")
-color = _LazyModule("models.color")
 
 
 def loaded_torch() -> Any:
@@ -88,32 +87,6 @@ def as_page(page: PageLike) -> DecodedPage:
     return DecodedPage(pixels=arr)
 
 
-def _page_tensor(page: DecodedPage, device: torch.device) -> torch.Tensor:
-    """Pixels as ``[1, C, H, W]`` float in [0, 1] (C = 1 gray, 3 RGB) on ``device``.
-
-    To a GPU the uint8 pixels travel (a quarter of the bytes of float32) from pinned memory,
-    asynchronously, and become float there.
-    """
-    if device.type == "cuda" and page.pixels.dtype == np.uint8:
-        host = torch.empty(page.pixels.shape, dtype=torch.uint8, pin_memory=True)
-        host.numpy()[...] = page.pixels
-        arr = host.to(device, non_blocking=True).float().div_(255.0)
-    else:
-        arr = torch.from_numpy(to_unit_float(page.pixels)).to(device)
-    return arr[None, None] if arr.ndim == 2 else arr.permute(2, 0, 1)[None]
-
-
-def page_lightness(page: DecodedPage, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The page's CIE L in [0, 100] at full resolution, ``[1, 1, H, W]`` float32."""
-    device = torch.device(device)
-    if page.is_gray and page.pixels.dtype in (np.uint8, np.uint16):
-        levels = 256 if page.pixels.dtype == np.uint8 else 65536
-        index = torch.from_numpy(page.pixels.astype(np.int64)).to(device)
-        return color.gray_level_lightness(levels, str(device))[index][None, None]
-    x = _page_tensor(page, device)
-    return color.gray_to_l(x) if x.shape[1] == 1 else color.rgb_to_lab(x)[:, :1]
-
-
 def page_regions(page: DecodedPage, fill: str, hinted: bool = False) -> rg.Regions | None:
     """A page's segmentation made ahead of its compose, for the pipeline to run beside the model: for an
     8-bit gray page whose compose will segment (the flat fill, or a hint); else None (the compose
@@ -148,7 +121,7 @@ def looks_colored(page: PageLike) -> bool:
         size = (max(1, int(w * scale)), max(1, int(h * scale)))
         x = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(x[..., c]), mode="F").resize(size, Image.BOX))
                       for c in range(3)], axis=-1)
-    lab = rg.srgb8_to_lab(np.clip(x, 0.0, 1.0) * 255.0).reshape(-1, 3)
+    lab = srgb8_to_lab(np.clip(x, 0.0, 1.0) * 255.0).reshape(-1, 3)
     L, ab = lab[:, 0], lab[:, 1:]
     band = np.clip((L / 10).astype(np.int64), 0, 9)
     page_tint = np.median(ab, axis=0)
@@ -181,8 +154,10 @@ def colored_share(rgb: np.ndarray) -> float:
 def load_hints(hints: Any, page: DecodedPage | None = None, page_label: str = "the page") -> np.ndarray | None:
     """A hint image (path, PIL image or ``HxWx4``/``HxWx3`` array) -> ``HxWx4`` uint8 RGBA, checked against the page's size.
 
-    An RGB image without alpha counts its white pixels as transparent. A size that does not match
-    the page is a one-line ``PageError`` naming both.
+    An RGB image without alpha counts its white pixels as transparent. A hint map at most half the
+    page's size each way (``models.regions.is_hint_map``) is kept as it is: the compose scales it to the
+    page and takes its hue and chroma only. Any other size that does not match the page is a one-line
+    ``PageError`` naming both.
     """
     if hints is None:
         return None
@@ -203,10 +178,11 @@ def load_hints(hints: Any, page: DecodedPage | None = None, page_label: str = "t
         arr = np.concatenate([arr.astype(np.uint8), alpha[..., None]], axis=2)
     if arr.ndim != 3 or arr.shape[2] != 4:
         raise PageError(f"{name}: a hint image must be RGBA (HxWx4), got shape {arr.shape}")
-    if page is not None and arr.shape[:2] != page.pixels.shape[:2]:
+    if page is not None and arr.shape[:2] != page.pixels.shape[:2] and not rg.is_hint_map(arr.shape[:2],
+                                                                                    page.pixels.shape[:2]):
         ph, pw = page.pixels.shape[:2]
         raise PageError(f"{name} is {arr.shape[1]}x{arr.shape[0]} but {page_label} is {pw}x{ph}: "
-                        "a hint image must be the size of its page")
+                        "a hint image must be the size of its page (or a hint map at most half its size)")
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
@@ -242,14 +218,6 @@ class PageBatcher:
 def _scaled_size(page: DecodedPage, size: int) -> tuple[int, int]:
     scale = size / max(page.height, page.width)
     return max(1, round(page.height * scale)), max(1, round(page.width * scale))
-
-
-def _numpy_lightness(page: DecodedPage) -> np.ndarray:
-    """The page's L ``[H, W]`` float32 for the CPU compose (a table for 16-bit gray; torch for color pages)."""
-    if page.is_gray and page.pixels.dtype == np.uint16:
-        return np.take(compose_cpu.gray_level_lightness(65536), page.pixels)
-    with torch.inference_mode():
-        return page_lightness(page)[0, 0].numpy()
 
 
 def _pad_np(x: np.ndarray, h: int, w: int) -> np.ndarray:

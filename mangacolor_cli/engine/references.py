@@ -1,4 +1,4 @@
-"""``--reference``: colored pages whose region colors carry to the B/W pages (``models.references``).
+"""``--reference``: colored pages whose region colors carry to the B/W pages (``models.paint.references``).
 
 :func:`load_references` reads what the user names (an image, a folder of them, a CBZ/ZIP/CBR) and
 prepares each colored page once: segmented, its regions described. A reference that cannot serve
@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 from PIL import Image
 
-from models import references as refs
-from models import regions as rg
+from models.paint import references as refs
+from models.paint import regions as rg
 
 from ..errors import PageError, UsageError
 from ..pages.images import decode_page, is_page_name
@@ -37,7 +37,7 @@ MAX_REFERENCES = 32
 
 
 def _rgb8(page) -> np.ndarray:
-    from trainer.images import to_rgb8
+    from models.toolbox.images import to_rgb8
     return to_rgb8(page.pixels)
 
 
@@ -52,7 +52,7 @@ def _scaled(rgb: np.ndarray) -> np.ndarray:
 
 def prepare(page: Any, name: str, warn: Callable[[str], None], *, from_collection: bool = False) -> list[refs.Reference]:
     """One reference page (path, PIL image, array or DecodedPage) -> its prepared references
-    (``models.references.prepare_references``), or none (warned)."""
+    (``models.paint.references.prepare_references``), or none (warned)."""
     try:
         decoded = as_page(page)
     except PageError as e:
@@ -75,11 +75,8 @@ def prepare(page: Any, name: str, warn: Callable[[str], None], *, from_collectio
 def _pages_of(path: Path) -> Iterable[tuple[str, Callable[[], bytes]]]:
     """(name, read) of each page of a folder (sorted, not recursive into hidden folders) or archive."""
     if path.is_dir():
-        from trainer.images import natural_path_key
-        files = sorted((p for p in path.rglob("*") if p.is_file() and is_page_name(p.name)
-                        and not any(part.startswith(".") for part in p.relative_to(path).parts)),
-                       key=natural_path_key)
-        for p in files:
+        from models.toolbox.folders import image_paths  # the one folder walk
+        for p in image_paths(path, accept=is_page_name):
             yield str(p), p.read_bytes
         return
     job = ArchiveJob(path, path)

@@ -76,7 +76,9 @@ def dht_hints(cache_dir: Path | None = None) -> HintSource:
                 tmp.replace(cached)
 
         def at(alpha: float) -> tuple[np.ndarray, np.ndarray]:
-            color, mask = hintauc.hint_inputs(result, alpha, "scribble", h, w, tie_break="stable")
+            # The protocol's hint map itself (HINT_SIZE square): mangacolor scales it to the page as a hint
+            # map (hue and chroma); Levin gets it scaled as hintauc.hint_inputs scales it (nearest).
+            color, mask = result.at_ratio(alpha, hint_type="scribble", tie_break="stable")
             return np.ascontiguousarray(color[..., ::-1]), mask > 0
         return at
     return source
@@ -117,6 +119,30 @@ class HintProtocolResult:
                 "hint_auc": self.auc, "protocol": self.protocol}
 
 
+def _at_page_size(system):
+    """A system that needs its hints at the page's size: a hint map scaled to it (nearest neighbour)."""
+    from models.paint.regions import scale_hint_map
+
+    def run(gray: np.ndarray, color: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if mask.shape != gray.shape[:2]:
+            color = scale_hint_map(color, gray.shape[:2])
+            mask = scale_hint_map(mask, gray.shape[:2])
+        return system(gray, color, mask)
+    return run
+
+
+def _hint_map_or_page_size(system):
+    """mangacolor takes the protocol's map as a hint map (``models.paint.regions.is_hint_map``: hue and chroma)
+    where the page is at least twice its size; a page smaller than that gets it scaled to the page."""
+    from models.paint.regions import is_hint_map
+
+    scaled = _at_page_size(system)
+
+    def run(gray: np.ndarray, color: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return system(gray, color, mask) if is_hint_map(mask.shape, gray.shape[:2]) else scaled(gray, color, mask)
+    return run
+
+
 def hint_rgba(color: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Scribbles as the RGBA hint image ``--hints`` reads: opaque where drawn, transparent elsewhere."""
     return np.dstack([color, np.where(mask, 255, 0).astype(np.uint8)])
@@ -151,7 +177,7 @@ def evaluate_hint_protocol(pairs: Sequence[tuple[str, np.ndarray, np.ndarray]],
 def write_json(results: Sequence[HintProtocolResult], path: str | Path) -> str:
     text = json.dumps([r.to_dict() for r in results], indent=2)
     if str(path) != "-":
-        from models.files import write_text_atomic
+        from models.toolbox.files import write_text_atomic
         write_text_atomic(Path(path), text + "\n")
     return text
 
@@ -178,9 +204,9 @@ def evaluate_models_with_hints(model_specs: Sequence[str], data: str | Path, *, 
     for spec in model_specs:
         colorizer = Colorizer(str(spec), device=device, size=size, recolor=True)
         label = scoring.model_label(spec, systems)
-        systems[label] = (lambda c: lambda gray, color, mask: c.colorize(gray, hints=hint_rgba(color, mask)))(colorizer)
+        systems[label] = _hint_map_or_page_size((lambda c: lambda gray, color, mask: c.colorize(gray, hints=hint_rgba(color, mask)))(colorizer))
     if levin:
-        systems[LEVIN] = levin_colorize
+        systems[LEVIN] = _at_page_size(levin_colorize)
     pairs = ((key, scoring.read_gray(bw), scoring.read_rgb(color)) for key, bw, color in found)
     result = evaluate_hint_protocol(list(pairs), systems, hint_source, score, alphas=ALPHAS,
                                     name=Path(data).resolve().name, protocol=record, progress=progress)

@@ -11,9 +11,9 @@ import math
 import os
 from pathlib import Path
 
-from models.errors import first_line, printable
-from models.files import atomic_path, write_text_atomic
-from trainer.metrics import METRIC_LABELS, METRICS, metric_header
+from models.toolbox.errors import first_line, printable
+from models.toolbox.files import atomic_path, write_text_atomic
+from models.toolbox.metrics import METRIC_LABELS, METRICS, metric_header
 from trainer.metrics_log import read_metrics_log
 from trainer.plots import loss_curves_svg
 

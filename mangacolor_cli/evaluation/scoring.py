@@ -27,12 +27,13 @@ import numpy as np
 import torch
 
 from models.color import rgb_to_gray
-from trainer import metrics as M
-from trainer.metrics import GRAY_BASELINE, METRICS, gray_baseline
+from models.toolbox import metrics as M
+from models.toolbox.device import DeviceError, resolve_device
+from models.toolbox.folders import SamePageError, keyed_images, pair_keyed
+from models.toolbox.images import (ImageDecodeError, natural_path_key, on_paper, read_image, tensor_to_uint8,
+                                   uint8_to_tensor)
+from models.toolbox.metrics import GRAY_BASELINE, METRICS, gray_baseline
 from trainer.data import manga_look as training_manga_look
-from trainer.device import DeviceError, resolve_device
-from trainer.images import (IMAGE_EXTENSIONS, ImageDecodeError, natural_path_key, on_paper, read_image, tensor_to_uint8,
-                            uint8_to_tensor)
 
 from ..errors import InputError, MangacolorError, UsageError
 from .segments import SEGMENT_METRICS, segment_score
@@ -76,15 +77,10 @@ class EvalResult:
 def image_files(root: Path) -> dict[str, Path]:
     """Images under ``root`` keyed by relative path without extension (posix). Two files with the
     same key (``01.png`` and ``01.jpg``) are ambiguous: an InputError naming both."""
-    found: dict[str, Path] = {}
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in IMAGE_EXTENSIONS or not path.is_file():
-            continue
-        key = path.relative_to(root).with_suffix("").as_posix()
-        if key in found:
-            raise InputError(f"{path}: same page as {found[key]} (pairing ignores the extension)")
-        found[key] = path
-    return found
+    try:  # hidden files included, as eval always read them
+        return keyed_images(root, hidden=True)
+    except SamePageError as e:
+        raise InputError(str(e)) from None
 
 
 def pair_files(left_root: Path, right_root: Path) -> tuple[list[tuple[str, Path, Path]], list[str], list[str]]:
@@ -96,16 +92,11 @@ def pair_files(left_root: Path, right_root: Path) -> tuple[list[tuple[str, Path,
     for root in (left_root, right_root):
         if not root.is_dir():
             raise InputError(f"{root}: {'not a folder' if root.exists() else 'no such folder'}")
-    left, right = image_files(left_root), image_files(right_root)
-    keys = sorted(left.keys() & right.keys(), key=natural_path_key)
-    pairs = [(k, left[k], right[k]) for k in keys]
-    only_left = sorted(left.keys() - right.keys(), key=natural_path_key)
-    only_right = sorted(right.keys() - left.keys(), key=natural_path_key)
-    return pairs, only_left, only_right
+    return pair_keyed(image_files(left_root), image_files(right_root))
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """An image file as ``uint8 [H, W, 3]`` sRGB through the one image loader (``trainer.images``),
+    """An image file as ``uint8 [H, W, 3]`` sRGB through the one image loader (``models.toolbox.images``),
     transparency composited on white paper as the training data is."""
     return on_paper(_read(path))
 
@@ -139,7 +130,7 @@ def derive_gray(rgb: np.ndarray, manga_look: bool = False, key: str = "") -> np.
 
 # ------------------------------------------------------------------------------------ scoring
 def metric_device(device: str) -> torch.device:
-    """``--device`` -> where the metrics run (``trainer.device.resolve_device``); a bad one is a UsageError."""
+    """``--device`` -> where the metrics run (``models.toolbox.device.resolve_device``); a bad one is a UsageError."""
     try:
         return resolve_device(device)
     except DeviceError as e:
@@ -148,7 +139,7 @@ def metric_device(device: str) -> torch.device:
 
 class PageScorer:
     """Scores every system's prediction of a page against its target as the page arrives, so the
-    progress shown is the work done: on the CPU through ``trainer.metrics.TargetMetrics`` (exact
+    progress shown is the work done: on the CPU through ``models.toolbox.metrics.TargetMetrics`` (exact
     integer sums; the target's share computed once for all systems), on a GPU through
     ``compute_all``, one batch per page. ``scores[system][key]`` is a dict of metric -> float."""
 
@@ -363,8 +354,8 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
     """
     import copy
 
-    from models import compose as page_compose
-    from models import regions as page_regions
+    from models.paint.fills import FILLS
+    from models.paint.regions import PALETTES, segment_regions
 
     from ..engine.colorizer import Colorizer
 
@@ -374,12 +365,12 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
     colorizers: dict[str, Colorizer] = {}
     fills = list(dict.fromkeys(fills or []))
     for fill in fills:
-        if fill not in page_compose.FILLS:
-            raise UsageError(f"--fill must be one of {', '.join(page_compose.FILLS)}, got {fill!r}")
+        if fill not in FILLS:
+            raise UsageError(f"--fill must be one of {', '.join(FILLS)}, got {fill!r}")
     palettes = list(dict.fromkeys(palettes or []))
     for palette in palettes:
-        if palette not in page_regions.PALETTES:
-            raise UsageError(f"--palette must be one of {', '.join(page_regions.PALETTES)}, got {palette!r}")
+        if palette not in PALETTES:
+            raise UsageError(f"--palette must be one of {', '.join(PALETTES)}, got {palette!r}")
     for spec in model_specs:
         label = model_label(spec, colorizers)
         base = Colorizer(str(spec), device=device, size=size, batch_size=batch_size, recolor=True,
@@ -444,7 +435,7 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
             preds = {name: outputs[name][i] for name in colorizers}
             scorer.add(key, target, {**preds, GRAY_BASELINE: gray_baseline(gray)})
             if references:
-                regions = page_regions.segment_regions(gray)
+                regions = segment_regions(gray)
                 for name, pred in {**preds, GRAY_BASELINE: gray_baseline(gray)}.items():
                     rgb = pred if pred.ndim == 3 else np.repeat(pred[..., None], 3, axis=2)
                     seg = segment_score(gray, rgb, target, regions)

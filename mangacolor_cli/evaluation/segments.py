@@ -1,9 +1,9 @@
 """The paint-bucket papers' own measures (BasicPBC, DACoN): how many of a page's regions, and how much
 of its art, took the right color. Used by ``eval --reference`` and ``benchmarks/bench_references.py``.
 
-A region's color is the per-channel median of its core (``models.references.region_lab``) in the
+A region's color is the per-channel median of its core (``models.paint.references.region_lab``) in the
 output and in the target; it is right when the two lie within CIEDE2000 ``SEGMENT_TOLERANCE``. The
-regions are those of the B/W page (``models.segmentation``), colorable ones only (paper outside the
+regions are those of the B/W page (``models.paint.segmentation``), colorable ones only (paper outside the
 art, balloons and specks left out); *pixel accuracy* weighs each region by its area.
 """
 
@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models import references as refs
-from models import regions as rg
+from models.cie import luma8
+from models.paint import references as refs
+from models.paint import regions as rg
 
 SEGMENT_TOLERANCE = 5.0
 # The names eval reports them under (``eval --reference``).
@@ -33,10 +34,10 @@ class SegmentScore:
 
 
 def _ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """CIEDE2000 between rows of Lab ``[k, 3]`` (``trainer.metrics.ciede2000_map``, the metric eval reports)."""
+    """CIEDE2000 between rows of Lab ``[k, 3]`` (``models.toolbox.metrics.ciede2000_map``, the metric eval reports)."""
     import torch
 
-    from trainer.metrics import ciede2000_map
+    from models.toolbox.metrics import ciede2000_map
     a = torch.from_numpy(np.asarray(lab1, np.float32).T[None, :, :, None])
     b = torch.from_numpy(np.asarray(lab2, np.float32).T[None, :, :, None])
     return ciede2000_map(a, b)[0, :, 0].numpy()
@@ -47,7 +48,7 @@ def segment_score(bw: np.ndarray, output: np.ndarray, target: np.ndarray,
     """Score ``output`` (``HxWx3`` uint8) against ``target`` region by region of ``bw`` (``HxW`` uint8)."""
     bw = np.asarray(bw)
     if bw.ndim == 3:
-        bw = refs.luma8(bw)
+        bw = luma8(bw)
     if regions is None:
         regions = rg.segment_regions(bw)
     f = regions.factor

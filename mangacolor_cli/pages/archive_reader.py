@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from models.errors import first_line
-from trainer.images import natural_path_key
+from models.toolbox.errors import first_line
+from models.toolbox.images import natural_path_key
 
 from ..errors import InputError, MangacolorError, PageError
 from .archives import FAILED_PAGE_COMMENT, OutputEntry, raw_entry_info, read_raw_entry, write_cbz_atomic

@@ -1,4 +1,4 @@
-"""Output archives: a CBZ written entry by entry through the one atomic write (``models.files``),
+"""Output archives: a CBZ written entry by entry through the one atomic write (``models.toolbox.files``),
 entries copied as stored when they cannot be read (encrypted, unknown method)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from models.files import atomic_path
+from models.toolbox.files import atomic_path
 
 
 @dataclass

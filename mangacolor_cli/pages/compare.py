@@ -17,8 +17,8 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from models.files import MAX_NAME_BYTES, fit_name, write_bytes_atomic
-from trainer.images import to_rgb8
+from models.toolbox.files import MAX_NAME_BYTES, fit_name, write_bytes_atomic
+from models.toolbox.images import to_rgb8
 
 from .sources import ArchiveJob, ImageJob, Job
 

@@ -1,5 +1,5 @@
 """Page images for ``colorize``: which files are pages, decoding through the one loader
-(``trainer.images``) with ``PageError``, and encoding colored pages back.
+(``models.toolbox.images``) with ``PageError``, and encoding colored pages back.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from trainer import images as loader
+from models.toolbox import images as loader
 
 from ..errors import PageError
 
@@ -53,7 +53,7 @@ def is_resource_fork(name: str) -> bool:
 
 
 def decode_page(data: bytes, name: str) -> loader.DecodedPage:
-    """``trainer.images.decode_image`` with its one-line error as a ``PageError`` (the job goes on)."""
+    """``models.toolbox.images.decode_image`` with its one-line error as a ``PageError`` (the job goes on)."""
     try:
         page = loader.decode_image(data, name)
     except loader.ImageDecodeError as e:

@@ -10,8 +10,8 @@ import os
 import stat
 from pathlib import Path
 
-from models.files import clean_stale_temps, fit_name, is_temp_name
-from trainer.images import format_of_name, natural_path_key
+from models.toolbox.files import clean_stale_temps, fit_name, is_temp_name
+from models.toolbox.images import format_of_name, natural_path_key
 
 from ..errors import InputError, OutputError, UsageError
 from .compare import is_comparison

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from models.errors import first_line
-from models.files import MAX_NAME_BYTES, fit_name, write_bytes_atomic
-from trainer.images import format_of_name
+from models.toolbox.errors import first_line
+from models.toolbox.files import MAX_NAME_BYTES, fit_name, write_bytes_atomic
+from models.toolbox.images import format_of_name
 
 from ..errors import InputError, PageError
 from .archive_reader import MAX_ENTRY_BYTES, ArchiveJob, archive_kind  # noqa: F401

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 from PIL import Image
 
-from models.files import atomic_path
+from models.toolbox.files import atomic_path
 
 from .plan import Drawing, PagePlan, page_rng, plan_layout, plan_page
 from .render import DrawingCache, render_page, screentone

@@ -18,9 +18,9 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from models.files import atomic_path
+from models.toolbox.files import atomic_path
+from models.toolbox.images import ImageDecodeError, read_image, to_rgba8
 
-from ..images import ImageDecodeError, read_image, to_rgba8
 from .composer import Drawing, DrawingCache, page_rng, save_png_atomic
 from .dataset import compose_pair, drawings_from_index
 from .lineart import synthesize_line_art

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from models import cie
+
 
 def synthesize_line_art(rgba: np.ndarray, edge: float = 0.16, dark: float = 0.2) -> np.ndarray:
     """RGBA uint8 color drawing ``[H,W,4]`` -> RGBA uint8 line art: black ink, alpha = ink coverage.
@@ -33,7 +35,7 @@ def synthesize_line_art(rgba: np.ndarray, edge: float = 0.16, dark: float = 0.2)
         gy = ndimage.sobel(c, axis=0, mode="nearest")
         mag = np.maximum(mag, np.hypot(gx, gy) / 4.0)  # Sobel sums 4 pixel differences
     boundary = np.clip((mag - edge * 0.5) / (edge * 0.5), 0.0, 1.0)
-    luma = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    luma = cie.luma(rgb)
     strokes = np.clip((dark + 0.05 - luma) / 0.1, 0.0, 1.0) * (alpha > 0.5)
     # Thin dark strokes are ink; large dark areas stay for the composer to fill (solid black or tone).
     opened = ndimage.grey_opening(strokes, size=(7, 7))

@@ -11,7 +11,9 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..images import read_image, to_rgba8
+from models import cie
+from models.toolbox.images import read_image, to_rgba8
+
 from .plan import Background, Balloon, Drawing, Panel, PagePlan, load_font
 
 
@@ -49,11 +51,6 @@ def tone_screen(density: np.ndarray, period: float, angle_deg: float, kind: str,
     ink = np.clip(ink, 0.0, 1.0)
     ink[density <= 0.02] = 0.0
     return ink
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    """Rec. 601 luma of float RGB in [0, 1]; only used to choose tone densities, not as a color model."""
-    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
 def _quantized_tone(luma: np.ndarray) -> np.ndarray:
@@ -138,7 +135,7 @@ def render_panel(panel: Panel, mode: str, cache: DrawingCache, tone_period: floa
     x0, y0, x1, y1 = panel.rect
     w, h = x1 - x0, y1 - y0
     bg = background_rgb(panel.background, h, w)
-    luma = _luma(bg)
+    luma = cie.luma(bg)
     density = np.where(luma < 0.3, 1.0, _quantized_tone(luma))  # night scenes are solid ink
     if mode == "color":
         # A background too light to get a tone is white paper in ink, so it is white in color too:
@@ -169,7 +166,7 @@ def render_panel(panel: Panel, mode: str, cache: DrawingCache, tone_period: floa
             canvas[cy, cx] = canvas[cy, cx] * (1 - alpha) + color[..., :3] * alpha
             continue
         gray = np.ones(color.shape[:2], np.float32)
-        luma = _luma(color[..., :3])
+        luma = cie.luma(color[..., :3])
         if shading == "gray":
             gray = luma
         elif p.tone:
@@ -183,7 +180,7 @@ def render_panel(panel: Panel, mode: str, cache: DrawingCache, tone_period: floa
             gray = np.where(luma < 0.22, 0.0, 1.0).astype(np.float32)
         if p.drawing.line:
             line = cache.placed(p.drawing.line, p.box[2], p.box[3], p.flip)[dy, dx]
-            line_ink = line[..., 3] * (1.0 - _luma(line[..., :3]))
+            line_ink = line[..., 3] * (1.0 - cie.luma(line[..., :3]))
             gray = gray * (1.0 - line_ink)
         elif not p.tone:
             gray = luma  # no line art: a gray rendering of the color drawing

@@ -5,7 +5,7 @@ as a neutral color where a metric needs three channels) and returns one value pe
 on the inputs' device. Internally they compute in float64 so that the numbers equal
 ``skimage.metrics`` / ``skimage.color`` to 1e-4 (docs/ARCHITECTURE.md, "Metrics"); tests prove it.
 
-    >>> from trainer import metrics
+    >>> from models.toolbox import metrics
     >>> metrics.compute_all(pred, target)   # {'mse': [B], 'psnr': [B], 'ssim': [B], ...}
 
 ``TargetMetrics`` gives the same numbers for 8-bit pages on the CPU, the way ``mangacolor eval``

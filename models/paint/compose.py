@@ -1,17 +1,12 @@
-"""The one compose (docs/ARCHITECTURE.md, "Color"): a model's working-size chroma joined to a page's full-resolution lightness.
+"""The compose in torch (docs/ARCHITECTURE.md, "Color"): a model's working-size chroma joined to a page's
+full-resolution lightness, on the prediction's device (a GPU).
 
-``colorize``, ``eval`` (both through ``Colorizer.compose``) and the trainer's previews call
-:func:`compose`, so what a user sees, what eval scores and what training shows are one picture.
+``models.paint.page.compose_page`` runs it for a prediction on a GPU (``colorize``, ``eval``) and the
+numpy twin (``models.paint.compose_cpu``, the same picture within 1 level) on the CPU; the trainer's
+previews call :func:`compose_batch`. So what a user sees, what eval scores and what training shows
+are one picture. The fills (``flat``, ``soft``) are ``models.paint.fills``'.
 
-Two fills:
-
-* ``flat``: every region enclosed by ink takes one color (``models.regions``): the
-  confidence-weighted robust color of the model's prediction inside it; paper outside the art and
-  balloons stay white; a region where the prediction is weak stays uncolored.
-* ``soft``: every pixel takes its own predicted chroma, upsampled bilinearly (the compose before
-  regions existed).
-
-Both keep the page's L exactly where it is darker than the fill color needs (ink, tones); white
+Both fills keep the page's L exactly where it is darker than the fill color needs (ink, tones); white
 paper under a color darkens just enough to hold it (``fill_paper``, ``color.fill_lightness``).
 ``saturation`` scales the model's chroma (0 = gray, 1 = as predicted, up to 2); ``hints`` (an RGBA
 image of the page's size) give every region they touch exactly their color, in either fill.
@@ -23,20 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import color, compose_cpu
+from .. import color
+from ..cie import gray_to_l
+from . import compose_cpu, fills
 from . import regions as rg
-
-FILLS = ("flat", "soft")
-# The fill `mangacolor colorize` uses unless told: the one that scored better on the validation sets
-# (docs/MODELS.md, "Flat vs soft fill").
-DEFAULT_FILL = "flat"
-
-
-def check_fill(fill: str) -> str:
-    if fill not in FILLS:
-        raise ValueError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
-    return fill
-
+from .fills import DEFAULT_FILL
 
 def _table_fill_lightness(colors: np.ndarray, device: torch.device) -> torch.Tensor:
     """Per-label fill lightness ``[n + 1]`` for a per-label color table ``[n + 1, 2]``."""
@@ -55,13 +41,6 @@ def _paint_full(regions: rg.Regions, table: torch.Tensor) -> torch.Tensor:
     return small[..., :H, :W]
 
 
-def segment(L: torch.Tensor, gray: np.ndarray | None = None) -> rg.Regions:
-    """The page's regions from its 8-bit gray pixels (``gray``) or, without them, from its L ``[1,1,H,W]``."""
-    if gray is not None:
-        return rg.segment_regions(gray)
-    return rg.segment_regions(L[0, 0].float().cpu().numpy(), lightness=True)
-
-
 def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None, fill: str = DEFAULT_FILL,
             saturation: float = 1.0, hints: np.ndarray | None = None, confidence: torch.Tensor | None = None,
             fill_paper: bool = True, regions: rg.Regions | None = None,
@@ -73,27 +52,36 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
     else it reads L). ``confidence``: ``[1,1,h,w]`` in [0, 1] from models that give one.
     ``regions``: a segmentation already made for this page.
     """
-    check_fill(fill)
+    fills.check_fill(fill)
     H, W = L.shape[-2:]
     device = L.device
     need_regions = fill == "flat" or hints is not None
     if need_regions and regions is None:
-        regions = segment(L, gray)
+        regions = fills.segment(gray, None if gray is not None else L[0, 0].float().cpu().numpy())
+    known = rg.Known(*rg.hint_colors(regions, hints)) if hints is not None else None
+    ids, hint_lab = (known.ids, known.lab) if known is not None else (None, None)
+    if ids is not None and len(ids) and fill_paper and gray is not None:
+        # Under a known color, a region's screentone and grain become the shade they make (as compose_cpu).
+        smooth = rg.descreened(gray, regions, ids[~np.isnan(hint_lab[:, 0])])
+        if smooth is not gray:
+            changed = torch.from_numpy(smooth != gray).to(device)
+            L = torch.where(changed, torch.from_numpy(gray_to_l(smooth / np.float32(255.0))).to(device, L.dtype), L)
+            gray = smooth
     if fill == "flat":
         conf = None if confidence is None else confidence.float().cpu().numpy()
-        colors = rg.saturate(rg.region_colors(regions, ab.float().cpu().numpy(), conf, palette=palette), saturation)
-        ids, hint_lab = rg.hint_colors(regions, hints) if hints is not None else (None, None)
-        if ids is not None:
-            colors[ids] = hint_lab[:, 1:]
+        colors, ids, hint_lab = fills.flat_colors(regions, ab.float().cpu().numpy(), conf, hints=known,
+                                                  saturation=saturation, palette=palette)
         table = torch.from_numpy(colors).to(device)
         if fill_paper:
             fill_l = _table_fill_lightness(colors, device)
             paper = torch.zeros_like(fill_l)
-            if ids is not None and len(ids):
-                # A hinted region's paper takes the hint's own lightness: exactly the hint's color.
-                index = torch.from_numpy(ids).to(device)
-                fill_l[index] = torch.from_numpy(hint_lab[:, 0]).to(device)
-                paper[index] = torch.from_numpy(_known_paper_fy(regions, gray, L, ids)).to(device)
+            own = ~np.isnan(hint_lab[:, 0]) if ids is not None else None
+            if own is not None and own.any():
+                # A hinted region's paper takes the hint's own lightness: exactly the hint's color (a hint
+                # map's colors have none and take the page's lightness, as the model's do).
+                index = torch.from_numpy(ids[own]).to(device)
+                fill_l[index] = torch.from_numpy(hint_lab[own, 0]).to(device)
+                paper[index] = torch.from_numpy(_known_paper_fy(regions, gray, L, ids[own])).to(device)
             table = torch.cat([table, fill_l[:, None], paper[:, None]], dim=1)
         painted = _paint_full(regions, table)
         ab_full = painted[:, :2]
@@ -109,15 +97,16 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
     if fill_paper:
         # Paper under a fill color darkens just enough to hold it; ink and every L below stay.
         fill_l = F.interpolate(color.fill_lightness(ab), size=(H, W), mode="bilinear", align_corners=False)
-    if hints is not None:
-        ids, hint_lab = rg.hint_colors(regions, hints)
+    if ids is not None:
         if len(ids):
             table = np.zeros((regions.count + 1, 4), dtype=np.float32)
             table[ids, :2] = hint_lab[:, 1:]
-            table[ids, 2] = hint_lab[:, 0]
-            table[ids, 3] = _known_paper_fy(regions, gray, L, ids)  # > 0: hinted
+            no_l = np.isnan(hint_lab[:, 0])
+            table[ids, 2] = np.where(no_l, compose_cpu.fill_lightness_exact(hint_lab[:, 1:].T.copy()), hint_lab[:, 0])
+            # > 0: hinted with its own lightness; -1: a hint map's color, under the page's lightness
+            table[ids, 3] = np.where(no_l, -1.0, _known_paper_fy(regions, gray, L, ids))
             painted = _paint_full(regions, torch.from_numpy(table).to(device))
-            hinted = painted[:, 3:] > 0
+            hinted = painted[:, 3:] != 0
             ab_full = torch.where(hinted, painted[:, :2], ab_full)
             if fill_l is not None:
                 fill_l = torch.where(hinted, painted[:, 2:3], fill_l)

@@ -1,4 +1,4 @@
-"""Regions that do not leak: trapped-ball filling and tone edges, in numpy (used by ``models.regions``).
+"""Regions that do not leak: trapped-ball filling and tone edges, in numpy (used by ``models.paint.segmentation``).
 
 Trapped-ball filling is how line-art fill tools (LineFiller, BasicPBC's ``paint`` module) close
 gaps in the ink: a ball of radius ``r`` rolled over the paper cannot pass a gap narrower than

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+# What --device names, besides cuda:N (a GPU's index); colorize leaves mps out (mangacolor_cli.engine.choices).
+DEVICES = ("auto", "cpu", "cuda", "mps")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 

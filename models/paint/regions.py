@@ -1,9 +1,10 @@
 """The "flat" color fill a colorist would lay in a page's regions (docs/ARCHITECTURE.md, "Color").
 
-Every region (``models.segmentation``: areas enclosed by ink, paper, balloons, solid blacks) takes one
+Every region (``models.paint.segmentation``: areas enclosed by ink, paper, balloons, solid blacks) takes one
 color: :func:`region_colors` turns a model's per-pixel chroma ``ab`` (and, where the model gives one,
 its confidence) into one color per region, :func:`hint_colors` reads a hint image's color for the
-regions it touches, :func:`paint` lays a per-region table back onto the page. numpy only.
+regions it touches, :func:`known_colors` joins them to a reference's; the compose lays the per-region
+table on the page (``models.paint.fills.flat_colors``, ``compose_cpu``, ``compose``). numpy only.
 
 Confidence interface: a model gives ``ab`` ``[B,2,h,w]`` in Lab units and optionally a
 ``confidence`` ``[B,1,h,w]`` in [0, 1] (a classification model: the peak probability of its ab
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..cie import srgb8_to_lab
 # The segmentation's names, read from here by the compose and the engine (one place to import regions from).
-from .segmentation import (BALLOON, PAPER, REGION, SOLID, Regions, l_to_gray8, label_factor,  # noqa: F401
-                           segment_regions, upsample_blocks)
+from .segmentation import (BALLOON, PAPER, REGION, SOLID, Regions, label_factor, segment_regions,  # noqa: F401
+                           upsample_blocks)
 
 
 # ---------------------------------------------------------------- one color per region
@@ -156,30 +158,6 @@ def region_colors(regions: Regions, ab, confidence=None, *, palette: str = DEFAU
     return colors
 
 
-def paint(regions: Regions, colors: np.ndarray, *, full: bool = True) -> np.ndarray:
-    """Per-label colors ``[n + 1, 2]`` -> an ab image ``[2, H, W]`` (``full``) or at the label resolution."""
-    out = np.stack([colors[:, 0][regions.labels], colors[:, 1][regions.labels]])
-    return upsample_blocks(out, regions.factor, regions.shape) if full else out
-
-
-def flat_fill(regions: Regions, ab, confidence=None, *, hints=None, saturation: float = 1.0,
-              full: bool = True, **options) -> np.ndarray:
-    """The flat compose's chroma: one color per region -> ab ``[2, H, W]`` float32 in Lab units.
-
-    ``regions``: from :func:`segment_regions`; ``ab``/``confidence``: the model's working-size
-    prediction (see :func:`region_colors`, which takes ``options``); ``hints``: an ``HxWx4`` RGBA
-    image of the page's size (see :func:`apply_hints`); ``saturation``: see :func:`saturate`
-    (hinted regions keep their exact hint color). Paper outside the art and balloons stay exactly
-    0; ink pixels take the color of the region they bound (the caller keeps their L, and no chroma
-    shows on black, while the anti-aliased edges of lines blend into their region's color).
-    ``full=False`` returns the label resolution ``[2, ceil(H/f), ceil(W/f)]``.
-    """
-    colors = saturate(region_colors(regions, ab, confidence, **options), saturation)
-    if hints is not None:
-        colors = apply_hints(regions, colors, hints)
-    return paint(regions, colors, full=full)
-
-
 def saturate(ab, factor: float):
     """Scale chroma by ``factor`` (0 = gray, 1 = as predicted, at most 2); works on numpy arrays and tensors."""
     factor = float(factor)
@@ -189,26 +167,6 @@ def saturate(ab, factor: float):
 
 
 # ---------------------------------------------------------------- hints
-def srgb8_to_ab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB uint8 ``[..., 3]`` -> Lab (D65) ``[..., 2]`` ab, float32 (the same formulas as models.color)."""
-    return srgb8_to_lab(rgb)[..., 1:]
-
-
-def srgb8_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB uint8 ``[..., 3]`` -> CIE Lab (D65) ``[..., 3]``, float32."""
-    c = np.asarray(rgb, dtype=np.float64) / 255.0
-    lin = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
-    m = np.array([[0.412453, 0.357580, 0.180423],
-                  [0.212671, 0.715160, 0.072169],
-                  [0.019334, 0.119193, 0.950227]])
-    xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883])
-    fxyz = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 4.0 / 29.0)
-    L = 116.0 * fxyz[..., 1] - 16.0
-    a = 500.0 * (fxyz[..., 0] - fxyz[..., 1])
-    b = 200.0 * (fxyz[..., 1] - fxyz[..., 2])
-    return np.stack([L, a, b], axis=-1).astype(np.float32)
-
-
 @dataclass
 class Known:
     """Colors known ahead for some of a page's regions: ``ids`` (labels) and their ``lab`` ``[k, 3]``,
@@ -223,7 +181,7 @@ class Known:
 
 def known_colors(regions: Regions, hints=None, references=None) -> Known:
     """Hints win over references: the colors of a hint image (see :func:`hint_colors`) and of reference
-    matches (``references``: ``(ids, lab)``, e.g. ``models.references.match``), one per region."""
+    matches (``references``: ``(ids, lab)``, e.g. ``models.paint.references.match``), one per region."""
     table: dict[int, np.ndarray] = {}
     n_ref = 0
     if references is not None:
@@ -259,7 +217,10 @@ def hint_colors(regions: Regions, hints) -> tuple[np.ndarray, np.ndarray]:
     hints = np.asarray(hints)
     if hints.ndim != 3 or hints.shape[2] != 4:
         raise ValueError(f"hints must be an HxWx4 RGBA image, got shape {hints.shape}")
-    if hints.shape[:2] != tuple(regions.shape):
+    coarse = is_hint_map(hints.shape[:2], regions.shape)
+    if coarse:
+        hints = scale_hint_map(hints, regions.shape)
+    elif hints.shape[:2] != tuple(regions.shape):
         raise ValueError(f"hints are {hints.shape[1]}x{hints.shape[0]}, the page is "
                          f"{regions.shape[1]}x{regions.shape[0]}")
     if hints.dtype != np.uint8:
@@ -289,7 +250,25 @@ def hint_colors(regions: Regions, hints) -> tuple[np.ndarray, np.ndarray]:
     for c in range(3):
         by_value = np.lexsort((rgb[:, c], ids))
         out[:, c] = rgb[by_value, c][start + (count - 1) // 2]
-    return regions_hit, srgb8_to_lab(out)
+    lab = srgb8_to_lab(out)
+    if coarse:
+        lab[:, 0] = np.nan  # a hint map's pixel averages lines and paper: its hue and chroma count, not its lightness
+    return regions_hit, lab
+
+
+def is_hint_map(hint_shape: tuple[int, int], page_shape: tuple[int, int]) -> bool:
+    """A hint image at most half the page's size each way is a *hint map* (e.g. the 64x64 maps of user-guided
+    colorization and of the Hint-AUC protocol): scaled to the page, it gives hue and chroma, and the page
+    keeps its own lightness (each of its pixels covers lines and paper alike)."""
+    return 2 * hint_shape[0] <= page_shape[0] and 2 * hint_shape[1] <= page_shape[1]
+
+
+def scale_hint_map(hints: np.ndarray, page_shape: tuple[int, int]) -> np.ndarray:
+    """A hint map scaled to ``page_shape`` by nearest neighbour (each map pixel a block of the page)."""
+    H, W = page_shape
+    rows = np.minimum(np.arange(H) * hints.shape[0] // H, hints.shape[0] - 1)
+    cols = np.minimum(np.arange(W) * hints.shape[1] // W, hints.shape[1] - 1)
+    return hints[rows][:, cols]
 
 
 def paper_levels(regions: Regions, gray: np.ndarray, ids: np.ndarray, *, thin: bool = False) -> np.ndarray:
@@ -299,7 +278,7 @@ def paper_levels(regions: Regions, gray: np.ndarray, ids: np.ndarray, *, thin: b
     label resolution (``page[::factor, ::factor]``, the shape of ``regions.labels``).
 
     A known color (a hint) is laid against it: the region's paper takes the color itself, and its
-    darker pixels (tones, shading, ink) darken the color in proportion (``models.compose_cpu``).
+    darker pixels (tones, shading, ink) darken the color in proportion (``models.paint.compose_cpu``).
     """
     ids = np.asarray(ids, dtype=np.int64)
     out = np.full(len(ids), 255, np.uint8)
@@ -322,28 +301,64 @@ def paper_levels(regions: Regions, gray: np.ndarray, ids: np.ndarray, *, thin: b
     return out
 
 
-def apply_hints(regions: Regions, ab: np.ndarray, hints) -> np.ndarray:
-    """Every region a hint touches takes exactly that hint's ab, whatever the model says.
+# Under a known color, screentone, paper grain and the tiny dots of a tone stand for that color and are
+# smoothed into the shade they make (DESCREEN label px wide, over the region's own core): ink components
+# larger than DOT_AREA label px (eyes, letters, lines) and the dark mesh of a tone stay as drawn.
+DESCREEN = 5
+DOT_AREA = 6
 
-    ``ab``: per-label colors ``[n + 1, 2]`` (the flat fill), or a per-pixel ab image ``[2, H, W]``
-    at full resolution (the soft fill), or ``[2, h, w]`` at the label resolution. Returns a copy.
-    """
-    ids, lab = hint_colors(regions, hints)
-    colors = lab[:, 1:]
-    ab = np.array(ab, dtype=np.float32, copy=True)
-    if len(ids) == 0:
-        return ab
-    if ab.ndim == 2:
-        ab[ids] = colors
-        return ab
-    table = np.full((regions.count + 1, 2), np.nan, dtype=np.float32)
-    table[ids] = colors
-    labels = regions.labels if ab.shape[-2:] == regions.labels.shape else regions.full_labels()
-    if labels.shape != ab.shape[-2:]:
-        raise ValueError(f"ab {ab.shape} matches neither the page {regions.shape} nor the labels {regions.labels.shape}")
-    hinted = np.zeros(regions.count + 1, dtype=bool)
-    hinted[ids] = True
-    mask = hinted[labels]
-    for c in range(2):
-        ab[c][mask] = table[:, c][labels[mask]]
-    return ab
+
+def _box_sum(x: np.ndarray, size: int) -> np.ndarray:
+    """Sum over a ``size`` x ``size`` window centred on each pixel (edges: the window clipped)."""
+    r = size // 2
+    c = np.zeros((x.shape[0] + 1, x.shape[1] + 1), np.float64)
+    np.cumsum(np.cumsum(x, axis=0, dtype=np.float64), axis=1, out=c[1:, 1:])
+    H, W = x.shape
+    y0 = np.clip(np.arange(H) - r, 0, H)
+    y1 = np.clip(np.arange(H) + r + 1, 0, H)
+    x0 = np.clip(np.arange(W) - r, 0, W)
+    x1 = np.clip(np.arange(W) + r + 1, 0, W)
+    return (c[y1][:, x1] - c[y0][:, x1] - c[y1][:, x0] + c[y0][:, x0]).astype(np.float32)
+
+
+def descreened(gray: np.ndarray, regions: Regions, ids: np.ndarray) -> np.ndarray:
+    """The page's ``HxW`` uint8 gray with the cores of regions ``ids`` (known colors with their own lightness) smoothed where tone dots and grain
+    make them (see DESCREEN): a region whose color is known takes it flat, its shading kept as shade."""
+    from .raster import grow, label
+
+    ids = np.asarray(ids, np.int64)
+    if DESCREEN <= 1 or len(ids) == 0:
+        return gray
+    f = regions.factor
+    selected = np.zeros(regions.count + 1, bool)
+    selected[ids] = True
+    selected &= regions.kind == REGION  # margins and balloons are paper: their letters stay crisp
+    selected[0] = False
+    target = regions.core & selected[regions.labels]
+    if not target.any():
+        return gray
+    # Ink at the label resolution, as the segmentation sees it; components above DOT_AREA are drawn marks.
+    h, w = regions.labels.shape
+    small = gray[::f, ::f][:h, :w] if f > 1 else gray
+    ink = small < 128
+    lab, n = label(ink)  # 4-connected: the dots of a 50% tone touch only at their corners
+    big = np.bincount(lab.ravel(), minlength=n + 1) > DOT_AREA
+    big[0] = False
+    marks = grow(big[lab], 3)
+    smooth = target & ~marks
+    if not smooth.any():
+        return gray
+    # The window's mean over the smoothed pixels only (ink marks and lines do not darken it; the cores of
+    # two regions lie further apart than the window, but across a tone edge it blurs the step a little).
+    full = upsample_blocks(smooth, f, regions.shape) if f > 1 else smooth
+    ys, xs = np.nonzero(full.any(axis=1))[0], np.nonzero(full.any(axis=0))[0]
+    size = DESCREEN * f | 1
+    Y0, Y1 = max(0, ys[0] - size), min(gray.shape[0], ys[-1] + 1 + size)
+    X0, X1 = max(0, xs[0] - size), min(gray.shape[1], xs[-1] + 1 + size)
+    m = full[Y0:Y1, X0:X1]
+    mf = m.astype(np.float32)
+    mean = _box_sum(gray[Y0:Y1, X0:X1] * mf, size) / np.maximum(_box_sum(mf, size), 1.0)
+    out = gray.copy()
+    window = out[Y0:Y1, X0:X1]
+    window[m] = np.clip(mean[m] + 0.5, 0, 255).astype(np.uint8)
+    return out

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from models.errors import first_line
+from .errors import first_line
 
 if TYPE_CHECKING:
     import torch

@@ -2,7 +2,7 @@
 characters (docs/ARCHITECTURE.md, "Reference pages"). numpy only, like the segmentation.
 
 The paint-bucket counterpart of BasicPBC and DACoN, without their learned matcher: both pages are cut
-into the regions of the flat fill (``models.segmentation``), each region becomes a token of what a
+into the regions of the flat fill (``models.paint.segmentation``), each region becomes a token of what a
 colorist would recognize it by without its color (where it sits in its figure, how large it is, its
 shape, how dark its paper is, and the same of its neighbours), and each region of the B/W page takes
 the color of the nearest reference token when that token is near enough and clearly nearer than the
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compose_cpu import gray_to_l
+from ..cie import luma8, srgb8_to_lab
 from .raster import label
-from .regions import BALLOON, PAPER, REGION, SOLID, Regions, paper_levels, segment_regions, srgb8_to_lab
+from .regions import BALLOON, PAPER, REGION, SOLID, Regions, paper_levels, segment_regions
 
 # Regions larger than this share of the page are backgrounds (a panel's sky, a screentoned wall): they
 # change from page to page, are never matched, and split the page into figures.
@@ -249,12 +249,6 @@ def describe(regions: Regions, gray: np.ndarray) -> Tokens:
     return Tokens(ids=ids, features=feats[ids], tone=tone[ids].astype(np.float32))
 
 
-def luma8(rgb: np.ndarray) -> np.ndarray:
-    """uint8 gray of an sRGB uint8 image (Rec. 601 weights, as PIL's ``convert("L")``)."""
-    rgb = np.asarray(rgb, dtype=np.float32)
-    return np.clip(rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114 + 0.5, 0, 255).astype(np.uint8)
-
-
 def region_lab(regions: Regions, rgb: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """The per-channel median sRGB of each region's core in ``rgb`` (full resolution), as Lab ``[k, 3]``
     (a region too thin for a core: of all its pixels)."""
@@ -366,7 +360,7 @@ def match(regions: Regions, gray: np.ndarray, references: list[Reference], *,
     # A toned region (gray shading, screentone, solid black) keeps the page's lightness and takes the
     # reference's hue and chroma only: the page already says how dark it is. White paper takes the
     # reference color whole (line art leaves every color white).
-    tone = target.tone[ok]
-    toned = tone < TONE_WHITE
-    taken[toned, 0] = gray_to_l(tone[toned])
+    # (NaN lightness: the compose lays the hue under the page's own lightness, as the model's colors.)
+    toned = target.tone[ok] < TONE_WHITE
+    taken[toned, 0] = np.nan
     return Matches(target.ids[ok], taken, best_d[ok].astype(np.float32), len(target.ids))

@@ -1,5 +1,6 @@
-"""The one progress display (training, colorize, eval): rich in a terminal, tqdm's widget in a Jupyter notebook,
-a plain line at a steady interval when the output is a file or a pipe; and the status line while something loads."""
+"""The one progress display (training, colorize, eval, export, quantize): rich in a terminal, tqdm's widget in a
+Jupyter notebook, a plain line at a steady interval when the output is a file or a pipe; its status field says
+what is under way while nothing is counted (loading a model)."""
 
 from __future__ import annotations
 
@@ -43,26 +44,6 @@ def format_eta(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-@contextlib.contextmanager
-def status(message: str, enabled: bool = True, console: Any = None) -> Iterator[None]:
-    """A spinner with ``message`` while the block runs (loading a model): rich's status in a terminal,
-    one printed line in a notebook, nothing otherwise."""
-    if not enabled:
-        yield
-        return
-    if in_notebook():
-        print(message, flush=True)
-        yield
-        return
-    from rich.console import Console
-    console = console or Console()
-    if not console.is_terminal:
-        yield
-        return
-    with console.status(message):
-        yield
-
-
 class ProgressBar:
     """Work done out of ``total`` (None: unknown yet), with the latest losses or a rate; ``log`` prints above it.
 
@@ -103,7 +84,7 @@ class ProgressBar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
             self._rich = Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
                                   TimeElapsedColumn(), TextColumn("eta {task.fields[eta]}"),
-                                  TextColumn("{task.fields[status]}"), transient=transient, console=console)
+                                  TextColumn("{task.fields[status]}", markup=False), transient=transient, console=console)
             self._task = self._rich.add_task(description, total=total, completed=initial, status="",
                                              eta=format_eta(None))
             self._rich.start()

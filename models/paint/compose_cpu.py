@@ -1,6 +1,6 @@
 """The compose in numpy, for the CPU: what ``mangacolor colorize`` runs there (docs/PERFORMANCE.md, "Compose").
 
-The same picture as :func:`models.compose.compose` (within 1 level, ``tests/test_compose_cpu.py``),
+The same picture as :func:`models.paint.compose.compose` (within 1 level, ``tests/test_compose_cpu.py``),
 computed without torch so the ONNX path starts without importing it, and about 5x cheaper:
 
 * everything that depends on the chroma only is done at the model's working size: the fill
@@ -11,8 +11,8 @@ computed without torch so the ONNX path starts without importing it, and about 5
   uint8 table) runs band by band, a few dozen rows at a time, so its float32 planes stay in the
   cache; the output is uint8 straight from the table, nothing in float64.
 
-Pure numpy (and ``models.regions`` for the flat fill): no torch, no kornia. The constants are
-kornia's (``models.color``), term for term.
+Pure numpy (``models.paint.fills`` and ``regions`` for the flat fill, ``models.cie`` for the color math):
+no torch, no kornia. The constants are kornia's (``models.color``), term for term.
 """
 
 from __future__ import annotations
@@ -21,42 +21,13 @@ import functools
 
 import numpy as np
 
+from ..cie import (F_KNEE, FILL_CHROMA_FULL, FILL_CHROMA_START, SRGB_TABLE_SIZE, WHITE_X, WHITE_Z, XYZ_TO_LINEAR_RGB,
+                   f_inverse, gray_level_lightness, l_to_gray8, lab_to_linear_rgb, linear_to_srgb8_table)
+from . import fills
 from . import regions as rg
-from .cie import FILL_CHROMA_FULL, FILL_CHROMA_START, SRGB_TABLE_SIZE, WHITE_X, WHITE_Z, XYZ_TO_LINEAR_RGB
 
-FILLS = ("flat", "soft")
-DEFAULT_FILL = "flat"
-
-_KNEE = 0.2068966
 # Rows per band of the full-resolution pass: a dozen float32 planes of 32 x 1200 stay in the cache (fastest of 8-96 measured).
 BAND_ROWS = 32
-
-
-def _f_inverse(f: np.ndarray) -> np.ndarray:
-    # CIE's f^-1 exactly as kornia.color.lab_to_rgb writes it (cube above the knee, linear below).
-    return np.where(f > _KNEE, f * f * f, (f - np.float32(4.0 / 29.0)) / np.float32(7.787))
-
-
-def _srgb_linearize(x: np.ndarray) -> np.ndarray:
-    return np.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92)
-
-
-def _lab_f(t: np.ndarray) -> np.ndarray:
-    return np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 4.0 / 29.0)
-
-
-def gray_to_l(gray: np.ndarray) -> np.ndarray:
-    """Gray sRGB values in [0, 1] (any shape) -> CIE L in [0, 100], float32 (``models.color.gray_to_l``)."""
-    g = np.clip(np.asarray(gray, dtype=np.float32), 0.0, 1.0)
-    # A neutral color's Y is its linear value (the luminance row of the matrix sums to 1).
-    return (116.0 * _lab_f(_srgb_linearize(g)) - 16.0).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=2)
-def gray_level_lightness(levels: int = 256) -> np.ndarray:
-    """L of every gray level, ``[levels]`` float32 (``models.color.gray_level_lightness`` in numpy)."""
-    g = np.arange(levels, dtype=np.float64) / (levels - 1)
-    return (116.0 * _lab_f(_srgb_linearize(g)) - 16.0).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,24 +35,7 @@ def _gray_tables() -> tuple[np.ndarray, np.ndarray]:
     # fy = (L + 16) / 116 and Y = f^-1(fy) of every 8-bit gray level, float32 as the per-pixel pass computes them.
     L = gray_level_lightness(256)
     fy = (L + np.float32(16.0)) / np.float32(116.0)
-    return fy, _f_inverse(fy).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=1)
-def _srgb8_table() -> np.ndarray:
-    linear = np.linspace(0.0, 1.0, SRGB_TABLE_SIZE, dtype=np.float64)
-    srgb = np.where(linear > 0.0031308, 1.055 * np.power(linear, 1 / 2.4) - 0.055, 12.92 * linear)
-    return np.round(np.clip(srgb, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def lab_to_linear_rgb(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Lab -> linear RGB ``[3, ...]`` float32, unclipped (kornia's lab_to_rgb before its gamma)."""
-    fy = (np.asarray(L, np.float32) + np.float32(16.0)) / np.float32(116.0)
-    Y = _f_inverse(fy)
-    X = _f_inverse(np.asarray(a, np.float32) / np.float32(500.0) + fy) * np.float32(WHITE_X)
-    Z = _f_inverse(np.maximum(fy - np.asarray(b, np.float32) / np.float32(200.0), 0.0)) * np.float32(WHITE_Z)
-    m = np.array(XYZ_TO_LINEAR_RGB, np.float32)
-    return np.stack([X * m[c, 0] + Y * m[c, 1] + Z * m[c, 2] for c in range(3)])
+    return fy, f_inverse(fy).astype(np.float32)
 
 
 def fill_lightness_exact(ab: np.ndarray, iterations: int = 14) -> np.ndarray:
@@ -236,10 +190,10 @@ def _offset_matrix() -> np.ndarray:
 
 
 def _f_inverse_into(f: np.ndarray, out: np.ndarray) -> None:
-    # _f_inverse without temporaries beyond one: the cube, then the linear part below the knee.
+    # f_inverse without temporaries beyond one: the cube, then the linear part below the knee.
     np.multiply(f, f, out=out)
     out *= f
-    below = f <= _KNEE
+    below = f <= F_KNEE
     if below.any():
         np.copyto(out, (f - np.float32(4.0 / 29.0)) * np.float32(1.0 / 7.787), where=below)
 
@@ -278,7 +232,7 @@ def _srgb8_band(fy: np.ndarray, Y: np.ndarray, fa: np.ndarray, fb: np.ndarray, o
     d += base
     index = np.empty(d.shape, np.int32)
     np.copyto(index, d, casting="unsafe")
-    table = _srgb8_table()
+    table = linear_to_srgb8_table()
     for c in range(3):
         np.take(table, index[c], out=out[..., c], mode="clip")
 
@@ -303,7 +257,7 @@ def _page_tables(gray: np.ndarray | None, L: np.ndarray | None):
 
     def from_l(r0, r1):
         fy = (L[r0:r1].astype(np.float32) + np.float32(16.0)) / np.float32(116.0)
-        return fy, _f_inverse(fy).astype(np.float32)
+        return fy, f_inverse(fy).astype(np.float32)
     return from_l
 
 
@@ -315,7 +269,7 @@ def _lower(fy_page, y_page, fy_fill, y_fill):
 def _paper_fy(regions: rg.Regions, gray: np.ndarray | None, L: np.ndarray | None, ids: np.ndarray) -> np.ndarray:
     """fy of the paper of each region in ``ids`` (its median gray level; ``rg.paper_levels``)."""
     f = regions.factor
-    sampled = gray[::f, ::f] if gray is not None else rg.l_to_gray8(np.asarray(L)[::f, ::f])
+    sampled = gray[::f, ::f] if gray is not None else l_to_gray8(np.asarray(L)[::f, ::f])
     levels = rg.paper_levels(regions, sampled, ids)
     return _gray_tables()[0][levels]
 
@@ -328,7 +282,7 @@ def _lay_known(fy, Y, fa, fb, fy_fill, fy_paper, known):
     lowers them (their fy is at most it)."""
     scale = np.minimum(fy / np.where(known, fy_paper, np.float32(1.0)), np.float32(1.0))
     fy = np.where(known, fy_fill * scale, fy).astype(np.float32)
-    Y = np.where(known, _f_inverse(fy), Y).astype(np.float32)
+    Y = np.where(known, f_inverse(fy), Y).astype(np.float32)
     fa = np.where(known, fa * scale, fa).astype(np.float32)
     fb = np.where(known, fb * scale, fb).astype(np.float32)
     return fy, Y, fa, fb
@@ -372,24 +326,17 @@ def _flat_by_table(table: np.ndarray, regions: rg.Regions, gray: np.ndarray, fil
     return out
 
 
-def segment(gray: np.ndarray | None, L: np.ndarray | None) -> rg.Regions:
-    if gray is not None:
-        return rg.segment_regions(gray)
-    return rg.segment_regions(np.asarray(L, np.float32), lightness=True)
-
-
 def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | None = None,
-            fill: str = DEFAULT_FILL, saturation: float = 1.0, hints: np.ndarray | None = None,
+            fill: str = fills.DEFAULT_FILL, saturation: float = 1.0, hints: np.ndarray | None = None,
             confidence: np.ndarray | None = None, fill_paper: bool = True,
             regions: rg.Regions | None = None, palette: str = rg.DEFAULT_PALETTE) -> np.ndarray:
-    """One page -> ``HxWx3`` uint8 sRGB, as :func:`models.compose.compose` (same options).
+    """One page -> ``HxWx3`` uint8 sRGB, as :func:`models.paint.compose.compose` (same options).
 
     The page: ``gray``, its ``HxW`` uint8 pixels (a gray page), or ``L``, its ``HxW`` CIE L.
     ``ab``: ``[2,h,w]`` or ``[1,2,h,w]`` Lab units at working size covering the page;
     ``confidence``: ``[h,w]`` (any leading ones) in [0, 1] or None.
     """
-    if fill not in FILLS:
-        raise ValueError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
+    fills.check_fill(fill)
     if gray is None and L is None:
         raise ValueError("compose needs the page's gray pixels or its L")
     if gray is not None:
@@ -399,27 +346,32 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
     ab = np.asarray(ab, dtype=np.float32)
     while ab.ndim > 3:
         ab = ab[0]
-    page_fy = _page_tables(gray, L)
     need_regions = fill == "flat" or hints is not None
     if need_regions and regions is None:
-        regions = segment(gray, L)
+        regions = fills.segment(gray, L)
+    known = rg.Known(*rg.hint_colors(regions, hints)) if hints is not None else None
+    ids, hint_lab = (known.ids, known.lab) if known is not None else (None, None)
+    if ids is not None and len(ids) and fill_paper and gray is not None:
+        # Under a known color, a region's screentone and grain become the shade they make (rg.descreened).
+        gray = rg.descreened(gray, regions, ids[~np.isnan(hint_lab[:, 0])])
+    page_fy = _page_tables(gray, L)
 
     if fill == "flat":
-        colors = rg.saturate(rg.region_colors(regions, ab, confidence, palette=palette), saturation)
-        ids, hint_lab = rg.hint_colors(regions, hints) if hints is not None else (None, None)
-        if ids is not None:
-            colors[ids] = hint_lab[:, 1:]
+        colors, ids, hint_lab = fills.flat_colors(regions, ab, confidence, hints=known, saturation=saturation,
+                                                  palette=palette)
         table = np.zeros((len(colors), 5), np.float32)
         table[:, 0] = colors[:, 0] / np.float32(500.0)
         table[:, 1] = colors[:, 1] / np.float32(200.0)
         fill_l = fill_lightness_exact(colors.T) if fill_paper else np.full(len(colors), 100.0, np.float32)
-        if ids is not None and len(ids) and fill_paper:
-            # Known colors carry their own lightness, laid against the region's paper (column 4: its fy).
-            fill_l[ids] = hint_lab[:, 0]
-            table[ids, 4] = _paper_fy(regions, gray, L, ids)
+        own = ids[~np.isnan(hint_lab[:, 0])] if ids is not None else None
+        if own is not None and len(own) and fill_paper:
+            # Known colors carry their own lightness, laid against the region's paper (column 4: its fy);
+            # those without one (a hint map's) take the page's lightness as the model's colors do.
+            fill_l[own] = hint_lab[~np.isnan(hint_lab[:, 0]), 0]
+            table[own, 4] = _paper_fy(regions, gray, L, own)
         fy_fill = (fill_l + np.float32(16.0)) / np.float32(116.0)
         table[:, 2] = fy_fill
-        table[:, 3] = _f_inverse(fy_fill)
+        table[:, 3] = f_inverse(fy_fill)
         f = regions.factor
         if gray is not None and len(table) * 256 <= FLAT_TABLE_MAX:
             return _flat_by_table(table, regions, gray, fill_paper)
@@ -452,19 +404,22 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
         planes.append((fill_lightness(ab) + np.float32(16.0)) / np.float32(116.0))
     planes = np.stack(planes).astype(np.float32)
     # Exact f^-1 of the fill needs the linear branch only for fills darker than L 8 (fy at the knee).
-    fill_linear = fill_paper and (hints is not None or float(planes[2].min()) <= _KNEE)
+    fill_linear = fill_paper and (hints is not None or float(planes[2].min()) <= F_KNEE)
     cols = _axis_weights(planes.shape[-1], W)
     rows = _axis_weights(planes.shape[-2], H)
     sampler = _RowSampler(_cols(planes, cols), rows)  # [C, h, W]: the columns once, the rows band by band
     hinted = None
-    if hints is not None:
-        ids, hint_lab = rg.hint_colors(regions, hints)
+    if ids is not None:
         if len(ids):
             htable = np.zeros((regions.count + 1, 4), np.float32)
             htable[ids, 0] = hint_lab[:, 1] / 500.0
             htable[ids, 1] = hint_lab[:, 2] / 200.0
-            htable[ids, 2] = (hint_lab[:, 0] + 16.0) / 116.0
-            htable[ids, 3] = _paper_fy(regions, gray, L, ids)  # > 0: hinted
+            no_l = np.isnan(hint_lab[:, 0])
+            own_l = np.where(no_l, fill_lightness_exact(hint_lab[:, 1:].T.copy()), hint_lab[:, 0])
+            htable[ids, 2] = (own_l + 16.0) / 116.0
+            # > 0: hinted, with the hint's own lightness laid on the region's paper; -1: a hint map's color,
+            # under the page's lightness (the model's rule)
+            htable[ids, 3] = np.where(no_l, -1.0, _paper_fy(regions, gray, L, ids))
             f = regions.factor
             hinted = (htable, np.take(regions.labels.astype(np.intp), np.arange(W) // f, axis=1), f)
     bands = {}
@@ -476,11 +431,12 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
             htable, col_labels, f = hinted
             lab = col_labels[np.arange(r0, r1) // f]
             paper_fy = htable[:, 3][lab]
-            mask = paper_fy > 0
-            if mask.any():
+            copied = paper_fy != 0
+            if copied.any():
                 for c in range(len(band)):
-                    np.copyto(band[c], htable[:, c][lab], where=mask)
-            else:
+                    np.copyto(band[c], htable[:, c][lab], where=copied)
+            mask = paper_fy > 0
+            if not mask.any():
                 mask = None
         fy, Y = page_fy(r0, r1)
         if not fill_paper:
@@ -491,7 +447,7 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
             fy, Y, fa, fb = _lay_known(fy, Y, fa, fb, band[2], paper_fy, mask)
         bands[r0] = (fa, fb)
         fy_fill = band[2]
-        y_fill = _f_inverse(fy_fill) if fill_linear else fy_fill * fy_fill * fy_fill
+        y_fill = f_inverse(fy_fill) if fill_linear else fy_fill * fy_fill * fy_fill
         return _lower(fy, Y, fy_fill, y_fill)
 
     return lab_to_srgb8(soft_fy, lambda r0, r1: bands.pop(r0), page_shape)

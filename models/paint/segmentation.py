@@ -17,8 +17,8 @@ line widths stay in the same range whatever its scan resolution):
    unless it also borders open paper. Dense straight 1-px strokes (hatching) are shading, not lines;
    1-px gray outlines lost in the block mean (a card's edge) are lines again.
 3. **Tone edges** split the paper where its gray steps by more than ``tone_step`` without a line
-   (``models.trapped_ball.tone_edges``: gray-shaded art, whose colors meet without ink).
-4. **Gaps** are closed by trapped balls (``models.trapped_ball``): a fill stops at every gap
+   (``models.paint.trapped_ball.tone_edges``: gray-shaded art, whose colors meet without ink).
+4. **Gaps** are closed by trapped balls (``models.paint.trapped_ball``): a fill stops at every gap
    narrower than its ball, the strips no ball reaches join the fill they border longest. The lines
    and slivers then take their neighbors' labels by ``fill_iterations`` rounds of a 3x3 max filter,
    so the anti-aliased edges of lines take their region's label.
@@ -32,7 +32,7 @@ Labels map back to full resolution exactly by block repetition (:meth:`Regions.f
 
 Why no scipy and no OpenCV on this path: start-up. ``scipy.ndimage`` costs 0.27 s of CPU to import
 (0.4 s against numpy's 0.13 s), a quarter of a one-page run (docs/PERFORMANCE.md, "Start-up"), and
-OpenCV is a 60 MB wheel: the max filters and the labeling are ``models.raster``'s. Cost: 108-115 ms
+OpenCV is a 60 MB wheel: the max filters and the labeling are ``models.paint.raster``'s. Cost: 108-115 ms
 a 1200x1700 page (docs/PERFORMANCE.md, "Regions that hold").
 """
 
@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..cie import l_to_gray8, luma
 from . import trapped_ball as tb
 from .raster import grow, label, max_filter
 
@@ -141,7 +142,7 @@ def _as_gray8(page: np.ndarray) -> np.ndarray:
             page = page[..., 0]
         else:  # luma of an RGB page in [0, 1] (only lines vs paper matter here), made 8-bit below
             scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(page.dtype, 1.0)
-            page = page[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / np.float32(scale)
+            page = luma(page[..., :3]) / np.float32(scale)
     if page.dtype == np.uint8:
         return page
     if page.dtype == np.uint16:
@@ -149,15 +150,6 @@ def _as_gray8(page: np.ndarray) -> np.ndarray:
     if page.dtype.kind == "f":  # float pages are in [0, 1]
         page = np.asarray(page, dtype=np.float32) * 255.0
     return np.clip(page + 0.5, 0, 255).astype(np.uint8)
-
-
-def l_to_gray8(L: np.ndarray) -> np.ndarray:
-    """CIE L in [0, 100] -> the 8-bit gray level that has it (for pages given as lightness)."""
-    L = np.asarray(L, dtype=np.float32)
-    fy = (L + 16.0) / 116.0
-    Y = np.where(fy > 6.0 / 29.0, fy ** 3, (fy - 4.0 / 29.0) * 3.0 * (6.0 / 29.0) ** 2)
-    srgb = np.where(Y <= 0.0031308, 12.92 * Y, 1.055 * np.power(np.clip(Y, 0, None), 1 / 2.4) - 0.055)
-    return np.clip(srgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def label_factor(shape: tuple[int, int], label_side: int = LABEL_SIDE) -> int:
@@ -176,7 +168,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     [0, 100]). Sizes are in label-resolution px (see the module docstring); ``factor`` overrides
     the reduction (1 = full resolution). On pages smaller than SMALL_SIDE the sizes shrink in
     proportion (lengths with the side, areas with its square). ``ball_radii``: the trapped balls
-    that close gaps in the lines (``models.trapped_ball``); ``tone_step``: the gray-level step that
+    that close gaps in the lines (``models.paint.trapped_ball``); ``tone_step``: the gray-level step that
     splits regions where no line does (None: split at ink only); ``hatch_density``: the share of a
     17x17 window that thin parallel lines cover where they count as hatching (texture), 0 for never.
     """
@@ -233,7 +225,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
         lines |= _spans(thin_lab, n_thin, line_extent)[thin_lab] & thin
 
     # 3. the paper left between the lines, split where its tone steps (gray-shaded art), labeled by
-    # trapped balls so a region stops at every gap narrower than its ball (models.trapped_ball).
+    # trapped balls so a region stops at every gap narrower than its ball (models.paint.trapped_ball).
     paper = ~lines
     if tone_step is not None:
         # Tone is measured on paper and mid-tones, and across hatching (shading of its own), never on

@@ -1,4 +1,4 @@
-"""Raster primitives of the segmentation (``models.regions``) in numpy, without scipy.
+"""Raster primitives of the segmentation (``models.paint.segmentation``) in numpy, without scipy.
 
 ``scipy.ndimage`` costs 0.27 s of CPU to import, a quarter of a one-page colorize run
 (docs/PERFORMANCE.md, "Start-up"), so its two calls here are numpy's own: :func:`max_filter` (exact,
