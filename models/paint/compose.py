@@ -62,7 +62,7 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
     ids, hint_lab = (known.ids, known.lab) if known is not None else (None, None)
     if ids is not None and len(ids) and fill_paper and gray is not None:
         # Under a known color, a region's screentone and grain become the shade they make (as compose_cpu).
-        smooth = rg.descreened(gray, regions, ids[~np.isnan(hint_lab[:, 0])])
+        smooth = rg.descreened(gray, regions, rg.descreen_ids(hints, ids, hint_lab))
         if smooth is not gray:
             changed = torch.from_numpy(smooth != gray).to(device)
             L = torch.where(changed, torch.from_numpy(gray_to_l(smooth / np.float32(255.0))).to(device, L.dtype), L)

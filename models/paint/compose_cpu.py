@@ -353,7 +353,7 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
     ids, hint_lab = (known.ids, known.lab) if known is not None else (None, None)
     if ids is not None and len(ids) and fill_paper and gray is not None:
         # Under a known color, a region's screentone and grain become the shade they make (rg.descreened).
-        gray = rg.descreened(gray, regions, ids[~np.isnan(hint_lab[:, 0])])
+        gray = rg.descreened(gray, regions, rg.descreen_ids(hints, ids, hint_lab))
     page_fy = _page_tables(gray, L)
 
     if fill == "flat":

@@ -171,12 +171,14 @@ def saturate(ab, factor: float):
 class Known:
     """Colors known ahead for some of a page's regions: ``ids`` (labels) and their ``lab`` ``[k, 3]``,
     from hints and references (:func:`known_colors`); the compose lays them as it lays a hint image's.
-    ``from_hints``/``from_references``: how many regions each source gave."""
+    ``from_hints``/``from_references``: how many regions each source gave; ``hinted``: per row, True
+    where the color is a hint's (None: every row is)."""
 
     ids: np.ndarray
     lab: np.ndarray
     from_hints: int = 0
     from_references: int = 0
+    hinted: np.ndarray | None = None
 
 
 def known_colors(regions: Regions, hints=None, references=None) -> Known:
@@ -190,6 +192,7 @@ def known_colors(regions: Regions, hints=None, references=None) -> Known:
             table[int(i)] = c
         n_ref = len(table)
     n_hint = 0
+    hinted_ids: set[int] = set()
     if hints is not None:
         ids, lab = hint_colors(regions, hints)
         for i, c in zip(ids.tolist(), lab):
@@ -197,9 +200,19 @@ def known_colors(regions: Regions, hints=None, references=None) -> Known:
                 n_ref -= 1
             table[int(i)] = c
         n_hint = len(ids)
+        hinted_ids = set(ids.tolist())
     keys = np.array(sorted(table), dtype=np.int64)
     lab = np.stack([table[k] for k in keys.tolist()]).astype(np.float32) if len(keys) else np.zeros((0, 3), np.float32)
-    return Known(keys, lab, from_hints=n_hint, from_references=n_ref)
+    hinted = np.array([k in hinted_ids for k in keys.tolist()], dtype=bool)
+    return Known(keys, lab, from_hints=n_hint, from_references=n_ref, hinted=hinted)
+
+
+def descreen_ids(hints, ids: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """The known regions whose tone :func:`descreened` smooths: hints' colors with their own lightness
+    (a reference's colors keep the page's tone: smoothing them costs more CPU than it gains, measured)."""
+    own = ~np.isnan(lab[:, 0])
+    hinted = getattr(hints, "hinted", None)
+    return ids[own & hinted] if hinted is not None and len(hinted) == len(ids) else ids[own]
 
 
 def hint_colors(regions: Regions, hints) -> tuple[np.ndarray, np.ndarray]:
@@ -309,16 +322,15 @@ DOT_AREA = 6
 
 
 def _box_sum(x: np.ndarray, size: int) -> np.ndarray:
-    """Sum over a ``size`` x ``size`` window centred on each pixel (edges: the window clipped)."""
+    """Sum over a ``size`` x ``size`` window centred on each pixel (edges: the window clipped), of an
+    integer image, as int64: one integral image and four slices."""
     r = size // 2
-    c = np.zeros((x.shape[0] + 1, x.shape[1] + 1), np.float64)
-    np.cumsum(np.cumsum(x, axis=0, dtype=np.float64), axis=1, out=c[1:, 1:])
     H, W = x.shape
-    y0 = np.clip(np.arange(H) - r, 0, H)
-    y1 = np.clip(np.arange(H) + r + 1, 0, H)
-    x0 = np.clip(np.arange(W) - r, 0, W)
-    x1 = np.clip(np.arange(W) + r + 1, 0, W)
-    return (c[y1][:, x1] - c[y0][:, x1] - c[y1][:, x0] + c[y0][:, x0]).astype(np.float32)
+    c = np.zeros((H + size, W + size), np.int64)
+    c[r + 1:r + 1 + H, r + 1:r + 1 + W] = x
+    np.cumsum(c, axis=0, out=c)
+    np.cumsum(c, axis=1, out=c)
+    return c[size:, size:] - c[:H, size:] - c[size:, :W] + c[:H, :W]
 
 
 def descreened(gray: np.ndarray, regions: Regions, ids: np.ndarray) -> np.ndarray:
@@ -349,16 +361,23 @@ def descreened(gray: np.ndarray, regions: Regions, ids: np.ndarray) -> np.ndarra
     if not smooth.any():
         return gray
     # The window's mean over the smoothed pixels only (ink marks and lines do not darken it; the cores of
-    # two regions lie further apart than the window, but across a tone edge it blurs the step a little).
-    full = upsample_blocks(smooth, f, regions.shape) if f > 1 else smooth
-    ys, xs = np.nonzero(full.any(axis=1))[0], np.nonzero(full.any(axis=0))[0]
-    size = DESCREEN * f | 1
-    Y0, Y1 = max(0, ys[0] - size), min(gray.shape[0], ys[-1] + 1 + size)
-    X0, X1 = max(0, xs[0] - size), min(gray.shape[1], xs[-1] + 1 + size)
-    m = full[Y0:Y1, X0:X1]
-    mf = m.astype(np.float32)
-    mean = _box_sum(gray[Y0:Y1, X0:X1] * mf, size) / np.maximum(_box_sum(mf, size), 1.0)
-    out = gray.copy()
-    window = out[Y0:Y1, X0:X1]
-    window[m] = np.clip(mean[m] + 0.5, 0, 255).astype(np.uint8)
+    # two regions lie further apart than the window, but across a tone edge it blurs the step a little),
+    # at the label resolution (a block's sum of f x f pixels; the shade is even over a block).
+    from .segmentation import _block_sum
+
+    blocks = (_block_sum(gray, f)[:h, :w] if f > 1 else gray).astype(np.int32)
+    total = _box_sum(np.where(smooth, blocks, 0), DESCREEN)[smooth]
+    count = _box_sum(smooth.astype(np.int32), DESCREEN)[smooth] * (f * f)
+    shade = np.zeros((h, w), np.uint8)
+    shade[smooth] = (2 * total + count) // (2 * np.maximum(count, 1))  # the rounded mean gray
+    out = np.ascontiguousarray(gray).copy()
+    if f > 1:
+        # Written block by block through a strided view of the page (the whole blocks; a partial edge block
+        # keeps its pixels): no full-resolution copy of the shade or the mask.
+        H, W = out.shape
+        hh, ww = H // f, W // f
+        blocks_view = np.lib.stride_tricks.as_strided(out, (hh, f, ww, f), (W * f, W, f, 1))
+        np.copyto(blocks_view, shade[:hh, None, :ww, None], where=smooth[:hh, None, :ww, None])
+    else:
+        np.copyto(out, shade, where=smooth)
     return out
