@@ -43,8 +43,11 @@ def start_and_interrupt(args: list[str], target: Path, sig: int) -> tuple[subpro
     """Start the CLI, wait until it is writing ``target``'s temp file, send ``sig``; returns the process,
     its stderr and the seconds it took to exit after the signal."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    # A suite run in the background (``cmd &`` in a script) ignores SIGINT, and a child inherits that:
+    # the CLI must start with the default handler, as it does from a terminal.
     proc = subprocess.Popen([sys.executable, "-m", "mangacolor_cli", "colorize", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     try:
         while not (writing := [p for p in temp_files(target.parent) if p.name.startswith(f".{target.name}.")]):
