@@ -121,11 +121,9 @@ def one_model(name: str, args, val: Path) -> dict:
         rec = json.loads(done.stdout)
         (folder / "colorize.json").write_text(json.dumps(
             {"pages_per_second": rec["pages_per_second"], "pages": len(rec["pages"]), "colorize_setup": rec["model"]}))
-    import torch
     from models.checkpoint import load_model  # the parameters, read from the checkpoint
     model = load_model(best, map_location="cpu")
     params = sum(p.numel() for p in model.parameters())
-    del torch
     result = {"model": name, "params_m": params / 1e6}
     for part in ("trained", "export", "colorize"):
         result.update({k: v for k, v in json.loads((folder / f"{part}.json").read_text()).items() if k != "report"})

@@ -58,15 +58,11 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
     need_regions = fill == "flat" or hints is not None
     if need_regions and regions is None:
         regions = fills.segment(gray, None if gray is not None else L[0, 0].float().cpu().numpy())
-    known = rg.Known(*rg.hint_colors(regions, hints)) if hints is not None else None
-    ids, hint_lab = (known.ids, known.lab) if known is not None else (None, None)
-    if ids is not None and len(ids) and fill_paper and gray is not None:
-        # Under a known color, a region's screentone and grain become the shade they make (as compose_cpu).
-        smooth = rg.descreened(gray, regions, rg.descreen_ids(hints, ids, hint_lab))
-        if smooth is not gray:
-            changed = torch.from_numpy(smooth != gray).to(device)
-            L = torch.where(changed, torch.from_numpy(gray_to_l(smooth / np.float32(255.0))).to(device, L.dtype), L)
-            gray = smooth
+    known, ids, hint_lab, smooth = fills.known_and_gray(regions, hints, gray, fill_paper)
+    if smooth is not gray:  # hints' screentone descreened: the page's L follows its new gray there
+        changed = torch.from_numpy(smooth != gray).to(device)
+        L = torch.where(changed, torch.from_numpy(gray_to_l(smooth / np.float32(255.0))).to(device, L.dtype), L)
+        gray = smooth
     if fill == "flat":
         conf = None if confidence is None else confidence.float().cpu().numpy()
         colors, ids, hint_lab = fills.flat_colors(regions, ab.float().cpu().numpy(), conf, hints=known,

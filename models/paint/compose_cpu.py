@@ -349,11 +349,7 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
     need_regions = fill == "flat" or hints is not None
     if need_regions and regions is None:
         regions = fills.segment(gray, L)
-    known = rg.Known(*rg.hint_colors(regions, hints)) if hints is not None else None
-    ids, hint_lab = (known.ids, known.lab) if known is not None else (None, None)
-    if ids is not None and len(ids) and fill_paper and gray is not None:
-        # Under a known color, a region's screentone and grain become the shade they make (rg.descreened).
-        gray = rg.descreened(gray, regions, rg.descreen_ids(hints, ids, hint_lab))
+    known, ids, hint_lab, gray = fills.known_and_gray(regions, hints, gray, fill_paper)
     page_fy = _page_tables(gray, L)
 
     if fill == "flat":

@@ -52,3 +52,18 @@ def flat_colors(regions: rg.Regions, ab, confidence=None, *, hints=None, saturat
     if ids is not None:
         colors[ids] = hint_lab[:, 1:]
     return colors, ids, hint_lab
+
+
+def known_and_gray(regions: rg.Regions, hints, gray: np.ndarray | None, fill_paper: bool):
+    """The page's known colors and the gray its compose lays them on: ``(known, ids, lab, gray)``.
+
+    ``known``: a ``regions.Known`` of ``hints`` (an RGBA image, a hint map or a ``Known``), or None
+    (``ids``/``lab`` then None). Under hints' colors with their own lightness the region's screentone
+    and grain become the shade they make (``regions.descreened``; ``gray`` is then a new array).
+    """
+    if hints is None:
+        return None, None, None, gray
+    known = rg.Known(*rg.hint_colors(regions, hints))
+    if len(known.ids) and fill_paper and gray is not None:
+        gray = rg.descreened(gray, regions, rg.descreen_ids(hints, known.ids, known.lab))
+    return known, known.ids, known.lab, gray
