@@ -108,6 +108,11 @@ def colorize_command(
         help="safe: an area takes the model's color only where the model is sure (much of a page stays gray). "
              "vivid: every area that is not paper, a balloon or solid black takes its most likely color, more "
              "saturated (a colored page, less often right; docs/MODELS.md, \"Palettes\").")] = Palette("safe"),
+    region_model: Annotated[str, typer.Option(
+        "--region-model", metavar="auto|none|FILE",
+        help="With --fill flat, the region model that picks each area's color from the whole page: auto uses "
+             "the one beside the model (NAME.regions.onnx; the default model has one), none lays the pixel "
+             "model's own colors, or a .regions.onnx file.")] = "auto",
     saturation: Annotated[float, typer.Option(
         "--saturation", min=0.0, max=2.0, metavar="FACTOR",
         help="Scale the model's colors: 0 keeps the page gray, 1 as predicted, up to 2. Hints keep their "
@@ -154,7 +159,7 @@ def colorize_command(
         summary = run_colorize(
             [str(p) for p in inputs], output, model=model, device=device, backend=backend.value, compare=compare,
             size=size, batch_size=batch_size, page_format=page_format.value if page_format else None, quality=quality, overwrite=overwrite, recolor=recolor,
-            fill_paper=fill_paper, fill=fill.value if fill else None, saturation=saturation, palette=palette.value, hints=hints,
+            fill_paper=fill_paper, fill=fill.value if fill else None, saturation=saturation, palette=palette.value, region_model=region_model, hints=hints,
             references=reference or None, chapter_references=chapter_references,
             on_error=lambda message: print_error(message, err),
             on_ready=(lambda c: err.print(Text(c.describe(), style="dim"), soft_wrap=True)) if verbose else None)

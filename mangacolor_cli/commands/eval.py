@@ -70,6 +70,10 @@ def eval_command(
     palette: Annotated[Optional[List[Palette]], typer.Option(
         help="How boldly --model's colors are laid (see colorize --palette); give it twice for a row "
              "each.")] = None,
+    region_model: Annotated[Optional[List[str]], typer.Option(
+        "--region-model", metavar="auto|none|FILE",
+        help="The region model --model's flat fill uses (see colorize --region-model); give it twice "
+             "(--region-model auto --region-model none) for a row each.")] = None,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-image metrics (a row per page and "
                                                                    "system).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout (for scripts); the "
@@ -132,7 +136,8 @@ def eval_command(
             sets = [(name, lambda shown, one=one: scoring.evaluate_models(
                 model, one, size=size, manga_look=manga_look, device=device, batch_size=batch_size,
                 samples=samples, progress=shown, fills=[f.value for f in fill] if fill else None,
-                palettes=[p.value for p in palette] if palette else None, references=reference,
+                palettes=[p.value for p in palette] if palette else None, region_models=region_model or None,
+                references=reference,
                 warn=lambda message: err_console.print(labeled("warning:", "yellow", printable(message)))))
                 for name, one in zip(_set_names(data), data)]
         out = err_console if quiet else console

@@ -20,7 +20,7 @@ from PIL import Image
 
 from models.paint import fills
 from models.paint import regions as rg
-from models.paint.page import compose_page, page_gray8
+from models.paint.page import compose_page, is_gray8, numpy_lightness, page_gray8
 from models.toolbox.images import DecodedPage, to_rgb8
 
 from ..errors import UsageError
@@ -29,6 +29,7 @@ from .choices import BACKENDS, DEVICES
 # PageBatcher are also imported from here by callers of the Colorizer.
 from .pagework import (PageBatcher, PageLike, as_page, load_hints, looks_colored, needs_color,  # noqa: F401
                        page_regions)
+from .region_model import RegionModel, load_region_model
 from .runner import MAX_BATCH_SIZE, MAX_WORKING_SIZE, ModelRunner, inference_mode
 
 if TYPE_CHECKING:
@@ -77,12 +78,18 @@ class Colorizer(ModelRunner):
     ``saturation``: scales the model's chroma, 0 (gray) to 2; 1 = as predicted. ``palette``: ``safe``
     (a region takes the model's color only where it is sure) or ``vivid`` (every region that is not
     paper, a balloon or solid black takes its color, made more saturated; ``models.paint.regions.PALETTES``).
+    ``region_model``: ``auto`` (the region model beside the model's file, ``<name>.regions.onnx``, when
+    there is one: the packaged default has one), ``none``, or a path to one (``engine.region_model``).
+    With the flat fill it chooses each region's color from the regions' tokens, decoded by ``palette``
+    (``safe``: the color nearest the whole distribution, gray where the model is torn; ``vivid``: its
+    most likely color).
     """
 
     def __init__(self, model: str | os.PathLike | models.ColorModel | None = None, *, device: str = "auto",
                  backend: str = "auto", size: int | None = None, batch_size: int | None = None, half: bool | None = None,
                  recolor: bool = False, fill_paper: bool = True, fill: str = fills.DEFAULT_FILL,
-                 saturation: float = 1.0, palette: str = rg.DEFAULT_PALETTE, references: Any = None):
+                 saturation: float = 1.0, palette: str = rg.DEFAULT_PALETTE, references: Any = None,
+                 region_model: str | os.PathLike | None = "auto"):
         check_options(device=device, backend=backend, size=size, batch_size=batch_size, fill=fill,
                       saturation=saturation, palette=palette)
         self.fill = fill
@@ -95,6 +102,7 @@ class Colorizer(ModelRunner):
         if references is not None:
             self.set_references(references)
         super().__init__(model, device=device, backend=backend, size=size, batch_size=batch_size, half=half)
+        self.region_model: RegionModel | None = load_region_model(region_model, self.model_path)
 
     # ------------------------------------------------------------------ the work
     def needs_color(self, page: PageLike) -> bool:
@@ -118,8 +126,31 @@ class Colorizer(ModelRunner):
         """
         page = as_page(page)
         regions, hints = self.page_hints(page, hints, regions)
+        model_colors = None
+        if self.region_model is not None and self.fill == "flat":
+            regions, model_colors = self.region_colors(page, ab, confidence, regions, hints)
         return compose_page(page.pixels, ab, confidence=confidence, hints=hints, regions=regions, fill=self.fill,
-                            saturation=self.saturation, fill_paper=self.fill_paper, palette=self.palette)
+                            saturation=self.saturation, fill_paper=self.fill_paper, palette=self.palette,
+                            model_colors=model_colors)
+
+    def region_colors(self, page: DecodedPage, ab: Any, confidence: Any = None, regions: rg.Regions | None = None,
+                      hints: Any = None) -> tuple[rg.Regions, np.ndarray]:
+        """The page's regions (segmented here if not given, as the compose would) and the region model's
+        color for each, decoded by this Colorizer's palette: ``[n + 1, 2]`` ab (Lab units). ``hints``: the
+        page's known colors as ``compose`` takes them (an RGBA image, a hint map or an ``rg.Known``): the
+        model reads them for the regions they do not touch."""
+        gray = page_gray8(page.pixels)
+        if regions is None:
+            regions = fills.segment(gray, None) if is_gray8(page.pixels) else fills.segment(None, numpy_lightness(page.pixels))
+        ab = ab if isinstance(ab, np.ndarray) else ab.float().cpu().numpy()
+        if confidence is not None and not isinstance(confidence, np.ndarray):
+            confidence = confidence.float().cpu().numpy()
+        known = None
+        if hints is not None:
+            ids, lab = rg.hint_colors(regions, hints)
+            known = (ids, lab[:, 1:])
+        f = regions.factor
+        return regions, self.region_model.colors(regions, gray[::f, ::f], ab, confidence, self.palette, known)
 
     def set_references(self, references: Any, warn: Callable[[str], None] | None = None) -> list:
         """Colored pages whose region colors carry to the pages this Colorizer colors (``--reference``):
@@ -204,3 +235,8 @@ class Colorizer(ModelRunner):
         # A notebook's PIL page comes back as a PIL page (DeOldify's habit); arrays and paths as arrays.
         return [Image.fromarray(rgb, "RGB") if isinstance(page, Image.Image) else rgb
                 for page, rgb in zip(given, results)]
+
+    def describe(self) -> str:
+        """``ModelRunner.describe`` and, where one runs, the region model."""
+        line = super().describe()
+        return line + (f", region model {self.region_model.path.name}" if self.region_model is not None else "")

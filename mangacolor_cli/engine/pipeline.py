@@ -33,6 +33,7 @@ from .colorizer import Colorizer, check_options
 from .hints import HintSource
 from .pagework import NEARLY_GRAY
 from .references import fingerprint as reference_fingerprint
+from .region_model import region_file
 from .run import _ColorizeRun
 from .runner import check_model
 from .settings import job_record, made_with_other_settings, run_settings
@@ -51,7 +52,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
              recolor: bool = False, fill_paper: bool = True, workers: int | None = None,
              progress: bool | None = None, on_error: Callable[[str], None] | None = None, on_ready: Callable[[Colorizer], None] | None = None,
              colorizer: Colorizer | None = None, fill: str | None = None, saturation: float = 1.0,
-             palette: str = DEFAULT_PALETTE,
+             palette: str = DEFAULT_PALETTE, region_model: str | os.PathLike | None = "auto",
              hints: str | os.PathLike | None = None, compare: str | os.PathLike | None = None,
              references: Sequence[str | os.PathLike] | None = None,
              chapter_references: bool = True) -> ColorizeSummary:
@@ -66,7 +67,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     progress bar on stderr that says when the model is still loading (None: in a notebook, tqdm.auto's
     bar; elsewhere when stderr is a terminal). The model loads beside the first pages' decoding. ``compare``: a folder for before/after pictures, one side-by-side image per
     page file and one contact sheet per archive (``pages.compare``). ``fill_paper``, ``fill`` (None: the default, flat) and
-    ``saturation``, ``palette``: see ``Colorizer``. ``hints``: a hint image for a single page, or a folder of
+    ``saturation``, ``palette``, ``region_model``: see ``Colorizer``. ``hints``: a hint image for a single page, or a folder of
     them, one per page matched by page name (``engine.hints``). ``references``: colored pages (images,
     folders, archives; ``engine.references``) whose region colors carry to every page, under the hints and
     over the model; a page that cannot serve is left out with a warning. ``chapter_references``: an
@@ -114,7 +115,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
     references = [Path(p).expanduser() if isinstance(p, (str, os.PathLike)) else p for p in references]
     made_with = _run_settings(colorizer, model, backend, size=size, fill=fill, fill_paper=fill_paper,
                               saturation=saturation, recolor=recolor, page_format=page_format, quality=quality,
-                              palette=palette)
+                              palette=palette, region_model=region_model)
     if references:
         made_with["references"] = reference_fingerprint(references)
     if chapter_references:
@@ -153,7 +154,7 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
             def load() -> Colorizer:
                 c = Colorizer(model, device=device, backend=backend, size=size, batch_size=batch_size,
                               recolor=recolor, fill_paper=fill_paper, saturation=saturation, palette=palette,
-                              **({} if fill is None else {"fill": fill}))
+                              region_model=region_model, **({} if fill is None else {"fill": fill}))
                 if references:
                     c.set_references(references, warn=summary.warnings.append)
                 return c
@@ -195,10 +196,16 @@ def _run_settings(colorizer: Colorizer | None, model: Any, backend: str, **optio
         return run_settings(model_path=colorizer.model_path, size=colorizer.size, fill=colorizer.fill,
                             fill_paper=colorizer.fill_paper, saturation=colorizer.saturation,
                             recolor=colorizer.recolor, page_format=options["page_format"], quality=options["quality"],
-                            palette=colorizer.palette)
+                            palette=colorizer.palette,
+                            region_model=None if colorizer.region_model is None else colorizer.region_model.path)
     in_memory = model is not None and not isinstance(model, (str, os.PathLike))
-    return run_settings(model_path=None if in_memory else check_model(model, backend),
-                        **{**options, "fill": options["fill"] or DEFAULT_FILL})
+    model_path = None if in_memory else check_model(model, backend)
+    region = options.pop("region_model")
+    fill = options["fill"] or DEFAULT_FILL
+    region_path = None
+    if fill == "flat" and region is not None and str(region) != "none":
+        region_path = region_file(region, model_path)
+    return run_settings(model_path=model_path, region_model=region_path, **{**options, "fill": fill})
 
 
 def _page_output(job: Job, name: str, fmt: str | None) -> str:

@@ -37,10 +37,12 @@ def model_identity(path: Path | None) -> str:
 
 
 def run_settings(*, model_path: Path | None, size: int | None, fill: str, fill_paper: bool, saturation: float,
-                 recolor: bool, page_format: str | None, quality: int, palette: str = "safe") -> dict[str, Any]:
-    """The settings of a run that every output shares (the hints come per output: ``job_record``)."""
+                 recolor: bool, page_format: str | None, quality: int, palette: str = "safe",
+                 region_model: Path | None = None) -> dict[str, Any]:
+    """The settings of a run that every output shares (the hints come per output: ``job_record``).
+    ``region_model``: the region model's file where one colors the regions (``engine.region_model``)."""
     return {"model": model_identity(model_path), "size": size, "fill": fill, "fill_paper": bool(fill_paper),
-            "palette": palette,
+            "palette": palette, "region_model": None if region_model is None else model_identity(region_model),
             # float: saturation 1 from Python and 1.0 from the CLI are one setting
             "saturation": float(saturation), "recolor": bool(recolor), "format": page_format,
             "quality": int(quality)}

@@ -338,7 +338,7 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
                     manga_look: bool = False, device: str = "auto", batch_size: int = 4, samples: int = 4,
                     report_thumbs: int = MAX_REPORT_THUMBS, progress: ProgressFn | None = None,
                     fills: Sequence[str] | None = None, palettes: Sequence[str] | None = None,
-                    references: Sequence[Any] | None = None,
+                    region_models: Sequence[str] | None = None, references: Sequence[Any] | None = None,
                     warn: Callable[[str], None] | None = None) -> EvalResult:
     """Run each model (a ``.pt`` checkpoint or ``.onnx`` file, through the Colorizer at working size
     ``size``) on the pages of ``data`` and score its output against the color pages, beside the gray
@@ -347,6 +347,7 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
     ``Colorizer.colorize``. ``fills``: the compose's fill (flat|soft,
     ``Colorizer``'s default when None); several give each model a row per fill ("name (flat)").
     ``palettes``: likewise for ``--palette`` (safe|vivid), a row per fill and palette.
+    ``region_models``: likewise for ``--region-model`` (auto|none|a file), a row per choice.
     ``references``: colored reference pages (``--reference``; paths, images or prepared ones): every row
     gets a twin "+ references" colored with them, and every row, the gray page's too, the paint-bucket
     measures (``evaluation.segments``: segment and pixel accuracy). ``warn`` gets a line for each
@@ -358,6 +359,7 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
     from models.paint.regions import PALETTES, segment_regions
 
     from ..engine.colorizer import Colorizer
+    from ..engine.region_model import load_region_model
 
     if not model_specs:
         raise UsageError("give at least one --model")
@@ -371,18 +373,25 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
     for palette in palettes:
         if palette not in PALETTES:
             raise UsageError(f"--palette must be one of {', '.join(PALETTES)}, got {palette!r}")
+    region_models = list(dict.fromkeys(region_models or []))
     for spec in model_specs:
         label = model_label(spec, colorizers)
         base = Colorizer(str(spec), device=device, size=size, batch_size=batch_size, recolor=True,
-                         **({"fill": fills[0]} if fills else {}), **({"palette": palettes[0]} if palettes else {}))
-        if len(fills) <= 1 and len(palettes) <= 1:
+                         **({"fill": fills[0]} if fills else {}), **({"palette": palettes[0]} if palettes else {}),
+                         **({"region_model": region_models[0]} if region_models else {}))
+        if len(fills) <= 1 and len(palettes) <= 1 and len(region_models) <= 1:
             colorizers[label] = base
             continue
+        loaded = {choice: load_region_model(choice, base.model_path) for choice in region_models}
         for fill in fills or [base.fill]:
             for palette in palettes or [base.palette]:
-                named = [v for v, many in ((fill, len(fills) > 1), (palette, len(palettes) > 1)) if many]
-                colorizers[f"{label} ({', '.join(named)})"] = variant = copy.copy(base)  # one loaded model
-                variant.fill, variant.palette = fill, palette
+                for choice in region_models or [None]:
+                    named = [v for v, many in ((fill, len(fills) > 1), (palette, len(palettes) > 1),
+                                               (f"regions {choice}", len(region_models) > 1)) if many]
+                    colorizers[f"{label} ({', '.join(named)})"] = variant = copy.copy(base)  # one loaded model
+                    variant.fill, variant.palette = fill, palette
+                    if choice is not None:
+                        variant.region_model = loaded[choice]
     if references:
         from ..engine.references import load_references
 

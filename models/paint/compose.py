@@ -44,7 +44,7 @@ def _paint_full(regions: rg.Regions, table: torch.Tensor) -> torch.Tensor:
 def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None, fill: str = DEFAULT_FILL,
             saturation: float = 1.0, hints: np.ndarray | None = None, confidence: torch.Tensor | None = None,
             fill_paper: bool = True, regions: rg.Regions | None = None,
-            palette: str = rg.DEFAULT_PALETTE) -> torch.Tensor:
+            palette: str = rg.DEFAULT_PALETTE, model_colors: np.ndarray | None = None) -> torch.Tensor:
     """One page: L ``[1,1,H,W]`` (CIE L, full resolution) + ab ``[1,2,h,w]`` (Lab units, working size
     covering the page) -> ``HxWx3`` uint8 sRGB on L's device.
 
@@ -66,7 +66,7 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
     if fill == "flat":
         conf = None if confidence is None else confidence.float().cpu().numpy()
         colors, ids, hint_lab = fills.flat_colors(regions, ab.float().cpu().numpy(), conf, hints=known,
-                                                  saturation=saturation, palette=palette)
+                                                  saturation=saturation, palette=palette, model_colors=model_colors)
         table = torch.from_numpy(colors).to(device)
         if fill_paper:
             fill_l = _table_fill_lightness(colors, device)

@@ -329,7 +329,8 @@ def _flat_by_table(table: np.ndarray, regions: rg.Regions, gray: np.ndarray, fil
 def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | None = None,
             fill: str = fills.DEFAULT_FILL, saturation: float = 1.0, hints: np.ndarray | None = None,
             confidence: np.ndarray | None = None, fill_paper: bool = True,
-            regions: rg.Regions | None = None, palette: str = rg.DEFAULT_PALETTE) -> np.ndarray:
+            regions: rg.Regions | None = None, palette: str = rg.DEFAULT_PALETTE,
+            model_colors: np.ndarray | None = None) -> np.ndarray:
     """One page -> ``HxWx3`` uint8 sRGB, as :func:`models.paint.compose.compose` (same options).
 
     The page: ``gray``, its ``HxW`` uint8 pixels (a gray page), or ``L``, its ``HxW`` CIE L.
@@ -354,7 +355,7 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
 
     if fill == "flat":
         colors, ids, hint_lab = fills.flat_colors(regions, ab, confidence, hints=known, saturation=saturation,
-                                                  palette=palette)
+                                                  palette=palette, model_colors=model_colors)
         table = np.zeros((len(colors), 5), np.float32)
         table[:, 0] = colors[:, 0] / np.float32(500.0)
         table[:, 1] = colors[:, 1] / np.float32(200.0)

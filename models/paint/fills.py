@@ -37,7 +37,8 @@ def segment(gray: np.ndarray | None, L: np.ndarray | None) -> rg.Regions:
 
 
 def flat_colors(regions: rg.Regions, ab, confidence=None, *, hints=None, saturation: float = 1.0,
-                palette: str = rg.DEFAULT_PALETTE) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+                palette: str = rg.DEFAULT_PALETTE, model_colors: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The flat fill's chroma: one ab per label ``[n + 1, 2]`` float32 (Lab units), and the hinted
     labels with their Lab ``(ids [k], lab [k, 3])`` (both None without ``hints``).
 
@@ -45,9 +46,15 @@ def flat_colors(regions: rg.Regions, ab, confidence=None, *, hints=None, saturat
     ``saturation``: ``regions.saturate`` (hinted regions keep their exact hint color); ``hints``: an
     ``HxWx4`` RGBA image of the page's size or a ``regions.Known`` (``regions.hint_colors``). Paper
     outside the art, balloons and solid blacks are 0 unless a hint colors them; ink pixels take the
-    color of the region they bound.
+    color of the region they bound. ``model_colors``: one ab per label ``[n + 1, 2]`` already decided
+    (the region model's, ``models.paint.tokens.decode``), laid instead of ``ab``'s region colors.
     """
-    colors = rg.saturate(rg.region_colors(regions, ab, confidence, palette=palette), saturation)
+    if model_colors is not None:
+        colors = np.array(model_colors, dtype=np.float32).reshape(regions.count + 1, 2)
+        colors[regions.neutral] = 0.0
+    else:
+        colors = rg.region_colors(regions, ab, confidence, palette=palette)
+    colors = rg.saturate(colors, saturation)
     ids, hint_lab = rg.hint_colors(regions, hints) if hints is not None else (None, None)
     if ids is not None:
         colors[ids] = hint_lab[:, 1:]

@@ -74,17 +74,19 @@ def page_gray8(pixels: np.ndarray) -> np.ndarray:
 
 def compose_page(pixels: np.ndarray, ab: Any, *, confidence: Any = None, hints: Any = None,
                  regions: rg.Regions | None = None, fill: str = DEFAULT_FILL, saturation: float = 1.0,
-                 fill_paper: bool = True, palette: str = rg.DEFAULT_PALETTE) -> np.ndarray:
+                 fill_paper: bool = True, palette: str = rg.DEFAULT_PALETTE,
+                 model_colors: np.ndarray | None = None) -> np.ndarray:
     """One page: its pixels (``HxW`` gray or ``HxWx3`` RGB; uint8, uint16 or float in [0, 1]) and the
     model's ab ``[1,2,h,w]`` (Lab units, working size covering the page; numpy or a torch tensor) ->
     ``HxWx3`` uint8 sRGB.
 
     ``ab`` a numpy array or on the CPU: the numpy compose; on a GPU: the torch compose there.
     ``confidence``: ``[1,1,h,w]`` in [0, 1] or None; ``hints``: an ``HxWx4`` RGBA image of the page's
-    size or a ``regions.Known``; ``regions``: the page's segmentation when it was made ahead.
+    size or a ``regions.Known``; ``regions``: the page's segmentation when it was made ahead;
+    ``model_colors``: the flat fill's colors per label when a region model chose them (``fills.flat_colors``).
     """
     options = dict(fill=fill, saturation=saturation, hints=hints, fill_paper=fill_paper, regions=regions,
-                   palette=palette)
+                   palette=palette, model_colors=model_colors)
     if isinstance(ab, np.ndarray) or ab.device.type == "cpu":
         ab = ab if isinstance(ab, np.ndarray) else ab.float().numpy()
         if confidence is not None and not isinstance(confidence, np.ndarray):

@@ -82,7 +82,7 @@ def _as_confidence(confidence) -> np.ndarray | None:
     return c
 
 
-def _label_to_map(regions: Regions, map_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def label_to_map(regions: Regions, map_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """For each label row and column, the nearest row/column of a working-size map covering the page."""
     H, W = regions.shape
     lh, lw = regions.labels.shape
@@ -126,7 +126,7 @@ def region_colors(regions: Regions, ab, confidence=None, *, palette: str = DEFAU
         take |= regions.core & missed[regions.labels]
     ys, xs = np.nonzero(take)
     ids = regions.labels[ys, xs].astype(np.intp)
-    rows, cols = _label_to_map(regions, ab.shape[-2:])
+    rows, cols = label_to_map(regions, ab.shape[-2:])
     ry, cx = rows[ys], cols[xs]
     a = ab[0][ry, cx].astype(np.float64)
     b = ab[1][ry, cx].astype(np.float64)
