@@ -43,6 +43,7 @@ def test_bench_colorize_every_section_gives_rows(bench_onnx, tmp_path):
     assert "error" not in whole and 0 < whole["startup_s"] < whole["seconds"]
 
 
+@pytest.mark.slow  # runs a benchmark script (the timeline tracer) in a subprocess, beside an ONNX export: ~1.3 s
 def test_trace_colorize_prints_the_timeline(bench_onnx, tmp_path):
     (tmp_path / "in").mkdir()
     draw_page(96, 128).save(tmp_path / "in" / "001.png")

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,14 @@ def mangacolor(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL, **kwargs)
 
 
+def mangacolor_together(*runs: tuple[tuple[str, ...], Path]) -> list[subprocess.CompletedProcess]:
+    """Runs that share no files, each ``(args, cwd)``, started together, each a fresh process as
+    ``mangacolor`` is: the suite waits for the slowest, not for the sum (each start imports torch, ~1.5 s),
+    and every run is the same command a user types. The results come back in the order given."""
+    with ThreadPoolExecutor(max_workers=min(4, len(runs))) as pool:
+        return list(pool.map(lambda run: mangacolor(*run[0], cwd=run[1]), runs))
+
+
 def assert_clean(run: subprocess.CompletedProcess) -> None:
     text = run.stdout + run.stderr
     assert "Traceback" not in text, text
@@ -100,8 +109,9 @@ def test_folder_with_a_color_page_on_the_cpu_in_a_fresh_process(tmp_path):
 def test_rgb_scanned_gray_jpeg_is_colored_every_time_in_a_fresh_process(tmp_path):
     gray = line_art(4)
     page = save(tmp_path / "scan.jpg", np.dstack([gray] * 3), quality=85)
-    for i in range(3):
-        run = mangacolor("colorize", str(page), "-o", str(tmp_path / f"out{i}.jpg"), cwd=tmp_path)
+    runs = mangacolor_together(*[(("colorize", str(page), "-o", str(tmp_path / f"out{i}.jpg")), tmp_path)
+                                 for i in range(3)])
+    for i, run in enumerate(runs):
         assert_clean(run)
         assert run.returncode == 0, run.stdout + run.stderr
         assert Image.open(tmp_path / f"out{i}.jpg").size == (360, 500)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_cli_fresh_process import BIN, assert_clean, line_art, mangacolor, save
+from tests.test_cli_fresh_process import BIN, assert_clean, line_art, mangacolor, mangacolor_together, save
 from tests.test_hostile import make_cbz, patch_entry
 
 pytestmark = pytest.mark.skipif(not BIN.exists(), reason="the mangacolor script is not installed beside this python")
@@ -67,9 +67,9 @@ def test_inputs_with_no_pages_say_so_in_one_line_and_exit_1(tmp_path):
     (tmp_path / "text_only" / "ComicInfo.xml").write_text("<ComicInfo/>")
     make_cbz(tmp_path / "dirs_only.cbz", [("chapter/", b""), ("chapter/sub/", b"")])
     zipfile.ZipFile(tmp_path / "nothing.zip", "w").close()
-    for name in ("empty", "text_only", "dirs_only.cbz", "nothing.zip"):
-        for attempt in ("first run", "rerun"):  # never "skipped" either
-            run = mangacolor("colorize", name, cwd=tmp_path)
+    names = ("empty", "text_only", "dirs_only.cbz", "nothing.zip")
+    for attempt in ("first run", "rerun"):  # never "skipped" either; the inputs' runs share no files
+        for name, run in zip(names, mangacolor_together(*[(("colorize", name), tmp_path) for name in names])):
             assert_clean(run)
             lines = error_lines(run)
             assert run.returncode == 1, (name, attempt, run.stdout, run.stderr)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from tests.test_cli_fresh_process import BIN, ROOT, assert_clean, color_page, line_art, mangacolor, save
+from tests.test_cli_fresh_process import (BIN, ROOT, assert_clean, color_page, line_art, mangacolor,
+                                          mangacolor_together, save)
 
 needs_cli = pytest.mark.skipif(not BIN.exists(), reason="the mangacolor script is not installed beside this python")
 DEFAULT_ONNX = ROOT / "mangacolor_cli" / "weights" / "default.onnx"
@@ -24,14 +25,18 @@ def error_lines(run) -> list[str]:
     return [line for line in run.stderr.splitlines() if line.startswith("error:")]
 
 
+def make_pred_target(folder: Path) -> Path:
+    """``pred/`` and ``target/`` of two pages each, and ``set/``: the targets as an eval set."""
+    for sub, shift in (("pred", 0), ("target", 20), ("set", 20)):
+        (folder / sub).mkdir()
+        for i in range(2):
+            save(folder / sub / f"{i}.png", np.clip(color_page(64, 80).astype(int) - shift, 0, 255).astype(np.uint8))
+    return folder
+
+
 @pytest.fixture
 def pred_target(tmp_path) -> Path:
-    """``pred/`` and ``target/`` of two pages each, and ``set/``: the targets as an eval set."""
-    for folder, shift in (("pred", 0), ("target", 20), ("set", 20)):
-        (tmp_path / folder).mkdir()
-        for i in range(2):
-            save(tmp_path / folder / f"{i}.png", np.clip(color_page(64, 80).astype(int) - shift, 0, 255).astype(np.uint8))
-    return tmp_path
+    return make_pred_target(tmp_path)
 
 
 # ---------------------------------------------------------------------- item 8: one JSON convention
@@ -65,13 +70,13 @@ def test_eval_json_is_a_flag_that_prints_the_summary_on_stdout_as_colorize_json_
 
 @needs_cli
 def test_eval_json_out_writes_the_summary_to_a_file_and_json_prints_the_same(pred_target):
-    run = mangacolor("eval", "--pred", "pred", "--target", "target", "--json-out", "r.json", cwd=pred_target)
+    run, both = mangacolor_together(
+        (("eval", "--pred", "pred", "--target", "target", "--json-out", "r.json"), pred_target),
+        (("eval", "--pred", "pred", "--target", "target", "--json", "--json-out", "s.json"), pred_target))
     assert_clean(run)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "gray baseline" in run.stdout and "wrote r.json" in run.stdout  # the table stays on stdout
     written = json.loads((pred_target / "r.json").read_text())
-    both = mangacolor("eval", "--pred", "pred", "--target", "target", "--json", "--json-out", "s.json",
-                      cwd=pred_target)
     assert both.returncode == 0, both.stderr
     assert json.loads(both.stdout)["systems"] == json.loads((pred_target / "s.json").read_text())["systems"]
     assert json.loads(both.stdout)["systems"] == written["systems"]
@@ -79,14 +84,15 @@ def test_eval_json_out_writes_the_summary_to_a_file_and_json_prints_the_same(pre
 
 @needs_cli
 def test_eval_json_with_a_path_the_old_spelling_still_writes_it_and_says_the_new_one(pred_target):
-    run = mangacolor("eval", "--pred", "pred", "--target", "target", "--json", "r.json", cwd=pred_target)
+    run, dash, stray = mangacolor_together(
+        (("eval", "--pred", "pred", "--target", "target", "--json", "r.json"), pred_target),
+        (("eval", "--pred", "pred", "--target", "target", "--json", "-"), pred_target),
+        (("eval", "--pred", "pred", "--target", "target", "r.json"), pred_target))
     assert_clean(run)
     assert run.returncode == 0, run.stdout + run.stderr
     assert json.loads((pred_target / "r.json").read_text())["systems"]["pred"]["n"] == 2
     assert "--json-out" in run.stderr and "gray baseline" in run.stdout
-    dash = mangacolor("eval", "--pred", "pred", "--target", "target", "--json", "-", cwd=pred_target)
     assert dash.returncode == 0 and json.loads(dash.stdout)["systems"]["pred"]["n"] == 2, dash.stderr
-    stray = mangacolor("eval", "--pred", "pred", "--target", "target", "r.json", cwd=pred_target)
     assert stray.returncode == 2 and error_lines(stray) == [
         "error: unexpected argument 'r.json' (eval takes options only; see --help)"], stray.stderr
 
@@ -129,12 +135,22 @@ BAD_PATHS = {
 }
 
 
+@pytest.fixture(scope="module")
+def bad_path_runs(tmp_path_factory) -> dict[str, tuple[object, Path]]:
+    """Every case of ``BAD_PATHS`` run in a folder of its own (``pred_target``'s files and a corrupt checkpoint),
+    the runs started together: ``{case: (run, folder)}``."""
+    folders = {case: make_pred_target(tmp_path_factory.mktemp("bad_path")) for case in BAD_PATHS}
+    for folder in folders.values():
+        corrupt(folder / "corrupt.pt")
+    runs = mangacolor_together(*[(tuple(BAD_PATHS[case][0]), folders[case]) for case in BAD_PATHS])
+    return {case: (run, folders[case]) for case, run in zip(BAD_PATHS, runs)}
+
+
 @needs_cli
 @pytest.mark.parametrize("case", list(BAD_PATHS))
-def test_a_bad_path_exits_2_in_every_command_with_one_line_naming_it(pred_target, case):
+def test_a_bad_path_exits_2_in_every_command_with_one_line_naming_it(bad_path_runs, case):
     args, expected = BAD_PATHS[case]
-    corrupt(pred_target / "corrupt.pt")
-    run = mangacolor(*args, cwd=pred_target)
+    run, pred_target = bad_path_runs[case]
     assert_clean(run)
     assert run.returncode == 2, run.stdout + run.stderr
     assert len(error_lines(run)) == 1 and expected in error_lines(run)[0], run.stderr
@@ -145,13 +161,14 @@ def test_a_bad_path_exits_2_in_every_command_with_one_line_naming_it(pred_target
 def test_work_that_fails_once_under_way_exits_1(pred_target):
     """A page that cannot be read (colorize goes on with the others), nothing that could be scored (eval)."""
     (pred_target / "broken.png").write_bytes(b"not an image")
-    run = mangacolor("colorize", "broken.png", "set/0.png", "-o", "out", cwd=pred_target)
+    (pred_target / "other").mkdir()
+    save(pred_target / "other" / "x.png", color_page(64, 80))
+    run, scored = mangacolor_together((("colorize", "broken.png", "set/0.png", "-o", "out"), pred_target),
+                                      (("eval", "--pred", "pred", "--target", "other"), pred_target))
     assert_clean(run)
     assert run.returncode == 1 and (pred_target / "out" / "0.png").is_file(), run.stdout + run.stderr
     assert error_lines(run) == ["error: broken.png: not an image PIL can read"]
-    (pred_target / "other").mkdir()
-    save(pred_target / "other" / "x.png", color_page(64, 80))
-    run = mangacolor("eval", "--pred", "pred", "--target", "other", cwd=pred_target)
+    run = scored
     assert_clean(run)
     assert run.returncode == 1, run.stdout + run.stderr
 

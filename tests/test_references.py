@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,12 @@ def run(args, cwd):
                           text=True, env=env, timeout=300)
 
 
+def run_together(*runs, cwd):
+    """Runs that share no files started together, each a fresh process (the suite waits for the slowest)."""
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        return list(pool.map(lambda args: run(args, cwd), runs))
+
+
 @pytest.fixture()
 def pages(tmp_path):
     figure(True).save(tmp_path / "ref.png")
@@ -165,9 +172,9 @@ def _colorfulness(path) -> float:
 
 
 def test_colorize_with_a_reference_colors_the_page_and_says_how_many_regions(pages):
-    plain = run(["colorize", "page.png", "-o", "plain.png"], pages)
+    plain, r = run_together(["colorize", "page.png", "-o", "plain.png"],
+                            ["colorize", "page.png", "--reference", "ref.png", "-o", "out.png", "--json"], cwd=pages)
     assert plain.returncode == 0, plain.stderr
-    r = run(["colorize", "page.png", "--reference", "ref.png", "-o", "out.png", "--json"], pages)
     assert r.returncode == 0, r.stderr
     record = json.loads(r.stdout)["pages"][0]
     assert record["status"] == "colored" and record["reference_regions"] >= 4
@@ -242,14 +249,15 @@ def test_eval_scores_references_beside_the_run_without_with_segment_accuracy(tmp
         gray(figure(False, scale=scale, dx=dx)).save(tmp_path / "set" / "bw" / f"{i:03d}.png")
     figure(True).save(tmp_path / "ref.png")
     model = Path(__file__).resolve().parents[1] / "mangacolor_cli" / "weights" / "default.onnx"
-    r = run(["eval", "-m", str(model), "--data", "set", "--reference", "ref.png", "--json"], tmp_path)
+    r, bad = run_together(["eval", "-m", str(model), "--data", "set", "--reference", "ref.png", "--json"],
+                          ["eval", "--pred", "set/color", "--target", "set/color", "--reference", "ref.png"],
+                          cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)["systems"]
     plain, referenced, baseline = summary["default"], summary["default + references"], summary["gray baseline"]
     assert referenced["ciede2000"] < 0.5 * baseline["ciede2000"]
     assert referenced["segment_accuracy"] > plain["segment_accuracy"] + 0.5
     assert 0.0 <= baseline["pixel_accuracy"] <= 1.0
-    bad = run(["eval", "--pred", "set/color", "--target", "set/color", "--reference", "ref.png"], tmp_path)
     assert bad.returncode == 2 and "--reference" in bad.stderr
 
 
