@@ -1,9 +1,10 @@
-"""Redraw the README's hint picture from the sample chapter and its hint file, with the default model.
+"""Redraw the README's pictures from the sample chapter, with the default model.
 
-    python scripts/readme_pictures.py          # -> docs/images/sample_001_hints.jpg
-
-Four panels of page 1: the input, the hint dots over a faded input, the default model alone, the
-default model with the hints.
+    python scripts/readme_pictures.py
+    # -> docs/images/sample_001_before_after.jpg, sample_007_before_after.jpg: the input, the default
+    #    output (the safe palette), --palette vivid
+    # -> docs/images/sample_001_hints.jpg: the input, the hint dots of examples/hints/001.png over a
+    #    faded input, the default model alone, the default model with the hints
 """
 
 from __future__ import annotations
@@ -25,11 +26,20 @@ PANEL_HEIGHT = 600
 GAP = 16
 
 
-def main() -> None:
+def chapter_page(name: str) -> np.ndarray:
     with zipfile.ZipFile(ROOT / "examples" / "sample_chapter.cbz") as z:
-        page = np.asarray(Image.open(io.BytesIO(z.read("001.jpg"))).convert("L"))
+        return np.asarray(Image.open(io.BytesIO(z.read(name))).convert("L"))
+
+
+def main() -> None:
+    safe, vivid = Colorizer(), Colorizer(palette="vivid")
+    for number in ("001", "007"):
+        page = chapter_page(f"{number}.jpg")
+        panels = [np.repeat(page[..., None], 3, axis=2), safe.colorize(page), vivid.colorize(page)]
+        print(save_sheet(panels, ROOT / "docs" / "images" / f"sample_{number}_before_after.jpg"))
+    page = chapter_page("001.jpg")
     hints = np.asarray(Image.open(ROOT / "examples" / "hints" / "001.png").convert("RGBA"))
-    colorizer = Colorizer()
+    colorizer = safe
     plain = colorizer.colorize(page)
     hinted = colorizer.colorize(page, hints=hints)
     faded = np.repeat((255 - (255 - page.astype(np.float32)) * 0.3)[..., None], 3, axis=2)

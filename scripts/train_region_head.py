@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--layers", type=int, default=3)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true")
+    u = sub.add_parser("tune", help="score safe's price of chroma (tokens.SAFE_CAUTION) on paired pages")
+    u.add_argument("--data", type=Path, required=True, help="DIR/bw + DIR/color pages (not a held-out set)")
+    u.add_argument("--region-model", type=Path, required=True)
+    u.add_argument("--caution", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.3])
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if args.step == "cache":
@@ -71,6 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         logging.info("%d %s drawings", len(drawings), args.split)
         build_cache(drawings, args.out, args.pages, functools.partial(onnx_predict, args.model), seed=args.seed,
                     gray_rate=args.gray_rate, workers=args.workers)
+        return 0
+    if args.step == "tune":
+        import models.paint.tokens as tokens
+        from mangacolor_cli.evaluation.scoring import evaluate_models
+        for caution in args.caution:
+            tokens.SAFE_CAUTION = caution
+            result = evaluate_models(["default"], args.data, region_models=[str(args.region_model)],
+                                     palettes=["safe"], samples=0)
+            row, gray = result.summary[result.models[0]], result.summary["gray baseline"]
+            print(f"caution {caution:.3f}: CIEDE2000 {row['ciede2000']:.3f} (gray {gray['ciede2000']:.3f}, "
+                  f"{row['ciede2000'] / gray['ciede2000'] - 1:+.1%}), colorfulness {row['colorfulness']:.2f}", flush=True)
         return 0
     from trainer.region_train import RegionTrainConfig, train_region_head
     cfg = RegionTrainConfig(cache=args.cache, val_cache=args.val_cache, out=args.out, minutes=args.minutes,

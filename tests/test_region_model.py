@@ -193,12 +193,12 @@ def test_colorizer_lays_the_region_models_colors(trained_head, tiny_onnx, tmp_pa
     (tmp_path / "m.regions.onnx").write_bytes((run / "best.regions.onnx").read_bytes())
     assert beside(model) == tmp_path / "m.regions.onnx"
     page = two_boxes()
-    with_regions = Colorizer(str(model), device="cpu")
-    without = Colorizer(str(model), device="cpu", region_model="none")
+    with_regions = Colorizer(str(model), device="cpu", palette="vivid")
+    without = Colorizer(str(model), device="cpu", palette="vivid", region_model="none")
     assert with_regions.region_model is not None and without.region_model is None
     assert "region model m.regions.onnx" in with_regions.describe()
     ab = np.zeros((1, 2, 24, 32), np.float32)
-    ab[0, 0] = 15.0  # a pale red everywhere: the region model makes it red
+    ab[0, 0] = 15.0  # a pale red everywhere: the region model commits to red
     out = with_regions.compose(page, ab)
     plain = without.compose(page, ab)
     r, g = out[60, 115, 0].astype(int), out[60, 115, 1].astype(int)
@@ -266,3 +266,12 @@ def test_training_reveals_some_regions_and_scores_only_the_others():
     np.testing.assert_allclose(tok[0, known, TOKEN_FEATURES + 1:].numpy(), np.tile([0.8, 0.2], (3, 1)))
     tok, _, weight, _ = data.batch(np.array([0]))
     assert not tok[0, :, TOKEN_FEATURES].any() and (weight[0] > 0).all()
+
+
+def test_a_region_model_in_the_weights_folder_is_not_a_model_of_its_own(trained_head, tiny_onnx, tmp_path):
+    from mangacolor_cli.engine.catalog import packaged_models
+
+    run, _ = trained_head
+    (tmp_path / "m.onnx").write_bytes(Path(tiny_onnx).read_bytes())
+    (tmp_path / "m.regions.onnx").write_bytes((run / "best.regions.onnx").read_bytes())
+    assert [m.name for m in packaged_models(tmp_path)] == ["m"]

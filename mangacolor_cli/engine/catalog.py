@@ -69,9 +69,11 @@ def _facts(path: Path) -> tuple[str, dict[str, Any], int | None]:
 
 def packaged_models(folder: Path = WEIGHTS_DIR) -> list[PackagedModel]:
     """Every model file in the package's weights folder, the default first; a file that cannot be read is
-    listed with the reason as its summary."""
+    listed with the reason as its summary. A region model (``<name>.regions.onnx``) is part of its pixel
+    model, not a model of its own (``engine.region_model``)."""
     found = []
-    for path in sorted(p for p in folder.iterdir() if p.suffix in MODEL_EXTENSIONS and p.is_file()):
+    for path in sorted(p for p in folder.iterdir() if p.suffix in MODEL_EXTENSIONS and p.is_file()
+                       and not p.name.endswith(".regions.onnx")):
         card = _card_of(path)
         summary = ""
         try:

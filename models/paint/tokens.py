@@ -195,22 +195,29 @@ def region_targets(regions: Regions, lab_small: np.ndarray) -> np.ndarray:
 MODE_SMOOTHING = 10.0
 # A region's confidence: the probability mass within this ab distance of its decoded color.
 CONFIDENCE_RADIUS = 20.0
+# safe's price of chroma: a color is chosen over a grayer one only where it is this much nearer the
+# distribution per unit of chroma (a wrong strong color costs the page more than the ab distance says:
+# paper darkens to hold it). Chosen on training-split pages (docs/MODELS.md, "The region model").
+SAFE_CAUTION = 0.2
 
 
-def decode(probs: np.ndarray, bins: np.ndarray, palette: str = "safe") -> tuple[np.ndarray, np.ndarray]:
+def decode(probs: np.ndarray, bins: np.ndarray, palette: str = "safe",
+           caution: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per region, one ab (Lab units) from its distribution over the ab bins, and the probability mass
     near it: ``(ab [N, 2] float32, confidence [N] float32)``.
 
     ``probs``: ``[N, Q]`` (rows sum to 1); ``bins``: ``[Q, 2]``. ``palette``: ``safe``, the bin whose
     expected ab distance to the distribution is least (its geometric median: gray where the mass is
-    split between opposite hues, the color where most of it agrees); ``vivid``, the most likely color
-    (the mode of the distribution smoothed by MODE_SMOOTHING).
+    split between opposite hues, the color where most of it agrees), each candidate's chroma priced at
+    ``caution`` (default SAFE_CAUTION); ``vivid``, the most likely color (the mode of the distribution
+    smoothed by MODE_SMOOTHING).
     """
     probs = np.asarray(probs, np.float64)
     bins = np.asarray(bins, np.float64)
     dist = np.sqrt(((bins[:, None, :] - bins[None, :, :]) ** 2).sum(-1))
     if palette == "safe":
-        choice = np.argmin(probs @ dist, axis=1)
+        price = (SAFE_CAUTION if caution is None else float(caution)) * np.hypot(bins[:, 0], bins[:, 1])
+        choice = np.argmin(probs @ dist + price[None, :], axis=1)
     elif palette == "vivid":
         choice = np.argmax(probs @ np.exp(-dist ** 2 / (2 * MODE_SMOOTHING ** 2)), axis=1)
     else:
