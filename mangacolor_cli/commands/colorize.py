@@ -105,9 +105,9 @@ def colorize_command(
              "Default: flat (it scores better, docs/MODELS.md).")] = None,
     palette: Annotated[Palette, typer.Option(
         "--palette",
-        help="safe: an area takes the model's color only where the model is sure (much of a page stays gray). "
-             "vivid: every area that is not paper, a balloon or solid black takes its most likely color, more "
-             "saturated (a colored page, less often right; docs/MODELS.md, \"Palettes\").")] = Palette("safe"),
+        help="safe: an area takes the color nearest everything the model thinks likely for it, gray where it "
+             "is torn (much of a page stays gray). vivid: every area that is not paper, a balloon or solid black "
+             "takes its most likely color (a colored page, less often right; docs/MODELS.md, \"The region model\").")] = Palette("safe"),
     region_model: Annotated[str, typer.Option(
         "--region-model", metavar="auto|none|FILE",
         help="With --fill flat, the region model that picks each area's color from the whole page: auto uses "

@@ -77,7 +77,8 @@ class Colorizer(ModelRunner):
     stay white; see ``models.paint.fills``) or ``soft`` (every pixel its own predicted chroma).
     ``saturation``: scales the model's chroma, 0 (gray) to 2; 1 = as predicted. ``palette``: ``safe``
     (a region takes the model's color only where it is sure) or ``vivid`` (every region that is not
-    paper, a balloon or solid black takes its color, made more saturated; ``models.paint.regions.PALETTES``).
+    paper, a balloon or solid black takes its likeliest color; without a region model, the pixel model's
+    made more saturated; ``models.paint.regions.PALETTES``).
     ``region_model``: ``auto`` (the region model beside the model's file, ``<name>.regions.onnx``, when
     there is one: the packaged default has one), ``none``, or a path to one (``engine.region_model``).
     With the flat fill it chooses each region's color from the regions' tokens, decoded by ``palette``
