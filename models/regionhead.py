@@ -31,9 +31,10 @@ FORMAT = "mangacolor-regionhead-1"
 class _Block(nn.Module):
     """Pre-norm transformer block in plain ops (exports to any ONNX opset)."""
 
-    def __init__(self, dim: int, heads: int):
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
         super().__init__()
         self.heads = heads
+        self.drop = nn.Dropout(dropout)
         self.norm1 = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
@@ -48,8 +49,8 @@ class _Block(nn.Module):
         if bias is not None:
             att = att + bias
         y = (att.softmax(-1) @ v).transpose(1, 2).reshape(B, N, D)
-        x = x + self.proj(y)
-        return x + self.ff(self.norm2(x))
+        x = x + self.drop(self.proj(y))
+        return x + self.drop(self.ff(self.norm2(x)))
 
 
 class RegionHead(nn.Module):
@@ -59,13 +60,14 @@ class RegionHead(nn.Module):
     training cache and kept in the weights."""
 
     def __init__(self, features: int = HEAD_FEATURES, dim: int = 96, layers: int = 3, heads: int = 4,
-                 bins: int = NUM_AB_BINS):
+                 bins: int = NUM_AB_BINS, dropout: float = 0.0):
         super().__init__()
-        self.options = {"features": features, "dim": dim, "layers": layers, "heads": heads, "bins": bins}
+        self.options = {"features": features, "dim": dim, "layers": layers, "heads": heads, "bins": bins,
+                        "dropout": dropout}
         self.register_buffer("mean", torch.zeros(features))
         self.register_buffer("std", torch.ones(features))
         self.embed = nn.Sequential(nn.Linear(features, dim), nn.GELU(), nn.Linear(dim, dim))
-        self.blocks = nn.ModuleList([_Block(dim, heads) for _ in range(layers)])
+        self.blocks = nn.ModuleList([_Block(dim, heads, dropout) for _ in range(layers)])
         self.norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, bins)
 

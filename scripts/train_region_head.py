@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--dim", type=int, default=96)
     t.add_argument("--layers", type=int, default=3)
+    t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true")
     u = sub.add_parser("tune", help="score safe's price of chroma (tokens.SAFE_CAUTION) on paired pages")
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from trainer.region_train import RegionTrainConfig, train_region_head
     cfg = RegionTrainConfig(cache=args.cache, val_cache=args.val_cache, out=args.out, minutes=args.minutes,
-                            batch=args.batch, lr=args.lr, dim=args.dim, layers=args.layers, seed=args.seed,
+                            batch=args.batch, lr=args.lr, dim=args.dim, layers=args.layers, dropout=args.dropout, seed=args.seed,
                             resume=args.resume)
     train_region_head(cfg)
     return 0

@@ -56,6 +56,7 @@ class RegionTrainConfig:
     dim: int = 96
     layers: int = 3
     heads: int = 4
+    dropout: float = 0.0
     seed: int = 0
     val_every: int = 250
     val_fraction: float = 0.05
@@ -191,7 +192,7 @@ def train_region_head(cfg: RegionTrainConfig) -> dict:
     train = PageTokens(tokens, targets, offsets, train_pages)
     logger.info("%d training pages (%d regions), %d validation pages", len(train), len(tokens), len(val))
     bins = ab_bins()
-    head = RegionHead(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads)
+    head = RegionHead(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads, dropout=cfg.dropout)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best, history, spent = 0, math.inf, [], 0.0
     if cfg.resume and (out / "last.pt").exists():
