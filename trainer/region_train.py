@@ -137,6 +137,13 @@ def fit_normalization(head: RegionHead, tokens: np.ndarray) -> None:
     head.std[:k] = torch.from_numpy(np.maximum(sample.std(0), 1e-3))
 
 
+def region_ce(logits: torch.Tensor, targets: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """Each region's cross-entropy ``[B * N]`` between its logits ``[B, N, Q]`` and its true ab ``[B, N, 2]``
+    soft-encoded over the bins as the pixel models' targets are (``models.color.soft_encode_ab``)."""
+    target = soft_encode_ab(targets.reshape(1, -1, 2).permute(0, 2, 1)[..., None], bins)[0, :, :, 0].t()
+    return -(target * torch.log_softmax(logits.reshape(-1, logits.shape[-1]), -1)).sum(-1)
+
+
 @torch.no_grad()
 def validate(head: RegionHead, data: PageTokens, bins: torch.Tensor, batch: int = 64,
              known: float = 0.0) -> dict[str, float]:
@@ -152,8 +159,7 @@ def validate(head: RegionHead, data: PageTokens, bins: torch.Tensor, batch: int 
         tok, tgt, weight, mask = data.batch(data.pages[start:start + batch], reveal, known if known > 0 else None)
         logits = head(tok, mask)
         w = (weight / weight.sum(1, keepdim=True).clamp_min(1e-9))  # each page counts once, its regions by area
-        target = soft_encode_ab(tgt.reshape(1, -1, 2).permute(0, 2, 1)[..., None], bins)[0, :, :, 0].t()
-        ce = -(target * torch.log_softmax(logits.reshape(-1, logits.shape[-1]), -1)).sum(-1)
+        ce = region_ce(logits, tgt, bins)
         sums["ce"] += float((ce * w.reshape(-1)).sum())
         probs = torch.softmax(logits, -1).reshape(-1, logits.shape[-1]).numpy()
         sel = w.reshape(-1).numpy() > 0
@@ -220,8 +226,7 @@ def train_region_head(cfg: RegionTrainConfig) -> dict:
             g["lr"] = lr
         tok, tgt, weight, mask = train.batch(next(batches), reveal=rng)
         logits = head(tok, mask)
-        target = soft_encode_ab(tgt.reshape(1, -1, 2).permute(0, 2, 1)[..., None], bins)[0, :, :, 0].t()
-        ce = -(target * torch.log_softmax(logits.reshape(-1, logits.shape[-1]), -1)).sum(-1)
+        ce = region_ce(logits, tgt, bins)
         w = weight.reshape(-1)
         loss = (ce * w).sum() / w.sum().clamp_min(1e-9)
         opt.zero_grad(set_to_none=True)

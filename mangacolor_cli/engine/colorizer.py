@@ -20,7 +20,7 @@ from PIL import Image
 
 from models.paint import fills
 from models.paint import regions as rg
-from models.paint.page import compose_page, is_gray8, numpy_lightness, page_gray8
+from models.paint.page import compose_page, gray_or_lightness, page_gray8
 from models.toolbox.images import DecodedPage, to_rgb8
 
 from ..errors import UsageError
@@ -128,21 +128,27 @@ class Colorizer(ModelRunner):
         page = as_page(page)
         regions, hints = self.page_hints(page, hints, regions)
         model_colors = None
-        if self.region_model is not None and self.fill == "flat":
-            regions, model_colors = self.region_colors(page, ab, confidence, regions, hints)
+        if self.active_region_model is not None:
+            if regions is None:
+                regions = fills.segment(*gray_or_lightness(page.pixels))
+            if hints is not None and not isinstance(hints, rg.Known):  # read once, for the region model and the compose
+                hints = rg.Known(*rg.hint_colors(regions, hints))
+            model_colors = self.region_colors(page, ab, confidence, regions, hints)
         return compose_page(page.pixels, ab, confidence=confidence, hints=hints, regions=regions, fill=self.fill,
                             saturation=self.saturation, fill_paper=self.fill_paper, palette=self.palette,
                             model_colors=model_colors)
 
-    def region_colors(self, page: DecodedPage, ab: Any, confidence: Any = None, regions: rg.Regions | None = None,
-                      hints: Any = None) -> tuple[rg.Regions, np.ndarray]:
-        """The page's regions (segmented here if not given, as the compose would) and the region model's
-        color for each, decoded by this Colorizer's palette: ``[n + 1, 2]`` ab (Lab units). ``hints``: the
-        page's known colors as ``compose`` takes them (an RGBA image, a hint map or an ``rg.Known``): the
-        model reads them for the regions they do not touch."""
+    @property
+    def active_region_model(self) -> RegionModel | None:
+        """The region model that colors this Colorizer's pages: its ``region_model`` with the flat fill, else None."""
+        return self.region_model if self.fill == "flat" else None
+
+    def region_colors(self, page: DecodedPage, ab: Any, confidence: Any, regions: rg.Regions,
+                      hints: Any = None) -> np.ndarray:
+        """The region model's color for each of the page's ``regions``, decoded by this Colorizer's palette:
+        ``[n + 1, 2]`` ab (Lab units). ``hints``: the page's known colors as ``compose`` takes them (an RGBA
+        image, a hint map or an ``rg.Known``): the model reads them for the regions they do not touch."""
         gray = page_gray8(page.pixels)
-        if regions is None:
-            regions = fills.segment(gray, None) if is_gray8(page.pixels) else fills.segment(None, numpy_lightness(page.pixels))
         ab = ab if isinstance(ab, np.ndarray) else ab.float().cpu().numpy()
         if confidence is not None and not isinstance(confidence, np.ndarray):
             confidence = confidence.float().cpu().numpy()
@@ -151,7 +157,7 @@ class Colorizer(ModelRunner):
             ids, lab = rg.hint_colors(regions, hints)
             known = (ids, lab[:, 1:])
         f = regions.factor
-        return regions, self.region_model.colors(regions, gray[::f, ::f], ab, confidence, self.palette, known)
+        return self.region_model.colors(regions, gray[::f, ::f], ab, confidence, self.palette, known)
 
     def set_references(self, references: Any, warn: Callable[[str], None] | None = None) -> list:
         """Colored pages whose region colors carry to the pages this Colorizer colors (``--reference``):
@@ -240,4 +246,5 @@ class Colorizer(ModelRunner):
     def describe(self) -> str:
         """``ModelRunner.describe`` and, where one runs, the region model."""
         line = super().describe()
-        return line + (f", region model {self.region_model.path.name}" if self.region_model is not None else "")
+        active = self.active_region_model
+        return line + (f", region model {active.path.name}" if active is not None else "")

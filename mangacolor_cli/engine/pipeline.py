@@ -197,7 +197,7 @@ def _run_settings(colorizer: Colorizer | None, model: Any, backend: str, **optio
                             fill_paper=colorizer.fill_paper, saturation=colorizer.saturation,
                             recolor=colorizer.recolor, page_format=options["page_format"], quality=options["quality"],
                             palette=colorizer.palette,
-                            region_model=None if colorizer.region_model is None else colorizer.region_model.path)
+                            region_model=None if colorizer.active_region_model is None else colorizer.active_region_model.path)
     in_memory = model is not None and not isinstance(model, (str, os.PathLike))
     model_path = None if in_memory else check_model(model, backend)
     region = options.pop("region_model")

@@ -25,8 +25,6 @@ from models.toolbox.errors import first_line
 from ..errors import ModelError
 
 SUFFIX = ".regions.onnx"
-# --region-model's words: beside the model if there is one (auto), never (none).
-REGION_MODEL_CHOICES = ("auto", "none")
 
 
 def beside(model_path: str | os.PathLike | None) -> Path | None:
@@ -63,7 +61,8 @@ class RegionModel:
 
     def colors(self, regions: rg.Regions, gray_small: np.ndarray, ab, confidence=None,
                palette: str = rg.DEFAULT_PALETTE, known: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-        """One ab per label ``[n + 1, 2]`` (Lab units; row 0 and neutral kinds 0), for ``fills.flat_colors``.
+        """One ab per label ``[n + 1, 2]`` (Lab units; row 0 is 0), for ``fills.flat_colors`` (which keeps the
+        neutral kinds neutral).
         ``known``: ``(labels [k], ab [k, 2])`` of the regions whose colors hints or references give (the
         model reads them for the others; the compose lays the known ones as given)."""
         tokens = with_known(region_tokens(regions, gray_small, ab, confidence), *(known or (None, None)))
@@ -71,7 +70,6 @@ class RegionModel:
         if regions.count:
             colors, _ = decode(self.probabilities(tokens[1:]), self.bins, palette)
             out[1:] = colors
-        out[regions.neutral] = 0.0
         return out
 
 

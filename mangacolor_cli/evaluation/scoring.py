@@ -382,7 +382,8 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
         if len(fills) <= 1 and len(palettes) <= 1 and len(region_models) <= 1:
             colorizers[label] = base
             continue
-        loaded = {choice: load_region_model(choice, base.model_path) for choice in region_models}
+        loaded = {choice: base.region_model if i == 0 else load_region_model(choice, base.model_path)
+                  for i, choice in enumerate(region_models)}
         for fill in fills or [base.fill]:
             for palette in palettes or [base.palette]:
                 for choice in region_models or [None]:

@@ -67,6 +67,12 @@ def numpy_lightness(pixels: np.ndarray) -> np.ndarray:
         return page_lightness(pixels)[0, 0].numpy()
 
 
+def gray_or_lightness(pixels: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """What the numpy compose reads a page by (``(gray, None)`` for 8-bit gray pixels, else ``(None, L)``):
+    its segmentation is ``fills.segment(*gray_or_lightness(pixels))``."""
+    return (pixels, None) if is_gray8(pixels) else (None, numpy_lightness(pixels))
+
+
 def page_gray8(pixels: np.ndarray) -> np.ndarray:
     """The 8-bit gray the page is segmented on: its own levels, or the gray level of its L."""
     return pixels if is_gray8(pixels) else l_to_gray8(numpy_lightness(pixels))
@@ -91,7 +97,7 @@ def compose_page(pixels: np.ndarray, ab: Any, *, confidence: Any = None, hints: 
         ab = ab if isinstance(ab, np.ndarray) else ab.float().numpy()
         if confidence is not None and not isinstance(confidence, np.ndarray):
             confidence = confidence.float().numpy()
-        gray, L = (pixels, None) if is_gray8(pixels) else (None, numpy_lightness(pixels))
+        gray, L = gray_or_lightness(pixels)
         return compose_cpu.compose(ab, gray=gray, L=L, confidence=confidence, **options)
     from . import compose as torch_compose
     L = page_lightness(pixels, ab.device)

@@ -201,6 +201,18 @@ CONFIDENCE_RADIUS = 20.0
 SAFE_CAUTION = 0.2
 
 
+_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _bin_tables(bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bins' pairwise ab distances and vivid's smoothing kernel, made once per set of bins (float64)."""
+    key = bins.tobytes()
+    if key not in _TABLES:
+        dist = np.sqrt(((bins[:, None, :] - bins[None, :, :]) ** 2).sum(-1))
+        _TABLES[key] = dist, np.exp(-dist ** 2 / (2 * MODE_SMOOTHING ** 2))
+    return _TABLES[key]
+
+
 def decode(probs: np.ndarray, bins: np.ndarray, palette: str = "safe",
            caution: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per region, one ab (Lab units) from its distribution over the ab bins, and the probability mass
@@ -214,12 +226,12 @@ def decode(probs: np.ndarray, bins: np.ndarray, palette: str = "safe",
     """
     probs = np.asarray(probs, np.float64)
     bins = np.asarray(bins, np.float64)
-    dist = np.sqrt(((bins[:, None, :] - bins[None, :, :]) ** 2).sum(-1))
+    dist, smoothing = _bin_tables(bins)
     if palette == "safe":
         price = (SAFE_CAUTION if caution is None else float(caution)) * np.hypot(bins[:, 0], bins[:, 1])
         choice = np.argmin(probs @ dist + price[None, :], axis=1)
     elif palette == "vivid":
-        choice = np.argmax(probs @ np.exp(-dist ** 2 / (2 * MODE_SMOOTHING ** 2)), axis=1)
+        choice = np.argmax(probs @ smoothing, axis=1)
     else:
         raise ValueError(f"palette must be safe or vivid, got {palette!r}")
     confidence = (probs * (dist[choice] <= CONFIDENCE_RADIUS)).sum(1)
