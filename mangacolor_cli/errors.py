@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class MangacolorError(Exception):
     """Base of every error mangacolor reports to a user; ``str(err)`` is one line naming the file."""
@@ -30,3 +32,12 @@ class OutputError(MangacolorError):
 class JobError(MangacolorError):
     """Work that failed once under way: a check that refused its result (export's comparison with PyTorch),
     a step that broke on this model (exit code 1, where the kinds above stop a command before any work: 2)."""
+
+
+def require_folder(root: str | Path) -> Path:
+    """``root`` as a Path if it is a folder, else the InputError every command gives for it: "no such folder",
+    or "not a folder" for a file. Torch-free, so a command can check what was typed before its heavy imports."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: {'not a folder' if root.exists() else 'no such folder'}")
+    return root

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+from pathlib import Path
 from typing import Annotated, Callable, NoReturn
 
 import typer
@@ -93,6 +94,17 @@ def fail(error: BaseException | str, code: int | None = None) -> NoReturn:
     if code is None:
         code = FAILED if isinstance(error, str) else exit_code(error)
     raise typer.Exit(code)
+
+
+def refuse_missing(*paths: tuple[Path | None, str]) -> None:
+    """Stop (exit 2) at the first ``(path, words)`` whose path was typed but does not exist, saying
+    ``path: words``, the library's own words for it. Commands call it before their heavy imports (torch
+    takes ~1.3 s to load), so a typo is answered at once; the library still checks for Python callers."""
+    from ..errors import InputError
+
+    for path, words in paths:
+        if path is not None and not Path(path).exists():
+            fail(InputError(f"{path}: {words}"))
 
 
 def labeled(label: str, style: str, text: str) -> Text:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..errors import MangacolorError
-from .app import EXIT_CODES, app, fail
+from .app import EXIT_CODES, app, fail, refuse_missing
 
 
 @app.command("export", epilog=EXIT_CODES)
@@ -31,6 +31,7 @@ def export_command(
 
     Example: mangacolor export runs/unet/best.pt -o unet.onnx (or: mangacolor export runs/unet -o unet.onnx)
     """
+    refuse_missing((checkpoint, "no such checkpoint file"))
     from models.toolbox.progress import ProgressBar
 
     from ..delivery.export import export_checkpoint

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..errors import MangacolorError
-from .app import EXIT_CODES, FAILED, app, fail, print_error
+from .app import EXIT_CODES, FAILED, app, fail, print_error, refuse_missing
 
 
 @app.command("quantize", epilog=EXIT_CODES)
@@ -36,6 +36,8 @@ def quantize_command(
 
     Example: mangacolor quantize model.onnx -o model-int8.onnx --calibrate pages/ --data val/
     """
+    refuse_missing(*((folder, "no such folder") for folder in data),
+                   (calibrate, "no such file or folder (calibration pages)"))
     from models.toolbox.progress import ProgressBar
 
     from ..delivery.quantize import quantize_int8

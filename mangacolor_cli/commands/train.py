@@ -15,7 +15,7 @@ from rich.table import Table
 from models.toolbox.device import DEVICES
 from trainer.choices import ALIGNED_INPUTS, BEST_METRICS, CPU_TRAINING_SPEED, LAYOUTS, PRESETS, SCHEDULES
 
-from .app import EXIT_CODES, app, choice, device_check, fail, labeled
+from .app import EXIT_CODES, app, choice, device_check, fail, labeled, refuse_missing
 
 Layout = choice("Layout", LAYOUTS)
 AlignedInput = choice("AlignedInput", ALIGNED_INPUTS)
@@ -164,6 +164,10 @@ def train_command(
     best.pt (the best validation's weights only, what colorize and export load), metrics.jsonl,
     loss_curve.png and preview.png. Ctrl-C saves last.pt and stops; --resume continues exactly.
     """
+    # In the order the training checks them: a run to resume, the weights to start from, the data.
+    refuse_missing((resume, "no such checkpoint file"), (init, "no such checkpoint file"),
+                   (data, "data folder not found"), (data_b, "data folder not found"),
+                   (val_data, "data folder not found"))
     from models import CheckpointError
     from trainer import ConfigError, DataError, TrainConfig, TrainingDiverged, train
     from models.toolbox.device import process_ranks

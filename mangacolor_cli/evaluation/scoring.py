@@ -35,7 +35,7 @@ from models.toolbox.images import (ImageDecodeError, natural_path_key, on_paper,
 from models.toolbox.metrics import GRAY_BASELINE, METRICS, gray_baseline
 from trainer.data import manga_look as training_manga_look
 
-from ..errors import InputError, MangacolorError, UsageError
+from ..errors import InputError, MangacolorError, UsageError, require_folder
 from .segments import SEGMENT_METRICS, segment_score
 
 # SSIM's 7x7 window: a smaller page is listed as not scored, never a traceback.
@@ -90,8 +90,7 @@ def pair_files(left_root: Path, right_root: Path) -> tuple[list[tuple[str, Path,
     the keys found on one side only.
     """
     for root in (left_root, right_root):
-        if not root.is_dir():
-            raise InputError(f"{root}: {'not a folder' if root.exists() else 'no such folder'}")
+        require_folder(root)
     return pair_keyed(image_files(left_root), image_files(right_root))
 
 
@@ -315,9 +314,7 @@ def data_pairs(data: str | os.PathLike) -> tuple[str, list[tuple[str, Path, Path
     ``DATA/bw`` + ``DATA/color`` is a paired set (``layout == 'paired'``, pages ``(key, bw, color)``);
     any other folder is read as color pages whose gray input is derived (pages ``(key, None, color)``).
     """
-    root = Path(data)
-    if not root.is_dir():
-        raise InputError(f"{root}: {'not a folder' if root.exists() else 'no such folder'}")
+    root = require_folder(data)
     if (root / "bw").is_dir() and (root / "color").is_dir():
         pairs, only_bw, only_color = pair_files(root / "bw", root / "color")
         return "paired", list(pairs), only_bw, only_color
