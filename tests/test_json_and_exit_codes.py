@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +157,29 @@ def test_a_bad_path_exits_2_in_every_command_with_one_line_naming_it(bad_path_ru
     assert run.returncode == 2, run.stdout + run.stderr
     assert len(error_lines(run)) == 1 and expected in error_lines(run)[0], run.stderr
     assert not {"x.onnx", "i8.onnx", "run"} & {p.name for p in pred_target.iterdir()}  # nothing was done
+
+
+# The bad paths a command checks before importing torch: a typo is answered at once, not after ~1.5 s.
+BEFORE_TORCH = ("colorize: a missing input", "colorize: a missing model", "train: a missing data folder",
+                "train: a missing run to resume", "export: a missing checkpoint",
+                "quantize: missing calibration pages", "quantize: a missing validation set",
+                "eval: a missing prediction folder", "eval: a missing model")
+
+
+@needs_cli
+def test_a_missing_path_is_refused_before_torch_is_imported(tmp_path):
+    """Run where ``import torch`` fails: each case still gives its one line and exit 2, so it never got there."""
+    (tmp_path / "no_torch" / "torch").mkdir(parents=True)
+    (tmp_path / "no_torch" / "torch" / "__init__.py").write_text("raise ImportError('torch imported')\n")
+    (tmp_path / "work").mkdir()
+    folder = make_pred_target(tmp_path / "work")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "no_torch")}
+    for case in BEFORE_TORCH:
+        args, expected = BAD_PATHS[case]
+        run = subprocess.run([str(BIN), *args], cwd=folder, capture_output=True, text=True, timeout=120, env=env,
+                             stdin=subprocess.DEVNULL)
+        assert run.returncode == 2 and error_lines(run) and expected in error_lines(run)[0], (case, run.stderr)
+        assert "torch imported" not in run.stderr, (case, run.stderr)
 
 
 @needs_cli
