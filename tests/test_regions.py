@@ -132,6 +132,51 @@ def test_each_enclosed_region_gets_one_color(regions):
         assert core is None or core.mean() > 0.5
 
 
+def two_tone_panel(lower: str) -> np.ndarray:
+    """A 560x420 page: one panel (border 4 px) whose upper half is a light dot tone and whose lower half is
+    ``lower``: a dense dot tone, a coarse one, or the light tone shading smoothly darker; no line between."""
+    page = np.full((560, 420), 255, np.uint8)
+    page[20:24, 20:400] = page[536:540, 20:400] = page[20:540, 20:24] = page[20:540, 396:400] = 0
+    yy, xx = np.mgrid[0:560, 0:420]
+    upper = (yy >= 24) & (yy < 280) & (xx >= 24) & (xx < 396)
+    low = (yy >= 280) & (yy < 536) & (xx >= 24) & (xx < 396)
+    page[upper & ((yy % 8 < 2) & ((xx + 4 * (yy // 8 % 2)) % 8 < 2))] = 0           # a light dot tone
+    if lower == "dense tone":
+        page[low & ((yy % 4 < 2) & ((xx + 2 * (yy // 4 % 2)) % 4 < 2))] = 0
+    elif lower == "coarse tone":
+        page[low & ((yy % 6 < 3) & ((xx + 3 * (yy // 6 % 2)) % 6 < 3))] = 0
+    else:  # a gradient of the light tone's own mean level down to a mid gray, the tone dots going on
+        ramp = np.linspace(235, 170, 536 - 280)[:, None]
+        page[280:536, 24:396] = np.minimum(page[280:536, 24:396], ramp.astype(np.uint8))
+        page[low & ((yy % 8 < 2) & ((xx + 4 * (yy // 8 % 2)) % 8 < 2))] = 0
+    return page
+
+
+@pytest.mark.parametrize("lower", ["dense tone", "coarse tone"])
+def test_two_tones_meeting_without_a_line_are_two_regions_and_a_hint_stays_in_its_own(lower):
+    page = two_tone_panel(lower)
+    r = rg.segment_regions(page, factor=1)
+    full = r.full_labels()
+    top, bottom = full[60:240, 60:360], full[320:500, 60:360]
+    top_label = np.bincount(top.ravel()).argmax()
+    bottom_label = np.bincount(bottom.ravel()).argmax()
+    assert top_label != bottom_label and top_label > 0 and bottom_label > 0
+    assert (top == top_label).mean() > 0.9 and (bottom == bottom_label).mean() > 0.9
+    hints = np.zeros(page.shape + (4,), np.uint8)
+    hints[140:150, 200:210] = (230, 60, 40, 255)  # a dot on the upper tone
+    ids, _ = rg.hint_colors(r, hints)
+    assert list(ids) == [top_label]
+    assert rg.segment_regions(page, factor=1, tone_split=None).full_labels()[150, 200] == \
+        rg.segment_regions(page, factor=1, tone_split=None).full_labels()[400, 200]  # one region without it
+
+
+def test_a_tone_shading_smoothly_stays_one_region():
+    r = rg.segment_regions(two_tone_panel("gradient"), factor=1)
+    full = r.full_labels()
+    inside = full[60:500, 60:360]
+    assert (inside == np.bincount(inside.ravel()).argmax()).mean() > 0.9
+
+
 def test_gutters_and_balloons_stay_white(regions):
     kinds = regions.kind
     assert kinds[label_at(regions, GUTTER)] == rg.PAPER
