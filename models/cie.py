@@ -65,15 +65,60 @@ def f_inverse(f: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- conversions
-def srgb8_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB ``[..., 3]`` in 8-bit levels (uint8, or float in [0, 255]) -> CIE Lab (D65) ``[..., 3]``, float32."""
+def srgb8_to_lab(rgb: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """sRGB ``[..., 3]`` in 8-bit levels (uint8, or float in [0, 255]) -> CIE Lab (D65) ``[..., 3]``, float32
+    (computed in float64; ``dtype=np.float64`` keeps it, as the metrics need)."""
     lin = srgb_to_linear(np.asarray(rgb, dtype=np.float64) / 255.0)
     xyz = lin @ np.array(LINEAR_RGB_TO_XYZ).T / np.array([WHITE_X, 1.0, WHITE_Z])
     fxyz = lab_f(xyz)
     L = 116.0 * fxyz[..., 1] - 16.0
     a = 500.0 * (fxyz[..., 0] - fxyz[..., 1])
     b = 200.0 * (fxyz[..., 1] - fxyz[..., 2])
-    return np.stack([L, a, b], axis=-1).astype(np.float32)
+    return np.stack([L, a, b], axis=-1).astype(dtype)
+
+
+def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
+    """CIEDE2000 between Lab colors ``[..., 3]`` -> ``[...]``, float64: ``models.toolbox.metrics.ciede2000_map``
+    (skimage's ``deltaE_ciede2000``, kL = kC = kH = 1) term for term, for the CPU side that runs without torch
+    (eval's page scores, the paint-bucket measures); tested equal in ``tests/test_metrics.py``."""
+    lab1, lab2 = np.asarray(lab1, np.float64), np.asarray(lab2, np.float64)
+    L1, a1, b1 = lab1[..., 0], lab1[..., 1], lab1[..., 2]
+    L2, a2, b2 = lab2[..., 0], lab2[..., 1], lab2[..., 2]
+    cbar = 0.5 * (np.hypot(a1, b1) + np.hypot(a2, b2))
+    c7 = cbar ** 7
+    g = 0.5 * (1 - np.sqrt(c7 / (c7 + 25.0 ** 7)))
+
+    def polar(x, y):
+        t = np.arctan2(y, x)
+        return np.hypot(x, y), np.where(t < 0, t + 2 * np.pi, t)
+
+    C1, h1 = polar(a1 * (1 + g), b1)
+    C2, h2 = polar(a2 * (1 + g), b2)
+    lbar = 0.5 * (L1 + L2)
+    tmp = (lbar - 50) ** 2
+    l_term = (L2 - L1) / (1 + 0.015 * tmp / np.sqrt(20 + tmp))
+    cbar = 0.5 * (C1 + C2)
+    c_term = (C2 - C1) / (1 + 0.045 * cbar)
+    h_diff = h2 - h1
+    h_sum = h1 + h2
+    cc = C1 * C2
+    achromatic = cc == 0
+    dh = np.where(h_diff > np.pi, h_diff - 2 * np.pi, h_diff)
+    dh = np.where(h_diff < -np.pi, dh + 2 * np.pi, dh)
+    dh = np.where(achromatic, 0.0, dh)
+    dh_term = 2 * np.sqrt(cc) * np.sin(dh / 2)
+    wrapped = ~achromatic & (np.abs(h_diff) > np.pi)
+    hbar = np.where(wrapped & (h_sum < 2 * np.pi), h_sum + 2 * np.pi, h_sum)
+    hbar = np.where(wrapped & (h_sum >= 2 * np.pi), h_sum - 2 * np.pi, hbar)
+    hbar = np.where(achromatic, hbar * 2, hbar) * 0.5
+    t = (1 - 0.17 * np.cos(hbar - np.radians(30)) + 0.24 * np.cos(2 * hbar)
+         + 0.32 * np.cos(3 * hbar + np.radians(6)) - 0.20 * np.cos(4 * hbar - np.radians(63)))
+    h_term = dh_term / (1 + 0.015 * cbar * t)
+    c7 = cbar ** 7
+    rc = 2 * np.sqrt(c7 / (c7 + 25.0 ** 7))
+    dtheta = np.radians(30) * np.exp(-(((np.degrees(hbar) - 275) / 25) ** 2))
+    r_term = -np.sin(2 * dtheta) * rc * c_term * h_term
+    return np.sqrt(np.maximum(l_term ** 2 + c_term ** 2 + h_term ** 2 + r_term, 0))
 
 
 def srgb8_to_ab(rgb: np.ndarray) -> np.ndarray:
@@ -118,6 +163,16 @@ def l_to_gray8(L: np.ndarray) -> np.ndarray:
     fy = (np.asarray(L, dtype=np.float32) + np.float32(16.0)) / np.float32(116.0)
     srgb = linear_to_srgb(f_inverse(fy))
     return np.clip(srgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def rgb_to_gray8(rgb: np.ndarray) -> np.ndarray:
+    """uint8 sRGB ``[..., 3]`` -> the uint8 gray of the same CIE L ``[...]``, as ``models.color.rgb_to_gray``
+    computes it (L back through Lab -> RGB with no chroma, in float32): equal on all but ~1e-5 of colors (float
+    rounding at a level's edge), so eval's gray pages need no torch."""
+    L = srgb8_to_lab(rgb)[..., 0]
+    zero = np.zeros_like(L)
+    lin = lab_to_linear_rgb(L, zero, zero)[0]
+    return (np.clip(linear_to_srgb(lin), 0, 1) * 255).round().astype(np.uint8)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:

@@ -183,6 +183,32 @@ def test_a_missing_path_is_refused_before_torch_is_imported(tmp_path):
 
 
 @needs_cli
+def test_eval_of_prediction_folders_runs_without_torch(pred_target):
+    """Scoring --pred against --target on the CPU is numpy through and through: it runs where torch cannot be
+    imported, with every file it writes, and gives the numbers of the torch metrics."""
+    (pred_target / "no_torch" / "torch").mkdir(parents=True)
+    (pred_target / "no_torch" / "torch" / "__init__.py").write_text("raise ImportError('torch imported')\n")
+    args = ["eval", "--pred", "pred", "--target", "target", "--json", "--csv", "s.csv", "--grid", "g.png",
+            "--report", "r.html"]
+    env = {**os.environ, "PYTHONPATH": str(pred_target / "no_torch")}
+    run = subprocess.run([str(BIN), *args], cwd=pred_target, capture_output=True, text=True, timeout=120, env=env,
+                         stdin=subprocess.DEVNULL)
+    assert run.returncode == 0 and "torch imported" not in run.stderr, run.stderr
+    assert all((pred_target / name).stat().st_size > 0 for name in ("s.csv", "g.png", "r.html"))
+    import torch
+    from PIL import Image
+
+    from models.toolbox.metrics import compute_all
+
+    def batch(side: str):
+        pages = [np.asarray(Image.open(pred_target / side / f"{i}.png").convert("RGB")) for i in range(2)]
+        return torch.from_numpy(np.stack(pages)).permute(0, 3, 1, 2).double() / 255
+    expected = {k: float(v.mean()) for k, v in compute_all(batch("pred"), batch("target")).items()}
+    got = json.loads(run.stdout)["systems"]["pred"]
+    assert all(abs(got[k] - expected[k]) < 1e-4 for k in ("mse", "psnr", "ssim", "ciede2000", "colorfulness"))
+
+
+@needs_cli
 def test_work_that_fails_once_under_way_exits_1(pred_target):
     """A page that cannot be read (colorize goes on with the others), nothing that could be scored (eval)."""
     (pred_target / "broken.png").write_bytes(b"not an image")

@@ -6,17 +6,18 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from models.toolbox.files import atomic_path
 from models.toolbox.images import tensor_to_uint8
 
 from .metrics_log import curve_series
+
+if TYPE_CHECKING:  # the loss curves draw without torch (eval's report of --pred/--target folders)
+    import torch
 
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
            (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
@@ -207,6 +208,8 @@ def loss_curves_svg(records: list[dict], size: tuple[int, int] = (360, 180)) -> 
 def preview_grid(gray: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, path: str | Path,
                  gap: int = 4, caption: str | None = None, min_cell: int = 128) -> Path:
     """A PNG with one row per image: gray input | prediction | target (``[B, C, H, W]`` in [0, 1])."""
+    import torch.nn.functional as F
+
     if target.shape[-1] < min_cell:
         # Tiny training crops are shown enlarged, pixel for pixel, so they can be judged by eye.
         k = math.ceil(min_cell / target.shape[-1])

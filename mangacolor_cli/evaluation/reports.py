@@ -13,7 +13,7 @@ from pathlib import Path
 
 from models.toolbox.errors import first_line, printable
 from models.toolbox.files import atomic_path, write_text_atomic
-from models.toolbox.metrics import METRIC_LABELS, METRICS, metric_header
+from models.toolbox.page_metrics import METRIC_LABELS, METRICS, metric_header
 from trainer.metrics_log import read_metrics_log
 from trainer.plots import loss_curves_svg
 

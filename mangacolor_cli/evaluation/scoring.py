@@ -23,17 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from models.color import rgb_to_gray
-from models.toolbox import metrics as M
-from models.toolbox.device import DeviceError, resolve_device
+import numpy as np
+
+from models.cie import rgb_to_gray8
 from models.toolbox.folders import SamePageError, keyed_images, pair_keyed
-from models.toolbox.images import (ImageDecodeError, natural_path_key, on_paper, read_image, tensor_to_uint8,
-                                   uint8_to_tensor)
-from models.toolbox.metrics import GRAY_BASELINE, METRICS, gray_baseline
-from trainer.data import manga_look as training_manga_look
+from models.toolbox.images import ImageDecodeError, natural_path_key, on_paper, read_image
+from models.toolbox.page_metrics import GRAY_BASELINE, METRICS, TargetMetrics, gray_baseline
+
+if TYPE_CHECKING:
+    import torch
 
 from ..errors import InputError, MangacolorError, UsageError, require_folder
 from .segments import SEGMENT_METRICS, segment_score
@@ -101,11 +101,11 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def read_gray(path: Path) -> np.ndarray:
-    """An image file as ``uint8 [H, W]`` gray (a color file gives its luminance, ``rgb_to_gray``)."""
+    """An image file as ``uint8 [H, W]`` gray (a color file gives its lightness gray, ``models.cie.rgb_to_gray8``)."""
     page = _read(path)
     if page.is_gray and page.alpha is None and page.pixels.dtype == np.uint8:
         return page.pixels
-    return tensor_to_uint8(rgb_to_gray(uint8_to_tensor(on_paper(page))[None])[0])
+    return rgb_to_gray8(on_paper(page))
 
 
 def _read(path: Path):
@@ -116,20 +116,24 @@ def _read(path: Path):
 
 
 def derive_gray(rgb: np.ndarray, manga_look: bool = False, key: str = "") -> np.ndarray:
-    """The gray input for a color page ``uint8 [H, W, 3]`` -> ``uint8 [H, W]``: its luminance
-    (``models.color.rgb_to_gray``), or with ``manga_look`` the training data's manga look transform,
-    seeded by the page's key so every run and every model sees the same input."""
+    """The gray input for a color page ``uint8 [H, W, 3]`` -> ``uint8 [H, W]``: its lightness gray
+    (``models.cie.rgb_to_gray8``, numpy), or with ``manga_look`` the training data's manga look transform
+    (torch), seeded by the page's key so every run and every model sees the same input."""
+    if not manga_look:
+        return rgb_to_gray8(rgb)
+    from models.toolbox.images import tensor_to_uint8, uint8_to_tensor
+    from trainer.data import manga_look as training_manga_look
+
     x = uint8_to_tensor(rgb)[None]
-    if manga_look:
-        gray = training_manga_look(x, np.random.default_rng([MANGA_LOOK_SEED, zlib.crc32(key.encode("utf-8"))]))
-    else:
-        gray = rgb_to_gray(x)
+    gray = training_manga_look(x, np.random.default_rng([MANGA_LOOK_SEED, zlib.crc32(key.encode("utf-8"))]))
     return tensor_to_uint8(gray[0])
 
 
 # ------------------------------------------------------------------------------------ scoring
 def metric_device(device: str) -> torch.device:
     """``--device`` -> where the metrics run (``models.toolbox.device.resolve_device``); a bad one is a UsageError."""
+    from models.toolbox.device import DeviceError, resolve_device
+
     try:
         return resolve_device(device)
     except DeviceError as e:
@@ -140,16 +144,17 @@ class PageScorer:
     """Scores every system's prediction of a page against its target as the page arrives, so the
     progress shown is the work done: on the CPU through ``models.toolbox.metrics.TargetMetrics`` (exact
     integer sums; the target's share computed once for all systems), on a GPU through
-    ``compute_all``, one batch per page. ``scores[system][key]`` is a dict of metric -> float."""
+    ``compute_all``, one batch per page. ``scores[system][key]`` is a dict of metric -> float. ``device``
+    None: the CPU, without importing torch (the scores are the same)."""
 
     def __init__(self, systems: Sequence[str], device: torch.device | None = None):
-        self.device = device or resolve_device("auto")
+        self.device = device
         self.scores: dict[str, dict[str, dict[str, float]]] = {system: {} for system in systems}
 
     def add(self, key: str, target: np.ndarray, preds: dict[str, np.ndarray]) -> None:
         """Score ``preds`` (system -> ``uint8 [H, W, 3]`` or gray ``[H, W]``) against ``target`` ``uint8 [H, W, 3]``."""
-        if self.device.type == "cpu":
-            on_target = M.TargetMetrics(target)
+        if self.device is None or self.device.type == "cpu":
+            on_target = TargetMetrics(target)
             scores = {system: on_target.score(pred) for system, pred in preds.items()}
         else:
             scores = tensor_scores(target, preds, self.device)
@@ -160,6 +165,11 @@ class PageScorer:
 def tensor_scores(target: np.ndarray, preds: dict[str, np.ndarray],
                   device: torch.device) -> dict[str, dict[str, float]]:
     """``PageScorer``'s way on a GPU: every system's prediction of a page in one ``compute_all`` batch."""
+    import torch
+
+    from models.toolbox import metrics as M
+    from models.toolbox.images import uint8_to_tensor
+
     batch = torch.stack([uint8_to_tensor(p).expand(3, -1, -1) for p in preds.values()]).to(device)
     targets = uint8_to_tensor(target).to(device)[None].expand(len(preds), -1, -1, -1)
     values = {k: v.cpu().tolist() for k, v in M.compute_all(batch, targets).items()}
@@ -256,7 +266,8 @@ def evaluate_dirs(pred_dir: str | os.PathLike, target_dir: str | os.PathLike, *,
                   progress: ProgressFn | None = None) -> EvalResult:
     """Score the images in ``pred_dir`` against ``target_dir`` (paired by relative path).
 
-    The gray baseline is the target's luminance (``models.color.rgb_to_gray``) taken as the prediction.
+    The gray baseline is the target's lightness gray (``derive_gray``) taken as the prediction. ``device``: where
+    the metrics run (``metric_device``); None, the CPU without torch.
     A pair that cannot be read or differs in size is listed in ``errors`` and left out of the means.
     ``progress(system, done, total)`` follows every page's reading, scoring and previews.
     """

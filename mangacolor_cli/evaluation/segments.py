@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.cie import luma8
+from models.cie import ciede2000, luma8
 from models.paint import references as refs
 from models.paint import regions as rg
 
@@ -33,16 +33,6 @@ class SegmentScore:
         return self.right / self.regions if self.regions else float("nan")
 
 
-def _ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """CIEDE2000 between rows of Lab ``[k, 3]`` (``models.toolbox.metrics.ciede2000_map``, the metric eval reports)."""
-    import torch
-
-    from models.toolbox.metrics import ciede2000_map
-    a = torch.from_numpy(np.asarray(lab1, np.float32).T[None, :, :, None])
-    b = torch.from_numpy(np.asarray(lab2, np.float32).T[None, :, :, None])
-    return ciede2000_map(a, b)[0, :, 0].numpy()
-
-
 def segment_score(bw: np.ndarray, output: np.ndarray, target: np.ndarray,
                   regions: rg.Regions | None = None) -> SegmentScore:
     """Score ``output`` (``HxWx3`` uint8) against ``target`` region by region of ``bw`` (``HxW`` uint8)."""
@@ -57,6 +47,6 @@ def segment_score(bw: np.ndarray, output: np.ndarray, target: np.ndarray,
         return SegmentScore(0, 0, float("nan"))
     out_lab = refs.region_lab(regions, np.asarray(output)[..., :3], tokens.ids)
     tgt_lab = refs.region_lab(regions, np.asarray(target)[..., :3], tokens.ids)
-    right = _ciede2000(out_lab, tgt_lab) < SEGMENT_TOLERANCE
+    right = ciede2000(out_lab, tgt_lab) < SEGMENT_TOLERANCE
     area = np.bincount(regions.labels.ravel(), minlength=regions.count + 1)[tokens.ids].astype(np.float64)
     return SegmentScore(len(tokens.ids), int(right.sum()), float((area * right).sum() / max(area.sum(), 1.0)))
