@@ -159,7 +159,8 @@ def test_a_bad_path_exits_2_in_every_command_with_one_line_naming_it(bad_path_ru
     assert not {"x.onnx", "i8.onnx", "run"} & {p.name for p in pred_target.iterdir()}  # nothing was done
 
 
-# The bad paths a command checks before importing torch: a typo is answered at once, not after ~1.5 s.
+# The bad paths a command checks before importing torch (and train's options): a typo is answered at once,
+# not after ~1.5 s.
 BEFORE_TORCH = ("colorize: a missing input", "colorize: a missing model", "train: a missing data folder",
                 "train: a missing run to resume", "export: a missing checkpoint",
                 "quantize: missing calibration pages", "quantize: a missing validation set",
@@ -174,8 +175,9 @@ def test_a_missing_path_is_refused_before_torch_is_imported(tmp_path):
     (tmp_path / "work").mkdir()
     folder = make_pred_target(tmp_path / "work")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "no_torch")}
-    for case in BEFORE_TORCH:
-        args, expected = BAD_PATHS[case]
+    options = [(["train", "--model", "unet", "--data", "set", "--out", "run", "--lr", "nan"], "--lr must be"),
+               (["train", "--model", "unet", "--data", "set", "--out", "set/0.png"], "is an existing file")]
+    for case, (args, expected) in [*((case, BAD_PATHS[case]) for case in BEFORE_TORCH), *enumerate(options)]:
         run = subprocess.run([str(BIN), *args], cwd=folder, capture_output=True, text=True, timeout=120, env=env,
                              stdin=subprocess.DEVNULL)
         assert run.returncode == 2 and error_lines(run) and expected in error_lines(run)[0], (case, run.stderr)

@@ -8,14 +8,15 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 import models
 from models.toolbox.device import free_memory
 
 from .choices import BEST_METRICS, SCHEDULES
+
+if TYPE_CHECKING:  # the options are checked before torch loads (``check_options``, ``mangacolor train``)
+    import torch
 
 DEFAULT_EPOCHS = 10
 # A batch holds each crop's gray, RGB, L and ab in float32 (8 values a pixel) before the model's activations.
@@ -114,6 +115,16 @@ def checkpoint_path(resume: str) -> Path:
 def check_config(cfg: TrainConfig, out: Path, device: torch.device) -> None:
     """Refuse, in one line naming the ``mangacolor train`` option, options that cannot work together, a run
     folder that is a file or already holds a run, and a batch the device cannot hold."""
+    check_options(cfg, out)
+    _refuse_an_unaffordable_batch(cfg, device)
+    if cfg.resume is None and not cfg.overwrite and (out / "last.pt").exists():
+        raise ConfigError(f"{out}: already holds a run (last.pt); resume it with --resume "
+                          f"{out / 'last.pt'} or choose another --out")
+
+
+def check_options(cfg: TrainConfig, out: Path) -> None:
+    """The checks of :func:`check_config` that need no device and no torch: options that cannot work
+    together and a run folder that is a file (``mangacolor train`` runs them before importing torch)."""
     if cfg.steps is not None and cfg.epochs is not None:
         raise ConfigError("give --steps or --epochs, not both")
     if cfg.resume is None and not cfg.data:
@@ -151,10 +162,6 @@ def check_config(cfg: TrainConfig, out: Path, device: torch.device) -> None:
     if cfg.ema is not None and not 0 < cfg.ema < 1:
         raise ConfigError(f"--ema must be a decay in (0, 1), got {cfg.ema}")
     _refuse_a_file_as_run_folder(out)
-    _refuse_an_unaffordable_batch(cfg, device)
-    if cfg.resume is None and not cfg.overwrite and (out / "last.pt").exists():
-        raise ConfigError(f"{out}: already holds a run (last.pt); resume it with --resume "
-                          f"{out / 'last.pt'} or choose another --out")
 
 
 def _refuse_a_file_as_run_folder(out: Path) -> None:
@@ -180,6 +187,8 @@ def refuse_an_untrainable_model(cfg: TrainConfig, device: torch.device) -> None:
     """Options asking for a model whose parameters alone cannot be trained in the device's free memory
     (``--opt base=200000``: trillions of weights) are refused in one line before allocating: the model is
     counted on the ``meta`` device, which holds shapes without memory."""
+    import torch
+
     try:
         with warnings.catch_warnings(), torch.device("meta"):
             warnings.simplefilter("ignore")
