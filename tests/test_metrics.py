@@ -247,3 +247,31 @@ def test_target_metrics_score_a_large_page_in_a_fraction_of_the_tensor_time():
     got = metrics.TargetMetrics(target).score(pred)
     assert time.perf_counter() - started < 5.0
     assert 0 < got["ciede2000"] < 5 and got["ssim"] > 0.5
+
+
+def test_the_numpy_ciede2000_is_the_torch_map():
+    """``models.cie.ciede2000`` (eval's CPU scores, without torch) against ``ciede2000_map``, on random colors,
+    equal pairs, grays and the Sharma pairs' hue wrap-around."""
+    from models.cie import ciede2000, srgb8_to_lab
+    from models.color import rgb_to_lab
+
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(0, 256, (2, 4000, 3))
+    b[:400] = a[:400]
+    b[400:600] = 128
+    ta, tb = (torch.from_numpy(x.T[None, :, None, :] / 255.0) for x in (a, b))
+    expected = metrics.ciede2000_map(rgb_to_lab(ta), rgb_to_lab(tb))[0, 0].numpy()
+    assert np.abs(ciede2000(srgb8_to_lab(a, np.float64), srgb8_to_lab(b, np.float64)) - expected).max() < 1e-9
+    sharma = ciede2000(np.array([p[0] for p in SHARMA]), np.array([p[1] for p in SHARMA]))
+    assert sharma == pytest.approx([p[2] for p in SHARMA], abs=1e-4)
+
+
+def test_the_numpy_lightness_gray_is_rgb_to_gray():
+    from models.cie import rgb_to_gray8
+    from models.color import rgb_to_gray
+    from models.toolbox.images import tensor_to_uint8, uint8_to_tensor
+
+    rgb = np.random.default_rng(6).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    expected = tensor_to_uint8(rgb_to_gray(uint8_to_tensor(rgb)[None])[0])
+    got = rgb_to_gray8(rgb)
+    assert np.abs(got.astype(int) - expected).max() <= 1 and (got != expected).mean() < 1e-4

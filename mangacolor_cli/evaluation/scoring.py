@@ -13,7 +13,6 @@ that could not be scored and small previews for grids and the HTML report. ``rep
 
 from __future__ import annotations
 
-import io
 import os
 import time
 import zlib
@@ -36,14 +35,12 @@ if TYPE_CHECKING:
     import torch
 
 from ..errors import InputError, MangacolorError, UsageError, require_folder
+from .previews import MAX_REPORT_THUMBS, PREVIEW_HEIGHT, THUMB_HEIGHT, Previews, choose_samples  # noqa: F401
 from .segments import SEGMENT_METRICS, segment_score
 
 # SSIM's 7x7 window: a smaller page is listed as not scored, never a traceback.
 MIN_SCORED_SIDE = 7
 MANGA_LOOK_SEED = 1234
-PREVIEW_HEIGHT = 224
-THUMB_HEIGHT = 88
-MAX_REPORT_THUMBS = 400
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -185,58 +182,6 @@ def summarize(scores: dict[str, dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def _encode_jpeg(img: np.ndarray, height: int) -> bytes:
-    from PIL import Image
-
-    im = Image.fromarray(img).convert("RGB")
-    w = max(1, round(im.width * height / im.height))
-    im = im.resize((w, height), Image.BILINEAR)
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=85)
-    return buf.getvalue()
-
-
-def choose_samples(keys: Sequence[str], n: int) -> list[str]:
-    """``n`` keys spread evenly over ``keys`` (deterministic)."""
-    if n <= 0 or not keys:
-        return []
-    if n >= len(keys):
-        return list(keys)
-    idx = np.linspace(0, len(keys) - 1, n).round().astype(int)
-    return [keys[i] for i in sorted(set(idx.tolist()))]
-
-
-class _Previews:
-    """The grid's and the report's small pictures, encoded as pages stream past: a thumbnail row for
-    each of the first ``report_thumbs`` pages, a preview for each page ``choose_samples`` picks."""
-
-    def __init__(self, keys: Sequence[str], samples: int, report_thumbs: int):
-        self.samples = samples
-        self._thumb_keys = set(list(keys)[:report_thumbs])
-        self._sample_keys = set(choose_samples(list(keys), samples))
-        self.thumbs: dict[str, dict[str, bytes]] = {}
-        self.previews: dict[str, dict[str, bytes]] = {}
-
-    def add(self, key: str, columns: dict[str, np.ndarray]) -> None:
-        """``columns``: 'input', each system's prediction, 'target'."""
-        if key in self._thumb_keys:
-            self.thumbs[key] = {column: _encode_jpeg(img, THUMB_HEIGHT) for column, img in columns.items()}
-        if key in self._sample_keys:
-            self.previews[key] = {column: _encode_jpeg(img, PREVIEW_HEIGHT) for column, img in columns.items()}
-
-    def samples_of(self, scored: Sequence[str], render: Callable[[str], dict[str, np.ndarray]],
-                   tick: Callable[[int, int], None]) -> tuple[list[str], dict[str, dict[str, bytes]]]:
-        """The sample keys and their previews, drawn from the pages that scored so that a failed page never
-        leaves a hole in the grid: a page picked in place of a failed one is rendered again (``render``,
-        ``tick(i, n)`` after each), none when every page scored."""
-        chosen = choose_samples(list(scored), self.samples)
-        again = [k for k in chosen if k not in self.previews]
-        for i, key in enumerate(again, 1):
-            self.previews[key] = {column: _encode_jpeg(img, PREVIEW_HEIGHT) for column, img in render(key).items()}
-            tick(i, len(again))
-        return chosen, {k: self.previews[k] for k in chosen}
-
-
 def _check_same_size(key: str, pred_path: Path, pred: np.ndarray, target_path: Path, target: np.ndarray) -> None:
     if pred.shape[:2] != target.shape[:2]:
         ph, pw = pred.shape[:2]
@@ -277,7 +222,7 @@ def evaluate_dirs(pred_dir: str | os.PathLike, target_dir: str | os.PathLike, *,
     if system == GRAY_BASELINE:
         system = "pred"
     scorer = PageScorer([system, GRAY_BASELINE], device)
-    previews = _Previews([k for k, _, _ in pairs], samples, report_thumbs)
+    previews = Previews([k for k, _, _ in pairs], samples, report_thumbs)
     errors: list[tuple[str, str]] = []
     paths = {k: (p, t) for k, p, t in pairs}
 
@@ -418,7 +363,7 @@ def evaluate_models(model_specs: Sequence[str | os.PathLike], data: str | os.Pat
     systems = [*colorizers, GRAY_BASELINE]
     scorer = PageScorer(systems, metric_device(device))
     seconds = {name: 0.0 for name in colorizers}
-    previews = _Previews([k for k, _, _ in pages], samples, report_thumbs)
+    previews = Previews([k for k, _, _ in pages], samples, report_thumbs)
     errors: list[tuple[str, str]] = []
     by_key = {page[0]: page for page in pages}
 
