@@ -543,3 +543,23 @@ def test_cli_eval_scores_flat_and_soft_side_by_side(tmp_path, page, tiny_checkpo
 def regions_mask(page: np.ndarray, xy) -> np.ndarray:
     full = rg.segment_regions(page, factor=1).full_labels()
     return full == full[xy[1], xy[0]]
+
+
+def test_two_split_regions_side_by_side_each_keep_their_own_part():
+    """Two regions that meet without a line, each a light tone above a dark one: the light parts touch across
+    the regions' border, and each region still gets a part of its own, inside it."""
+    from models.paint.tone_split import split_tones
+
+    h, w = 200, 200
+    labels = np.ones((h, w), np.int32)
+    labels[:, w // 2:] = 2
+    level = np.where(np.arange(h)[:, None] < h // 2, 230, 120).astype(np.int64) * np.ones((1, w), np.int64)
+    out, added = split_tones(labels.copy(), 2, np.array([False, True, True]), level, np.ones((h, w), bool), 1,
+                             step=24.0, min_part=600)
+    assert added == 2
+    assert len(set(np.unique(out[:h // 2 - 10, :w // 2 - 10])) | set(np.unique(out[:h // 2 - 10, w // 2 + 10:]))) == 2
+    for region, columns, inside in ((1, slice(0, w // 2), slice(0, w // 2 - 4)), (2, slice(w // 2, w), slice(w // 2 + 4, w))):
+        new = np.unique(out[:h // 2 - 10, inside])  # (the cut between the two light parts: a seam 2 px wide)
+        assert len(new) == 1 and new[0] > 2                        # the light part: a label of its own
+        assert (out[h // 2 + 10:, columns] == region).all()      # the dark part keeps the region's
+        assert not np.isin(out[:, columns], [l for l in (3, 4) if l != new[0]]).any()

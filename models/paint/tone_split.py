@@ -70,7 +70,11 @@ def split_tones(labels: np.ndarray, n: int, allowed: np.ndarray, level_sum: np.n
         return labels, 0
     threshold = np.full(n + 1, 256, np.int64)
     threshold[ids[split]] = t[split]
-    parts, m = label((small > 0) & (q > threshold[small]))
+    upper = (small > 0) & (q > threshold[small])
+    # A part never runs on into the next region: where the parts of two split regions touch, cut between them.
+    upper[:, 1:] &= ~(upper[:, :-1] & (small[:, 1:] != small[:, :-1]))
+    upper[1:, :] &= ~(upper[:-1, :] & (small[1:, :] != small[:-1, :]))
+    parts, m = label(upper)
     if m == 0:
         return labels, 0
     keep = 4 * np.bincount(parts.ravel(), minlength=m + 1) >= min_part
@@ -79,13 +83,12 @@ def split_tones(labels: np.ndarray, n: int, allowed: np.ndarray, level_sum: np.n
         return labels, 0
     new = np.zeros(m + 1, np.int32)
     new[keep] = np.arange(n + 1, n + 1 + int(keep.sum()), dtype=np.int32)
-    # Each new part's region: a block on the region's edge may hold pixels of a neighbour, which stay its own.
-    region = np.zeros(n + 1 + int(keep.sum()), np.int32)
-    first = np.zeros(m + 1, np.int64)
-    first[parts.ravel()[::-1]] = np.arange(parts.size)[::-1]
-    region[new[keep]] = small.ravel()[first[keep]]
     ys, xs = np.nonzero(new[parts])
     part = new[parts[ys, xs]]
+    # Each new part's region (a part lies in one); a block on the region's edge may hold pixels of a
+    # neighbour, which stay its own.
+    region = np.zeros(n + 1 + int(keep.sum()), np.int32)
+    region[part] = small[ys, xs]
     for dy in (0, 1):
         for dx in (0, 1):
             y, x = 2 * ys + dy, 2 * xs + dx
