@@ -131,9 +131,7 @@ def eval_command(
         from ..evaluation import reports, scoring  # torch: after what was typed is checked (~1.3 s)
 
         if by_dirs:
-            # Scored on the CPU (exact integer sums, no torch to load) unless a GPU is named.
-            on = None if device in ("auto", "cpu") else scoring.metric_device(device)
-            sets = [("", lambda shown: scoring.evaluate_dirs(pred, target, samples=samples, device=on,
+            sets = [("", lambda shown: scoring.evaluate_dirs(pred, target, samples=samples, device=device,
                                                              progress=shown))]
         else:
             sets = [(name, lambda shown, one=one: scoring.evaluate_models(

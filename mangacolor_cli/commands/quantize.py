@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from ..errors import MangacolorError
+from ..errors import MangacolorError, require_folder
 from .app import EXIT_CODES, FAILED, app, fail, print_error, refuse_missing
 
 
@@ -36,8 +36,12 @@ def quantize_command(
 
     Example: mangacolor quantize model.onnx -o model-int8.onnx --calibrate pages/ --data val/
     """
-    refuse_missing(*((folder, "no such folder") for folder in data),
-                   (calibrate, "no such file or folder (calibration pages)"))
+    try:
+        for folder in data:  # the check the scoring makes of each set, before torch loads
+            require_folder(folder)
+    except MangacolorError as e:
+        fail(e)
+    refuse_missing((calibrate, "no such file or folder (calibration pages)"))
     from models.toolbox.progress import ProgressBar
 
     from ..delivery.quantize import quantize_int8

@@ -20,9 +20,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -31,12 +29,12 @@ from models.toolbox.folders import SamePageError, keyed_images, pair_keyed
 from models.toolbox.images import ImageDecodeError, natural_path_key, on_paper, read_image
 from models.toolbox.page_metrics import GRAY_BASELINE, METRICS, TargetMetrics, gray_baseline
 
-if TYPE_CHECKING:
-    import torch
-
 from ..errors import InputError, MangacolorError, UsageError, require_folder
 from .previews import MAX_REPORT_THUMBS, PREVIEW_HEIGHT, THUMB_HEIGHT, Previews, choose_samples  # noqa: F401
 from .segments import SEGMENT_METRICS, segment_score
+
+if TYPE_CHECKING:  # only a GPU's scores need it (``tensor_scores``)
+    import torch
 
 # SSIM's 7x7 window: a smaller page is listed as not scored, never a traceback.
 MIN_SCORED_SIDE = 7
@@ -207,12 +205,13 @@ def _threaded(fn, items: Iterable, workers: int = 2, ahead: int = 4) -> Iterator
 
 
 def evaluate_dirs(pred_dir: str | os.PathLike, target_dir: str | os.PathLike, *, samples: int = 4,
-                  report_thumbs: int = MAX_REPORT_THUMBS, device: torch.device | None = None,
+                  report_thumbs: int = MAX_REPORT_THUMBS, device: str | torch.device | None = None,
                   progress: ProgressFn | None = None) -> EvalResult:
     """Score the images in ``pred_dir`` against ``target_dir`` (paired by relative path).
 
     The gray baseline is the target's lightness gray (``derive_gray``) taken as the prediction. ``device``: where
-    the metrics run (``metric_device``); None, the CPU without torch.
+    the metrics run; None, ``"auto"`` or ``"cpu"``: the CPU, without loading torch (exact integer sums, the
+    same scores); another ``--device`` string or a torch device: there (``metric_device``).
     A pair that cannot be read or differs in size is listed in ``errors`` and left out of the means.
     ``progress(system, done, total)`` follows every page's reading, scoring and previews.
     """
@@ -221,6 +220,8 @@ def evaluate_dirs(pred_dir: str | os.PathLike, target_dir: str | os.PathLike, *,
     system = pred_root.name or "pred"
     if system == GRAY_BASELINE:
         system = "pred"
+    if isinstance(device, str):
+        device = None if device in ("auto", "cpu") else metric_device(device)
     scorer = PageScorer([system, GRAY_BASELINE], device)
     previews = Previews([k for k, _, _ in pairs], samples, report_thumbs)
     errors: list[tuple[str, str]] = []
