@@ -16,6 +16,7 @@ Two grays, each defined once here:
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -77,48 +78,62 @@ def srgb8_to_lab(rgb: np.ndarray, dtype=np.float32) -> np.ndarray:
     return np.stack([L, a, b], axis=-1).astype(dtype)
 
 
-def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """CIEDE2000 between Lab colors ``[..., 3]`` -> ``[...]``, float64: ``models.toolbox.metrics.ciede2000_map``
-    (skimage's ``deltaE_ciede2000``, kL = kC = kH = 1) term for term, for the CPU side that runs without torch
-    (eval's page scores, the paint-bucket measures); tested equal in ``tests/test_metrics.py``."""
-    lab1, lab2 = np.asarray(lab1, np.float64), np.asarray(lab2, np.float64)
+def ciede2000(lab1, lab2, xp=np):
+    """CIEDE2000 between Lab colors ``[..., 3]`` -> ``[...]``: a line-by-line port of skimage's
+    ``deltaE_ciede2000`` (kL = kC = kH = 1), including its handling of achromatic pairs (C1*C2 = 0) and of the
+    hue wrap-around. One implementation for both sides: ``xp`` is the array module (numpy, float64 here for
+    eval's CPU scores and the paint-bucket measures; ``models.toolbox.metrics.ciede2000_map`` passes torch
+    tensors and ``xp=torch``), so this module never imports torch."""
+    if xp is np:
+        lab1, lab2 = np.asarray(lab1, np.float64), np.asarray(lab2, np.float64)
     L1, a1, b1 = lab1[..., 0], lab1[..., 1], lab1[..., 2]
     L2, a2, b2 = lab2[..., 0], lab2[..., 1], lab2[..., 2]
-    cbar = 0.5 * (np.hypot(a1, b1) + np.hypot(a2, b2))
+    cbar = 0.5 * (xp.hypot(a1, b1) + xp.hypot(a2, b2))
     c7 = cbar ** 7
-    g = 0.5 * (1 - np.sqrt(c7 / (c7 + 25.0 ** 7)))
+    g = 0.5 * (1 - xp.sqrt(c7 / (c7 + 25.0 ** 7)))
 
     def polar(x, y):
-        t = np.arctan2(y, x)
-        return np.hypot(x, y), np.where(t < 0, t + 2 * np.pi, t)
+        t = xp.arctan2(y, x)
+        return xp.hypot(x, y), xp.where(t < 0, t + 2 * math.pi, t)
 
     C1, h1 = polar(a1 * (1 + g), b1)
     C2, h2 = polar(a2 * (1 + g), b2)
+
     lbar = 0.5 * (L1 + L2)
     tmp = (lbar - 50) ** 2
-    l_term = (L2 - L1) / (1 + 0.015 * tmp / np.sqrt(20 + tmp))
+    sl = 1 + 0.015 * tmp / xp.sqrt(20 + tmp)
+    l_term = (L2 - L1) / sl
+
     cbar = 0.5 * (C1 + C2)
-    c_term = (C2 - C1) / (1 + 0.045 * cbar)
+    sc = 1 + 0.045 * cbar
+    c_term = (C2 - C1) / sc
+
     h_diff = h2 - h1
     h_sum = h1 + h2
     cc = C1 * C2
     achromatic = cc == 0
-    dh = np.where(h_diff > np.pi, h_diff - 2 * np.pi, h_diff)
-    dh = np.where(h_diff < -np.pi, dh + 2 * np.pi, dh)
-    dh = np.where(achromatic, 0.0, dh)
-    dh_term = 2 * np.sqrt(cc) * np.sin(dh / 2)
-    wrapped = ~achromatic & (np.abs(h_diff) > np.pi)
-    hbar = np.where(wrapped & (h_sum < 2 * np.pi), h_sum + 2 * np.pi, h_sum)
-    hbar = np.where(wrapped & (h_sum >= 2 * np.pi), h_sum - 2 * np.pi, hbar)
-    hbar = np.where(achromatic, hbar * 2, hbar) * 0.5
-    t = (1 - 0.17 * np.cos(hbar - np.radians(30)) + 0.24 * np.cos(2 * hbar)
-         + 0.32 * np.cos(3 * hbar + np.radians(6)) - 0.20 * np.cos(4 * hbar - np.radians(63)))
-    h_term = dh_term / (1 + 0.015 * cbar * t)
+    dh = xp.where(h_diff > math.pi, h_diff - 2 * math.pi, h_diff)
+    dh = xp.where(h_diff < -math.pi, dh + 2 * math.pi, dh)
+    dh = xp.where(achromatic, 0.0, dh)
+    dh_term = 2 * xp.sqrt(cc) * xp.sin(dh / 2)
+
+    wrapped = (~achromatic) & (xp.abs(h_diff) > math.pi)
+    hbar = xp.where(wrapped & (h_sum < 2 * math.pi), h_sum + 2 * math.pi, h_sum)
+    hbar = xp.where(wrapped & (h_sum >= 2 * math.pi), h_sum - 2 * math.pi, hbar)
+    hbar = xp.where(achromatic, hbar * 2, hbar) * 0.5
+
+    t = (1 - 0.17 * xp.cos(hbar - math.radians(30)) + 0.24 * xp.cos(2 * hbar)
+         + 0.32 * xp.cos(3 * hbar + math.radians(6)) - 0.20 * xp.cos(4 * hbar - math.radians(63)))
+    sh = 1 + 0.015 * cbar * t
+    h_term = dh_term / sh
+
     c7 = cbar ** 7
-    rc = 2 * np.sqrt(c7 / (c7 + 25.0 ** 7))
-    dtheta = np.radians(30) * np.exp(-(((np.degrees(hbar) - 275) / 25) ** 2))
-    r_term = -np.sin(2 * dtheta) * rc * c_term * h_term
-    return np.sqrt(np.maximum(l_term ** 2 + c_term ** 2 + h_term ** 2 + r_term, 0))
+    rc = 2 * xp.sqrt(c7 / (c7 + 25.0 ** 7))
+    dtheta = math.radians(30) * xp.exp(-(((xp.rad2deg(hbar) - 275) / 25) ** 2))
+    r_term = -xp.sin(2 * dtheta) * rc * c_term * h_term
+
+    de2 = l_term ** 2 + c_term ** 2 + h_term ** 2 + r_term
+    return xp.sqrt(de2.clip(min=0))
 
 
 def srgb8_to_ab(rgb: np.ndarray) -> np.ndarray:

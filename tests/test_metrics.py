@@ -250,8 +250,8 @@ def test_target_metrics_score_a_large_page_in_a_fraction_of_the_tensor_time():
 
 
 def test_the_numpy_ciede2000_is_the_torch_map():
-    """``models.cie.ciede2000`` (eval's CPU scores, without torch) against ``ciede2000_map``, on random colors,
-    equal pairs, grays and the Sharma pairs' hue wrap-around."""
+    """``models.cie.ciede2000`` on numpy arrays (eval's CPU scores, without torch) against ``ciede2000_map`` (the
+    same code on tensors), on random colors, equal pairs, grays and the Sharma pairs' hue wrap-around."""
     from models.cie import ciede2000, srgb8_to_lab
     from models.color import rgb_to_lab
 

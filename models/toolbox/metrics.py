@@ -25,6 +25,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from models.cie import ciede2000 as cie_ciede2000
 from models.color import rgb_to_lab
 
 from .page_metrics import (COLORFULNESS_MU_WEIGHT, GRAY_BASELINE, LOWER_IS_BETTER, METRIC_LABELS, METRICS,  # noqa: F401
@@ -106,60 +107,10 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
     return s.flatten(1).mean(dim=1)
 
 
-def _polar_2pi(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    t = torch.atan2(y, x)
-    return torch.hypot(x, y), torch.where(t < 0, t + 2 * math.pi, t)
-
-
 def ciede2000_map(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
-    """CIEDE2000 color difference per pixel, Lab ``[B, 3, H, W]`` -> ``[B, H, W]``.
-
-    A line-by-line port of ``skimage.color.deltaE_ciede2000`` (kL = kC = kH = 1), including its
-    handling of achromatic pixels (C1*C2 = 0) and of the hue wrap-around.
-    """
-    L1, a1, b1 = lab1.unbind(1)
-    L2, a2, b2 = lab2.unbind(1)
-    cbar = 0.5 * (torch.hypot(a1, b1) + torch.hypot(a2, b2))
-    c7 = cbar ** 7
-    g = 0.5 * (1 - torch.sqrt(c7 / (c7 + 25.0 ** 7)))
-    C1, h1 = _polar_2pi(a1 * (1 + g), b1)
-    C2, h2 = _polar_2pi(a2 * (1 + g), b2)
-
-    lbar = 0.5 * (L1 + L2)
-    tmp = (lbar - 50) ** 2
-    sl = 1 + 0.015 * tmp / torch.sqrt(20 + tmp)
-    l_term = (L2 - L1) / sl
-
-    cbar = 0.5 * (C1 + C2)
-    sc = 1 + 0.045 * cbar
-    c_term = (C2 - C1) / sc
-
-    h_diff = h2 - h1
-    h_sum = h1 + h2
-    cc = C1 * C2
-    achromatic = cc == 0
-    dh = torch.where(h_diff > math.pi, h_diff - 2 * math.pi, h_diff)
-    dh = torch.where(h_diff < -math.pi, dh + 2 * math.pi, dh)
-    dh = torch.where(achromatic, torch.zeros_like(dh), dh)
-    dh_term = 2 * torch.sqrt(cc) * torch.sin(dh / 2)
-
-    wrapped = (~achromatic) & (h_diff.abs() > math.pi)
-    hbar = torch.where(wrapped & (h_sum < 2 * math.pi), h_sum + 2 * math.pi, h_sum)
-    hbar = torch.where(wrapped & (h_sum >= 2 * math.pi), h_sum - 2 * math.pi, hbar)
-    hbar = torch.where(achromatic, hbar * 2, hbar) * 0.5
-
-    t = (1 - 0.17 * torch.cos(hbar - math.radians(30)) + 0.24 * torch.cos(2 * hbar)
-         + 0.32 * torch.cos(3 * hbar + math.radians(6)) - 0.20 * torch.cos(4 * hbar - math.radians(63)))
-    sh = 1 + 0.015 * cbar * t
-    h_term = dh_term / sh
-
-    c7 = cbar ** 7
-    rc = 2 * torch.sqrt(c7 / (c7 + 25.0 ** 7))
-    dtheta = math.radians(30) * torch.exp(-(((torch.rad2deg(hbar) - 275) / 25) ** 2))
-    r_term = -torch.sin(2 * dtheta) * rc * c_term * h_term
-
-    de2 = l_term ** 2 + c_term ** 2 + h_term ** 2 + r_term
-    return torch.sqrt(de2.clamp_min(0))
+    """CIEDE2000 color difference per pixel, Lab ``[B, 3, H, W]`` -> ``[B, H, W]``: ``models.cie.ciede2000`` (the
+    port of ``skimage.color.deltaE_ciede2000``) on torch tensors, the one implementation numpy shares."""
+    return cie_ciede2000(lab1.movedim(1, -1), lab2.movedim(1, -1), xp=torch)
 
 
 def ciede2000(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
