@@ -127,7 +127,7 @@ def eval_command(
             raise UsageError("--reference scores models (--model/--data), not --pred/--target folders")
         if not by_dirs and not (model and data):
             raise UsageError("give --pred DIR --target DIR, or --model M [--model M2 ...] --data PATH")
-        _refuse_missing(pred, target, data, model)
+        _check_typed_inputs(pred, target, data, model)
         from ..evaluation import reports, scoring  # torch: after what was typed is checked (~1.3 s)
 
         if by_dirs:
@@ -300,7 +300,7 @@ def _wide(console: Console) -> Console:
     return console
 
 
-def _refuse_missing(pred: Path | None, target: Path | None, data: list[Path] | None,
+def _check_typed_inputs(pred: Path | None, target: Path | None, data: list[Path] | None,
                     models: list[str] | None) -> None:
     """The folders and models typed, checked as the scoring checks them but before it is imported (torch), so
     a typo is answered at once and no set is scored before a later one is found missing."""
