@@ -301,7 +301,7 @@ def _wide(console: Console) -> Console:
 
 
 def _check_typed_inputs(pred: Path | None, target: Path | None, data: list[Path] | None,
-                    models: list[str] | None) -> None:
+                        models: list[str] | None) -> None:
     """The folders and models typed, checked as the scoring checks them but before it is imported (torch), so
     a typo is answered at once and no set is scored before a later one is found missing."""
     from ..engine.runner import resolve_model_path
