@@ -4,7 +4,6 @@ ResNet generator (after junyanz/pytorch-CycleGAN-and-pix2pix, re-written to our 
 
 from __future__ import annotations
 
-import random
 
 import torch
 import torch.nn.functional as F
@@ -102,8 +101,8 @@ class ImagePool:
             if len(self.images) < self.size:
                 self.images.append(img)
                 out.append(img)
-            elif random.random() < 0.5:
-                i = random.randrange(self.size)
+            elif float(torch.rand(())) < 0.5:  # torch's generator: torch.manual_seed makes a run repeatable
+                i = int(torch.randint(self.size, ()))
                 out.append(self.images[i].clone())
                 self.images[i] = img
             else:
