@@ -272,3 +272,58 @@ def test_a_hint_map_gives_hue_and_chroma_and_the_page_keeps_its_lightness():
     assert abs(hue(lab_map) - hue(hint_lab)) < 10 and np.hypot(*lab_map[1:]) > 30
     # the paper outside the box takes nothing
     assert (np.ptp(by_map[20:60, 20:60].astype(int), axis=-1) < 4).all()
+
+
+def hair_page() -> tuple[np.ndarray, dict]:
+    """A panel with toned hair cut into four strands by lines, a darker tone (a hat) touching it, and a
+    white face under it."""
+    img = Image.new("L", (W, H), 255)
+    d = ImageDraw.Draw(img)
+    d.rectangle((60, 60, W - 60, 1000), outline=0, width=6)
+    for y in range(200, 520, 6):  # a light dot screentone over the hair (mean gray about 225)
+        for x in range(200 + (y // 6) % 2 * 3, 1000, 6):
+            d.ellipse((x - 1, y - 1, x + 1, y + 1), fill=0)
+    d.rectangle((200, 100, 1000, 200), fill=90)  # the hat: a darker flat tone
+    d.line((200, 200, 1000, 200), fill=0, width=5)
+    for x in (400, 600, 800):  # strand lines
+        d.line((x, 200, x, 520), fill=0, width=4)
+    d.line((200, 520, 1000, 520), fill=0, width=5)
+    d.line((200, 100, 200, 900), fill=0, width=5)
+    d.line((1000, 100, 1000, 900), fill=0, width=5)
+    d.line((200, 900, 1000, 900), fill=0, width=5)
+    places = {"strand1": (300, 360), "strand2": (500, 360), "strand3": (700, 360), "strand4": (900, 360),
+              "hat": (600, 150), "face": (600, 700), "outside": (1100, 500)}
+    return np.asarray(img), places
+
+
+def test_a_hint_on_one_strand_of_toned_hair_colors_every_strand_and_not_the_hat_or_the_face():
+    page, places = hair_page()
+    hints = hint_dot(places["strand1"], (200, 60, 40))
+    out = compose_cpu.compose(np.zeros((2, 40, 30), np.float32), gray=page, hints=hints)
+    mask = colored(out, page)
+
+    def share(name, r=30):
+        x, y = places[name]
+        return mask[y - r:y + r, x - r:x + r].mean()
+
+    assert all(share(s) > 0.5 for s in ("strand1", "strand2", "strand3", "strand4")), \
+        [share(s) for s in ("strand1", "strand2", "strand3", "strand4")]
+    assert share("hat") < 0.05 and share("face") < 0.01 and share("outside") < 0.01
+
+
+def test_a_hint_in_white_paper_never_spreads_to_the_white_regions_beside_it():
+    from models.paint import spread
+
+    page, places = hair_page()
+    regions = rg.segment_regions(page)
+    f = regions.factor
+    x, y = places["face"]
+    face = int(regions.labels[y // f, x // f])
+    ids, lab, added = spread.spread_hints(regions, page[::f, ::f], np.array([face]),
+                                          np.array([[60.0, 20.0, 20.0]], np.float32))
+    assert added == 0 and ids.tolist() == [face]
+    x, y = places["strand1"]
+    strand = int(regions.labels[y // f, x // f])
+    ids, lab, added = spread.spread_hints(regions, page[::f, ::f], np.array([strand]),
+                                          np.array([[60.0, 20.0, 20.0]], np.float32))
+    assert added == 3 and np.all(lab == lab[0])
