@@ -272,3 +272,81 @@ def test_a_hint_map_gives_hue_and_chroma_and_the_page_keeps_its_lightness():
     assert abs(hue(lab_map) - hue(hint_lab)) < 10 and np.hypot(*lab_map[1:]) > 30
     # the paper outside the box takes nothing
     assert (np.ptp(by_map[20:60, 20:60].astype(int), axis=-1) < 4).all()
+
+
+def hair_page() -> tuple[np.ndarray, dict]:
+    """A panel with toned hair cut into four strands by lines, a darker tone (a hat) touching it, and a
+    white face under it."""
+    img = Image.new("L", (W, H), 255)
+    d = ImageDraw.Draw(img)
+    d.rectangle((60, 60, W - 60, 1000), outline=0, width=6)
+    for y in range(200, 520, 6):  # a light dot screentone over the hair (mean gray about 225)
+        for x in range(200 + (y // 6) % 2 * 3, 1000, 6):
+            d.ellipse((x - 1, y - 1, x + 1, y + 1), fill=0)
+    d.rectangle((200, 100, 1000, 200), fill=90)  # the hat: a darker flat tone
+    d.line((200, 200, 1000, 200), fill=0, width=5)
+    for x in (400, 600, 800):  # strand lines
+        d.line((x, 200, x, 520), fill=0, width=4)
+    d.line((200, 520, 1000, 520), fill=0, width=5)
+    d.line((200, 100, 200, 900), fill=0, width=5)
+    d.line((1000, 100, 1000, 900), fill=0, width=5)
+    d.line((200, 900, 1000, 900), fill=0, width=5)
+    places = {"strand1": (300, 360), "strand2": (500, 360), "strand3": (700, 360), "strand4": (900, 360),
+              "hat": (600, 150), "face": (600, 700), "outside": (1100, 500)}
+    return np.asarray(img), places
+
+
+def test_a_hint_on_one_strand_of_toned_hair_colors_every_strand_and_not_the_hat_or_the_face():
+    page, places = hair_page()
+    hints = hint_dot(places["strand1"], (200, 60, 40))
+    out = compose_cpu.compose(np.zeros((2, 40, 30), np.float32), gray=page, hints=hints)
+    mask = colored(out, page)
+
+    def share(name, r=30):
+        x, y = places[name]
+        return mask[y - r:y + r, x - r:x + r].mean()
+
+    assert all(share(s) > 0.5 for s in ("strand1", "strand2", "strand3", "strand4")), \
+        [share(s) for s in ("strand1", "strand2", "strand3", "strand4")]
+    assert share("hat") < 0.05 and share("face") < 0.01 and share("outside") < 0.01
+
+
+def test_a_hint_in_white_paper_never_spreads_to_the_white_regions_beside_it():
+    from models.paint import spread
+
+    page, places = hair_page()
+    regions = rg.segment_regions(page)
+    f = regions.factor
+    x, y = places["face"]
+    face = int(regions.labels[y // f, x // f])
+    ids, lab, added = spread.spread_hints(regions, page[::f, ::f], np.array([face]),
+                                          np.array([[60.0, 20.0, 20.0]], np.float32))
+    assert added == 0 and ids.tolist() == [face]
+    x, y = places["strand1"]
+    strand = int(regions.labels[y // f, x // f])
+    ids, lab, added = spread.spread_hints(regions, page[::f, ::f], np.array([strand]),
+                                          np.array([[60.0, 20.0, 20.0]], np.float32))
+    assert added == 3 and np.all(lab == lab[0])
+
+
+def noise_tone_page(density: float = 0.35, seed: int = 0) -> np.ndarray:
+    """A panel under a coarse noise tone (2x2 ink specks, ``density`` of them), which the segmentation breaks
+    into hundreds of small regions, with a white disc in its middle."""
+    rng = np.random.default_rng(seed)
+    img = Image.new("L", (W, H), 255)
+    ImageDraw.Draw(img).rectangle((60, 60, W - 60, 900), outline=0, width=6)
+    page = np.asarray(img).copy()
+    specks = np.repeat(np.repeat(rng.random((410, 530)) < density, 2, 0), 2, 1)
+    page[70:890, 70:1130][specks] = 0
+    img = Image.fromarray(page)
+    ImageDraw.Draw(img).ellipse((450, 300, 750, 600), fill=255, outline=0, width=6)
+    return np.asarray(img)
+
+
+def test_a_hint_on_a_noise_tone_broken_into_many_regions_colors_the_tone_and_not_the_disc_in_it():
+    page = noise_tone_page()
+    assert rg.segment_regions(page).count > 100  # the tone is many regions
+    out = compose_cpu.compose(np.zeros((2, 40, 30), np.float32), gray=page, hints=hint_dot((200, 200), (230, 80, 180)))
+    mask = colored(out, page)
+    assert mask[80:890, 80:1120].mean() > 0.35  # most of the tone's paper (the specks are a third of it)
+    assert mask[380:520, 530:670].mean() == 0 and mask[950:].mean() == 0

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cie import l_to_gray8
 from . import regions as rg
+from .spread import spread_hints
 
 FILLS = ("flat", "soft")
 # The fill `mangacolor colorize` uses unless told: the one that scored better on the validation sets
@@ -61,16 +63,32 @@ def flat_colors(regions: rg.Regions, ab, confidence=None, *, hints=None, saturat
     return colors, ids, hint_lab
 
 
-def known_and_gray(regions: rg.Regions, hints, gray: np.ndarray | None, fill_paper: bool):
+def known_and_gray(regions: rg.Regions, hints, gray: np.ndarray | None, fill_paper: bool, L: np.ndarray | None = None):
     """The page's known colors and the gray its compose lays them on: ``(known, ids, lab, gray)``.
 
     ``known``: a ``regions.Known`` of ``hints`` (an RGBA image, a hint map or a ``Known``), or None
-    (``ids``/``lab`` then None). Under hints' colors with their own lightness the region's screentone
-    and grain become the shade they make (``regions.descreened``; ``gray`` is then a new array).
+    (``ids``/``lab`` then None), with each hint spread to the neighbours of its region that share its tone
+    (``spread.spread_hints``; measured on the page's ``gray``, or its CIE ``L`` without it). Under hints'
+    colors with their own lightness the region's screentone and grain become the shade they make
+    (``regions.descreened``; ``gray`` is then a new array).
     """
     if hints is None:
         return None, None, None, gray
-    known = rg.Known(*rg.hint_colors(regions, hints))
+    ids, lab = rg.hint_colors(regions, hints)
+    from_hints = getattr(hints, "from_hints", len(ids))
+    hinted = getattr(hints, "hinted", None)
+    if hinted is None or len(hinted) != len(ids):
+        hinted = np.ones(len(ids), bool)
+    if len(ids) and (gray is not None or L is not None):
+        f = regions.factor
+        small = gray[::f, ::f] if gray is not None else l_to_gray8(np.asarray(L)[::f, ::f])
+        ids, lab, added = spread_hints(regions, small, ids, lab, hinted)
+        if added:
+            hinted = np.concatenate([hinted, np.ones(added, bool)])
+            order = np.argsort(ids, kind="stable")
+            ids, lab, hinted = ids[order], lab[order], hinted[order]
+    known = rg.Known(ids, lab, from_hints=from_hints, from_references=getattr(hints, "from_references", 0),
+                     hinted=hinted)
     if len(known.ids) and fill_paper and gray is not None:
-        gray = rg.descreened(gray, regions, rg.descreen_ids(hints, known.ids, known.lab))
+        gray = rg.descreened(gray, regions, rg.descreen_ids(known, known.ids, known.lab))
     return known, known.ids, known.lab, gray
