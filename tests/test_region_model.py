@@ -15,7 +15,7 @@ from PIL import Image
 
 from models.color import ab_bins
 from models.paint.segmentation import segment_regions
-from models.paint.tokens import (FEATURE_NAMES, HEAD_FEATURES, TOKEN_FEATURES, decode, region_targets,
+from models.paint.tokens import (FEATURE_NAMES, HEAD_FEATURES, TOKEN_FEATURES, VIVID_SCALE, decode, region_targets,
                                  region_tokens, with_known)
 from models.regionhead import RegionHead, export_head, load_head, save_head
 
@@ -92,7 +92,12 @@ def test_safe_decoding_stays_gray_when_torn_and_vivid_commits():
     vivid, _ = decode(probs, bins, "vivid")
     assert safe[0] == pytest.approx(bins[red]) and conf[0] == pytest.approx(0.9)
     assert np.hypot(*safe[1]) < 25 < np.hypot(*vivid[1])  # safe settles between, vivid takes the likelier
-    assert vivid[1] == pytest.approx(bins[red])
+    assert decode(probs, bins, "vivid", vivid_scale=1.0)[0][1] == pytest.approx(bins[red])
+    assert vivid[1] == pytest.approx(bins[red] * VIVID_SCALE)  # the likelier hue, its chroma scaled
+    top = np.hypot(*bins.T).max()
+    strongest = np.zeros((1, len(bins)), np.float32)
+    strongest[0, int(np.argmax(np.hypot(*bins.T)))] = 1.0
+    assert np.hypot(*decode(strongest, bins, "vivid")[0][0]) == pytest.approx(top)  # never past the strongest bin
     with pytest.raises(ValueError):
         decode(probs, bins, "loud")
 

@@ -169,7 +169,7 @@ def validate(head: RegionHead, data: PageTokens, bins: torch.Tensor, batch: int 
         sums["gray"] += float((wt * np.hypot(*truth.T)).sum())
         sums["chroma_true"] += float((wt * np.hypot(*truth.T)).sum())
         for palette in ("safe", "vivid"):
-            ab, _ = decode(probs[sel], np_bins, palette)
+            ab, _ = decode(probs[sel], np_bins, palette, vivid_scale=1.0)  # vivid: the model's mode, unscaled
             sums[palette] += float((wt * np.hypot(*(ab - truth).T)).sum())
             sums[f"chroma_{palette}"] += float((wt * np.hypot(*ab.T)).sum())
     head.train()
