@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from models.paint import compose_cpu
+from models.paint import compose_cpu, fills
 from models.paint import regions as rg
 from models.paint import trapped_ball as tb
 
@@ -350,3 +350,23 @@ def test_a_hint_on_a_noise_tone_broken_into_many_regions_colors_the_tone_and_not
     mask = colored(out, page)
     assert mask[80:890, 80:1120].mean() > 0.35  # most of the tone's paper (the specks are a third of it)
     assert mask[380:520, 530:670].mean() == 0 and mask[950:].mean() == 0
+
+
+def test_a_hint_map_with_two_colors_in_one_region_lays_each_on_its_own_side():
+    # One gray-shaded region (no line between a figure's two colors) and a 64x64 hint map with a red
+    # scribble on its left and a blue one on its right: each side takes its own color, not their median.
+    img = Image.new("L", (W, H), 255)
+    d = ImageDraw.Draw(img)
+    d.rectangle((60, 60, W - 60, 900), outline=0, width=6)
+    d.rectangle((66, 66, W - 66, 894), fill=200)
+    page = np.asarray(img)
+    hint_map = np.zeros((64, 64, 4), np.uint8)
+    hint_map[10:22, 8:14] = (220, 40, 40, 255)
+    hint_map[10:22, 50:56] = (40, 60, 220, 255)
+    out = compose_cpu.compose(np.zeros((2, 40, 30), np.float32), gray=page, hints=hint_map).astype(int)
+    left, right = out[300:600, 150:400].reshape(-1, 3).mean(0), out[300:600, 800:1050].reshape(-1, 3).mean(0)
+    assert left[0] > left[2] + 20 and right[2] > right[0] + 20, (left, right)
+    assert np.all(out[950:] == 255)  # the margin below the panel stays paper
+    whole = fills.regions_for_hints(rg.segment_regions(page), np.dstack([np.asarray(Image.fromarray(page).convert("RGB")),
+                                                                       np.full(page.shape, 255, np.uint8)]))[0]
+    assert whole.count == rg.segment_regions(page).count  # a page-size hint image never splits a region

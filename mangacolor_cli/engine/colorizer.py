@@ -131,6 +131,7 @@ class Colorizer(ModelRunner):
         if self.active_region_model is not None:
             if regions is None:
                 regions = fills.segment(*gray_or_lightness(page.pixels))
+            regions, _ = fills.regions_for_hints(regions, hints)  # a hint map's colors split the regions first
             if hints is not None and not isinstance(hints, rg.Known):  # read once, for the region model and the compose
                 hints = rg.Known(*rg.hint_colors(regions, hints))
             model_colors = self.region_colors(page, ab, confidence, regions, hints)

@@ -350,6 +350,7 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
     need_regions = fill == "flat" or hints is not None
     if need_regions and regions is None:
         regions = fills.segment(gray, L)
+    regions, model_colors = fills.regions_for_hints(regions, hints, model_colors)
     known, ids, hint_lab, gray = fills.known_and_gray(regions, hints, gray, fill_paper, L)
     page_fy = _page_tables(gray, L)
 

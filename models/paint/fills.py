@@ -17,6 +17,7 @@ import numpy as np
 
 from ..cie import l_to_gray8
 from . import regions as rg
+from .hint_split import split_for_hint_map
 from .spread import spread_hints
 
 FILLS = ("flat", "soft")
@@ -61,6 +62,26 @@ def flat_colors(regions: rg.Regions, ab, confidence=None, *, hints=None, saturat
     if ids is not None:
         colors[ids] = hint_lab[:, 1:]
     return colors, ids, hint_lab
+
+
+def regions_for_hints(regions: rg.Regions | None, hints, model_colors: np.ndarray | None = None
+                      ) -> tuple[rg.Regions | None, np.ndarray | None]:
+    """The regions a page's ``hints`` are laid on: under a *hint map* (an RGBA image at most half the page,
+    ``regions.is_hint_map``) each region holding several of its colors split between them
+    (``hint_split.split_for_hint_map``); otherwise (a page-size hint image, a ``Known``, none) ``regions`` as
+    they are. ``model_colors`` (one ab per label, or None) follow: a part takes its region's."""
+    if regions is None or hints is None or isinstance(hints, rg.Known):
+        return regions, model_colors
+    hints = np.asarray(hints)
+    if (hints.ndim != 3 or hints.shape[2] != 4 or hints.dtype != np.uint8
+            or not rg.is_hint_map(hints.shape[:2], regions.shape)):
+        return regions, model_colors
+    split, parent = split_for_hint_map(regions, hints)
+    if parent is None:
+        return regions, model_colors
+    if model_colors is not None:
+        model_colors = np.asarray(model_colors, np.float32).reshape(regions.count + 1, 2)[parent]
+    return split, model_colors
 
 
 def known_and_gray(regions: rg.Regions, hints, gray: np.ndarray | None, fill_paper: bool, L: np.ndarray | None = None):
