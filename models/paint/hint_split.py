@@ -25,23 +25,26 @@ HINT_SPLIT_REACH = 96
 def _grow_within(labels: np.ndarray, seed: np.ndarray, reach: int) -> np.ndarray:
     """``seed`` (int, -1 where none) grown one pixel a round into the 4-neighbours of the same label."""
     val = seed.copy()
+    moves = []  # (source, destination, same label): the four shifts, their label checks made once
+    for axis in (0, 1):
+        for step in (1, -1):
+            src = slice(None, -1) if step == 1 else slice(1, None)
+            dst = slice(1, None) if step == 1 else slice(None, -1)
+            index_src = (src, slice(None)) if axis == 0 else (slice(None), src)
+            index_dst = (dst, slice(None)) if axis == 0 else (slice(None), dst)
+            moves.append((index_src, index_dst, labels[index_src] == labels[index_dst]))
     for _ in range(reach):
         empty = val < 0
         if not empty.any():
             break
         grew = False
-        for axis in (0, 1):
-            for step in (1, -1):
-                src = slice(None, -1) if step == 1 else slice(1, None)
-                dst = slice(1, None) if step == 1 else slice(None, -1)
-                index_src = (src, slice(None)) if axis == 0 else (slice(None), src)
-                index_dst = (dst, slice(None)) if axis == 0 else (slice(None), dst)
-                v, same = val[index_src], labels[index_src] == labels[index_dst]
-                take = empty[index_dst] & (v >= 0) & same
-                if take.any():
-                    val[index_dst][take] = v[take]
-                    empty[index_dst] &= ~take
-                    grew = True
+        for index_src, index_dst, same in moves:
+            v = val[index_src]
+            take = empty[index_dst] & same & (v >= 0)
+            if take.any():
+                val[index_dst][take] = v[take]
+                empty[index_dst] &= ~take
+                grew = True
         if not grew:
             break
     return val
