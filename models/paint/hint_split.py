@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .regions import hint_map_index
 from .segmentation import Regions
 
 # A color counts in a region when it holds at least this share of the region's hint pixels (a block of the
@@ -59,35 +60,33 @@ def split_for_hint_map(regions: Regions, hint_map: np.ndarray) -> tuple[Regions,
     A map pixel covers a block of the page; where the block straddles a line, its color counts only in the
     region holding most of the block's core (a scribble beside a line is not a second color beyond it)."""
     f = regions.factor
-    h, w = regions.labels.shape
-    H, W = regions.shape
-    mh, mw = hint_map.shape[:2]
-    my = np.minimum(np.arange(h) * f * mh // H, mh - 1)
-    mx = np.minimum(np.arange(w) * f * mw // W, mw - 1)
-    small = np.asarray(hint_map)[my][:, mx]
     labels = regions.labels
-    on = (small[..., 3] > 0) & regions.core & (labels > 0)
-    if not on.any():
-        return regions, None
-    block = (my[:, None] * mw + mx[None, :])[on]
-    owner = labels[on].astype(np.int64)
-    # Each block's region: the one holding most of its core pixels.
-    pairs, count = np.unique(block * (regions.count + 1) + owner, return_counts=True)
-    order = np.lexsort((-count, pairs // (regions.count + 1)))
-    first_of_block = np.ones(len(order), bool)
-    first_of_block[1:] = (pairs[order] // (regions.count + 1))[1:] != (pairs[order] // (regions.count + 1))[:-1]
-    majority = np.zeros(mh * mw, np.int64)
-    majority[pairs[order][first_of_block] // (regions.count + 1)] = pairs[order][first_of_block] % (regions.count + 1)
-    ys, xs = np.nonzero(on)
-    mine = majority[block] == owner
-    on[ys[~mine], xs[~mine]] = False
-    if not on.any():
-        return regions, None
-    rgb = small[on][:, :3].astype(np.int64)
-    keys, color = np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2], return_inverse=True)
+    h, w = labels.shape
     n = regions.count + 1
+    rows, cols = hint_map_index(hint_map.shape, regions.shape)
+    my, mx = rows[::f][:h], cols[::f][:w]  # the map pixel over each label pixel
+    small = np.asarray(hint_map)[my][:, mx]
+    ys, xs = np.nonzero((small[..., 3] > 0) & regions.core & (labels > 0))
+    if len(ys) == 0:
+        return regions, None
+    mw = hint_map.shape[1]
+    block = my[ys] * mw + mx[xs]
+    where = labels[ys, xs].astype(np.int64)
+    # Each block's region: the one holding most of its core pixels; the block's color counts only there.
+    pairs, count = np.unique(block * n + where, return_counts=True)
+    pair_block, pair_label = pairs // n, pairs % n
+    order = np.lexsort((-count, pair_block))
+    first = np.ones(len(order), bool)
+    first[1:] = pair_block[order][1:] != pair_block[order][:-1]
+    majority = np.zeros(hint_map.shape[0] * mw, np.int64)
+    majority[pair_block[order][first]] = pair_label[order][first]
+    mine = majority[block] == where
+    ys, xs, where = ys[mine], xs[mine], where[mine]
+    if len(ys) == 0:
+        return regions, None
+    rgb = small[ys, xs, :3].astype(np.int64)
+    keys, color = np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2], return_inverse=True)
     k = len(keys)
-    where = labels[on].astype(np.int64)
     count = np.bincount(where * k + color, minlength=n * k).reshape(n, k)
     total = count.sum(axis=1, keepdims=True)
     strong = (count > 0) & (count >= HINT_SPLIT_SHARE * total)
@@ -104,19 +103,17 @@ def split_for_hint_map(regions: Regions, hint_map: np.ndarray) -> tuple[Regions,
     lookup = np.full((n, k), -1, np.int64)
     lookup[pair_region, pair_color] = part
     seed = np.full(labels.shape, -1, np.int64)
-    ys, xs = np.nonzero(on)
     seed[ys, xs] = lookup[where, color]
     # Grown only over the box of the regions that split (a page's few large shaded regions, often less).
     mask = several[labels]
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    box_rows, box_cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = slice(box_rows[0], box_rows[-1] + 1), slice(box_cols[0], box_cols[-1] + 1)
     grown = _grow_within(np.where(mask[box], labels[box], -1), seed[box], HINT_SPLIT_REACH)
     new_labels = labels.copy()
     inside = mask[box] & (grown >= 0)
     new_labels[box][inside] = grown[inside]
-    added = int((~first).sum())
     parent = np.concatenate([np.arange(n), pair_region[~first]])
     kind = np.concatenate([regions.kind, regions.kind[pair_region[~first]]])
-    split = Regions(labels=new_labels.astype(labels.dtype if n + added < np.iinfo(labels.dtype).max else np.int32),
-                    kind=kind, core=regions.core, factor=f, shape=regions.shape)
+    split = Regions(labels=new_labels.astype(np.int32, copy=False), kind=kind, core=regions.core, factor=f,
+                    shape=regions.shape)
     return split, parent

@@ -276,11 +276,15 @@ def is_hint_map(hint_shape: tuple[int, int], page_shape: tuple[int, int]) -> boo
     return 2 * hint_shape[0] <= page_shape[0] and 2 * hint_shape[1] <= page_shape[1]
 
 
+def hint_map_index(map_shape: tuple[int, int], page_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """For each row and column of the page, the hint map's row and column covering it (nearest neighbour)."""
+    (h, w), (H, W) = map_shape[:2], page_shape
+    return np.minimum(np.arange(H) * h // H, h - 1), np.minimum(np.arange(W) * w // W, w - 1)
+
+
 def scale_hint_map(hints: np.ndarray, page_shape: tuple[int, int]) -> np.ndarray:
     """A hint map scaled to ``page_shape`` by nearest neighbour (each map pixel a block of the page)."""
-    H, W = page_shape
-    rows = np.minimum(np.arange(H) * hints.shape[0] // H, hints.shape[0] - 1)
-    cols = np.minimum(np.arange(W) * hints.shape[1] // W, hints.shape[1] - 1)
+    rows, cols = hint_map_index(hints.shape, page_shape)
     return hints[rows][:, cols]
 
 
