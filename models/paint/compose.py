@@ -56,10 +56,12 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
     H, W = L.shape[-2:]
     device = L.device
     need_regions = fill == "flat" or hints is not None
+    # Without the page's gray, its L on the CPU is what the segmentation and the hints' spread read (once).
+    needs_l = gray is None and ((need_regions and regions is None) or hints is not None)
+    L_page = L[0, 0].float().cpu().numpy() if needs_l else None
     if need_regions and regions is None:
-        regions = fills.segment(gray, None if gray is not None else L[0, 0].float().cpu().numpy())
+        regions = fills.segment(gray, L_page)
     regions, model_colors = fills.regions_for_hints(regions, hints, model_colors)
-    L_page = L[0, 0].float().cpu().numpy() if hints is not None and gray is None else None
     known, ids, hint_lab, smooth = fills.known_and_gray(regions, hints, gray, fill_paper, L_page)
     if smooth is not gray:  # hints' screentone descreened: the page's L follows its new gray there
         changed = torch.from_numpy(smooth != gray).to(device)

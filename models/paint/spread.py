@@ -62,7 +62,8 @@ def spread_hints(regions: Regions, gray_small: np.ndarray, ids: np.ndarray, lab:
     ids = np.asarray(ids, np.int64)
     lab = np.asarray(lab, np.float32)
     rounds = SPREAD_ROUNDS if rounds is None else rounds
-    if len(ids) == 0 or rounds <= 0:
+    rows = np.arange(len(ids)) if hinted is None else np.flatnonzero(np.asarray(hinted, bool))
+    if len(rows) == 0 or rounds <= 0:  # a page whose known colors are all its references': nothing spreads
         return ids, lab, 0
     n = regions.count + 1
     median, mean, dot, area = tone_stats(regions, gray_small)
@@ -79,7 +80,6 @@ def spread_hints(regions: Regions, gray_small: np.ndarray, ids: np.ndarray, lab:
         return ids, lab, 0
     # origin[label]: the row of the hint that reached it (-1: none yet); known: any color already set.
     origin = np.full(n, -1, np.int64)
-    rows = np.arange(len(ids)) if hinted is None else np.flatnonzero(np.asarray(hinted, bool))
     origin[ids[rows]] = rows
     known = np.zeros(n, bool)
     known[ids] = True
