@@ -153,3 +153,65 @@ def test_the_flat_fill_by_table_gives_the_bytes_of_the_per_pixel_pass(fill_paper
     monkeypatch.setattr(compose_cpu, "FLAT_TABLE_MAX", 0)
     per_pixel = compose_cpu.compose(ab, gray=gray, fill="flat", regions=regions, hints=hints, fill_paper=fill_paper)
     assert np.array_equal(by_table, per_pixel)
+
+
+def _shaded_and_toned_page() -> np.ndarray:
+    """Two boxes inside ink outlines: on the left smooth gray shading (a gradient from 130 to 215), on the
+    right a dot screentone on white paper."""
+    page = np.full((240, 320), 255, np.uint8)
+    page[20:220, 20:150] = np.linspace(130, 215, 200, dtype=np.float32).astype(np.uint8)[:, None]
+    yy, xx = np.mgrid[20:220, 170:300]
+    page[20:220, 170:300] = np.where((yy % 6 < 3) & (xx % 6 < 3), 0, 255).astype(np.uint8)
+    for x0, x1 in ((16, 154), (166, 304)):
+        page[16:20, x0:x1] = page[220:224, x0:x1] = 0
+        page[16:224, x0:x0 + 4] = page[16:224, x1 - 4:x1] = 0
+    return page
+
+
+@pytest.mark.parametrize("hue", [(-30.0, 25.0), (30.0, -25.0), (10.0, -30.0)])
+def test_a_shaded_region_keeps_the_pages_gray_as_its_colors_luma(hue, monkeypatch):
+    # A gray page is the luma of its colors: laid under the level's own CIE L, a saturated color came out too dark
+    # (compose_cpu.luma_fy_table). Shading takes the color whose luma is the pixel's gray; a screentone (ink dots
+    # on paper) keeps the rule it had; both composes agree.
+    page = _shaded_and_toned_page()
+    regions = rg.segment_regions(page)
+    f = regions.factor
+    left = np.unique(regions.labels[30 // f:210 // f, 30 // f:140 // f])
+    right = np.unique(regions.labels[30 // f:210 // f, 180 // f:290 // f])
+    left, right = left[left > 0], right[right > 0]
+    assert len(left) and len(right) and not set(left) & set(right)
+    assert (regions.kind[left] == rg.REGION).all() and (regions.kind[right] == rg.REGION).all()
+    shaded = compose_cpu.shaded_regions(regions, page)
+    assert shaded[left].all() and not shaded[right].any()
+    colors = np.zeros((regions.count + 1, 2), np.float32)
+    colors[left] = colors[right] = hue
+    ab = np.zeros((2, 30, 40), np.float32)
+    out = compose_cpu.compose(ab, gray=page, regions=regions, model_colors=colors)
+    inside = np.zeros(page.shape, bool)
+    inside[30:210, 30:140] = True
+    got = cie.luma(out[inside].astype(np.float32))
+    top = float(compose_cpu.fill_lightness_exact(np.array(hue, np.float32)[:, None])[0])
+    lab = rg.srgb8_to_lab(out[inside])
+    below = lab[:, 0] < top - 1.0  # where the color is not capped by the gamut's top
+    assert below.mean() > 0.5
+    assert np.abs(got[below] - page[inside][below]).max() <= 1.5
+    with monkeypatch.context() as m:  # the rule before: every region under its gray level's own CIE L
+        m.setattr(compose_cpu, "LUMA_TEXTURE_MAX", -1.0)
+        before = compose_cpu.compose(ab, gray=page, regions=regions, model_colors=colors)
+    off = np.abs(cie.luma(before[inside].astype(np.float32)) - page[inside])
+    assert np.abs(got - page[inside]).mean() < off.mean()
+    chroma = np.hypot(lab[below, 1], lab[below, 2])
+    assert np.median(chroma) > 15.0
+    # the screentone: its paper under the color holds it as before, its dots stay ink
+    tone = out[30:210, 180:290]
+    dots = page[30:210, 180:290] == 0
+    assert tone[dots].max() <= 1
+    paper_l = rg.srgb8_to_lab(tone[~dots])[:, 0]
+    assert abs(float(np.median(paper_l)) - top) < 1.0
+    # the per-pixel pass (a page of too many regions for the table) and the torch compose lay the same picture
+    with monkeypatch.context() as m:
+        m.setattr(compose_cpu, "FLAT_TABLE_MAX", 0)
+        per_pixel = compose_cpu.compose(ab, gray=page, regions=regions, model_colors=colors)
+    assert np.array_equal(per_pixel, out)
+    theirs = _torch_compose(page, ab, regions=regions, model_colors=colors)
+    assert np.abs(theirs.astype(int) - out).max() <= 1

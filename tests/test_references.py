@@ -88,7 +88,6 @@ def test_a_gray_page_keeps_its_own_lightness_under_reference_colors():
     regions = rg.segment_regions(page)
     m = refs.match(regions, page[::regions.factor, ::regions.factor], [reference])
     assert len(m.ids)
-    from models.cie import gray_to_l
     levels = rg.paper_levels(regions, page[::regions.factor, ::regions.factor], m.ids)
     toned = levels < 0.85 * 255
     assert toned.any()
@@ -97,14 +96,21 @@ def test_a_gray_page_keeps_its_own_lightness_under_reference_colors():
     from models.paint import compose_cpu
     out = compose_cpu.compose(np.zeros((2, 8, 8), np.float32), gray=page, hints=rg.Known(m.ids, m.lab),
                               regions=regions)
-    # ... and its paper keeps the page's lightness, darkened only as far as the color needs
+    # ... and its paper keeps the page's tone: the page's gray is the luma of the color laid there (a flat gray
+    # region is shaded, compose_cpu.shaded_regions), darkened only as far as the color needs
+    from models.cie import luma
     f = regions.factor
-    lab_out = rg.srgb8_to_lab(out[::f, ::f].reshape(-1, 3)).reshape(regions.labels.shape + (3,))
+    small = out[::f, ::f]
+    lab_out = rg.srgb8_to_lab(small.reshape(-1, 3)).reshape(regions.labels.shape + (3,))
     top = compose_cpu.fill_lightness_exact(m.lab[toned, 1:].T.copy())
-    for region, level, lmax in zip(m.ids[toned], levels[toned], top):
+    fy = compose_cpu.luma_fy_table(m.lab[toned, 1] / 500.0, m.lab[toned, 2] / 200.0)
+    for i, (region, level, lmax) in enumerate(zip(m.ids[toned], levels[toned], top)):
         core = (regions.labels == region) & regions.core
-        want = min(float(gray_to_l(np.float32(level / 255.0))), float(lmax))
+        own = float(116.0 * fy[i, level] - 16.0)
+        want = min(own, float(lmax))
         assert abs(float(np.median(lab_out[..., 0][core])) - want) < 2.5, (region, level)
+        if own < lmax - 1.0:
+            assert abs(float(np.median(luma(small[core]))) - level) <= 2.0, (region, level)
 
 
 def test_hints_win_over_references_region_by_region():
