@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--gray-rate", type=float, default=0.25)
     t = sub.add_parser("train", help="train the region model on a cache")
     t.add_argument("--cache", type=Path, required=True)
-    t.add_argument("--val-cache", type=Path, default=None, help="held-out tokens (default: the cache's last 5%)")
+    t.add_argument("--val-cache", type=Path, default=None, help="held-out tokens (default: the cache's last 5%%)")
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--minutes", type=float, default=20.0)
     t.add_argument("--batch", type=int, default=16)
@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true")
+    t.add_argument("--init", type=Path, default=None,
+                   help="start from this region model checkpoint (e.g. checkpoints/regionhead.pt), not a fresh model")
     u = sub.add_parser("tune", help="score safe's price of chroma (tokens.SAFE_CAUTION) on paired pages")
     u.add_argument("--data", type=Path, required=True, help="DIR/bw + DIR/color pages (not a held-out set)")
     u.add_argument("--region-model", type=Path, required=True)
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.region_train import RegionTrainConfig, train_region_head
     cfg = RegionTrainConfig(cache=args.cache, val_cache=args.val_cache, out=args.out, minutes=args.minutes,
                             batch=args.batch, lr=args.lr, dim=args.dim, layers=args.layers, dropout=args.dropout, seed=args.seed,
-                            resume=args.resume)
+                            resume=args.resume, init=args.init)
     train_region_head(cfg)
     return 0
 

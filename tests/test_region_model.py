@@ -187,6 +187,24 @@ def test_resume_continues_from_last(trained_head, tmp_path):
     assert again["step"] == 200 and len(again["history"]) == 5
 
 
+def test_init_starts_from_a_trained_model_and_keeps_its_shape(trained_head, tmp_path):
+    # --init: a new run (no last.pt) that starts from a trained model's weights, normalization included
+    from models.regionhead import load_head
+    from trainer.region_train import RegionTrainConfig, train_region_head
+
+    run, result = trained_head
+    root = run.parent
+    first = result["history"][-1]["safe_vs_gray"]
+    again = train_region_head(RegionTrainConfig(cache=root / "cache", val_cache=root / "val", out=tmp_path / "tuned",
+                                                minutes=5, max_steps=40, batch=8, dim=96, layers=3, val_every=40,
+                                                lr=1e-3, init=run / "best.pt"))
+    assert again["step"] == 40
+    # dim/layers are the trained model's, not the config's; it starts where that one ended, not from scratch
+    head = load_head(tmp_path / "tuned" / "best.pt")
+    assert head.options["dim"] == 32 and head.options["layers"] == 1
+    assert again["history"][0]["safe_vs_gray"] < max(first * 1.25, 0.8)
+
+
 def test_colorizer_lays_the_region_models_colors(trained_head, tiny_onnx, tmp_path):
     from mangacolor_cli import Colorizer
     from mangacolor_cli.engine.region_model import beside

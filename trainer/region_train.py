@@ -61,6 +61,9 @@ class RegionTrainConfig:
     val_every: int = 250
     val_fraction: float = 0.05
     resume: bool = False
+    # Start from these weights (a region model checkpoint: ``models.regionhead.save_head``'s) instead of a fresh
+    # model: the shipped one, retrained on tokens of a newer segmentation. Its shape options win over dim/layers.
+    init: Path | None = None
 
 
 def colorable(tokens: np.ndarray) -> np.ndarray:
@@ -198,7 +201,15 @@ def train_region_head(cfg: RegionTrainConfig) -> dict:
     train = PageTokens(tokens, targets, offsets, train_pages)
     logger.info("%d training pages (%d regions), %d validation pages", len(train), len(tokens), len(val))
     bins = ab_bins()
-    head = RegionHead(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads, dropout=cfg.dropout)
+    if cfg.init is not None:
+        head = load_head(cfg.init).train()
+        if cfg.dropout:
+            for module in head.modules():
+                if isinstance(module, torch.nn.Dropout):
+                    module.p = cfg.dropout
+        logger.info("from %s (%s)", cfg.init, head.options)
+    else:
+        head = RegionHead(dim=cfg.dim, layers=cfg.layers, heads=cfg.heads, dropout=cfg.dropout)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best, history, spent = 0, math.inf, [], 0.0
     if cfg.resume and (out / "last.pt").exists():
@@ -208,7 +219,7 @@ def train_region_head(cfg: RegionTrainConfig) -> dict:
         step, best, spent = int(state["step"]), float(state["best"]), float(state["seconds"])
         history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
         logger.info("resumed at step %d", step)
-    else:
+    elif cfg.init is None:
         fit_normalization(head, tokens[np.concatenate([np.arange(offsets[p] + 1, offsets[p + 1]) for p in train_pages[:2000]])])
     budget = cfg.minutes * 60.0
     # The learning rate: linear warm-up over 200 steps, cosine to 5% over the time budget.
