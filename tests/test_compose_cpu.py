@@ -18,7 +18,7 @@ from mangacolor_cli.engine.backends import export_onnx
 from mangacolor_cli.engine.colorizer import Colorizer, as_page
 from models import cie, color
 from models.paint import compose as torch_compose
-from models.paint import compose_cpu
+from models.paint import compose_cpu, luma
 from models.paint import regions as rg
 from tests.conftest import draw_page, strongly_colored_unet
 
@@ -181,7 +181,7 @@ def test_a_shaded_region_keeps_the_pages_gray_as_its_colors_luma(hue, monkeypatc
     left, right = left[left > 0], right[right > 0]
     assert len(left) and len(right) and not set(left) & set(right)
     assert (regions.kind[left] == rg.REGION).all() and (regions.kind[right] == rg.REGION).all()
-    shaded = compose_cpu.shaded_regions(regions, page)
+    shaded = luma.shaded_regions(regions, page)
     assert shaded[left].all() and not shaded[right].any()
     colors = np.zeros((regions.count + 1, 2), np.float32)
     colors[left] = colors[right] = hue
@@ -196,7 +196,7 @@ def test_a_shaded_region_keeps_the_pages_gray_as_its_colors_luma(hue, monkeypatc
     assert below.mean() > 0.5
     assert np.abs(got[below] - page[inside][below]).max() <= 1.5
     with monkeypatch.context() as m:  # the rule before: every region under its gray level's own CIE L
-        m.setattr(compose_cpu, "LUMA_TEXTURE_MAX", -1.0)
+        m.setattr(luma, "LUMA_TEXTURE_MAX", -1.0)
         before = compose_cpu.compose(ab, gray=page, regions=regions, model_colors=colors)
     off = np.abs(cie.luma(before[inside].astype(np.float32)) - page[inside])
     assert np.abs(got - page[inside]).mean() < off.mean()

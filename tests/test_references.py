@@ -93,24 +93,24 @@ def test_a_gray_page_keeps_its_own_lightness_under_reference_colors():
     assert toned.any()
     # a toned region takes the reference's hue and chroma only (no lightness of its own) ...
     assert np.isnan(m.lab[toned, 0]).all() and not np.isnan(m.lab[~toned, 0]).any()
-    from models.paint import compose_cpu
+    from models.paint import compose_cpu, luma
     out = compose_cpu.compose(np.zeros((2, 8, 8), np.float32), gray=page, hints=rg.Known(m.ids, m.lab),
                               regions=regions)
     # ... and its paper keeps the page's tone: the page's gray is the luma of the color laid there (a flat gray
     # region is shaded, compose_cpu.shaded_regions), darkened only as far as the color needs
-    from models.cie import luma
+    from models.cie import luma as luma_of
     f = regions.factor
     small = out[::f, ::f]
     lab_out = rg.srgb8_to_lab(small.reshape(-1, 3)).reshape(regions.labels.shape + (3,))
     top = compose_cpu.fill_lightness_exact(m.lab[toned, 1:].T.copy())
-    fy = compose_cpu.luma_fy_table(m.lab[toned, 1] / 500.0, m.lab[toned, 2] / 200.0)
+    fy = luma.luma_fy_table(m.lab[toned, 1] / 500.0, m.lab[toned, 2] / 200.0)
     for i, (region, level, lmax) in enumerate(zip(m.ids[toned], levels[toned], top)):
         core = (regions.labels == region) & regions.core
         own = float(116.0 * fy[i, level] - 16.0)
         want = min(own, float(lmax))
         assert abs(float(np.median(lab_out[..., 0][core])) - want) < 2.5, (region, level)
         if own < lmax - 1.0:
-            assert abs(float(np.median(luma(small[core]))) - level) <= 2.0, (region, level)
+            assert abs(float(np.median(luma_of(small[core]))) - level) <= 2.0, (region, level)
 
 
 def test_hints_win_over_references_region_by_region():

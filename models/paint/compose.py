@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .. import color
 from ..cie import gray_to_l
-from . import compose_cpu, fills
+from . import compose_cpu, fills, luma
 from . import regions as rg
 from .fills import DEFAULT_FILL
 
@@ -122,13 +122,13 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
 def _luma_lightness(L: torch.Tensor, regions: rg.Regions, gray: np.ndarray, colors: np.ndarray,
                     paper_fy: np.ndarray | None) -> torch.Tensor:
     """The page's L with each shaded region's pixels at the lightness that gives its color the pixel's gray
-    as its luma (``compose_cpu.luma_fy_table``, the same table): ``[1,1,H,W]``."""
+    as its luma (``luma.luma_fy_table``, the same table): ``[1,1,H,W]``."""
     table = np.zeros((len(colors), 5), np.float32)
     table[:, 0] = colors[:, 0] / np.float32(500.0)
     table[:, 1] = colors[:, 1] / np.float32(200.0)
     if paper_fy is not None:
         table[:, 4] = paper_fy
-    lit = compose_cpu.flat_luma_rows(table, compose_cpu.shaded_regions(regions, gray))
+    lit = luma.flat_luma_rows(table, regions, gray)
     if lit is None:
         return L
     rows, fy = lit

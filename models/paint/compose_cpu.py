@@ -21,21 +21,13 @@ import functools
 
 import numpy as np
 
-from ..cie import (F_KNEE, FILL_CHROMA_FULL, FILL_CHROMA_START, LUMA_WEIGHTS, SRGB_TABLE_SIZE, WHITE_X, WHITE_Z,
-                   XYZ_TO_LINEAR_RGB, f_inverse, gray_level_lightness, l_to_gray8, lab_to_linear_rgb, linear_to_srgb8_table)
+from ..cie import FILL_CHROMA_FULL, FILL_CHROMA_START, F_KNEE, f_inverse, l_to_gray8, lab_to_linear_rgb
 from . import fills
 from . import regions as rg
-
-# Rows per band of the full-resolution pass: a dozen float32 planes of 32 x 1200 stay in the cache (fastest of 8-96 measured).
-BAND_ROWS = 32
-
-
-@functools.lru_cache(maxsize=1)
-def _gray_tables() -> tuple[np.ndarray, np.ndarray]:
-    # fy = (L + 16) / 116 and Y = f^-1(fy) of every 8-bit gray level, float32 as the per-pixel pass computes them.
-    L = gray_level_lightness(256)
-    fy = (L + np.float32(16.0)) / np.float32(116.0)
-    return fy, f_inverse(fy).astype(np.float32)
+from .luma import flat_luma_rows
+from .srgb8 import BAND_ROWS, lab_to_srgb8
+from .srgb8 import gray_tables as _gray_tables
+from .srgb8 import srgb8_band as _srgb8_band
 
 
 def fill_lightness_exact(ab: np.ndarray, iterations: int = 14) -> np.ndarray:
@@ -181,74 +173,6 @@ class _RowSampler:
         return out
 
 
-@functools.lru_cache(maxsize=1)
-def _offset_matrix() -> np.ndarray:
-    # [X, Y, Z] (f^-1 values, before the white point) -> the linear RGB offsets from gray d = rgb - Y.
-    m = np.array(XYZ_TO_LINEAR_RGB) * np.array([WHITE_X, 1.0, WHITE_Z])
-    m[:, 1] -= 1.0
-    return m.astype(np.float32)
-
-
-def _f_inverse_into(f: np.ndarray, out: np.ndarray) -> None:
-    # f_inverse without temporaries beyond one: the cube, then the linear part below the knee.
-    np.multiply(f, f, out=out)
-    out *= f
-    below = f <= F_KNEE
-    if below.any():
-        np.copyto(out, (f - np.float32(4.0 / 29.0)) * np.float32(1.0 / 7.787), where=below)
-
-
-def _srgb8_band(fy: np.ndarray, Y: np.ndarray, fa: np.ndarray, fb: np.ndarray, out: np.ndarray) -> None:
-    """One band: ``fy``/``Y`` of the output L, ``fa = a/500``, ``fb = b/200`` (float32 ``[n, W]``) -> ``out`` ``[n, W, 3]``.
-
-    As ``models.color.lab_to_srgb8_keeping_l``: linear RGB = Y + k*d, d the per-channel offsets
-    from gray, k the largest scale in [0, 1] that keeps every channel in [0, 1].
-    """
-    shape = Y.shape
-    xyz = np.empty((3,) + shape, np.float32)
-    fa += fy
-    _f_inverse_into(fa, xyz[0])
-    xyz[1] = Y
-    np.subtract(fy, fb, out=fb)
-    np.maximum(fb, np.float32(0.0), out=fb)
-    _f_inverse_into(fb, xyz[2])
-    d = np.matmul(_offset_matrix(), xyz.reshape(3, -1)).reshape(xyz.shape)
-    # How far the color overshoots: above 1 (room 1 - Y) or below 0 (room Y); k = 1 / overshoot, at most 1.
-    over = d.max(axis=0)
-    room = np.subtract(np.float32(1.0), Y, out=xyz[0])
-    np.maximum(room, np.float32(1e-7), out=room)
-    over /= room
-    under = d.min(axis=0)
-    np.maximum(Y, np.float32(1e-7), out=room)
-    under /= room
-    np.negative(under, out=under)
-    k = np.maximum(over, under, out=over)
-    np.maximum(k, np.float32(1.0), out=k)
-    top = SRGB_TABLE_SIZE - 1
-    np.divide(np.float32(top), k, out=k)
-    base = np.multiply(Y, np.float32(top), out=xyz[1])
-    base += np.float32(0.5)
-    d *= k
-    d += base
-    index = np.empty(d.shape, np.int32)
-    np.copyto(index, d, casting="unsafe")
-    table = linear_to_srgb8_table()
-    for c in range(3):
-        np.take(table, index[c], out=out[..., c], mode="clip")
-
-
-def lab_to_srgb8(fy_of: callable, ab_band_of: callable, shape: tuple[int, int]) -> np.ndarray:
-    """Drive :func:`_srgb8_band` band by band: ``fy_of(r0, r1) -> (fy, Y)``, ``ab_band_of(r0, r1) -> (fa, fb)``."""
-    H, W = shape
-    out = np.empty((H, W, 3), np.uint8)
-    for r0 in range(0, H, BAND_ROWS):
-        r1 = min(H, r0 + BAND_ROWS)
-        fy, Y = fy_of(r0, r1)
-        fa, fb = ab_band_of(r0, r1)
-        _srgb8_band(fy, Y, fa, fb, out[r0:r1])
-    return out
-
-
 def _page_tables(gray: np.ndarray | None, L: np.ndarray | None):
     """Per band, the page's own fy and Y: from the gray-level tables, or computed from a float L."""
     if gray is not None:
@@ -288,112 +212,19 @@ def _lay_known(fy, Y, fa, fb, fy_fill, fy_paper, known):
     return fy, Y, fa, fb
 
 
-# A color of less chroma than this (Lab units) keeps a gray level's own lightness: its luma is the level
-# already, within rounding.
-LUMA_MIN_CHROMA = 1.0
-# Halvings of the luma search over fy (0.86 / 2^12: under 0.03 L).
-LUMA_ITERATIONS = 12
-
-
-def luma_fy_table(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
-    """Per color (``fa = a/500``, ``fb = b/200``, ``[n]`` float32) and 8-bit gray level, the fy whose color
-    has that level as its luma: ``[n, 256]`` float32.
-
-    A gray page is the luma of the colors it stands for (Rec. 601 on the sRGB values: PIL's ``convert("L")``,
-    the gray pages the corpus composes, an editor's grayscale), not their CIE lightness: the luma of a
-    saturated green or purple is 5-10 levels off the gray of the same L. Laid under the level's own L, such
-    colors came out too dark or too light. So a color under a gray level takes the lightness whose sRGB,
-    after the gamut scale that keeps it (``_srgb8_band``), has the level as its luma: turned back to gray,
-    the output is the page. Colors below LUMA_MIN_CHROMA keep the level's L.
-    """
-    fy_tab, _ = _gray_tables()
-    fa = np.asarray(fa, np.float32)
-    fb = np.asarray(fb, np.float32)
-    out = np.repeat(fy_tab[None], len(fa), axis=0)
-    colored = np.nonzero(np.hypot(fa * 500.0, fb * 200.0) >= LUMA_MIN_CHROMA)[0]
-    if len(colored) == 0:
-        return out
-    m = len(colored)
-    level = np.broadcast_to(np.arange(256, dtype=np.float32), (m, 256))
-    lo = np.full((m, 256), 16.0 / 116.0, np.float32)
-    hi = np.ones((m, 256), np.float32)
-    fa_c = np.repeat(fa[colored, None], 256, axis=1)
-    fb_c = np.repeat(fb[colored, None], 256, axis=1)
-    weights = np.array(LUMA_WEIGHTS, np.float32)
-    rgb = np.empty((m, 256, 3), np.uint8)
-    for _ in range(LUMA_ITERATIONS):
-        mid = (lo + hi) * np.float32(0.5)
-        _srgb8_band(mid, f_inverse(mid).astype(np.float32), fa_c.copy(), fb_c.copy(), rgb)
-        darker = rgb @ weights < level
-        lo = np.where(darker, mid, lo)
-        hi = np.where(darker, hi, mid)
-    fit = (lo + hi) * np.float32(0.5)
-    fit[:, 0] = fy_tab[0]  # ink stays ink
-    out[colored] = fit
-    return out
-
-
-# A region is shaded (its gray the luma of its colors) when the mean difference between neighbouring pixels
-# of its core is at most this many levels; above it, its darker pixels are ink (tone dots, hatching, grain)
-# and keep the rule of line art. Chosen on 32 training-split pages under the Hint-AUC protocol among 4, 8,
-# 16 and no limit (docs/MODELS.md, "Colors under a gray page's luma").
-LUMA_TEXTURE_MAX = 8.0
-# ... and its paper (the median of its core) darker than this level: white paper takes the fill color itself.
-LUMA_PAPER_MAX = 250
-
-
-def shaded_regions(regions: rg.Regions, gray: np.ndarray) -> np.ndarray:
-    """Per label ``[n + 1]`` bool: the regions whose core is smooth gray shading, not screentone or ink on
-    paper: the mean absolute difference of horizontally and vertically neighbouring core pixels (at the
-    label resolution) at most LUMA_TEXTURE_MAX levels, and their paper darker than LUMA_PAPER_MAX."""
-    f = regions.factor
-    labels, core = regions.labels, regions.core
-    small = np.asarray(gray[::f, ::f])[: labels.shape[0], : labels.shape[1]]
-    wide = small.astype(np.int16)
-    n = regions.count + 1
-    total = np.zeros(n)
-    count = np.zeros(n)
-    for a, b, ca, cb, la, lb in ((wide[:, 1:], wide[:, :-1], core[:, 1:], core[:, :-1], labels[:, 1:], labels[:, :-1]),
-                                 (wide[1:], wide[:-1], core[1:], core[:-1], labels[1:], labels[:-1])):
-        both = ca & cb & (la == lb)
-        total += np.bincount(la[both], weights=np.abs(a - b)[both], minlength=n)
-        count += np.bincount(la[both], minlength=n)
-    out = (count > 0) & (total <= LUMA_TEXTURE_MAX * np.maximum(count, 1))
-    out[0] = False
-    smooth = np.nonzero(out)[0]
-    if len(smooth):
-        out[smooth] = rg.paper_levels(regions, small, smooth) < LUMA_PAPER_MAX
-    return out
-
-
-def flat_luma_rows(table: np.ndarray, shaded: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """The flat fill's colors that a gray page's luma lights (``table``: per label ``fa, fb, fy_fill, Y_fill,
-    paper fy``; ``shaded``: :func:`shaded_regions`): ``(labels [m], fy [m, 256])`` (:func:`luma_fy_table`), or
-    None. Known colors with their own lightness (paper fy > 0, laid by ``_lay_known``) and uncolored labels
-    keep the page's levels."""
-    if shaded is None:
-        return None
-    use = shaded & (table[:, 4] <= 0) & (np.hypot(table[:, 0] * 500.0, table[:, 1] * 200.0) >= LUMA_MIN_CHROMA)
-    rows = np.nonzero(use)[0]
-    if len(rows) == 0:
-        return None
-    return rows, luma_fy_table(table[rows, 0], table[rows, 1])
-
-
 # The flat fill on a gray page: a pixel's color depends only on its region and its gray level, so the
 # conversion runs once per (region, level) pair when there are at most this many pairs.
 FLAT_TABLE_MAX = 1 << 20
 
 
-def _flat_by_table(table: np.ndarray, regions: rg.Regions, gray: np.ndarray, fill_paper: bool,
-                   shaded: np.ndarray | None = None) -> np.ndarray:
+def _flat_by_table(table: np.ndarray, regions: rg.Regions, gray: np.ndarray, fill_paper: bool) -> np.ndarray:
     """The flat fill through a ``[regions, 256]`` color table: the same conversion (``_srgb8_band``) of
     the same values as the per-pixel pass, so the same bytes, at a fraction of the cost."""
     n = len(table)
     fy_tab, y_tab = _gray_tables()
     fy = np.repeat(fy_tab[None], n, axis=0)
     Y = np.repeat(y_tab[None], n, axis=0)
-    lit = flat_luma_rows(table, shaded)
+    lit = flat_luma_rows(table, regions, gray)
     if lit is not None:
         fy[lit[0]] = lit[1]
         Y[lit[0]] = f_inverse(lit[1])
@@ -469,10 +300,10 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
         table[:, 3] = f_inverse(fy_fill)
         f = regions.factor
         if gray is not None and len(table) * 256 <= FLAT_TABLE_MAX:
-            return _flat_by_table(table, regions, gray, fill_paper, shaded_regions(regions, gray))
+            return _flat_by_table(table, regions, gray, fill_paper)
         col_labels = np.take(regions.labels.astype(np.intp), np.arange(W) // f, axis=1)
         columns = [np.ascontiguousarray(table[:, c]) for c in range(5)]
-        lit = flat_luma_rows(table, shaded_regions(regions, gray)) if gray is not None else None
+        lit = flat_luma_rows(table, regions, gray) if gray is not None else None
         if lit is not None:
             row_of = np.full(len(table), -1, np.intp)
             row_of[lit[0]] = np.arange(len(lit[0]))
