@@ -215,3 +215,9 @@ def test_a_shaded_region_keeps_the_pages_gray_as_its_colors_luma(hue, monkeypatc
     assert np.array_equal(per_pixel, out)
     theirs = _torch_compose(page, ab, regions=regions, model_colors=colors)
     assert np.abs(theirs.astype(int) - out).max() <= 1
+    # --keep-lightness (fill_paper=False) keeps every pixel's L, shading included, in both composes
+    kept = compose_cpu.compose(ab, gray=page, regions=regions, model_colors=colors, fill_paper=False)
+    kept_l = rg.srgb8_to_lab(kept[inside])[:, 0]
+    assert np.abs(kept_l - cie.gray_to_l(page[inside] / np.float32(255.0))).max() < 1.0
+    theirs = _torch_compose(page, ab, regions=regions, model_colors=colors, fill_paper=False)
+    assert np.abs(theirs.astype(int) - kept).max() <= 1

@@ -83,8 +83,8 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
                 fill_l[index] = torch.from_numpy(hint_lab[own, 0]).to(device)
                 paper[index] = torch.from_numpy(_known_paper_fy(regions, gray, L, ids[own])).to(device)
             table = torch.cat([table, fill_l[:, None], paper[:, None]], dim=1)
-        if gray is not None:
-            L = _luma_lightness(L, regions, gray, colors, table[:, 3].cpu().numpy() if fill_paper else None)
+        if gray is not None and fill_paper:  # --keep-lightness keeps every pixel's L
+            L = _luma_lightness(L, regions, gray, colors, table[:, 3].cpu().numpy())
         painted = _paint_full(regions, table)
         ab_full = painted[:, :2]
         if fill_paper:
@@ -120,14 +120,13 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
 
 
 def _luma_lightness(L: torch.Tensor, regions: rg.Regions, gray: np.ndarray, colors: np.ndarray,
-                    paper_fy: np.ndarray | None) -> torch.Tensor:
+                    paper_fy: np.ndarray) -> torch.Tensor:
     """The page's L with each shaded region's pixels at the lightness that gives its color the pixel's gray
     as its luma (``luma.luma_fy_table``, the same table): ``[1,1,H,W]``."""
     table = np.zeros((len(colors), 5), np.float32)
     table[:, 0] = colors[:, 0] / np.float32(500.0)
     table[:, 1] = colors[:, 1] / np.float32(200.0)
-    if paper_fy is not None:
-        table[:, 4] = paper_fy
+    table[:, 4] = paper_fy
     lit = luma.flat_luma_rows(table, regions, gray)
     if lit is None:
         return L

@@ -224,7 +224,7 @@ def _flat_by_table(table: np.ndarray, regions: rg.Regions, gray: np.ndarray, fil
     fy_tab, y_tab = _gray_tables()
     fy = np.repeat(fy_tab[None], n, axis=0)
     Y = np.repeat(y_tab[None], n, axis=0)
-    lit = flat_luma_rows(table, regions, gray)
+    lit = flat_luma_rows(table, regions, gray) if fill_paper else None  # --keep-lightness keeps every L
     if lit is not None:
         fy[lit[0]] = lit[1]
         Y[lit[0]] = f_inverse(lit[1])
@@ -303,7 +303,7 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
             return _flat_by_table(table, regions, gray, fill_paper)
         col_labels = np.take(regions.labels.astype(np.intp), np.arange(W) // f, axis=1)
         columns = [np.ascontiguousarray(table[:, c]) for c in range(5)]
-        lit = flat_luma_rows(table, regions, gray) if gray is not None else None
+        lit = flat_luma_rows(table, regions, gray) if gray is not None and fill_paper else None
         if lit is not None:
             row_of = np.full(len(table), -1, np.intp)
             row_of[lit[0]] = np.arange(len(lit[0]))
