@@ -103,7 +103,7 @@ def test_a_gray_page_keeps_its_own_lightness_under_reference_colors():
     small = out[::f, ::f]
     lab_out = rg.srgb8_to_lab(small.reshape(-1, 3)).reshape(regions.labels.shape + (3,))
     top = compose_cpu.fill_lightness_exact(m.lab[toned, 1:].T.copy())
-    fy = luma.luma_fy_table(m.lab[toned, 1] / 500.0, m.lab[toned, 2] / 200.0)
+    fy = luma.luma_fy_table(m.lab[toned, 1:])
     for i, (region, level, lmax) in enumerate(zip(m.ids[toned], levels[toned], top)):
         core = (regions.labels == region) & regions.core
         own = float(116.0 * fy[i, level] - 16.0)

@@ -84,7 +84,7 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
                 paper[index] = torch.from_numpy(_known_paper_fy(regions, gray, L, ids[own])).to(device)
             table = torch.cat([table, fill_l[:, None], paper[:, None]], dim=1)
         if gray is not None and fill_paper:  # --keep-lightness keeps every pixel's L
-            L = _luma_lightness(L, regions, gray, colors, table[:, 3].cpu().numpy())
+            L = _luma_lightness(L, regions, gray, colors, (paper > 0).cpu().numpy())
         painted = _paint_full(regions, table)
         ab_full = painted[:, :2]
         if fill_paper:
@@ -120,22 +120,16 @@ def compose(L: torch.Tensor, ab: torch.Tensor, *, gray: np.ndarray | None = None
 
 
 def _luma_lightness(L: torch.Tensor, regions: rg.Regions, gray: np.ndarray, colors: np.ndarray,
-                    paper_fy: np.ndarray) -> torch.Tensor:
+                    own: np.ndarray) -> torch.Tensor:
     """The page's L with each shaded region's pixels at the lightness that gives its color the pixel's gray
-    as its luma (``luma.luma_fy_table``, the same table): ``[1,1,H,W]``."""
-    table = np.zeros((len(colors), 5), np.float32)
-    table[:, 0] = colors[:, 0] / np.float32(500.0)
-    table[:, 1] = colors[:, 1] / np.float32(200.0)
-    table[:, 4] = paper_fy
-    lit = luma.flat_luma_rows(table, regions, gray)
+    as its luma (``luma.luma_rows``, the numpy compose's table): ``[1,1,H,W]``."""
+    lit = luma.luma_rows(colors, own, regions, gray)
     if lit is None:
         return L
-    rows, fy = lit
     device = L.device
-    row_of = np.full(len(colors), -1, np.int64)
-    row_of[rows] = np.arange(len(rows))
-    lightness = torch.from_numpy(np.float32(116.0) * fy - np.float32(16.0)).to(device)
-    row = torch.from_numpy(row_of).to(device)[torch.from_numpy(regions.full_labels().astype(np.int64)).to(device)]
+    row = torch.from_numpy(lit[0].astype(np.int64)).to(device)
+    row = row[torch.from_numpy(regions.full_labels().astype(np.int64)).to(device)]
+    lightness = torch.from_numpy(np.float32(116.0) * lit[1] - np.float32(16.0)).to(device)
     levels = torch.from_numpy(np.asarray(gray, np.int64)).to(device)
     new = lightness[row.clamp(min=0), levels]
     return torch.where(row >= 0, new, L[0, 0].to(new.dtype))[None, None].to(L.dtype)

@@ -24,7 +24,7 @@ import numpy as np
 from ..cie import FILL_CHROMA_FULL, FILL_CHROMA_START, F_KNEE, f_inverse, l_to_gray8, lab_to_linear_rgb
 from . import fills
 from . import regions as rg
-from .luma import flat_luma_rows
+from .luma import luma_rows
 from .srgb8 import BAND_ROWS, lab_to_srgb8
 from .srgb8 import gray_tables as _gray_tables
 from .srgb8 import srgb8_band as _srgb8_band
@@ -217,17 +217,20 @@ def _lay_known(fy, Y, fa, fb, fy_fill, fy_paper, known):
 FLAT_TABLE_MAX = 1 << 20
 
 
-def _flat_by_table(table: np.ndarray, regions: rg.Regions, gray: np.ndarray, fill_paper: bool) -> np.ndarray:
+def _flat_by_table(table: np.ndarray, regions: rg.Regions, gray: np.ndarray, fill_paper: bool,
+                   lit: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     """The flat fill through a ``[regions, 256]`` color table: the same conversion (``_srgb8_band``) of
-    the same values as the per-pixel pass, so the same bytes, at a fraction of the cost."""
+    the same values as the per-pixel pass, so the same bytes, at a fraction of the cost. ``lit``: the
+    shaded regions' levels under the page's luma (``luma.luma_rows``), or None."""
     n = len(table)
     fy_tab, y_tab = _gray_tables()
     fy = np.repeat(fy_tab[None], n, axis=0)
     Y = np.repeat(y_tab[None], n, axis=0)
-    lit = flat_luma_rows(table, regions, gray) if fill_paper else None  # --keep-lightness keeps every L
     if lit is not None:
-        fy[lit[0]] = lit[1]
-        Y[lit[0]] = f_inverse(lit[1])
+        row, lit_fy = lit
+        on = row >= 0
+        fy[on] = lit_fy[row[on]]
+        Y[on] = f_inverse(fy[on])
     fa = np.repeat(table[:, 0:1], 256, axis=1)
     fb = np.repeat(table[:, 1:2], 256, axis=1)
     if fill_paper:
@@ -299,15 +302,14 @@ def compose(ab: np.ndarray, *, gray: np.ndarray | None = None, L: np.ndarray | N
         table[:, 2] = fy_fill
         table[:, 3] = f_inverse(fy_fill)
         f = regions.factor
+        # Shaded regions under the page's luma (--keep-lightness keeps every L).
+        lit = luma_rows(colors, table[:, 4] > 0, regions, gray) if gray is not None and fill_paper else None
         if gray is not None and len(table) * 256 <= FLAT_TABLE_MAX:
-            return _flat_by_table(table, regions, gray, fill_paper)
+            return _flat_by_table(table, regions, gray, fill_paper, lit)
         col_labels = np.take(regions.labels.astype(np.intp), np.arange(W) // f, axis=1)
         columns = [np.ascontiguousarray(table[:, c]) for c in range(5)]
-        lit = flat_luma_rows(table, regions, gray) if gray is not None and fill_paper else None
         if lit is not None:
-            row_of = np.full(len(table), -1, np.intp)
-            row_of[lit[0]] = np.arange(len(lit[0]))
-            lit_fy = lit[1].ravel()
+            row_of, lit_fy = lit[0], lit[1].ravel()
 
         def flat_band(r0, r1):
             lab = np.take(col_labels, np.arange(r0, r1) // f, axis=0)

@@ -21,9 +21,9 @@ LUMA_ITERATIONS = 12
 LUMA_INK = 28
 
 
-def luma_fy_table(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
-    """Per color (``fa = a/500``, ``fb = b/200``, ``[n]`` float32) and 8-bit gray level, the fy whose color
-    has that level as its luma: ``[n, 256]`` float32.
+def luma_fy_table(ab: np.ndarray) -> np.ndarray:
+    """Per color (``ab`` ``[n, 2]``, Lab units) and 8-bit gray level, the fy whose color has that level as
+    its luma: ``[n, 256]`` float32.
 
     A gray page is the luma of the colors it stands for (Rec. 601 on the sRGB values: PIL's ``convert("L")``,
     the gray pages the corpus composes, an editor's grayscale), not their CIE lightness: the luma of a
@@ -33,10 +33,11 @@ def luma_fy_table(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
     the output is the page. Colors below LUMA_MIN_CHROMA and ink (levels up to LUMA_INK) keep the level's L.
     """
     fy_tab, _ = gray_tables()
-    fa = np.asarray(fa, np.float32)
-    fb = np.asarray(fb, np.float32)
-    out = np.repeat(fy_tab[None], len(fa), axis=0)
-    colored = np.nonzero(np.hypot(fa * 500.0, fb * 200.0) >= LUMA_MIN_CHROMA)[0]
+    ab = np.asarray(ab, np.float32).reshape(-1, 2)
+    fa = ab[:, 0] / np.float32(500.0)
+    fb = ab[:, 1] / np.float32(200.0)
+    out = np.repeat(fy_tab[None], len(ab), axis=0)
+    colored = np.nonzero(np.hypot(ab[:, 0], ab[:, 1]) >= LUMA_MIN_CHROMA)[0]
     if len(colored) == 0:
         return out
     m = len(colored)
@@ -92,18 +93,21 @@ def shaded_regions(regions: rg.Regions, gray: np.ndarray) -> np.ndarray:
     return out
 
 
-def flat_luma_rows(table: np.ndarray, regions: rg.Regions, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The flat fill's colors that a gray page's luma lights (``table``: per label ``fa, fb, fy_fill, Y_fill,
-    paper fy``): those of :func:`shaded_regions`, as ``(labels [m], fy [m, 256])`` (:func:`luma_fy_table`), or
-    None. Known colors with their own lightness (paper fy > 0, laid by ``compose_cpu._lay_known``) and uncolored labels
+def luma_rows(colors: np.ndarray, own: np.ndarray, regions: rg.Regions, gray: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The flat fill's colors (``colors``: one ab per label ``[n + 1, 2]``) that a gray page's luma lights:
+    those of :func:`shaded_regions`, as ``(row, fy)``: ``row`` ``[n + 1]`` each label's row of ``fy``
+    ``[m, 256]`` (:func:`luma_fy_table`), -1 where the label keeps the page's levels; or None when none does.
+    Known colors with their own lightness (``own``, laid by ``compose_cpu._lay_known``) and uncolored labels
     keep the page's levels (a page the model leaves gray measures nothing)."""
-    use = (table[:, 4] <= 0) & (np.hypot(table[:, 0] * 500.0, table[:, 1] * 200.0) >= LUMA_MIN_CHROMA)
+    colors = np.asarray(colors, np.float32)
+    use = ~np.asarray(own, bool) & (np.hypot(colors[:, 0], colors[:, 1]) >= LUMA_MIN_CHROMA)
     if not use.any():
         return None
     use &= shaded_regions(regions, gray)
-    rows = np.nonzero(use)[0]
+    rows = np.flatnonzero(use)
     if len(rows) == 0:
         return None
-    return rows, luma_fy_table(table[rows, 0], table[rows, 1])
-
-
+    row = np.full(len(colors), -1, np.intp)
+    row[rows] = np.arange(len(rows))
+    return row, luma_fy_table(colors[rows])
