@@ -138,3 +138,27 @@ def test_stale_temp_files_are_removed_only_when_their_writer_is_dead(tmp_path):
         path.write_bytes(b"partial")
     assert outputs.clean_stale_temps(tmp_path) == [stale]
     assert not stale.exists() and live.exists() and foreign.exists()
+
+
+def test_an_interrupt_inside_an_entrys_write_propagates_and_leaves_no_file(tmp_path, monkeypatch):
+    """A Ctrl-C landing inside zipfile's writestr (an entry's handle open) reaches the caller as the
+    KeyboardInterrupt, not as zipfile's "open writing handle" ValueError from closing the archive, and
+    neither the target nor a temp file is left (the exit-130 path above depends on it)."""
+    from mangacolor_cli.pages.archives import OutputEntry, write_cbz_atomic
+
+    calls = {"n": 0}
+    real_init = zipfile._ZipWriteFile.__init__
+
+    def interrupted(self, *args, **kwargs):  # where CI's SIGINT once landed: the archive marks a handle open
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile._ZipWriteFile, "__init__", interrupted)
+    target = tmp_path / "ch.cbz"
+    entries = [OutputEntry(name=f"{i}.png", data=b"x" * 1000) for i in range(3)]
+    with pytest.raises(KeyboardInterrupt):
+        write_cbz_atomic(target, entries)
+    assert calls["n"] == 2
+    assert os.listdir(tmp_path) == []
