@@ -184,6 +184,40 @@ def test_a_solid_black_area_takes_a_hint_but_never_a_model_color():
     assert np.abs(hinted[650, 550].astype(int) - navy).max() <= 3
 
 
+def test_paper_specks_in_a_dark_shaded_areas_rim_join_it_and_a_highlight_stays_a_region():
+    """A dark-shaded area (gray 113, under the ink level) is SOLID; its anti-aliased rim is noisy, and pixels
+    just over the ink level there made 7x7 regions of the area's own tone that vivid painted as red squares
+    (a heart on a val_gray page). Those specks join the SOLID; a real highlight inside it stays a region."""
+    rng = np.random.default_rng(0)
+    page = np.full((H, W), 255, np.uint8)
+    page[100:106, 100:1100] = page[1494:1500, 100:1100] = 0
+    page[100:1500, 100:106] = page[100:1500, 1094:1100] = 0
+    page[300:1000, 250:950] = 113                                    # a dark-shaded heart
+    rim = np.zeros((H, W), bool)
+    rim[300:316, 250:950] = rim[984:1000, 250:950] = rim[300:1000, 250:266] = rim[300:1000, 934:950] = True
+    noise = np.clip(113 + rng.normal(0, 14, (H, W)), 60, 150).astype(np.uint8)
+    page[rim] = noise[rim]                                           # its noisy rim: pixels up to 150
+    page[600:660, 560:640] = 250                                     # a highlight
+    r = rg.segment_regions(page)
+    full = r.full_labels()
+    heart = int(full[650, 400])
+    assert r.kind[heart] == rg.SOLID
+    inside = full[300:1000, 250:950]
+    region_px = np.isin(inside, np.flatnonzero(r.kind == rg.REGION))
+    highlight = int(full[630, 600])
+    assert r.kind[highlight] == rg.REGION
+    # Inside the heart no region but the highlight (the paper around it reaches over its edge by a few px).
+    enclosed = [k for k in np.unique(inside[region_px])
+                if k > 0 and (inside == k).sum() > 0.5 * (full == k).sum()]
+    assert enclosed == [highlight]
+    assert r.labels.max() == len(r.kind) - 1 and np.isin(np.arange(1, len(r.kind)), r.labels).all()
+    vivid = compose_cpu.compose(np.full((2, 320, 226), 40.0, np.float32), gray=page, regions=r, palette="vivid")
+    rgb = vivid[320:980, 270:930].astype(int)
+    colored = np.abs(rgb - rgb.mean(axis=2, keepdims=True)).max(axis=2) > 6
+    colored[270:350, 280:380] = False                                # the highlight (and its rim) may take a color
+    assert not colored.any()
+
+
 def test_vivid_commits_every_region_to_a_color_and_safe_leaves_weak_ones_gray():
     """A region where the model is unsure (weak, pale prediction) stays gray under safe; vivid gives it its
     color, more saturated, and still leaves paper and balloons alone."""

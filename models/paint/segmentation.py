@@ -26,7 +26,8 @@ line widths stay in the same range whatever its scan resolution):
    and so are the thin white fills meeting it in open paper (gutters); an enclosed white region
    holding a row of letter-sized components is a *balloon*; ink deeper than the regrowth, where a
    ball of ``solid_radius`` fits, is *solid* (solid blacks). All three stay neutral under the
-   model's colors; hints color solid areas.
+   model's colors; hints color solid areas. Paper specks in a solid's noisy rim (regions with a core
+   under ``min_region`` px, mostly ink) join the solid, or the model would color them.
 
 Labels map back to full resolution exactly by block repetition (:meth:`Regions.full_labels`).
 
@@ -292,7 +293,57 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
             np.copyto(labels, new_labels, where=new_labels > 0)
             core |= new_labels > 0
             kind = np.concatenate([kind, np.full(int(big.sum()), SOLID, kind.dtype)])
+            labels, kind = _join_ink_fragments(labels, kind, core, ink, min_region)
     return Regions(labels=labels, kind=kind, core=core, factor=f, shape=(H, W))
+
+
+def _join_ink_fragments(labels: np.ndarray, kind: np.ndarray, core: np.ndarray, ink: np.ndarray,
+                        min_region: int) -> tuple[np.ndarray, np.ndarray]:
+    """Regions that are a few paper specks in a solid area's noisy edge (a dark-shaded heart's anti-aliased
+    rim: core under ``min_region`` px, mostly ink once regrown) join the SOLID they share the longest border
+    with. Left alone, the model colors them and a vivid page shows red squares inside a gray heart.
+    ``labels`` and ``core`` are updated in place (a solid's core is all of it); returns the labels,
+    compacted, and the kinds. About 6 ms a 1200x1700 page: one pass for the counts, then only the
+    candidates' pixels."""
+    count = len(kind)
+    # Per label, in one bincount: pixels, core pixels, ink pixels.
+    code = labels.ravel() * 4
+    code += core.ravel().view(np.uint8) * 2
+    code += ink.ravel().view(np.uint8)
+    counts = np.bincount(code, minlength=4 * count).reshape(count, 4)
+    area, core_px, ink_px = counts.sum(1), counts[:, 2] + counts[:, 3], counts[:, 1] + counts[:, 3]
+    small = (kind == REGION) & (core_px < min_region) & (2 * ink_px > area)
+    small[0] = False
+    if not small.any():
+        return labels, kind
+    # Their pixels' 4-neighbours (the page's edge pads with label 0), kept where the neighbour is SOLID.
+    h, w = labels.shape
+    flat = labels.ravel()
+    at = np.flatnonzero(small[flat])
+    y, x = np.divmod(at, w)
+    own, other = [], []
+    for ok, step in ((x > 0, -1), (x < w - 1, 1), (y > 0, -w), (y < h - 1, w)):
+        nb = flat[at[ok] + step]
+        solid = kind[nb] == SOLID
+        own.append(flat[at[ok][solid]])
+        other.append(nb[solid])
+    own, other = np.concatenate(own).astype(np.int64), np.concatenate(other).astype(np.int64)
+    if len(own) == 0:
+        return labels, kind
+    uniq, shared = np.unique(own * count + other, return_counts=True)
+    a, b = uniq // count, uniq % count
+    order = np.lexsort((shared, a))
+    last = np.r_[a[order][1:] != a[order][:-1], True]
+    target = np.arange(count)
+    target[a[order][last]] = b[order][last]
+    joined = target != np.arange(count)
+    moved = at[joined[flat[at]]]
+    np.put(labels, moved, target[flat[moved]])
+    np.put(core, moved, True)
+    kept = np.flatnonzero(~joined)
+    remap = np.zeros(count, labels.dtype)
+    remap[kept] = np.arange(len(kept), dtype=labels.dtype)
+    return remap[labels], kind[kept]
 
 
 def _hatching(lines: np.ndarray, density: float, min_area: int) -> np.ndarray:
