@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import models
 from mangacolor_cli.engine.backends import export_onnx
@@ -54,3 +56,20 @@ def test_trace_colorize_prints_the_timeline(bench_onnx, tmp_path):
     for stage in ("load_session", "_ColorizeRun._decode", "Colorizer.predict", "Colorizer.compose", "command done"):
         assert stage in run.stderr, run.stderr
     assert (tmp_path / "out" / "001.png").exists()
+
+
+def test_bench_model_lightness_prints_each_way_beside_the_gray_page(tmp_path):
+    """The model-lightness bound runs on a paired set with the default model and prints its four ways."""
+    for sub in ("bw", "color"):
+        (tmp_path / "set" / sub).mkdir(parents=True)
+    gray = np.asarray(draw_page(seed=3).convert("L"), np.float32) / 255.0
+    Image.fromarray(np.uint8(gray * 255)).save(tmp_path / "set" / "bw" / "001.png")
+    tint = np.dstack([gray, gray * 0.8, gray * 0.5])  # an orange page as the target
+    Image.fromarray(np.uint8(tint * 255)).save(tmp_path / "set" / "color" / "001.png")
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_model_lightness.py"), "--pages", "1",
+                          str(tmp_path / "set")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    line = run.stdout.strip().splitlines()[-1]
+    assert line.startswith("set (safe, 1 pages): gray page ")
+    for way in ("| model ", "| target L ", "| white at L<=70 "):
+        assert way in line
