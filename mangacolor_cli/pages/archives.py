@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from models.toolbox.files import atomic_path
+from models.toolbox.files import atomic_zip
 
 
 @dataclass
@@ -70,29 +70,20 @@ def write_cbz_atomic(target: Path, entries: Iterable[OutputEntry] | Callable[[],
     ``entries`` may be a generator (or a callable returning one): entries are written as they come,
     and whatever it raises leaves no file at ``target``.
     """
-    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
-        out = zipfile.ZipFile(fh, "w")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # duplicate names are kept on purpose, as in the input
-                out.comment = comment[:65535]
-                for entry in (entries() if callable(entries) else entries):
-                    if entry.raw is not None and entry.info is not None:
-                        _write_raw_entry(out, entry.info, entry.raw, entry.comment)
-                        continue
-                    zinfo = _entry_info(entry.name, entry.info)
-                    zinfo.comment = entry.comment
-                    if entry.info is not None:
-                        zinfo.external_attr = entry.info.external_attr
-                        zinfo.create_system = entry.info.create_system
-                    zinfo.compress_type = zipfile.ZIP_DEFLATED if entry.compress else zipfile.ZIP_STORED
-                    out.writestr(zinfo, entry.data or b"")
-        except BaseException:
-            # Abandon the half-written archive (atomic_path removes it). ZipFile.close() would raise
-            # "open writing handle" over a Ctrl-C that lands inside writestr, hiding the interrupt.
-            out.fp = None
-            raise
-        out.close()
+    with atomic_zip(target) as out, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # duplicate names are kept on purpose, as in the input
+        out.comment = comment[:65535]
+        for entry in (entries() if callable(entries) else entries):
+            if entry.raw is not None and entry.info is not None:
+                _write_raw_entry(out, entry.info, entry.raw, entry.comment)
+                continue
+            zinfo = _entry_info(entry.name, entry.info)
+            zinfo.comment = entry.comment
+            if entry.info is not None:
+                zinfo.external_attr = entry.info.external_attr
+                zinfo.create_system = entry.info.create_system
+            zinfo.compress_type = zipfile.ZIP_DEFLATED if entry.compress else zipfile.ZIP_STORED
+            out.writestr(zinfo, entry.data or b"")
 
 
 def read_raw_entry(source: Path, info: zipfile.ZipInfo) -> bytes:

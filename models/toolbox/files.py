@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import threading
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -122,6 +123,22 @@ def atomic_path(target: str | os.PathLike, *, durable: bool = False, keep_suffix
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_zip(target: str | os.PathLike, compression: int = zipfile.ZIP_STORED) -> Iterator[zipfile.ZipFile]:
+    """A ``zipfile.ZipFile`` open for writing a new archive at ``target`` (through ``atomic_path``): complete
+    and renamed into place when the block completes, removed when it raises. The half-written archive is
+    abandoned, not closed: ``ZipFile.close`` raises "open writing handle" over an interrupt that lands while
+    an entry is being opened, and that would hide the KeyboardInterrupt (a Ctrl-C must exit 130)."""
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        out = zipfile.ZipFile(fh, "w", compression)
+        try:
+            yield out
+        except BaseException:
+            out.fp = None  # nothing left for close() (or the finalizer) to write
+            raise
+        out.close()
 
 
 def write_bytes_atomic(target: str | os.PathLike, data: bytes, *, durable: bool = False) -> Path:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import io
 import time
-import zipfile
 from multiprocessing import Pool
 from pathlib import Path
 from typing import Callable, Sequence
 
 from PIL import Image
 
-from models.toolbox.files import atomic_path
+from models.toolbox.files import atomic_path, atomic_zip
 
 from .plan import Drawing, PagePlan, page_rng, plan_layout, plan_page
 from .render import DrawingCache, render_page, screentone
@@ -145,7 +144,7 @@ def build_sample_chapter(drawings: Sequence[Drawing], out_path: Path, pages: int
                          white_rate=0.45)
         # A coarser screen than the corpus pages: it looks like printed tone and keeps the JPEGs small.
         images.append(render_page(plan, "bw", cache, tone_period=size[0] / 86))
-    with atomic_path(out_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
+    with atomic_zip(out_path) as z:
         for i, img in enumerate(images):
             buf = io.BytesIO()
             img.save(buf, format="JPEG", quality=quality, optimize=True)
