@@ -360,24 +360,37 @@ def _hatching(lines: np.ndarray, density: float, min_area: int) -> np.ndarray:
     if np.count_nonzero(thin) < min_area:
         return np.zeros_like(thin)
     # Hatching strokes are straight: a 1-px stroke's area is about its bounding box's long side (wiggly
-    # strokes of a drawing, folds of cloth, are not hatching).
+    # strokes of a drawing, folds of cloth, are not hatching). Thin pixels are a few thousand of a page's
+    # half million: counted and boxed at their coordinates, the density measured over their box only.
     stroke, n = label(thin, eight=True)
-    area = np.bincount(stroke.ravel(), minlength=n + 1)
+    ys, xs = np.nonzero(thin)
+    ids = stroke[ys, xs]
+    area = np.bincount(ids, minlength=n + 1)
     candidate = area >= 12
     candidate[0] = False
-    box = _bboxes(stroke, n, candidate[stroke])
+    pick = candidate[ids]
+    box = _boxes_of(ys[pick], xs[pick], ids[pick], n + 1)
     span = np.maximum(box[:, 1] - box[:, 0], box[:, 3] - box[:, 2]) + 1
     straight = candidate & (span >= 12) & (area <= 1.5 * span)
     if area[straight].sum() < min_area:
         return np.zeros_like(thin)
-    thin = straight[stroke]
-    zone = tb.box_sum(thin.view(np.uint8), 8) > density * 17 * 17
+    keep = straight[ids]
+    ys, xs = ys[keep], xs[keep]
+    # Every window holding a stroke pixel lies within 8 px of the strokes' box: the zone is inside it.
+    h, w = thin.shape
+    y0, y1 = max(int(ys.min()) - 8, 0), min(int(ys.max()) + 9, h)
+    x0, x1 = max(int(xs.min()) - 8, 0), min(int(xs.max()) + 9, w)
+    strokes = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    strokes[ys - y0, xs - x0] = 1
+    zone = tb.box_sum(strokes, 8) > density * 17 * 17
     zone_lab, n = label(zone)
+    out = np.zeros_like(thin)
     if n == 0:
-        return zone
+        return out
     big = np.bincount(zone_lab.ravel(), minlength=n + 1) >= min_area
     big[0] = False
-    return thin & big[zone_lab]
+    out[y0:y1, x0:x1] = strokes.view(bool) & big[zone_lab]
+    return out
 
 
 def _bboxes(lab: np.ndarray, n: int, select: np.ndarray | None = None) -> np.ndarray:
