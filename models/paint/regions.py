@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cie import srgb8_to_lab
+from .trapped_ball import box_sum
 # The segmentation's names, read from here by the compose and the engine (one place to import regions from).
 from .segmentation import (BALLOON, PAPER, REGION, SOLID, Regions, label_factor, segment_regions,  # noqa: F401
                            upsample_blocks)
@@ -325,18 +326,6 @@ DESCREEN = 5
 DOT_AREA = 6
 
 
-def _box_sum(x: np.ndarray, size: int) -> np.ndarray:
-    """Sum over a ``size`` x ``size`` window centred on each pixel (edges: the window clipped), of an
-    integer image, as int64: one integral image and four slices."""
-    r = size // 2
-    H, W = x.shape
-    c = np.zeros((H + size, W + size), np.int64)
-    c[r + 1:r + 1 + H, r + 1:r + 1 + W] = x
-    np.cumsum(c, axis=0, out=c)
-    np.cumsum(c, axis=1, out=c)
-    return c[size:, size:] - c[:H, size:] - c[size:, :W] + c[:H, :W]
-
-
 def descreened(gray: np.ndarray, regions: Regions, ids: np.ndarray) -> np.ndarray:
     """The page's ``HxW`` uint8 gray with the cores of regions ``ids`` (known colors with their own lightness) smoothed where tone dots and grain
     make them (see DESCREEN): a region whose color is known takes it flat, its shading kept as shade."""
@@ -370,8 +359,8 @@ def descreened(gray: np.ndarray, regions: Regions, ids: np.ndarray) -> np.ndarra
     from .segmentation import _block_sum
 
     blocks = (_block_sum(gray, f)[:h, :w] if f > 1 else gray).astype(np.int32)
-    total = _box_sum(np.where(smooth, blocks, 0), DESCREEN)[smooth]
-    count = _box_sum(smooth.astype(np.int32), DESCREEN)[smooth] * (f * f)
+    total = box_sum(np.where(smooth, blocks, 0), DESCREEN // 2)[smooth].astype(np.int64)
+    count = box_sum(smooth.view(np.uint8), DESCREEN // 2)[smooth].astype(np.int64) * (f * f)
     shade = np.zeros((h, w), np.uint8)
     shade[smooth] = (2 * total + count) // (2 * np.maximum(count, 1))  # the rounded mean gray
     out = np.ascontiguousarray(gray).copy()

@@ -23,18 +23,37 @@ from .raster import grow, label, max_filter
 
 
 def box_sum(x: np.ndarray, r: int) -> np.ndarray:
-    """Sum over the ``(2r+1)^2`` window around each pixel (zero outside), by cumulative sums (int64 for
-    integer input, so exact; float64 otherwise)."""
+    """Sum over the ``(2r+1)^2`` window around each pixel (zero outside): exact for integer input (int32
+    where the page's sums fit it, else int64), float64 otherwise. One axis at a time: ``2r`` shifted adds per
+    axis for a small window, a running sum (one cumsum and one difference per axis) for a larger one; a 2-D
+    cumulative table costs twice as much on a page of half a million pixels."""
+    h, w = x.shape
+    k = 2 * r + 1
     if x.dtype.kind in "biu":
-        # int32 where the page's total fits it (a 900-px page of block sums does): half the memory traffic
-        dtype = np.int32 if int(x.max(initial=0)) * x.size < 2 ** 31 else np.int64
+        top = int(x.max(initial=0))
+        dtype = np.int32 if top * max(h, k * w, k * k) < 2 ** 31 else np.int64
     else:
         dtype = np.float64
-    c = np.zeros((x.shape[0] + 2 * r + 1, x.shape[1] + 2 * r + 1), dtype)
-    c[r + 1:r + 1 + x.shape[0], r + 1:r + 1 + x.shape[1]] = x
-    c = c.cumsum(0).cumsum(1)
-    k = 2 * r + 1
-    return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
+    if r <= 3:
+        rows = np.zeros((h + 2 * r, w), dtype)
+        rows[r:r + h] = x
+        s = rows[:h].copy()
+        for i in range(1, k):
+            s += rows[i:i + h]
+        cols = np.zeros((h, w + 2 * r), dtype)
+        cols[:, r:r + w] = s
+        out = cols[:, :w].copy()
+        for i in range(1, k):
+            out += cols[:, i:i + w]
+        return out
+    c = np.zeros((h + k, w), dtype)
+    np.cumsum(x, axis=0, dtype=dtype, out=c[r + 1:r + 1 + h])
+    c[r + 1 + h:] = c[r + h]
+    s = c[k:] - c[:-k]
+    d = np.zeros((h, w + k), dtype)
+    np.cumsum(s, axis=1, dtype=dtype, out=d[:, r + 1:r + 1 + w])
+    d[:, r + 1 + w:] = d[:, r + w:r + w + 1]
+    return d[:, k:] - d[:, :-k]
 
 
 def tone_edges(level_sum: np.ndarray, counted: np.ndarray, *, radius: int = 2, step: float = 28.0,
