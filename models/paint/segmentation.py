@@ -282,7 +282,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     centres = ~grow(~rest, 2 * solid_radius + 1)
     solid, m = label(centres)
     if m:
-        solid = max_filter(solid.astype(np.int32), 2 * solid_radius + 1)
+        solid = max_filter(solid.astype(np.uint16 if m < 65535 else np.int32), 2 * solid_radius + 1)
         solid[~rest] = 0
         big = np.bincount(solid.ravel(), minlength=m + 1) >= solid_area
         big[0] = False
