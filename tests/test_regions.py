@@ -325,6 +325,25 @@ def test_label_gives_scipys_labels_on_shapes_that_stress_its_run_union_find():
             assert got_n == n and np.array_equal(got, want), (m.shape, eight)
 
 
+def test_label_spans_are_the_components_bounding_boxes_measured_by_scipy():
+    """label_spans measures each component's box on the mask's runs; scipy's find_objects on its labels
+    must agree, whatever the extent (letters, strokes and lines of a page, random masks, empty ones)."""
+    from scipy import ndimage
+    rng = np.random.default_rng(2)
+    masks = [rng.random(rng.integers(1, 60, 2)) < rng.random() for _ in range(40)]
+    masks += [np.zeros((0, 4), bool), np.zeros((6, 6), bool), np.ones((1, 9), bool), np.eye(30, dtype=bool)]
+    for m in masks:
+        for eight in (False, True):
+            for extent in (1, 3, 12):
+                labels, n, spans = raster.label_spans(m, extent, eight=eight)
+                want, want_n = raster.label(m, eight=eight)
+                assert n == want_n and np.array_equal(labels, want)
+                expected = np.zeros(n + 1, bool)
+                for i, box in enumerate(ndimage.find_objects(labels) if n else [], start=1):
+                    expected[i] = max(box[0].stop - box[0].start, box[1].stop - box[1].start) >= extent
+                assert np.array_equal(spans, expected), (m.shape, eight, extent)
+
+
 def test_segmentation_is_the_same_with_and_without_scipy(page, monkeypatch):
     import sys
 

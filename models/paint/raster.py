@@ -12,6 +12,24 @@ from __future__ import annotations
 import numpy as np
 
 
+def label_spans(mask: np.ndarray, extent: int, eight: bool = False) -> tuple[np.ndarray, int, np.ndarray]:
+    """:func:`label`, and per component (index 0 False) whether its bounding box spans at least ``extent`` px
+    (rows or columns), measured on the mask's runs: no pass over the labeled page."""
+    labels, n, (run_label, row, first, last) = _label_runs(mask, eight)
+    spans = np.zeros(n + 1, bool)
+    if n:
+        box = np.empty((n + 1, 4), np.int64)
+        box[:, 0] = box[:, 2] = 1 << 40
+        box[:, 1] = box[:, 3] = -1
+        np.minimum.at(box[:, 0], run_label, row)
+        np.maximum.at(box[:, 1], run_label, row)
+        np.minimum.at(box[:, 2], run_label, first)
+        np.maximum.at(box[:, 3], run_label, last)
+        spans = np.maximum(box[:, 1] - box[:, 0], box[:, 3] - box[:, 2]) + 1 >= extent
+        spans[0] = False
+    return labels, n, spans
+
+
 def label(mask: np.ndarray, eight: bool = False) -> tuple[np.ndarray, int]:
     """Connected components of a 2-D bool mask, 4- or 8-connected: int32 labels 1..n numbered in raster
     order of each component's first pixel (0 = background), and n; ``scipy.ndimage.label``'s result.
@@ -19,12 +37,21 @@ def label(mask: np.ndarray, eight: bool = False) -> tuple[np.ndarray, int]:
     Union-find over the mask's horizontal runs, all in array operations: each run joins the runs of the
     next row it touches, then trees are merged by pointing roots at smaller roots until none changes.
     """
+    labels, n, _ = _label_runs(mask, eight)
+    return labels, n
+
+
+_NO_RUNS = (np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+def _label_runs(mask: np.ndarray, eight: bool):
+    """label's work: ``(labels, n, (each run's label, row, first column, last column))``."""
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"label takes a 2-D mask, got shape {mask.shape}")
     h, w = mask.shape
     if mask.size == 0:
-        return np.zeros((h, w), np.int32), 0
+        return np.zeros((h, w), np.int32), 0, _NO_RUNS
     k = w + 1  # each row and a False column after it: a run never reaches into the next row
     padded = np.zeros((h, k), bool)
     padded[:, :w] = mask
@@ -33,7 +60,7 @@ def label(mask: np.ndarray, eight: bool = False) -> tuple[np.ndarray, int]:
     if flat[0]:
         change = np.concatenate(([0], change))
     if change.size == 0:
-        return np.zeros((h, w), np.int32), 0
+        return np.zeros((h, w), np.int32), 0, _NO_RUNS
     start, end = change[0::2], change[1::2]  # keys row * k + column, in raster order
     n = start.size
     # The runs of the next row that touch run i are a contiguous range [lo, lo + count) of the runs.
@@ -72,7 +99,7 @@ def label(mask: np.ndarray, eight: bool = False) -> tuple[np.ndarray, int]:
     bounds[1:-1:2], bounds[2:-1:2] = start - row, end - row
     values = np.zeros(2 * n + 1, np.int32)
     values[1::2] = labels
-    return np.repeat(values, np.diff(bounds)).reshape(h, w), int(root.sum())
+    return np.repeat(values, np.diff(bounds)).reshape(h, w), int(root.sum()), (labels, row, start - row * k, end - 1 - row * k)
 
 
 def max_filter(x: np.ndarray, size: int) -> np.ndarray:

@@ -45,7 +45,7 @@ import numpy as np
 
 from ..cie import l_to_gray8, luma
 from . import trapped_ball as tb
-from .raster import grow, label, max_filter
+from .raster import grow, label, label_spans, max_filter
 from .tone_split import TONE_SPLIT_PART, split_tones
 
 
@@ -197,8 +197,7 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
     ink = block_total < ink_level * f * f
 
     # 2. lines = ink components spanning line_extent px; the rest (dots, letters) is texture.
-    ink_lab, n_ink = label(ink, eight=True)
-    is_line = _spans(ink_lab, n_ink, line_extent)
+    ink_lab, n_ink, is_line = label_spans(ink, line_extent, eight=True)
     lines = is_line[ink_lab]
     # Dark tone: a connected ink mesh around small paper holes. Ink near such holes is texture ...
     paper_lab, n_paper = label(~ink)
@@ -214,8 +213,8 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
         if mesh.any():
             lines &= ~mesh
             # A mesh that lost its hole-adjacent ink leaves line fragments: keep only pieces that still span.
-            frag_lab, n_frag = label(lines, eight=True)
-            lines = _spans(frag_lab, n_frag, line_extent)[frag_lab]
+            frag_lab, _, spans = label_spans(lines, line_extent, eight=True)
+            lines = spans[frag_lab]
     hatch = _hatching(lines, hatch_density, 4 * line_extent) if hatch_density else None
     if hatch is not None:
         lines &= ~hatch
@@ -226,8 +225,8 @@ def segment_regions(page: np.ndarray, *, lightness: bool = False, factor: int | 
         darkest = _block_min(gray, f)
         # A block crossed by a thin line is much darker at its darkest than on average; a flat gray area is not.
         thin = (darkest < thin_level) & (block_mean - darkest > THIN_CONTRAST) & ~grow(ink & ~lines, 3)
-        thin_lab, n_thin = label(thin | lines, eight=True)
-        lines |= _spans(thin_lab, n_thin, line_extent)[thin_lab] & thin
+        thin_lab, _, spans = label_spans(thin | lines, line_extent, eight=True)
+        lines |= spans[thin_lab] & thin
 
     # 3. the paper left between the lines, split where its tone steps (gray-shaded art), labeled by
     # trapped balls so a region stops at every gap narrower than its ball (models.paint.trapped_ball).
@@ -409,25 +408,6 @@ def _boxes_of(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, count: int) -> np
     np.minimum.at(box[:, 2], ids, xs)
     np.maximum.at(box[:, 3], ids, xs)
     return box
-
-
-def _spans(lab: np.ndarray, n: int, extent: int) -> np.ndarray:
-    """Per component (index 0 False): whether its bounding box spans at least ``extent`` px.
-
-    Cheaper than ``find_objects`` (25 ms on a half-size page): a component of area below
-    ``extent`` cannot span it, one of area ``extent**2`` or more must; only the few in between
-    (letters, short strokes) are measured.
-    """
-    area = np.bincount(lab.ravel(), minlength=n + 1)
-    out = area >= extent * extent
-    unsure = (area >= extent) & ~out
-    unsure[0] = False
-    if unsure.any():
-        box = _bboxes(lab, n, unsure[lab])
-        span = np.maximum(box[:, 1] - box[:, 0], box[:, 3] - box[:, 2]) + 1
-        out |= unsure & (span >= extent)
-    out[0] = False
-    return out
 
 
 def _classify(labels: np.ndarray, n: int, core: np.ndarray, ink: np.ndarray, ink_lab: np.ndarray,
