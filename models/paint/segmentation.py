@@ -33,8 +33,8 @@ Labels map back to full resolution exactly by block repetition (:meth:`Regions.f
 
 Why no scipy and no OpenCV on this path: start-up. ``scipy.ndimage`` costs 0.27 s of CPU to import
 (0.4 s against numpy's 0.13 s), a quarter of a one-page run (docs/PERFORMANCE.md, "Start-up"), and
-OpenCV is a 60 MB wheel: the max filters and the labeling are ``models.paint.raster``'s. Cost: 108-115 ms
-a 1200x1700 page (docs/PERFORMANCE.md, "Regions that hold").
+OpenCV is a 60 MB wheel: the max filters and the labeling are ``models.paint.raster``'s. Cost: about 104 ms
+a 1200x1700 page on a slow day of the 2-core machine (docs/PERFORMANCE.md, "The segmentation 28% faster").
 """
 
 from __future__ import annotations
