@@ -171,3 +171,13 @@ def test_the_cli_bar_and_the_loading_line_go_to_stderr_when_it_is_a_terminal(tmp
     assert proc.returncode == 0, terminal
     assert "loading the model" in terminal and "coloring" in terminal and "eta" in terminal
     assert b"3 colored" in stdout and b"coloring" not in stdout  # the summary on stdout, the bar never there
+
+
+def test_a_nearly_gray_pages_advice_leaves_out_what_the_run_already_did():
+    from mangacolor_cli.engine.pipeline import gray_advice
+
+    plain = gray_advice("safe", hinted=False, referenced=False)
+    assert "--palette vivid" in plain and "--hints colors" in plain and "--reference takes" in plain
+    done = gray_advice("vivid", hinted=True, referenced=True)
+    assert "--palette vivid" not in done and "--reference takes" not in done
+    assert "more --hints" in done and "reference pages matched few" in done

@@ -180,13 +180,28 @@ def colorize(inputs: list[str | os.PathLike] | str | os.PathLike, output: str | 
         if run.nearly_gray:
             n = len(run.nearly_gray)
             example = run.nearly_gray[0] if n == 1 else f"{run.nearly_gray[0]} and {n - 1} more"
+            referenced = bool(references) or any("reference_regions" in r for r in summary.pages)
             summary.warnings.append(f"{n} of {summary.done} colored page(s) stayed nearly gray (under "
-                                    f"{NEARLY_GRAY:.0%} of the page took color: {example}); the model is unsure of "
-                                    "them: --palette vivid colors every area, --hints colors what you scribble, "
-                                    "--reference takes the colors of a colored page of the same characters")
+                                    f"{NEARLY_GRAY:.0%} of the page took color: {example}); "
+                                    + gray_advice(colorizer.palette if colorizer is not None else palette,
+                                                  hint_source.path is not None, referenced))
     summary.pages.sort(key=lambda r: natural_path_key(r["input"]))
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def gray_advice(palette: str, hinted: bool, referenced: bool) -> str:
+    """What to try on a page that stayed nearly gray, leaving out what the run already did: vivid (unless it
+    ran vivid), hints (unless it had hints), references (unless it had some: then they matched little)."""
+    tips = []
+    if palette != "vivid":
+        tips.append("--palette vivid colors every area")
+    tips.append("--hints colors what you scribble" if not hinted else "more --hints scribbles color more areas")
+    if referenced:
+        tips.append("the reference pages matched few of its areas (are its characters on them?)")
+    else:
+        tips.append("--reference takes the colors of a colored page of the same characters")
+    return "the model is unsure of them: " + ", ".join(tips)
 
 
 def _run_settings(colorizer: Colorizer | None, model: Any, backend: str, **options: Any) -> dict[str, Any]:
