@@ -18,16 +18,23 @@ def label_spans(mask: np.ndarray, extent: int, eight: bool = False) -> tuple[np.
     labels, n, (run_label, row, first, last) = _label_runs(mask, eight)
     spans = np.zeros(n + 1, bool)
     if n:
-        box = np.empty((n + 1, 4), np.int64)
-        box[:, 0] = box[:, 2] = 1 << 40
-        box[:, 1] = box[:, 3] = -1
-        np.minimum.at(box[:, 0], run_label, row)
-        np.maximum.at(box[:, 1], run_label, row)
-        np.minimum.at(box[:, 2], run_label, first)
-        np.maximum.at(box[:, 3], run_label, last)
+        # A run's first and last pixel bound it: each run stands twice, at its first and its last column.
+        box = boxes_of(np.r_[row, row], np.r_[first, last], np.r_[run_label, run_label], n + 1)
         spans = np.maximum(box[:, 1] - box[:, 0], box[:, 3] - box[:, 2]) + 1 >= extent
         spans[0] = False
     return labels, n, spans
+
+
+def boxes_of(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, count: int) -> np.ndarray:
+    """``[count, 4]`` (row min, row max, col min, col max) of the pixels ``(ys, xs)`` by their ``ids``."""
+    box = np.empty((count, 4), dtype=np.int64)
+    box[:, 0] = box[:, 2] = 1 << 40
+    box[:, 1] = box[:, 3] = -1
+    np.minimum.at(box[:, 0], ids, ys)
+    np.maximum.at(box[:, 1], ids, ys)
+    np.minimum.at(box[:, 2], ids, xs)
+    np.maximum.at(box[:, 3], ids, xs)
+    return box
 
 
 def label(mask: np.ndarray, eight: bool = False) -> tuple[np.ndarray, int]:

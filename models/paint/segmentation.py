@@ -45,7 +45,7 @@ import numpy as np
 
 from ..cie import l_to_gray8, luma
 from . import trapped_ball as tb
-from .raster import grow, label, label_spans, max_filter
+from .raster import boxes_of, grow, label, label_spans, max_filter
 from .tone_split import TONE_SPLIT_PART, split_tones
 
 
@@ -368,7 +368,7 @@ def _hatching(lines: np.ndarray, density: float, min_area: int) -> np.ndarray:
     candidate = area >= 12
     candidate[0] = False
     pick = candidate[ids]
-    box = _boxes_of(ys[pick], xs[pick], ids[pick], n + 1)
+    box = boxes_of(ys[pick], xs[pick], ids[pick], n + 1)
     span = np.maximum(box[:, 1] - box[:, 0], box[:, 3] - box[:, 2]) + 1
     straight = candidate & (span >= 12) & (area <= 1.5 * span)
     if area[straight].sum() < min_area:
@@ -395,19 +395,7 @@ def _hatching(lines: np.ndarray, density: float, min_area: int) -> np.ndarray:
 def _bboxes(lab: np.ndarray, n: int, select: np.ndarray | None = None) -> np.ndarray:
     """Per component ``[n + 1, 4]`` (row min, row max, col min, col max); ``select`` limits the pixels visited."""
     ys, xs = np.nonzero(lab if select is None else select)
-    return _boxes_of(ys, xs, lab[ys, xs], n + 1)
-
-
-def _boxes_of(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, count: int) -> np.ndarray:
-    """``[count, 4]`` (row min, row max, col min, col max) of the pixels ``(ys, xs)`` by their ``ids``."""
-    box = np.empty((count, 4), dtype=np.int64)
-    box[:, 0] = box[:, 2] = 1 << 40
-    box[:, 1] = box[:, 3] = -1
-    np.minimum.at(box[:, 0], ids, ys)
-    np.maximum.at(box[:, 1], ids, ys)
-    np.minimum.at(box[:, 2], ids, xs)
-    np.maximum.at(box[:, 3], ids, xs)
-    return box
+    return boxes_of(ys, xs, lab[ys, xs], n + 1)
 
 
 def _run_boxes(labels: np.ndarray, count: int, select: np.ndarray) -> np.ndarray:
@@ -421,7 +409,7 @@ def _run_boxes(labels: np.ndarray, count: int, select: np.ndarray) -> np.ndarray
     keep = select[ids]
     starts, ends = starts[keep], (np.r_[starts[1:], h * w] - 1)[keep]
     rows = starts // w
-    return _boxes_of(np.r_[rows, rows], np.r_[starts - rows * w, ends - rows * w], np.r_[ids[keep], ids[keep]], count)
+    return boxes_of(np.r_[rows, rows], np.r_[starts - rows * w, ends - rows * w], np.r_[ids[keep], ids[keep]], count)
 
 
 def _classify(labels: np.ndarray, n: int, core: np.ndarray, ink: np.ndarray, ink_lab: np.ndarray,
@@ -479,7 +467,7 @@ def _classify(labels: np.ndarray, n: int, core: np.ndarray, ink: np.ndarray, ink
     if not candidates.any():
         return kind
     sel = candidates[owner[comp_ids]]
-    box = _boxes_of(ys[sel], xs[sel], comp_ids[sel], len(is_line))
+    box = boxes_of(ys[sel], xs[sel], comp_ids[sel], len(is_line))
     for r in np.flatnonzero(candidates):
         if _looks_like_text(box[present & (owner == r)]):
             kind[r] = BALLOON
