@@ -344,8 +344,7 @@ def test_label_spans_are_the_components_bounding_boxes_measured_by_scipy():
                 assert np.array_equal(spans, expected), (m.shape, eight, extent)
 
 
-def test_run_boxes_are_the_pixel_boxes_of_the_selected_labels():
-    from models.paint import segmentation as sg
+def test_label_boxes_are_the_pixel_boxes_of_the_selected_labels():
     rng = np.random.default_rng(3)
     for _ in range(30):
         h, w = rng.integers(1, 40, 2)
@@ -353,8 +352,9 @@ def test_run_boxes_are_the_pixel_boxes_of_the_selected_labels():
         labels = np.repeat(labels, rng.integers(1, 4), axis=1)[:, :w]  # runs longer than a pixel
         n = int(labels.max())
         select = rng.random(n + 1) < 0.6
-        want = sg._bboxes(labels, n, select[labels])
-        assert np.array_equal(sg._run_boxes(labels, n + 1, select), want)
+        ys, xs = np.nonzero(select[labels])
+        want = raster.boxes_of(ys, xs, labels[ys, xs], n + 1)
+        assert np.array_equal(raster.label_boxes(labels, n + 1, select), want)
 
 
 def test_segmentation_is_the_same_with_and_without_scipy(page, monkeypatch):

@@ -45,7 +45,7 @@ import numpy as np
 
 from ..cie import l_to_gray8, luma
 from . import trapped_ball as tb
-from .raster import boxes_of, grow, label, label_spans, max_filter
+from .raster import boxes_of, grow, label, label_boxes, label_spans, max_filter
 from .tone_split import TONE_SPLIT_PART, split_tones
 
 
@@ -392,26 +392,6 @@ def _hatching(lines: np.ndarray, density: float, min_area: int) -> np.ndarray:
     return out
 
 
-def _bboxes(lab: np.ndarray, n: int, select: np.ndarray | None = None) -> np.ndarray:
-    """Per component ``[n + 1, 4]`` (row min, row max, col min, col max); ``select`` limits the pixels visited."""
-    ys, xs = np.nonzero(lab if select is None else select)
-    return boxes_of(ys, xs, lab[ys, xs], n + 1)
-
-
-def _run_boxes(labels: np.ndarray, count: int, select: np.ndarray) -> np.ndarray:
-    """``[count, 4]`` (row min, row max, col min, col max) of the labels ``select`` picks (per label), read
-    from the label map's horizontal runs: a few tens of thousands of runs instead of every pixel of the
-    large white regions (12 ms a page as pixels)."""
-    h, w = labels.shape
-    flat = labels.ravel()
-    starts = np.union1d(np.flatnonzero(flat[1:] != flat[:-1]) + 1, np.arange(0, h * w, w))
-    ids = flat[starts]
-    keep = select[ids]
-    starts, ends = starts[keep], (np.r_[starts[1:], h * w] - 1)[keep]
-    rows = starts // w
-    return boxes_of(np.r_[rows, rows], np.r_[starts - rows * w, ends - rows * w], np.r_[ids[keep], ids[keep]], count)
-
-
 def _classify(labels: np.ndarray, n: int, core: np.ndarray, ink: np.ndarray, ink_lab: np.ndarray,
               is_line: np.ndarray, touching: tuple[np.ndarray, np.ndarray] | None = None,
               ball: int = 0) -> np.ndarray:
@@ -433,7 +413,7 @@ def _classify(labels: np.ndarray, n: int, core: np.ndarray, ink: np.ndarray, ink
         # A gutter narrower than the largest ball is a fill of its own that meets the margin in open paper:
         # white, thin (at most twice the ball across) and touching paper, it is paper too, and so on along
         # the gutters. A white face open to the margin is thicker, and stays a region.
-        box = _run_boxes(labels, n + 1, white & ~paper)
+        box = label_boxes(labels, n + 1, white & ~paper)
         long_side = np.maximum(box[:, 1] - box[:, 0], box[:, 3] - box[:, 2]) + 1
         thin = white & (area <= 2 * ball * np.maximum(long_side, 1))
         a, b = touching
