@@ -7,7 +7,12 @@ Sets (built in memory, deterministic, from ``data/drawings``: run ``scripts/fetc
   of the color figure);
 * ``dicebear``, ``openmoji``: held-out (validation split) drawings; the reference is the colored
   drawing, the target a deformed copy (flip, rotation, scale, elastic warp, another place on the page)
-  of its line art and of its gray page.
+  of its line art and of its gray page;
+* ``chapters``: four-page chapters composed like ``examples/reference_chapter.cbz`` (``trainer.pages``:
+  panels, screentones, speed lines, balloons, scan artefacts), two comicgen characters each, every pair
+  of the four once, with other seeds than the example's: page 1 in color is the reference, pages 2-4
+  (other poses) the targets, as their B/W pages and as the gray pages of their colors. What a chapter's
+  own color page gives, where panel backgrounds, speed lines and tones can take a character's colors.
 
 Each target page is colored by the default model without references, with its own reference, and with
 every reference of its set at once (``mixed``: what a chapter's color pages showing other characters
@@ -18,6 +23,7 @@ accuracy (regions within CIEDE2000 5) and pixel accuracy.
 
     python benchmarks/bench_references.py                       # every set, 8 targets a character
     python benchmarks/bench_references.py --sets comicgen --targets 4 --json out.json
+    python benchmarks/bench_references.py --sets chapters --modes none,reference
     python benchmarks/bench_references.py --timing              # CPU time: 16 pages with 2 references vs none
 """
 
@@ -140,7 +146,40 @@ def build_sets(names: list[str], targets: int, seed: int = 0) -> dict[str, list[
                 pairs.append((gray_of(line), gray_of(color), color))
             chars.append({"name": r["key"], "reference": reference, "targets": pairs})
         sets[name] = chars
+    if "chapters" in names:
+        sets["chapters"] = build_chapters(seed)
     return sets
+
+
+def build_chapters(seed: int = 0) -> list[dict]:
+    """Six composed chapters (one per pair of comicgen characters): the color page 1 as the reference,
+    pages 2-4 as targets. The reference goes through the CLI's preparation (its size cap)."""
+    from mangacolor_cli.engine.references import _scaled
+    from trainer.pages.composer import Drawing, DrawingCache, page_rng
+    from trainer.pages.dataset import compose_pair
+
+    folder = DRAWINGS / "comicgen"
+
+    def drawings(character: str, part: int) -> list[Drawing]:
+        files = sorted((folder / "color").glob(f"{character}__*.png"))
+        return [Drawing(f"comicgen/{f.stem}", str(f), str(folder / "line" / f.name)) for f in files[part::2]]
+
+    cache = DrawingCache()
+    chapters = []
+    pairs = [(a, b) for i, a in enumerate(COMICGEN) for b in COMICGEN[i + 1:]]
+    for k, pair in enumerate(pairs):
+        if not all(drawings(c, 0) for c in pair):
+            continue
+        pages = []
+        for i in range(4):
+            pool = [d for c in pair for d in drawings(c, 0 if i == 0 else 1)]
+            rng = page_rng(1000 + seed, f"bench_chapter_{k}", i)
+            bw, color = compose_pair(pool, rng, cache, 1200, 1700, gray_rate=0.0)
+            pages.append((bw, color))
+        reference = _scaled(np.asarray(pages[0][1].convert("RGB")))
+        targets = [(bw, gray_of(color.convert("RGB")), color.convert("RGB")) for bw, color in pages[1:]]
+        chapters.append({"name": "+".join(pair), "reference": Image.fromarray(reference), "targets": targets})
+    return chapters
 
 
 def page_scores(out: np.ndarray, target: np.ndarray, bw: np.ndarray) -> dict[str, float]:
@@ -152,18 +191,18 @@ def page_scores(out: np.ndarray, target: np.ndarray, bw: np.ndarray) -> dict[str
             "segment_accuracy": seg.segment_accuracy, "pixel_accuracy": seg.pixel_accuracy}
 
 
-def measure(sets: dict[str, list[dict]], colorizer: Colorizer) -> dict:
+def measure(sets: dict[str, list[dict]], colorizer: Colorizer, modes: tuple[str, ...] = MODES) -> dict:
     results = {}
     for set_name, chars in sets.items():
         prepared = {c["name"]: refs.prepare_references(np.asarray(c["reference"]), name=c["name"]) for c in chars}
-        rows = {kind: {m: [] for m in ("gray",) + MODES} for kind in ("line", "gray")}
+        rows = {kind: {m: [] for m in ("gray",) + modes} for kind in ("line", "gray")}
         for c in chars:
             for line, gray, color in c["targets"]:
                 target = np.asarray(color)
                 for kind, bw in (("line", line), ("gray", gray)):
                     bw_arr = np.asarray(bw)
                     rows[kind]["gray"].append(page_scores(np.repeat(bw_arr[..., None], 3, axis=2), target, bw_arr))
-                    for mode in MODES:
+                    for mode in modes:
                         colorizer.references = {
                             "none": [], "reference": prepared[c["name"]],
                             "mixed": [r for rs in prepared.values() for r in rs],
@@ -191,6 +230,8 @@ def print_table(results: dict) -> None:
     print(f"{'set':<18}{'pages':>6}  {'mode':<10}{'dE2000':>8}{'gain %':>8}{'color %':>9}{'seg acc':>9}{'pix acc':>9}")
     for name, r in results.items():
         for mode in ("gray",) + MODES:
+            if mode not in r:
+                continue
             m = r[mode]
             print(f"{name:<18}{r['pages']:>6}  {mode:<10}{m['ciede2000']:>8.3f}{m['gain_over_gray_pct']:>8.1f}"
                   f"{m['colorfulness_vs_target_pct']:>9.1f}{m['segment_accuracy']:>9.3f}{m['pixel_accuracy']:>9.3f}")
@@ -230,7 +271,8 @@ def timing(reps: int = 3) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sets", default="comicgen,dicebear,openmoji")
+    p.add_argument("--sets", default="comicgen,dicebear,openmoji,chapters")
+    p.add_argument("--modes", default=",".join(MODES), help=f"which of {', '.join(MODES)} to run")
     p.add_argument("--targets", type=int, default=8, help="targets per comicgen character (drawings for the others)")
     p.add_argument("--timing", action="store_true", help="measure the CPU time of 16 pages with 2 references instead")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -250,7 +292,11 @@ def main() -> None:
     else:
         start = time.time()
         sets = build_sets([s.strip() for s in args.sets.split(",") if s.strip()], args.targets)
-        res = measure(sets, Colorizer())
+        modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+        unknown = set(modes) - set(MODES)
+        if unknown:
+            p.error(f"--modes: unknown {', '.join(sorted(unknown))} (choose from {', '.join(MODES)})")
+        res = measure(sets, Colorizer(), modes)
         print_table(res)
         print(f"({time.time() - start:.0f} s)")
     if args.json:

@@ -152,6 +152,37 @@ def test_the_reference_that_fits_a_page_is_chosen_among_several():
         assert np.sqrt(((right - lab) ** 2).sum(axis=1)).min() < 1.0
 
 
+def paneled(color: bool, dx: int = 0) -> Image.Image:
+    """The figure inside a panel's frame, with a half disc against the frame's right side (a bush, a
+    cushion: a piece of the panel's background), purple on the color page."""
+    img = figure(color, scale=0.8, dx=dx, dy=40)
+    d = ImageDraw.Draw(img)
+    d.rectangle([20, 20, 579, 779], outline=(0, 0, 0), width=6)
+    d.ellipse([470, 520, 690, 740], fill=(110, 40, 150) if color else (255, 255, 255), outline=(0, 0, 0), width=5)
+    d.rectangle([580, 0, 599, 799], fill=(255, 255, 255))  # the gutter beyond the frame stays paper
+    d.line([(576, 20), (576, 779)], fill=(0, 0, 0), width=6)
+    return img
+
+
+def test_a_piece_of_a_panels_background_along_its_frame_is_neither_taken_nor_matched():
+    reference = refs.prepare_reference(np.asarray(paneled(True)))
+    page = np.asarray(gray(paneled(False, dx=-30)))
+    regions = rg.segment_regions(page)
+    f = regions.factor
+    disc = regions.labels[630 // f, 545 // f]
+    shirt = regions.labels[(120 + 280) // f, (300 - 30) // f]
+    assert disc > 0 and shirt > 0 and disc != shirt
+    tokens = refs.describe(regions, page[::f, ::f])
+    assert disc not in set(tokens.ids.tolist()) and shirt in set(tokens.ids.tolist())
+    # The reference's purple half disc is no color to take: nothing on the page turns purple ...
+    purple = _lab((110, 40, 150))
+    assert np.sqrt(((reference.lab - purple) ** 2).sum(axis=1)).min() > 10.0
+    m = refs.match(regions, page[::f, ::f], [reference])
+    assert disc not in set(m.ids.tolist())
+    # ... and the figure's parts still take theirs.
+    assert shirt in set(m.ids.tolist())
+
+
 # ------------------------------------------------------------------ the command, in a fresh process
 def run(args, cwd):
     env = {**os.environ, "COLUMNS": "200"}

@@ -33,6 +33,23 @@ BACKGROUND_RIM = 0.05  # the rim's width, a share of the box's shorter side
 PIECE_SHARE = 0.004
 PIECE_SIDE = 24
 PIECE_EDGE = 0.85
+# Inside a panel (PANEL_*), a region of at least FRAME_SHARE of the page that covers PIECE_EDGE of one side
+# of its box is a piece of the panel's background too (the white between a figure and the frame, a strip
+# between speed lines) when, beyond that side, a line at most FRAME_REACH label pixels thick (the frame)
+# has open paper outside the art behind it (the gutter, the margin: FRAME_GUTTER pixels or more), or when
+# the side is a long one (the box FRAME_STRIP times longer than wide) and FRAME_PAPER of its neighbourhood
+# is such paper (strips between speed lines, ended by the frame). A figure's part meets open paper along
+# its curved outline instead; one cut straight by the frame (a close-up) is lost with them.
+FRAME_SHARE = 0.002
+FRAME_REACH = 8
+FRAME_GUTTER = 6
+FRAME_PAPER = 0.3
+FRAME_STRIP = 1.5
+FRAME_SIDE = 8
+# Panels (:func:`_in_panels`): pieces of the page apart from the paper outside the art that fill PANEL_FILL
+# of their box, each side at least PANEL_SIDE of the page's. A lone figure on a page is none.
+PANEL_FILL = 0.9
+PANEL_SIDE = 0.1
 # Regions smaller than this share of their figure's box are not matched (specks, line fragments),
 # and neither taken from a reference.
 MIN_SHARE = 2e-4
@@ -123,7 +140,97 @@ def _boxes(labels: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _figures(regions: Regions, area: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _straight_sides(labels: np.ndarray, box: np.ndarray, k: int) -> np.ndarray:
+    """Which sides of label ``k``'s box (top, bottom, left, right) it runs straight along: it covers
+    PIECE_EDGE of a 2-pixel band inside the side."""
+    y0, x0, y1, x1 = box[:, k]
+    inside = labels[y0:y1 + 1, x0:x1 + 1] == k
+    return np.array([float(band.any(axis=axis).mean()) > PIECE_EDGE for band, axis in
+                     ((inside[:2], 0), (inside[-2:], 0), (inside[:, :2], 1), (inside[:, -2:], 1))])
+
+
+def _in_panels(regions: Regions) -> np.ndarray:
+    """Per label: whether it lies inside a panel, a piece of the page apart from the paper outside the art
+    (ink included) that fills PANEL_FILL of its box, each side at least PANEL_SIDE of the page's. A lone
+    figure on a page fills far less of its box."""
+    labels = regions.labels
+    h, w = labels.shape
+    art = ~(regions.kind == PAPER)[labels]
+    comp, m = label(art, eight=False)
+    inside = np.zeros(regions.count + 1, bool)
+    if m == 0:
+        return inside
+    box = _boxes(comp, m)
+    size = np.bincount(comp.ravel(), minlength=m + 1)
+    bh, bw = box[2] - box[0] + 1, box[3] - box[1] + 1
+    panel = ((size >= PANEL_FILL * np.maximum(bh, 0) * np.maximum(bw, 0))
+             & (bh >= PANEL_SIDE * h) & (bw >= PANEL_SIDE * w))
+    panel[0] = False
+    inside[labels[panel[comp]]] = True
+    inside[0] = False
+    return inside
+
+
+def _speed_strip(labels: np.ndarray, box: np.ndarray, k: int) -> bool:
+    """Whether label ``k`` runs straight along a long side of its box (FRAME_STRIP times the short one)."""
+    height, width = box[2, k] - box[0, k] + 1, box[3, k] - box[1, k] + 1
+    straight = _straight_sides(labels, box, k)
+    return bool((width >= FRAME_STRIP * height and straight[:2].any())
+                or (height >= FRAME_STRIP * width and straight[2:].any()))
+
+
+def _outward(image: np.ndarray, side: int, at: int, a: int, b: int, depth: int) -> np.ndarray:
+    """``depth`` rows of ``image`` going outward from side ``side`` (0 top, 1 bottom, 2 left, 3 right) of a
+    box whose side lies at row or column ``at`` (that row first), positions ``a..b`` along it."""
+    if side == 0:
+        return image[max(0, at - depth + 1):at + 1, a:b + 1][::-1]
+    if side == 1:
+        return image[at:at + depth, a:b + 1]
+    if side == 2:
+        return image[a:b + 1, max(0, at - depth + 1):at + 1][:, ::-1].T
+    return image[a:b + 1, at:at + depth].T
+
+
+def _beyond(labels: np.ndarray, gray: np.ndarray, paper: np.ndarray, side: int, at: int, lo: int,
+            hi: int) -> np.ndarray:
+    """Per position ``lo..hi`` along side ``side`` of a box whose side lies at row or column ``at``: whether,
+    going outward, an ink line (gray under 128) comes first and, within FRAME_REACH pixels, paper outside
+    the art (``paper``: per label) that goes on for FRAME_GUTTER pixels. Positions off the page are False."""
+    h, w = labels.shape
+    r, g = FRAME_REACH, FRAME_GUTTER
+    out = np.zeros(hi - lo + 1, bool)
+    a, b = max(lo, 0), min(hi, (w if side < 2 else h) - 1)
+    if b < a:
+        return out
+    band = _outward(labels, side, at, a, b, 1 + r + g)[1:]
+    dark = _outward(gray, side, at, a, b, 1 + r)
+    if band.shape[0] < r + g:
+        return out
+    found = band[:r] > 0
+    start = found.argmax(axis=0)
+    cols = np.arange(band.shape[1])
+    first = band[start, cols]
+    rows = start[None, :] + np.arange(g)[:, None]
+    # An ink pixel between the side and the paper (the side's own row included: regrowth takes part of a line).
+    inked = np.minimum.accumulate(dark, axis=0)[start, cols] < 128
+    out[a - lo:b - lo + 1] = (found.any(axis=0) & paper[first] & inked
+                              & (band[rows, cols[None, :]] == first[None, :]).all(axis=0))
+    return out
+
+
+def _against_frame(labels: np.ndarray, gray: np.ndarray, paper: np.ndarray, box: np.ndarray, k: int) -> bool:
+    """Whether label ``k`` runs along a panel's frame: straight along a side of its box, with a line and
+    open paper beyond it (the gutter, the margin: :func:`_beyond`) on PIECE_EDGE of the side."""
+    y0, x0, y1, x1 = box[:, k]
+    straight = _straight_sides(labels, box, k)
+    for side, (at, lo, hi) in enumerate(((y0, x0, x1), (y1, x0, x1), (x0, y0, y1), (x1, y0, y1))):
+        if straight[side] and float(_beyond(labels, gray, paper, side, at, lo, hi).mean()) > PIECE_EDGE:
+            return True
+    return False
+
+
+def _figures(regions: Regions, area: np.ndarray,
+             box: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each label's figure box: ``(y0, x0, side, background)`` per label, at label resolution.
 
     A figure is a connected piece of the art once the paper outside it, balloons and backgrounds
@@ -131,11 +238,11 @@ def _figures(regions: Regions, area: np.ndarray) -> tuple[np.ndarray, np.ndarray
     a screentoned wall) are taken
     away; its box runs from its top down its height, centered across on its mass (arms spread or not,
     the body stays in the middle). A page of several panels and figures thus places each region in
-    its own figure, as a single drawing on a page places it in the drawing.
+    its own figure, as a single drawing on a page places it in the drawing. ``box``: each label's box
+    (:func:`_boxes`).
     """
     n = regions.count
     labels = regions.labels
-    box = _boxes(labels, n)
     box_area = np.maximum(box[2] - box[0] + 1, 0) * np.maximum(box[3] - box[1] + 1, 0)
     background = ((area > BACKGROUND_SHARE * labels.size) & (box_area > BACKGROUND_BOX * labels.size)
                   & ((regions.kind == REGION) | (regions.kind == SOLID)))
@@ -154,11 +261,7 @@ def _figures(regions: Regions, area: np.ndarray) -> tuple[np.ndarray, np.ndarray
               & ((regions.kind == REGION) | (regions.kind == SOLID)))
     pieces[0] = False
     for k in np.flatnonzero(pieces):
-        y0b, x0b, y1b, x1b = box[:, k]
-        inside = labels[y0b:y1b + 1, x0b:x1b + 1] == k
-        straight = sum(float(band.any(axis=axis).mean()) > PIECE_EDGE for band, axis in
-                       ((inside[:2], 0), (inside[-2:], 0), (inside[:, :2], 1), (inside[:, -2:], 1)))
-        background[k] = straight >= 2
+        background[k] = _straight_sides(labels, box, k).sum() >= 2
     outside = (regions.kind == PAPER) | (regions.kind == BALLOON) | background
     outside[0] = False
     art = ~outside[labels]
@@ -228,7 +331,8 @@ def describe(regions: Regions, gray: np.ndarray) -> Tokens:
     elong = 0.25 * np.log(l1 / l2)
     # How much of an ellipse of those moments the region fills (1 for a solid blob, low for a ring).
     fill = np.clip(area / (4.0 * np.pi * np.sqrt(l1 * l2) + 1.0), 0.0, 1.5)
-    y0, x0, side, background = _figures(regions, area)
+    box = _boxes(labels, n)
+    y0, x0, side, background = _figures(regions, area, box)
     share = area / side ** 2
     keep = (regions.kind == REGION) | (regions.kind == SOLID)
     keep[0] = False
@@ -242,6 +346,15 @@ def describe(regions: Regions, gray: np.ndarray) -> Tokens:
     ctx_dark = np.bincount(i, weights=w * (tone[j] < TONE_BLACK), minlength=n + 1) / wsum
     ctx_paper = np.bincount(i, weights=w * (regions.kind[j] == PAPER), minlength=n + 1) / wsum
     ctx_count = np.log1p(np.bincount(i, minlength=n + 1).astype(np.float64))
+    # Pieces of a panel's background along its frame (FRAME_SHARE): neither matched nor taken.
+    framed = keep & (area > FRAME_SHARE * labels.size)
+    framed &= (np.minimum(box[2] - box[0], box[3] - box[1]) + 1 >= FRAME_SIDE)
+    if framed.any():
+        framed &= _in_panels(regions)
+    paper = regions.kind == PAPER
+    for k in np.flatnonzero(framed):
+        keep[k] = not (_against_frame(labels, gray, paper, box, k)
+                       or (ctx_paper[k] > FRAME_PAPER and _speed_strip(labels, box, k)))
     raw = np.stack([(my - y0) / side, (mx - x0) / side, np.log(np.maximum(share, 1e-6)), elong, fill,
                     ctx_dark, ctx_paper, ctx_count], axis=1)
     feats = (raw * FEATURE_WEIGHTS).astype(np.float32)
