@@ -218,6 +218,37 @@ def test_paper_specks_in_a_dark_shaded_areas_rim_join_it_and_a_highlight_stays_a
     assert not colored.any()
 
 
+def test_the_holes_of_a_dense_stipple_join_it_and_windows_in_a_solid_black_stay_regions():
+    """A dense random stipple (a dress, val_clipart page 3) is taken for a textured SOLID; its larger paper
+    holes made small regions that vivid painted as red confetti. They join the SOLID. Small paper windows
+    in a solid black (skin between black braids) are drawn, not texture, and stay regions."""
+    rng = np.random.default_rng(3)
+    h, w = 724, 512                                                   # a validation-sized page (no reduction)
+    page = np.full((h, w), 255, np.uint8)
+    page[40:44, 40:472] = page[680:684, 40:472] = 0
+    page[40:684, 40:44] = page[40:684, 468:472] = 0
+    page[100:400, 80:300] = np.where(rng.random((300, 220)) < 0.5, 0, 255)   # the stippled dress
+    page[96:100, 76:304] = page[400:404, 76:304] = 0
+    page[96:404, 76:80] = page[96:404, 300:304] = 0
+    page[480:620, 300:420] = 0                                        # solid black braids ...
+    for y in (510, 560):
+        page[y:y + 9, 330:342] = 255                                  # ... with skin between them
+    r = rg.segment_regions(page)
+    assert r.factor == 1
+    full = r.full_labels()
+    dress = full[100:400, 80:300]
+    solid = np.flatnonzero(r.kind == rg.SOLID)
+    assert np.isin(dress, solid).mean() > 0.9
+    # No region lies inside the dress, 8 px in from its outline (a hole against the outline meets the
+    # paper outside across the regrown line, and stays).
+    core = full[108:392, 88:292]
+    inside = [k for k in np.unique(core) if k > 0 and r.kind[k] == rg.REGION
+              and (core == k).sum() > 0.5 * (full == k).sum()]
+    assert inside == []
+    for y in (510, 560):
+        assert r.kind[full[y + 4, 336]] == rg.REGION
+
+
 def test_vivid_commits_every_region_to_a_color_and_safe_leaves_weak_ones_gray():
     """A region where the model is unsure (weak, pale prediction) stays gray under safe; vivid gives it its
     color, more saturated, and still leaves paper and balloons alone."""
