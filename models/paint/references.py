@@ -94,11 +94,18 @@ TONE_SCALE = 0.2
 
 @dataclass
 class Tokens:
-    """One row per matched region: ``ids`` (labels), ``features`` ``[k, d]`` float32."""
+    """One row per matched region: ``ids`` (labels), ``features`` ``[k, d]`` float32, ``tone`` ``[k]``
+    (paper level, 0 black .. 1 white), ``background`` ``[k]`` bool: a piece of a panel's background along
+    its frame, never matched on a page nor taken from a reference, but a rival of a reference's other
+    tokens all the same (None: none is)."""
 
     ids: np.ndarray
     features: np.ndarray
     tone: np.ndarray
+    background: np.ndarray | None = None
+
+    def backgrounds(self) -> np.ndarray:
+        return self.background if self.background is not None else np.zeros(len(self.ids), bool)
 
 
 def tone_cost(target: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -346,20 +353,24 @@ def describe(regions: Regions, gray: np.ndarray) -> Tokens:
     ctx_dark = np.bincount(i, weights=w * (tone[j] < TONE_BLACK), minlength=n + 1) / wsum
     ctx_paper = np.bincount(i, weights=w * (regions.kind[j] == PAPER), minlength=n + 1) / wsum
     ctx_count = np.log1p(np.bincount(i, minlength=n + 1).astype(np.float64))
-    # Pieces of a panel's background along its frame (FRAME_SHARE): neither matched nor taken.
+    # Pieces of a panel's background along its frame (FRAME_SHARE): neither matched nor taken, but rivals
+    # of a reference's other tokens (a page region that looks as much like the reference's background as
+    # like one of its figure's parts is no clear match).
     framed = keep & (area > FRAME_SHARE * labels.size)
     framed &= (np.minimum(box[2] - box[0], box[3] - box[1]) + 1 >= FRAME_SIDE)
     if framed.any():
         framed &= _in_panels(regions)
     paper = regions.kind == PAPER
+    framed_piece = np.zeros(n + 1, bool)
     for k in np.flatnonzero(framed):
-        keep[k] = not (_against_frame(labels, gray, paper, box, k)
-                       or (ctx_paper[k] > FRAME_PAPER and _speed_strip(labels, box, k)))
+        framed_piece[k] = (_against_frame(labels, gray, paper, box, k)
+                    or (ctx_paper[k] > FRAME_PAPER and _speed_strip(labels, box, k)))
     raw = np.stack([(my - y0) / side, (mx - x0) / side, np.log(np.maximum(share, 1e-6)), elong, fill,
                     ctx_dark, ctx_paper, ctx_count], axis=1)
     feats = (raw * FEATURE_WEIGHTS).astype(np.float32)
     ids = np.flatnonzero(keep)
-    return Tokens(ids=ids, features=feats[ids], tone=tone[ids].astype(np.float32))
+    return Tokens(ids=ids, features=feats[ids], tone=tone[ids].astype(np.float32),
+                  background=framed_piece[ids])
 
 
 def region_lab(regions: Regions, rgb: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -439,8 +450,11 @@ def match(regions: Regions, gray: np.ndarray, references: list[Reference], *,
     empty = Matches(np.zeros(0, np.int64), np.zeros((0, 3), np.float32), np.zeros(0, np.float32), 0)
     refs = [r for r in references if len(r.tokens.ids)]
     target = describe(regions, gray)
-    if not refs or not len(target.ids):
-        return Matches(empty.ids, empty.lab, empty.distance, len(target.ids))
+    # The page's background pieces are tokens (for the mutual check) but never matched.
+    matchable = ~target.backgrounds()
+    tried = int(matchable.sum())
+    if not refs or not tried:
+        return Matches(empty.ids, empty.lab, empty.distance, tried)
     feats = np.concatenate([r.tokens.features for r in refs])
     lab = np.concatenate([r.lab for r in refs]).astype(np.float32)
     tone = np.concatenate([r.tokens.tone for r in refs])
@@ -453,13 +467,15 @@ def match(regions: Regions, gray: np.ndarray, references: list[Reference], *,
     fit = np.array([np.median(d[:, owner == k].min(axis=1)) for k in range(len(refs))])
     usable = (fit <= fit.min() * FIT_SLACK) & (fit <= max_fit)
     if not usable.any():
-        return Matches(empty.ids, empty.lab, empty.distance, len(target.ids))
+        return Matches(empty.ids, empty.lab, empty.distance, tried)
     d = np.where(usable[owner][None, :], d, np.inf)
-    best = d.argmin(axis=1)
-    best_d = d[np.arange(len(best)), best]
+    # A reference's background pieces are rivals only: never the match.
+    takable = np.where(np.concatenate([r.tokens.backgrounds() for r in refs])[None, :], np.inf, d)
+    best = takable.argmin(axis=1)
+    best_d = takable[np.arange(len(best)), best]
     color_gap = np.sqrt(((lab[best][:, None, :] - lab[None, :, :]) ** 2).sum(-1))
     rival = np.where(color_gap > COLOR_SPLIT, d, np.inf).min(axis=1)
-    ok = (best_d <= max_distance) & (rival >= margin * best_d)
+    ok = matchable & (best_d <= max_distance) & (rival >= margin * best_d)
     # Mutual: the reference token is among the MUTUAL_K nearest page tokens of its own (a panel's
     # background cut into strips by speed lines offers many near copies of one token; a figure's part
     # offers one per figure).
@@ -476,4 +492,4 @@ def match(regions: Regions, gray: np.ndarray, references: list[Reference], *,
     # (NaN lightness: the compose lays the hue under the page's own lightness, as the model's colors.)
     toned = target.tone[ok] < TONE_WHITE
     taken[toned, 0] = np.nan
-    return Matches(target.ids[ok], taken, best_d[ok].astype(np.float32), len(target.ids))
+    return Matches(target.ids[ok], taken, best_d[ok].astype(np.float32), tried)
