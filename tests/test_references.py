@@ -186,6 +186,31 @@ def test_a_piece_of_a_panels_background_along_its_frame_is_neither_taken_nor_mat
     assert shirt in set(m.ids.tolist())
 
 
+def test_a_panels_color_seen_through_a_gap_in_the_art_is_no_color_to_take():
+    """On the color page the panel is purple, and so is what shows inside a hoop; the B/W page's hoop is
+    white inside. The hoop's inside is no figure's part to carry over: it stays uncolored."""
+    purple = (110, 40, 150)
+    color = paneled(True)
+    d = ImageDraw.Draw(color)
+    ImageDraw.floodfill(color, (40, 400), purple)                     # the panel's background
+    d.ellipse([50, 560, 170, 700], fill=purple, outline=(0, 0, 0), width=6)
+    d.ellipse([70, 580, 150, 680], fill=purple, outline=(0, 0, 0), width=6)   # a hoop, the panel inside it
+    line = paneled(False, dx=-30)
+    d = ImageDraw.Draw(line)
+    d.ellipse([50, 560, 170, 700], fill=(255, 255, 255), outline=(0, 0, 0), width=6)
+    d.ellipse([70, 580, 150, 680], fill=(255, 255, 255), outline=(0, 0, 0), width=6)
+    reference = refs.prepare_reference(np.asarray(color))
+    page = np.asarray(gray(line))
+    regions = rg.segment_regions(page)
+    f = regions.factor
+    hole = regions.labels[630 // f, 110 // f]
+    shirt = regions.labels[(120 + 280) // f, (300 - 30) // f]
+    m = refs.match(regions, page[::f, ::f], [reference])
+    taken = dict(zip(m.ids.tolist(), m.lab))
+    assert hole not in taken or np.sqrt(((taken[hole] - _lab(purple)) ** 2).sum()) > 10.0
+    assert shirt in taken
+
+
 # ------------------------------------------------------------------ the command, in a fresh process
 def run(args, cwd):
     env = {**os.environ, "COLUMNS": "200"}

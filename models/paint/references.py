@@ -50,6 +50,8 @@ FRAME_SIDE = 8
 # of their box, each side at least PANEL_SIDE of the page's. A lone figure on a page is none.
 PANEL_FILL = 0.9
 PANEL_SIDE = 0.1
+# On a reference, a token within this CIE76 distance of a colored background's color is background too.
+BACKGROUND_COLOR = 10.0
 # Regions smaller than this share of their figure's box are not matched (specks, line fragments),
 # and neither taken from a reference.
 MIN_SHARE = 2e-4
@@ -320,6 +322,11 @@ def describe(regions: Regions, gray: np.ndarray) -> Tokens:
 
     ``gray``: the page's uint8 gray at the label resolution (``page[::f, ::f]``).
     """
+    return _describe(regions, gray)[0]
+
+
+def _describe(regions: Regions, gray: np.ndarray) -> tuple[Tokens, np.ndarray]:
+    """:func:`describe`, and the labels of the page's large backgrounds (no tokens: a panel's sky)."""
     n = regions.count
     labels = regions.labels
     ys, xs = np.indices(labels.shape, dtype=np.float64)
@@ -369,8 +376,9 @@ def describe(regions: Regions, gray: np.ndarray) -> Tokens:
                     ctx_dark, ctx_paper, ctx_count], axis=1)
     feats = (raw * FEATURE_WEIGHTS).astype(np.float32)
     ids = np.flatnonzero(keep)
-    return Tokens(ids=ids, features=feats[ids], tone=tone[ids].astype(np.float32),
-                  background=framed_piece[ids])
+    tokens = Tokens(ids=ids, features=feats[ids], tone=tone[ids].astype(np.float32),
+                    background=framed_piece[ids])
+    return tokens, np.flatnonzero(background)
 
 
 def region_lab(regions: Regions, rgb: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -422,8 +430,16 @@ def prepare_reference(rgb: np.ndarray, name: str = "reference", *, lift: bool = 
 def _prepare(rgb: np.ndarray, gray: np.ndarray, segmented_on: np.ndarray, name: str) -> Reference:
     regions = segment_regions(segmented_on)
     f = regions.factor
-    tokens = describe(regions, gray[::f, ::f])
+    tokens, backgrounds = _describe(regions, gray[::f, ::f])
     lab = region_lab(regions, rgb, tokens.ids)
+    # A panel's color seen between a figure's arms and legs is background too: tokens within
+    # BACKGROUND_COLOR of a colored background (a large one, a piece along a frame) are rivals only.
+    backdrop = tokens.backgrounds()
+    colors = np.concatenate([region_lab(regions, rgb, backgrounds), lab[backdrop]])
+    colors = colors[np.hypot(colors[:, 1], colors[:, 2]) >= NEUTRAL_CHROMA]
+    if len(colors) and len(lab):
+        near = np.sqrt(((lab[:, None, :] - colors[None, :, :]) ** 2).sum(-1)).min(axis=1) < BACKGROUND_COLOR
+        tokens = Tokens(ids=tokens.ids, features=tokens.features, tone=tokens.tone, background=backdrop | near)
     return Reference(tokens=tokens, lab=lab, name=name, shape=gray.shape, regions_count=regions.count)
 
 
