@@ -71,3 +71,11 @@ def encoded(img: Image.Image, fmt: str = "PNG", **params) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, **params)
     return buf.getvalue()
+
+
+@pytest.fixture
+def indir(tmp_path):
+    """An empty input folder under ``tmp_path`` (the hostile-input tests build their inputs there)."""
+    d = tmp_path / "in"
+    d.mkdir()
+    return d

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.test_cli_fresh_process import BIN, assert_clean, line_art, mangacolor, mangacolor_together, save
-from tests.test_hostile import make_cbz, patch_entry
+from tests.hostile import make_cbz, patch_entry
 
 pytestmark = pytest.mark.skipif(not BIN.exists(), reason="the mangacolor script is not installed beside this python")
 

@@ -1,7 +1,7 @@
 """The promises of docs/RELIABILITY.md, checked on generated names: archive and entry names drawn from the
 whole of Unicode, with ``[``, ``]``, newlines, control characters and path separators weighted in.
 
-For every run: no input changes, nothing is written outside the output (``tests.test_hostile.Run``
+For every run: no input changes, nothing is written outside the output (``tests.hostile.Run``
 checks both), no page is lost (every entry of the input is in the output or named in an error line),
 every error is one line, and the exit code says whether anything failed.
 """
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from models.toolbox.errors import printable
-from tests.test_hostile import PAGE, Run
+from tests.hostile import PAGE, Run
 
 # Any character a ZIP name can hold (no surrogates: they have no UTF-8 form; no NUL: zipfile ends a name
 # at its first NUL, so such an input archive cannot even be written), and the ones that broke things.
