@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..cie import luma8, srgb8_to_lab
-from .raster import label
+from .raster import label, label_boxes
 from .regions import BALLOON, PAPER, REGION, SOLID, Regions, paper_levels, segment_regions
 
 # Regions larger than this share of the page are backgrounds (a panel's sky, a screentoned wall): they
@@ -134,19 +134,10 @@ class Reference:
 
 
 def _boxes(labels: np.ndarray, n: int) -> np.ndarray:
-    """``[4, n + 1]``: each label's first and last row and column (row 0 of an absent label: H, W, 0, 0).
-    From per-row and per-column presence tables (cheaper than ``np.minimum.at`` over every pixel)."""
-    h, w = labels.shape
-    out = np.zeros((4, n + 1), np.int64)
-    for axis, size, lo, hi in ((1, h, 0, 2), (0, w, 1, 3)):
-        # Which labels each row (axis=1) or column (axis=0) holds.
-        index = np.arange(size)[:, None] if axis == 1 else np.arange(size)[None, :]
-        present = np.bincount((labels.astype(np.int64) * size + index).ravel(), minlength=(n + 1) * size)
-        present = present.reshape(n + 1, size) > 0
-        any_ = present.any(axis=1)
-        out[lo] = np.where(any_, present.argmax(axis=1), size)
-        out[hi] = np.where(any_, size - 1 - present[:, ::-1].argmax(axis=1), 0)
-    return out
+    """``[4, n + 1]``: each label's first and last row and column (``raster.label_boxes`` read from the label
+    map's runs; an absent label's box is empty: its last row and column come before its first)."""
+    box = label_boxes(labels, n + 1, np.ones(n + 1, bool))
+    return box[:, [0, 2, 1, 3]].T
 
 
 def _straight_sides(labels: np.ndarray, box: np.ndarray, k: int) -> np.ndarray:
