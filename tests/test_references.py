@@ -211,6 +211,27 @@ def test_a_panels_color_seen_through_a_gap_in_the_art_is_no_color_to_take():
     assert shirt in taken
 
 
+def test_a_color_page_of_two_characters_gives_a_page_figure_only_its_own_characters_colors():
+    """A color page showing two characters (the other one in another pose and other colors): the page's one
+    figure takes the right character's colors only (matches into a reference figure that holds little of a
+    page figure's matched area are strays, ``FIGURE_SHARE``; on these drawings the margin alone already
+    keeps them out, on composed chapters it does not: docs/MODELS.md)."""
+    other = {SKIN: (120, 80, 40), SHIRT: (210, 200, 0), PANTS: (150, 0, 150), HAIR: (0, 150, 150)}
+    left = np.asarray(figure(True, size=(1200, 800), dx=-300))
+    right = np.asarray(figure(True, size=(1200, 800), dx=300, arms_up=True)).copy()
+    for mine, theirs in other.items():
+        right[(right == mine).all(axis=2)] = theirs
+    both = np.where(np.arange(1200)[None, :, None] < 600, left, right).astype(np.uint8)
+    reference = refs.prepare_reference(both)
+    page = np.asarray(gray(figure(False, size=(1200, 800), scale=0.9, dx=-100, dy=20)))
+    regions = rg.segment_regions(page)
+    m = refs.match(regions, page[::regions.factor, ::regions.factor], [reference])
+    assert len(m.ids) >= 3
+    theirs = np.stack([_lab(c) for c in other.values()])
+    for lab in m.lab:
+        assert np.sqrt(((theirs - lab) ** 2).sum(axis=1)).min() > 10.0, lab
+
+
 # ------------------------------------------------------------------ the command, in a fresh process
 def run(args, cwd):
     env = {**os.environ, "COLUMNS": "200"}

@@ -50,6 +50,9 @@ FRAME_SIDE = 8
 # of their box, each side at least PANEL_SIDE of the page's. A lone figure on a page is none.
 PANEL_FILL = 0.9
 PANEL_SIDE = 0.1
+# A match whose reference figure holds under this share of its page figure's matched area is dropped: one
+# figure of a page is one or two figures of the references, and the rest are strays (`match`).
+FIGURE_SHARE = 0.25
 # On a reference, a token within this CIE76 distance of a colored background's color is background too.
 BACKGROUND_COLOR = 10.0
 # Regions smaller than this share of their figure's box are not matched (specks, line fragments),
@@ -99,12 +102,14 @@ class Tokens:
     """One row per matched region: ``ids`` (labels), ``features`` ``[k, d]`` float32, ``tone`` ``[k]``
     (paper level, 0 black .. 1 white), ``background`` ``[k]`` bool: a piece of a panel's background along
     its frame, never matched on a page nor taken from a reference, but a rival of a reference's other
-    tokens all the same (None: none is)."""
+    tokens all the same (None: none is); ``figure`` ``[k]``: the figure (a connected piece of the art,
+    ``_figures``) the region lies in, 0 for none (None: unknown)."""
 
     ids: np.ndarray
     features: np.ndarray
     tone: np.ndarray
     background: np.ndarray | None = None
+    figure: np.ndarray | None = None
 
     def backgrounds(self) -> np.ndarray:
         return self.background if self.background is not None else np.zeros(len(self.ids), bool)
@@ -230,8 +235,9 @@ def _against_frame(labels: np.ndarray, gray: np.ndarray, paper: np.ndarray, box:
 
 
 def _figures(regions: Regions, area: np.ndarray,
-             box: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each label's figure box: ``(y0, x0, side, background)`` per label, at label resolution.
+             box: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each label's figure box and figure: ``(y0, x0, side, background, figure)`` per label, at label
+    resolution (``figure``: the index of the figure it lies in, 0 for none).
 
     A figure is a connected piece of the art once the paper outside it, balloons and backgrounds
     (regions larger than BACKGROUND_SHARE of the page spread over BACKGROUND_BOX of it: a panel's sky,
@@ -270,7 +276,7 @@ def _figures(regions: Regions, area: np.ndarray,
     x0 = np.zeros(n + 1)
     side = np.ones(n + 1)
     if m == 0:
-        return y0, x0, side, background
+        return y0, x0, side, background, np.zeros(n + 1, np.int64)
     ys, xs = np.nonzero(art)
     c = comp[ys, xs]
     comp_box = _boxes(comp, m)
@@ -293,7 +299,9 @@ def _figures(regions: Regions, area: np.ndarray,
     y0[lab_of] = top[comp_of]
     side[lab_of] = height[comp_of]
     x0[lab_of] = cx[comp_of] - height[comp_of] / 2.0
-    return y0, x0, side, background
+    figure = np.zeros(n + 1, np.int64)
+    figure[lab_of] = comp_of
+    return y0, x0, side, background, figure
 
 
 def _neighbours(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -337,7 +345,7 @@ def _describe(regions: Regions, gray: np.ndarray) -> tuple[Tokens, np.ndarray]:
     # How much of an ellipse of those moments the region fills (1 for a solid blob, low for a ring).
     fill = np.clip(area / (4.0 * np.pi * np.sqrt(l1 * l2) + 1.0), 0.0, 1.5)
     box = _boxes(labels, n)
-    y0, x0, side, background = _figures(regions, area, box)
+    y0, x0, side, background, figure = _figures(regions, area, box)
     share = area / side ** 2
     keep = (regions.kind == REGION) | (regions.kind == SOLID)
     keep[0] = False
@@ -368,7 +376,7 @@ def _describe(regions: Regions, gray: np.ndarray) -> tuple[Tokens, np.ndarray]:
     feats = (raw * FEATURE_WEIGHTS).astype(np.float32)
     ids = np.flatnonzero(keep)
     tokens = Tokens(ids=ids, features=feats[ids], tone=tone[ids].astype(np.float32),
-                    background=framed_piece[ids])
+                    background=framed_piece[ids], figure=figure[ids])
     return tokens, np.flatnonzero(background)
 
 
@@ -430,7 +438,8 @@ def _prepare(rgb: np.ndarray, gray: np.ndarray, segmented_on: np.ndarray, name: 
     colors = colors[np.hypot(colors[:, 1], colors[:, 2]) >= NEUTRAL_CHROMA]
     if len(colors) and len(lab):
         near = np.sqrt(((lab[:, None, :] - colors[None, :, :]) ** 2).sum(-1)).min(axis=1) < BACKGROUND_COLOR
-        tokens = Tokens(ids=tokens.ids, features=tokens.features, tone=tokens.tone, background=backdrop | near)
+        tokens = Tokens(ids=tokens.ids, features=tokens.features, tone=tokens.tone, background=backdrop | near,
+                        figure=tokens.figure)
     return Reference(tokens=tokens, lab=lab, name=name, shape=gray.shape, regions_count=regions.count)
 
 
@@ -490,6 +499,19 @@ def match(regions: Regions, gray: np.ndarray, references: list[Reference], *,
         finite = np.where(np.isfinite(d), d, np.inf)
         kth = np.sort(finite, axis=0)[min(mutual_k, len(finite)) - 1]
         ok &= best_d <= kth[best]
+    # One figure of the page is one or two figures of the references: a match from a reference figure
+    # that holds under FIGURE_SHARE of the page figure's matched area is a stray.
+    if FIGURE_SHARE and target.figure is not None and all(r.tokens.figure is not None for r in refs):
+        ref_fig = np.concatenate([r.tokens.figure + (k << 32) for k, r in enumerate(refs)])[best]
+        area = np.bincount(regions.labels.ravel(), minlength=regions.count + 1)[target.ids].astype(np.float64)
+        rows = np.flatnonzero(ok)
+        pair = target.figure[rows].astype(np.int64) * (1 << 40) + ref_fig[rows]
+        uniq, inv = np.unique(pair, return_inverse=True)
+        held = np.bincount(inv, weights=area[rows])
+        page_fig = uniq // (1 << 40)
+        _, fig_inv = np.unique(page_fig, return_inverse=True)
+        total = np.bincount(fig_inv, weights=held)[fig_inv]
+        ok[rows] = (held / np.maximum(total, 1e-9))[inv] >= FIGURE_SHARE
     # A neutral reference color (white, gray, black) adds nothing the page does not show.
     ok &= np.hypot(lab[best][:, 1], lab[best][:, 2]) >= NEUTRAL_CHROMA
     taken = lab[best[ok]].copy()
