@@ -176,10 +176,10 @@ def _in_panels(regions: Regions) -> np.ndarray:
     return inside
 
 
-def _speed_strip(labels: np.ndarray, box: np.ndarray, k: int) -> bool:
-    """Whether label ``k`` runs straight along a long side of its box (FRAME_STRIP times the short one)."""
+def _speed_strip(box: np.ndarray, k: int, straight: np.ndarray) -> bool:
+    """Whether label ``k`` runs straight along a long side of its box (FRAME_STRIP times the short one);
+    ``straight``: its :func:`_straight_sides`."""
     height, width = box[2, k] - box[0, k] + 1, box[3, k] - box[1, k] + 1
-    straight = _straight_sides(labels, box, k)
     return bool((width >= FRAME_STRIP * height and straight[:2].any())
                 or (height >= FRAME_STRIP * width and straight[2:].any()))
 
@@ -223,11 +223,12 @@ def _beyond(labels: np.ndarray, gray: np.ndarray, paper: np.ndarray, side: int, 
     return out
 
 
-def _against_frame(labels: np.ndarray, gray: np.ndarray, paper: np.ndarray, box: np.ndarray, k: int) -> bool:
-    """Whether label ``k`` runs along a panel's frame: straight along a side of its box, with a line and
-    open paper beyond it (the gutter, the margin: :func:`_beyond`) on PIECE_EDGE of the side."""
+def _against_frame(labels: np.ndarray, gray: np.ndarray, paper: np.ndarray, box: np.ndarray, k: int,
+                   straight: np.ndarray) -> bool:
+    """Whether label ``k`` runs along a panel's frame: straight along a side of its box (``straight``: its
+    :func:`_straight_sides`), with a line and open paper beyond it (the gutter, the margin: :func:`_beyond`)
+    on PIECE_EDGE of the side."""
     y0, x0, y1, x1 = box[:, k]
-    straight = _straight_sides(labels, box, k)
     for side, (at, lo, hi) in enumerate(((y0, x0, x1), (y1, x0, x1), (x0, y0, y1), (x1, y0, y1))):
         if straight[side] and float(_beyond(labels, gray, paper, side, at, lo, hi).mean()) > PIECE_EDGE:
             return True
@@ -369,8 +370,9 @@ def _describe(regions: Regions, gray: np.ndarray) -> tuple[Tokens, np.ndarray]:
     paper = regions.kind == PAPER
     framed_piece = np.zeros(n + 1, bool)
     for k in np.flatnonzero(framed):
-        framed_piece[k] = (_against_frame(labels, gray, paper, box, k)
-                    or (ctx_paper[k] > FRAME_PAPER and _speed_strip(labels, box, k)))
+        straight = _straight_sides(labels, box, k)
+        framed_piece[k] = (_against_frame(labels, gray, paper, box, k, straight)
+                           or (ctx_paper[k] > FRAME_PAPER and _speed_strip(box, k, straight)))
     raw = np.stack([(my - y0) / side, (mx - x0) / side, np.log(np.maximum(share, 1e-6)), elong, fill,
                     ctx_dark, ctx_paper, ctx_count], axis=1)
     feats = (raw * FEATURE_WEIGHTS).astype(np.float32)
@@ -502,15 +504,16 @@ def match(regions: Regions, gray: np.ndarray, references: list[Reference], *,
     # One figure of the page is one or two figures of the references: a match from a reference figure
     # that holds under FIGURE_SHARE of the page figure's matched area is a stray.
     if FIGURE_SHARE and target.figure is not None and all(r.tokens.figure is not None for r in refs):
-        ref_fig = np.concatenate([r.tokens.figure + (k << 32) for k, r in enumerate(refs)])[best]
+        ref_fig = np.concatenate([r.tokens.figure for r in refs])[best]
         area = np.bincount(regions.labels.ravel(), minlength=regions.count + 1)[target.ids].astype(np.float64)
         rows = np.flatnonzero(ok)
-        pair = target.figure[rows].astype(np.int64) * (1 << 40) + ref_fig[rows]
-        uniq, inv = np.unique(pair, return_inverse=True)
+        # Each match's (page figure, reference, reference figure), and the page figure's matched area.
+        pair = np.stack([target.figure[rows], owner[best[rows]], ref_fig[rows]], axis=1)
+        uniq, inv = np.unique(pair, axis=0, return_inverse=True)
+        inv = inv.ravel()
         held = np.bincount(inv, weights=area[rows])
-        page_fig = uniq // (1 << 40)
-        _, fig_inv = np.unique(page_fig, return_inverse=True)
-        total = np.bincount(fig_inv, weights=held)[fig_inv]
+        _, fig_inv = np.unique(uniq[:, 0], return_inverse=True)
+        total = np.bincount(fig_inv.ravel(), weights=held)[fig_inv.ravel()]
         ok[rows] = (held / np.maximum(total, 1e-9))[inv] >= FIGURE_SHARE
     # A neutral reference color (white, gray, black) adds nothing the page does not show.
     ok &= np.hypot(lab[best][:, 1], lab[best][:, 2]) >= NEUTRAL_CHROMA
