@@ -155,21 +155,14 @@ def build_chapters(seed: int = 0) -> list[dict]:
     """Six composed chapters (one per pair of comicgen characters): the color page 1 as the reference,
     pages 2-4 as targets. The reference goes through the CLI's preparation (its size cap)."""
     from mangacolor_cli.engine.references import _scaled
-    from trainer.pages.composer import Drawing, DrawingCache, page_rng
+    from scripts.reference_chapter import drawings  # the example's split of each character's figures
+    from trainer.pages.composer import DrawingCache, page_rng
     from trainer.pages.dataset import compose_pair
-
-    folder = DRAWINGS / "comicgen"
-
-    def drawings(character: str, part: int) -> list[Drawing]:
-        files = sorted((folder / "color").glob(f"{character}__*.png"))
-        return [Drawing(f"comicgen/{f.stem}", str(f), str(folder / "line" / f.name)) for f in files[part::2]]
 
     cache = DrawingCache()
     chapters = []
     pairs = [(a, b) for i, a in enumerate(COMICGEN) for b in COMICGEN[i + 1:]]
     for k, pair in enumerate(pairs):
-        if not all(drawings(c, 0) for c in pair):
-            continue
         pages = []
         for i in range(4):
             pool = [d for c in pair for d in drawings(c, 0 if i == 0 else 1)]
