@@ -73,3 +73,14 @@ def test_bench_model_lightness_prints_each_way_beside_the_gray_page(tmp_path):
     assert line.startswith("set (safe, 1 pages): gray page ")
     for way in ("| model ", "| target L ", "| white at L<=70 "):
         assert way in line
+
+
+def test_bench_hint_cap_bounds_the_auc_by_the_trapezoid_of_the_gray_page_then_the_perfect_matcher():
+    """The least Hint-AUC: the gray page's score at a = 0, the perfect matcher's at every a > 0."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_hint_cap
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert bench_hint_cap.bound(10.0, 4.0) == pytest.approx(0.005 * (10.0 + 4.0) + 0.99 * 4.0)
+    assert bench_hint_cap.bound(5.0, 5.0) == pytest.approx(5.0)
