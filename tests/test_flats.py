@@ -339,13 +339,15 @@ def test_a_hint_map_gives_hue_and_chroma_and_the_page_keeps_its_lightness():
     assert (np.ptp(by_map[20:60, 20:60].astype(int), axis=-1) < 4).all()
 
 
-def hair_page() -> tuple[np.ndarray, dict]:
+def hair_page(flat: bool = False) -> tuple[np.ndarray, dict]:
     """A panel with toned hair cut into four strands by lines, a darker tone (a hat) touching it, and a
-    white face under it."""
+    white face under it. ``flat``: the hair in a flat gray of the tone's mean instead of its dots."""
     img = Image.new("L", (W, H), 255)
     d = ImageDraw.Draw(img)
     d.rectangle((60, 60, W - 60, 1000), outline=0, width=6)
-    for y in range(200, 520, 6):  # a light dot screentone over the hair (mean gray about 225)
+    if flat:
+        d.rectangle((200, 200, 1000, 520), fill=225)
+    for y in range(200, 520, 6) if not flat else ():  # a light dot screentone over the hair (mean gray ~225)
         for x in range(200 + (y // 6) % 2 * 3, 1000, 6):
             d.ellipse((x - 1, y - 1, x + 1, y + 1), fill=0)
     d.rectangle((200, 100, 1000, 200), fill=90)  # the hat: a darker flat tone
@@ -386,12 +388,12 @@ def test_a_hint_in_white_paper_never_spreads_to_the_white_regions_beside_it():
     face = int(regions.labels[y // f, x // f])
     ids, lab, added = spread.spread_hints(regions, page[::f, ::f], np.array([face]),
                                           np.array([[60.0, 20.0, 20.0]], np.float32))
-    assert added == 0 and ids.tolist() == [face]
+    assert len(added) == 0 and ids.tolist() == [face]
     x, y = places["strand1"]
     strand = int(regions.labels[y // f, x // f])
     ids, lab, added = spread.spread_hints(regions, page[::f, ::f], np.array([strand]),
                                           np.array([[60.0, 20.0, 20.0]], np.float32))
-    assert added == 3 and np.all(lab == lab[0])
+    assert len(added) == 3 and np.all(lab == lab[0])
 
 
 def noise_tone_page(density: float = 0.35, seed: int = 0) -> np.ndarray:
@@ -435,3 +437,23 @@ def test_a_hint_map_with_two_colors_in_one_region_lays_each_on_its_own_side():
     whole = fills.regions_for_hints(rg.segment_regions(page), np.dstack([np.asarray(Image.fromarray(page).convert("RGB")),
                                                                        np.full(page.shape, 255, np.uint8)]))[0]
     assert whole.count == rg.segment_regions(page).count  # a page-size hint image never splits a region
+
+
+def test_a_reference_color_spreads_across_a_screentone_and_not_across_a_flat_gray():
+    """A reference's match (``hinted`` False) spreads to the strands of dot-toned hair as a hint does; on the
+    same hair drawn in a flat gray of about the same mean (a gray page, where one gray is many colors) only a
+    hint spreads."""
+    from models.paint import spread
+
+    page, places = hair_page()
+    for img, spreads in ((page, True), (hair_page(flat=True)[0], False)):
+        regions = rg.segment_regions(img)
+        f = regions.factor
+        x, y = places["strand1"]
+        strand = int(regions.labels[y // f, x // f])
+        color = np.array([[60.0, 20.0, 20.0]], np.float32)
+        _, _, from_reference = spread.spread_hints(regions, img[::f, ::f], np.array([strand]), color,
+                                                   np.array([False]))
+        _, _, from_hint = spread.spread_hints(regions, img[::f, ::f], np.array([strand]), color, np.array([True]))
+        assert len(from_hint) == 3, (spreads, len(from_hint))
+        assert len(from_reference) == (3 if spreads else 0)

@@ -88,8 +88,8 @@ def known_and_gray(regions: rg.Regions, hints, gray: np.ndarray | None, fill_pap
     """The page's known colors and the gray its compose lays them on: ``(known, ids, lab, gray)``.
 
     ``known``: a ``regions.Known`` of ``hints`` (an RGBA image, a hint map or a ``Known``), or None
-    (``ids``/``lab`` then None), with each hint spread to the neighbours of its region that share its tone
-    (``spread.spread_hints``; measured on the page's ``gray``, or its CIE ``L`` without it). Under hints'
+    (``ids``/``lab`` then None), with each hint (and each reference's color, across screentone only) spread
+    to the neighbours of its region that share its tone (``spread.spread_hints``; measured on the page's ``gray``, or its CIE ``L`` without it). Under hints'
     colors with their own lightness the region's screentone and grain become the shade they make
     (``regions.descreened``; ``gray`` is then a new array).
     """
@@ -103,9 +103,11 @@ def known_and_gray(regions: rg.Regions, hints, gray: np.ndarray | None, fill_pap
     if len(ids) and (gray is not None or L is not None):
         f = regions.factor
         small = gray[::f, ::f] if gray is not None else l_to_gray8(np.asarray(L)[::f, ::f])
-        ids, lab, added = spread_hints(regions, small, ids, lab, hinted)
-        if added:
-            hinted = np.concatenate([hinted, np.ones(added, bool)])
+        ids, lab, sources = spread_hints(regions, small, ids, lab, hinted)
+        if len(sources):
+            # A spread region is toned (its screentone under a color carried across a line): descreened as
+            # a hint's, whichever row it came from.
+            hinted = np.concatenate([hinted, np.ones(len(sources), bool)])
             order = np.argsort(ids, kind="stable")
             ids, lab, hinted = ids[order], lab[order], hinted[order]
     known = rg.Known(ids, lab, from_hints=from_hints, from_references=getattr(hints, "from_references", 0),

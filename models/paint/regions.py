@@ -173,7 +173,8 @@ class Known:
     """Colors known ahead for some of a page's regions: ``ids`` (labels) and their ``lab`` ``[k, 3]``,
     from hints and references (:func:`known_colors`); the compose lays them as it lays a hint image's.
     ``from_hints``/``from_references``: how many regions each source gave; ``hinted``: per row, True
-    where the color is a hint's (None: every row is)."""
+    where the color is a hint's or was spread to a toned neighbour (``spread.spread_hints``), both laid over a
+    descreened tone (:func:`descreen_ids`); False for a reference's own match (None: every row is a hint's)."""
 
     ids: np.ndarray
     lab: np.ndarray

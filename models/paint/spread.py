@@ -1,7 +1,8 @@
 """A hint's color spread to the neighbours of its region that share its tone (``spread_hints``, called by
 ``fills.known_and_gray``): the strands of toned hair that lines cut apart, the folds of a coat, a
 gray-shaded figure whose lines split one color into many regions. Only toned regions take it: white
-paper regions all share one tone, and a spread there would be the flood that regions exist to stop.
+paper regions all share one tone, and a spread there would be the flood that regions exist to stop. A
+reference's match spreads too, across screentone only (the two halves of a dot-toned shirt).
 Measured under the Hint-AUC protocol: docs/MODELS.md, "Hints spread across lines".
 """
 
@@ -55,16 +56,22 @@ def tone_stats(regions: Regions, gray_small: np.ndarray
 
 def spread_hints(regions: Regions, gray_small: np.ndarray, ids: np.ndarray, lab: np.ndarray,
                  hinted: np.ndarray | None = None, *, rounds: int | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(ids, lab, added)``: the known colors (``ids`` labels, ``lab`` ``[k, 3]``) with the regions their
-    hinted rows (``hinted``: per row; None: every row) spread to appended. A region already known keeps
-    its color; one reached from two hints takes the one whose tone is closer."""
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ids, lab, sources)``: the known colors (``ids`` labels, ``lab`` ``[k, 3]``) with the regions they
+    spread to appended, and for each appended one the row it took its color from. A region already known
+    keeps its color; one reached from two rows takes the one whose tone is closer.
+
+    ``hinted``: per row, True for a hint's color, False for a reference's (None: every row is a hint's). A
+    reference's color spreads only across a screentone (both regions holding specks of about one size: the
+    two halves of a dot-toned shirt that a fold cuts apart); a gray-shaded page's neighbouring regions of one
+    gray are as often two colors of one luma, and a match there is not sure enough to carry further."""
     ids = np.asarray(ids, np.int64)
     lab = np.asarray(lab, np.float32)
     rounds = SPREAD_ROUNDS if rounds is None else rounds
-    rows = np.arange(len(ids)) if hinted is None else np.flatnonzero(np.asarray(hinted, bool))
-    if len(rows) == 0 or rounds <= 0:  # a page whose known colors are all its references': nothing spreads
-        return ids, lab, 0
+    dotted_only = np.zeros(len(ids), bool) if hinted is None else ~np.asarray(hinted, bool)
+    none = np.zeros(0, np.int64)
+    if len(ids) == 0 or rounds <= 0:
+        return ids, lab, none
     n = regions.count + 1
     median, mean, dot, area = tone_stats(regions, gray_small)
     kind = regions.kind
@@ -77,10 +84,10 @@ def spread_hints(regions: Regions, gray_small: np.ndarray, ids: np.ndarray, lab:
     keep = (shared >= SPREAD_BORDER) & (kind[a] == kind[b]) & np.isin(kind[a], (REGION, SOLID))
     a, b = a[keep], b[keep]
     if len(a) == 0:
-        return ids, lab, 0
+        return ids, lab, none
     # origin[label]: the row of the hint that reached it (-1: none yet); known: any color already set.
     origin = np.full(n, -1, np.int64)
-    origin[ids[rows]] = rows
+    origin[ids] = np.arange(len(ids))
     known = np.zeros(n, bool)
     known[ids] = True
     source = ids  # each row's own region: the tone and area every spread of it is compared with
@@ -100,7 +107,7 @@ def spread_hints(regions: Regions, gray_small: np.ndarray, ids: np.ndarray, lab:
         # The same texture: specks of about one size (a dot tone and a noise tone of one mean gray are not
         # one tone), or none in either.
         big, little = np.maximum(dot[dst], dot[src]), np.minimum(dot[dst], dot[src])
-        texture = np.where(little > 0, big <= SPREAD_DOT * little, big == 0)
+        texture = np.where(little > 0, big <= SPREAD_DOT * little, (big == 0) & ~dotted_only[row_s])
         ok = (diff <= SPREAD_TONE) & texture & (area[dst] <= SPREAD_AREA * area[src])
         if not ok.any():
             break
@@ -115,7 +122,7 @@ def spread_hints(regions: Regions, gray_small: np.ndarray, ids: np.ndarray, lab:
         added_ids.append(dst)
         added_rows.append(row_s)
     if not added_ids:
-        return ids, lab, 0
+        return ids, lab, none
     new_ids = np.concatenate(added_ids)
     new_rows = np.concatenate(added_rows)
-    return np.concatenate([ids, new_ids]), np.concatenate([lab, lab[new_rows]]), len(new_ids)
+    return np.concatenate([ids, new_ids]), np.concatenate([lab, lab[new_rows]]), new_rows
