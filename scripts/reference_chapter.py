@@ -30,6 +30,8 @@ from trainer.pages.dataset import compose_pair  # noqa: E402
 
 CHARACTERS = ("dee", "priya")
 SIZE = (1200, 1700)
+# The page the README shows beside the color page 1.
+PICTURE_PAGE = 4
 
 
 def drawings(character: str, part: int) -> list[Drawing]:
@@ -60,13 +62,20 @@ def main() -> None:
             (color if k == 0 else bw).save(buf, format="JPEG", quality=85)
             z.writestr(name, buf.getvalue())
     print(out)
-    reference = np.asarray(pages[0][2])
-    page = np.asarray(pages[2][1])
+    print(picture(out))
+
+
+def picture(archive: Path) -> str:
+    """The README's picture: the color page 1, B/W page PICTURE_PAGE, the model alone, with page 1 as
+    reference; the pages as the archive holds them (JPEG), as ``mangacolor colorize`` reads them."""
+    with zipfile.ZipFile(archive) as z:
+        reference = np.asarray(Image.open(io.BytesIO(z.read("001.jpg"))).convert("RGB"))
+        page = np.asarray(Image.open(io.BytesIO(z.read(f"{PICTURE_PAGE:03d}.jpg"))).convert("L"))
     colorizer = Colorizer()
     plain = colorizer.colorize(page)
     referenced = colorizer.colorize(page, references=[reference])
     panels = [reference, np.repeat(page[..., None], 3, axis=2), plain, np.asarray(referenced)]
-    print(save_sheet(panels, ROOT / "docs" / "images" / "reference_chapter.jpg"))
+    return str(save_sheet(panels, ROOT / "docs" / "images" / "reference_chapter.jpg"))
 
 
 if __name__ == "__main__":

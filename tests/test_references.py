@@ -362,3 +362,54 @@ def test_reference_colors_compose_the_same_in_torch_as_in_numpy(fill):
     L = torch.from_numpy(gray_to_l(page / 255.0))[None, None]
     gpu_path = compose.compose(L, torch.from_numpy(ab), gray=page, hints=known, regions=regions, fill=fill).numpy()
     assert np.abs(cpu.astype(int) - gpu_path.astype(int)).max() <= 1
+
+
+def test_a_match_whose_matched_neighbours_all_disagree_is_dropped_and_a_lone_one_stays():
+    """Neighbour agreement (``refs._agreed``): page rows 0-1-2 in a row, row 3 alone; the reference's tokens
+    0 and 1 are neighbours, token 2 borders neither, and all three differ in color. Rows 0 and 1 match tokens
+    0 and 1 (they agree), row 2 matches token 2 beside row 1 (no matched neighbour of it agrees), row 3
+    matches token 2 with no matched neighbour at all."""
+    def pairs(*edges):
+        return np.array([e for a, b in edges for e in ((a, b), (b, a))], np.int64).reshape(-1, 2)
+
+    reference = refs.Reference(tokens=refs.Tokens(ids=np.arange(1, 4), features=np.zeros((3, 8), np.float32),
+                                                  tone=np.ones(3, np.float32), adjacent=pairs((0, 1))),
+                               lab=np.array([[50, 40, 0], [50, -40, 0], [50, 0, 40]], np.float32))
+    ok = np.ones(4, bool)
+    best = np.array([0, 1, 2, 2])
+    kept = refs._agreed(ok, best, pairs((0, 1), (1, 2)), [reference])
+    assert kept.tolist() == [True, True, False, True]
+    # With row 2 unmatched, nothing disagrees with anything.
+    ok[2] = False
+    assert refs._agreed(ok, best, pairs((0, 1), (1, 2)), [reference]).tolist() == [True, True, False, True]
+    # Two references: the second's token rows come after the first's, and its own neighbours count.
+    second = refs.Reference(tokens=refs.Tokens(ids=np.arange(1, 3), features=np.zeros((2, 8), np.float32),
+                                               tone=np.ones(2, np.float32), adjacent=pairs((0, 1))),
+                            lab=np.array([[50, 0, -40], [70, 30, 30]], np.float32))
+    kept = refs._agreed(np.ones(2, bool), np.array([3, 4]), pairs((0, 1)), [reference, second])
+    assert kept.tolist() == [True, True]
+    kept = refs._agreed(np.ones(2, bool), np.array([2, 4]), pairs((0, 1)), [reference, second])
+    assert kept.tolist() == [False, False]
+    # Tokens of about one color agree wherever they lie (one color that lines cut into several regions).
+    second.lab[1] = reference.lab[2] + 5.0
+    assert refs._agreed(np.ones(2, bool), np.array([2, 4]), pairs((0, 1)), [reference, second]).tolist() == [True, True]
+
+
+def test_a_pages_tokens_list_their_neighbours_both_ways():
+    """``Tokens.adjacent``: the hair's token borders the face's (across the line between them), each pair in
+    both orders, and only tokens' rows."""
+    page = np.asarray(gray(figure(False)))
+    regions = rg.segment_regions(page)
+    f = regions.factor
+    tokens = refs.describe(regions, page[::f, ::f])
+    pairs = {tuple(p) for p in tokens.adjacent.tolist()}
+    assert pairs and all((b, a) in pairs for a, b in pairs)
+    assert tokens.adjacent.min() >= 0 and tokens.adjacent.max() < len(tokens.ids)
+    truth = np.asarray(figure(True))[::f, ::f]
+
+    def row_of(color):
+        at = np.all(truth == color, axis=2) & (regions.labels > 0)
+        label = np.bincount(regions.labels[at]).argmax()
+        return int(np.flatnonzero(tokens.ids == label)[0])
+
+    assert (row_of(HAIR), row_of(SKIN)) in pairs

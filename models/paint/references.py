@@ -53,6 +53,10 @@ PANEL_SIDE = 0.1
 # A match whose reference figure holds under this share of its page figure's matched area is dropped: one
 # figure of a page is one or two figures of the references, and the rest are strays (`match`).
 FIGURE_SHARE = 0.25
+# A match whose region has matched neighbours on the page needs this many of them to agree with it (to have
+# matched the same reference token, one of its neighbours or one of its color): a figure's parts border the
+# same parts on both pages, and a stray match borders strangers (0: not asked).
+NEIGHBOUR_SUPPORT = 1
 # On a reference, a token within this CIE76 distance of a colored background's color is background too.
 BACKGROUND_COLOR = 10.0
 # Regions smaller than this share of their figure's box are not matched (specks, line fragments),
@@ -103,13 +107,15 @@ class Tokens:
     (paper level, 0 black .. 1 white), ``background`` ``[k]`` bool: a piece of a panel's background along
     its frame, never matched on a page nor taken from a reference, but a rival of a reference's other
     tokens all the same (None: none is); ``figure`` ``[k]``: the figure (a connected piece of the art,
-    ``_figures``) the region lies in, 0 for none (None: unknown)."""
+    ``_figures``) the region lies in, 0 for none (None: unknown); ``adjacent`` ``[p, 2]``: pairs of rows whose
+    regions are neighbours (``_neighbours``), both orders (None: unknown)."""
 
     ids: np.ndarray
     features: np.ndarray
     tone: np.ndarray
     background: np.ndarray | None = None
     figure: np.ndarray | None = None
+    adjacent: np.ndarray | None = None
 
     def backgrounds(self) -> np.ndarray:
         return self.background if self.background is not None else np.zeros(len(self.ids), bool)
@@ -377,8 +383,12 @@ def _describe(regions: Regions, gray: np.ndarray) -> tuple[Tokens, np.ndarray]:
                     ctx_dark, ctx_paper, ctx_count], axis=1)
     feats = (raw * FEATURE_WEIGHTS).astype(np.float32)
     ids = np.flatnonzero(keep)
+    row = np.full(n + 1, -1, np.int64)
+    row[ids] = np.arange(len(ids))
+    both = (row[i] >= 0) & (row[j] >= 0)
     tokens = Tokens(ids=ids, features=feats[ids], tone=tone[ids].astype(np.float32),
-                    background=framed_piece[ids], figure=figure[ids])
+                    background=framed_piece[ids], figure=figure[ids],
+                    adjacent=np.stack([row[i][both], row[j][both]], axis=1))
     return tokens, np.flatnonzero(background)
 
 
@@ -441,8 +451,49 @@ def _prepare(rgb: np.ndarray, gray: np.ndarray, segmented_on: np.ndarray, name: 
     if len(colors) and len(lab):
         near = np.sqrt(((lab[:, None, :] - colors[None, :, :]) ** 2).sum(-1)).min(axis=1) < BACKGROUND_COLOR
         tokens = Tokens(ids=tokens.ids, features=tokens.features, tone=tokens.tone, background=backdrop | near,
-                        figure=tokens.figure)
+                        figure=tokens.figure, adjacent=tokens.adjacent)
     return Reference(tokens=tokens, lab=lab, name=name, shape=gray.shape, regions_count=regions.count)
+
+
+def _color_adjacent(reference: Reference) -> np.ndarray:
+    """``[k, k]`` bool: token rows whose colors border each other somewhere on the reference (each row's
+    color and its neighbours' colors, CIE76 within COLOR_SPLIT), made once per reference."""
+    cached = reference.extra.get("color_adjacent")
+    if cached is None:
+        k = len(reference.tokens.ids)
+        lab = reference.lab.astype(np.float32)
+        same = (np.sqrt(((lab[:, None, :] - lab[None, :, :]) ** 2).sum(-1)) <= COLOR_SPLIT).astype(np.float32)
+        adjacent = np.zeros((k, k), np.float32)
+        if reference.tokens.adjacent is not None and len(reference.tokens.adjacent):
+            adjacent[reference.tokens.adjacent[:, 0], reference.tokens.adjacent[:, 1]] = 1.0
+        cached = ((same @ adjacent @ same) > 0) | (same > 0)
+        reference.extra["color_adjacent"] = cached
+    return cached
+
+
+def _agreed(ok: np.ndarray, best: np.ndarray, adjacent: np.ndarray, refs: list[Reference]) -> np.ndarray:
+    """``ok`` less the matches their neighbours disagree with. A matched neighbour agrees when its color and
+    the match's border each other on the match's reference (the same color, or two colors of neighbouring
+    regions there: ``Tokens.adjacent``); a match whose region has matched neighbours needs
+    ``NEIGHBOUR_SUPPORT`` of them to agree. A match with no matched neighbour stays: nothing speaks for or
+    against it."""
+    sizes = np.array([len(r.tokens.ids) for r in refs], np.int64)
+    start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    owner = np.repeat(np.arange(len(refs)), sizes)
+    a, b = adjacent[:, 0], adjacent[:, 1]
+    sel = ok[b]
+    a, b = a[sel], b[sel]
+    ta, tb = best[a], best[b]
+    agree = np.zeros(len(a), bool)
+    for k, r in enumerate(refs):
+        mine = (owner[ta] == k) & (owner[tb] == k)
+        if mine.any():
+            agree[mine] = _color_adjacent(r)[ta[mine] - start[k], tb[mine] - start[k]]
+    lab = np.concatenate([r.lab for r in refs])
+    agree |= np.sqrt(((lab[ta] - lab[tb]) ** 2).sum(-1)) <= COLOR_SPLIT
+    matched = np.bincount(a, minlength=len(ok))
+    support = np.bincount(a[agree], minlength=len(ok))
+    return ok & ((matched == 0) | (support >= NEIGHBOUR_SUPPORT))
 
 
 @dataclass
@@ -515,6 +566,9 @@ def match(regions: Regions, gray: np.ndarray, references: list[Reference], *,
         _, fig_inv = np.unique(uniq[:, 0], return_inverse=True)
         total = np.bincount(fig_inv.ravel(), weights=held)[fig_inv.ravel()]
         ok[rows] = (held / np.maximum(total, 1e-9))[inv] >= FIGURE_SHARE
+    # Neighbours agree: a figure's parts border the same parts on both pages.
+    if NEIGHBOUR_SUPPORT and target.adjacent is not None and all(r.tokens.adjacent is not None for r in refs):
+        ok = _agreed(ok, best, target.adjacent, refs)
     # A neutral reference color (white, gray, black) adds nothing the page does not show.
     ok &= np.hypot(lab[best][:, 1], lab[best][:, 2]) >= NEUTRAL_CHROMA
     taken = lab[best[ok]].copy()
