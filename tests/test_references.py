@@ -379,6 +379,9 @@ def test_a_match_whose_matched_neighbours_all_disagree_is_dropped_and_a_lone_one
     best = np.array([0, 1, 2, 2])
     kept = refs._agreed(ok, best, pairs((0, 1), (1, 2)), [reference])
     assert kept.tolist() == [True, True, False, True]
+    # A lone match on a thin strip (between speed lines) goes; one with matched neighbours is judged by them.
+    strip = np.array([True, False, False, True])
+    assert refs._agreed(ok, best, pairs((0, 1), (1, 2)), [reference], strip).tolist() == [True, True, False, False]
     # With row 2 unmatched, nothing disagrees with anything.
     ok[2] = False
     assert refs._agreed(ok, best, pairs((0, 1), (1, 2)), [reference]).tolist() == [True, True, False, True]

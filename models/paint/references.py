@@ -57,6 +57,10 @@ FIGURE_SHARE = 0.25
 # matched the same reference token, one of its neighbours or one of its color): a figure's parts border the
 # same parts on both pages, and a stray match borders strangers (0: not asked).
 NEIGHBOUR_SUPPORT = 1
+# ... and a match with no matched neighbour is dropped when its region is a thin strip: elongation (a quarter of
+# the log of its moments' ratio) of at least LONE_STRIP, about 2.7 times as long as wide (the strips between
+# speed lines; a figure's arm or strap has matched neighbours).
+LONE_STRIP = 0.5
 # On a reference, a token within this CIE76 distance of a colored background's color is background too.
 BACKGROUND_COLOR = 10.0
 # Regions smaller than this share of their figure's box are not matched (specks, line fragments),
@@ -471,12 +475,13 @@ def _color_adjacent(reference: Reference) -> np.ndarray:
     return cached
 
 
-def _agreed(ok: np.ndarray, best: np.ndarray, adjacent: np.ndarray, refs: list[Reference]) -> np.ndarray:
+def _agreed(ok: np.ndarray, best: np.ndarray, adjacent: np.ndarray, refs: list[Reference],
+            strip: np.ndarray | None = None) -> np.ndarray:
     """``ok`` less the matches their neighbours disagree with. A matched neighbour agrees when its color and
     the match's border each other on the match's reference (the same color, or two colors of neighbouring
     regions there: ``Tokens.adjacent``); a match whose region has matched neighbours needs
-    ``NEIGHBOUR_SUPPORT`` of them to agree. A match with no matched neighbour stays: nothing speaks for or
-    against it."""
+    ``NEIGHBOUR_SUPPORT`` of them to agree. A match with no matched neighbour stays (nothing speaks for or
+    against it) unless its region is a thin strip (``strip``, per row: the strips between speed lines)."""
     sizes = np.array([len(r.tokens.ids) for r in refs], np.int64)
     start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     owner = np.repeat(np.arange(len(refs)), sizes)
@@ -493,7 +498,8 @@ def _agreed(ok: np.ndarray, best: np.ndarray, adjacent: np.ndarray, refs: list[R
     agree |= np.sqrt(((lab[ta] - lab[tb]) ** 2).sum(-1)) <= COLOR_SPLIT
     matched = np.bincount(a, minlength=len(ok))
     support = np.bincount(a[agree], minlength=len(ok))
-    return ok & ((matched == 0) | (support >= NEIGHBOUR_SUPPORT))
+    lone_ok = np.ones(len(ok), bool) if strip is None else ~np.asarray(strip, bool)
+    return ok & (((matched == 0) & lone_ok) | ((matched > 0) & (support >= NEIGHBOUR_SUPPORT)))
 
 
 @dataclass
@@ -568,7 +574,8 @@ def match(regions: Regions, gray: np.ndarray, references: list[Reference], *,
         ok[rows] = (held / np.maximum(total, 1e-9))[inv] >= FIGURE_SHARE
     # Neighbours agree: a figure's parts border the same parts on both pages.
     if NEIGHBOUR_SUPPORT and target.adjacent is not None and all(r.tokens.adjacent is not None for r in refs):
-        ok = _agreed(ok, best, target.adjacent, refs)
+        thin = target.features[:, FEATURES.index("elongation")] / FEATURE_WEIGHTS[FEATURES.index("elongation")]
+        ok = _agreed(ok, best, target.adjacent, refs, thin >= LONE_STRIP)
     # A neutral reference color (white, gray, black) adds nothing the page does not show.
     ok &= np.hypot(lab[best][:, 1], lab[best][:, 2]) >= NEUTRAL_CHROMA
     taken = lab[best[ok]].copy()
