@@ -103,11 +103,11 @@ def known_and_gray(regions: rg.Regions, hints, gray: np.ndarray | None, fill_pap
     if len(ids) and (gray is not None or L is not None):
         f = regions.factor
         small = gray[::f, ::f] if gray is not None else l_to_gray8(np.asarray(L)[::f, ::f])
-        ids, lab, sources = spread_hints(regions, small, ids, lab, hinted)
-        if len(sources):
+        ids, lab, added = spread_hints(regions, small, ids, lab, hinted)
+        if added:
             # A spread region is toned (its screentone under a color carried across a line): descreened as
             # a hint's, whichever row it came from.
-            hinted = np.concatenate([hinted, np.ones(len(sources), bool)])
+            hinted = np.concatenate([hinted, np.ones(added, bool)])
             order = np.argsort(ids, kind="stable")
             ids, lab, hinted = ids[order], lab[order], hinted[order]
     known = rg.Known(ids, lab, from_hints=from_hints, from_references=getattr(hints, "from_references", 0),

@@ -56,10 +56,10 @@ def tone_stats(regions: Regions, gray_small: np.ndarray
 
 def spread_hints(regions: Regions, gray_small: np.ndarray, ids: np.ndarray, lab: np.ndarray,
                  hinted: np.ndarray | None = None, *, rounds: int | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(ids, lab, sources)``: the known colors (``ids`` labels, ``lab`` ``[k, 3]``) with the regions they
-    spread to appended, and for each appended one the row it took its color from. A region already known
-    keeps its color; one reached from two rows takes the one whose tone is closer.
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(ids, lab, added)``: the known colors (``ids`` labels, ``lab`` ``[k, 3]``) with the ``added`` regions
+    they spread to appended. A region already known keeps its color; one reached from two rows takes the one
+    whose tone is closer.
 
     ``hinted``: per row, True for a hint's color, False for a reference's (None: every row is a hint's). A
     reference's color spreads only across a screentone (both regions holding specks of about one size: the
@@ -69,9 +69,8 @@ def spread_hints(regions: Regions, gray_small: np.ndarray, ids: np.ndarray, lab:
     lab = np.asarray(lab, np.float32)
     rounds = SPREAD_ROUNDS if rounds is None else rounds
     dotted_only = np.zeros(len(ids), bool) if hinted is None else ~np.asarray(hinted, bool)
-    none = np.zeros(0, np.int64)
     if len(ids) == 0 or rounds <= 0:
-        return ids, lab, none
+        return ids, lab, 0
     n = regions.count + 1
     median, mean, dot, area = tone_stats(regions, gray_small)
     kind = regions.kind
@@ -84,7 +83,7 @@ def spread_hints(regions: Regions, gray_small: np.ndarray, ids: np.ndarray, lab:
     keep = (shared >= SPREAD_BORDER) & (kind[a] == kind[b]) & np.isin(kind[a], (REGION, SOLID))
     a, b = a[keep], b[keep]
     if len(a) == 0:
-        return ids, lab, none
+        return ids, lab, 0
     # origin[label]: the row of the hint that reached it (-1: none yet); known: any color already set.
     origin = np.full(n, -1, np.int64)
     origin[ids] = np.arange(len(ids))
@@ -122,7 +121,7 @@ def spread_hints(regions: Regions, gray_small: np.ndarray, ids: np.ndarray, lab:
         added_ids.append(dst)
         added_rows.append(row_s)
     if not added_ids:
-        return ids, lab, none
+        return ids, lab, 0
     new_ids = np.concatenate(added_ids)
     new_rows = np.concatenate(added_rows)
-    return np.concatenate([ids, new_ids]), np.concatenate([lab, lab[new_rows]]), new_rows
+    return np.concatenate([ids, new_ids]), np.concatenate([lab, lab[new_rows]]), len(new_ids)
