@@ -461,7 +461,8 @@ def _prepare(rgb: np.ndarray, gray: np.ndarray, segmented_on: np.ndarray, name: 
 
 def _color_adjacent(reference: Reference) -> np.ndarray:
     """``[k, k]`` bool: token rows whose colors border each other somewhere on the reference (each row's
-    color and its neighbours' colors, CIE76 within COLOR_SPLIT), made once per reference."""
+    color and its neighbours' colors, CIE76 within COLOR_SPLIT), made once per reference. Two rows of one
+    color are :func:`_agreed`'s own test."""
     cached = reference.extra.get("color_adjacent")
     if cached is None:
         k = len(reference.tokens.ids)
@@ -470,7 +471,7 @@ def _color_adjacent(reference: Reference) -> np.ndarray:
         adjacent = np.zeros((k, k), np.float32)
         if reference.tokens.adjacent is not None and len(reference.tokens.adjacent):
             adjacent[reference.tokens.adjacent[:, 0], reference.tokens.adjacent[:, 1]] = 1.0
-        cached = ((same @ adjacent @ same) > 0) | (same > 0)
+        cached = (same @ adjacent @ same) > 0
         reference.extra["color_adjacent"] = cached
     return cached
 
